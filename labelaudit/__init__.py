@@ -1,0 +1,19 @@
+"""labelaudit: audit classification labels and a model's out-of-sample scores.
+
+`import labelaudit` stays light: the API (and polars, numpy) loads on first use of `scan`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["__version__", "scan"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "scan":
+        from labelaudit.api import scan
+
+        return scan
+    raise AttributeError(f"module 'labelaudit' has no attribute {name!r}")

@@ -1,0 +1,241 @@
+"""The Python API the CLI stands on: `scan()` reads inputs, runs the statistics, builds a report."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from labelaudit.config import ScanConfig, build_scan_config, load_config_file
+from labelaudit.core import support as support_stats
+from labelaudit.core.metrics import metrics_from_confusion
+from labelaudit.evaluate import evaluate_multiclass, evaluate_multilabel
+from labelaudit.io.dataset import Dataset, build_dataset, resolve_classes
+from labelaudit.io.labels import load_labels
+from labelaudit.io.predictions import load_predictions, read_class_file
+from labelaudit.report.findings import collect_findings
+from labelaudit.report.schema import (
+    AverageMetrics,
+    ClassMetrics,
+    ClassSupport,
+    ConfusionSection,
+    DatasetInfo,
+    DuplicatesSection,
+    ImbalanceSection,
+    LabelPair,
+    MulticlassMetricsSection,
+    MultilabelMetricsSection,
+    MultilabelSection,
+    ScanReport,
+    SupportSection,
+)
+
+Source = str | os.PathLike[str] | pl.DataFrame
+ScoreSource = str | os.PathLike[str] | pl.DataFrame | np.ndarray
+
+
+def scan(
+    labels: Source,
+    preds: ScoreSource | None = None,
+    *,
+    classes: list[str] | None = None,
+    config: ScanConfig | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+    **options: Any,
+) -> ScanReport:
+    """Audit `labels` (and a model's out-of-sample `preds`) and return the report.
+
+    `options` are ScanConfig fields (min_support=20, scores="logits", ...); they override
+    `config_file`'s [tool.labelaudit] settings, which override the defaults. `classes` fixes the
+    class vocabulary and its order, like `--classes FILE`.
+    """
+    if config is None:
+        loaded = load_config_file(config_file, discover=False)
+        config = build_scan_config(loaded.values, options, source="scan() options")
+    dataset = load_dataset(labels, preds, config, classes)
+    return build_report(dataset, config)
+
+
+def load_dataset(
+    labels: Source,
+    preds: ScoreSource | None,
+    config: ScanConfig,
+    classes: list[str] | None = None,
+) -> Dataset:
+    """Read labels and scores and join them into a Dataset (io layer only, no statistics)."""
+    fixed = classes if classes is not None else None
+    if fixed is None and config.classes is not None:
+        fixed = read_class_file(config.classes)
+    table = load_labels(
+        labels,
+        id_col=config.id_col,
+        label_col=config.label_col,
+        label_sep=config.label_sep,
+        id_col_required=config.id_col != ScanConfig.id_col,
+        input_format=None if config.input_format == "npy" else config.input_format,
+    )
+    scores = None
+    if preds is not None:
+        scores = load_predictions(
+            preds,
+            id_col=config.id_col,
+            label_col=config.label_col,
+            probs_col=config.probs_col,
+            classes=fixed,
+            input_format=config.input_format,
+        )
+    vocabulary, warnings = resolve_classes(table, scores, fixed)
+    return build_dataset(
+        table, scores, vocabulary, on_missing=config.on_missing, extra_warnings=warnings
+    )
+
+
+def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
+    """Run every statistic on a loaded Dataset and assemble the report."""
+    classes = dataset.classes
+    if dataset.multi_label:
+        counts = support_stats.multilabel_class_counts(dataset.indicators)
+        label_codes = support_stats.label_set_codes(dataset.indicators)
+    else:
+        counts = support_stats.class_counts(dataset.labels, dataset.n_classes)
+        label_codes = dataset.labels
+    total = counts.sum()
+    support = SupportSection(
+        [
+            ClassSupport(name, int(c), float(c / total) if total else 0.0)
+            for name, c in zip(classes, counts, strict=True)
+        ]
+    )
+    figures = support_stats.imbalance(counts, config.min_support)
+    imbalance = ImbalanceSection(
+        ratio=figures.ratio,
+        normalized_entropy=figures.normalized_entropy,
+        effective_classes=figures.effective_classes,
+        min_support=config.min_support,
+        rare_classes=[classes[i] for i in figures.rare_classes],
+        zero_support_classes=[classes[i] for i in figures.zero_support_classes],
+    )
+    dups = support_stats.duplicates(dataset.id_codes, label_codes)
+    duplicates = DuplicatesSection(
+        duplicate_ids=dups.duplicate_ids,
+        duplicate_rows=dups.duplicate_rows,
+        conflicting_ids=dups.conflicting_ids,
+        example_duplicate_ids=_ids_at(dataset, dups.example_duplicate_rows),
+        example_conflicting_ids=_ids_at(dataset, dups.example_conflicting_rows),
+    )
+    multilabel = _multilabel_section(dataset) if dataset.multi_label else None
+    metrics = None
+    if dataset.scores is not None:
+        metrics = (
+            _multilabel_metrics(dataset, config)
+            if dataset.multi_label
+            else _multiclass_metrics(dataset, config)
+        )
+    info = DatasetInfo(
+        source=dataset.source,
+        predictions=dataset.scores.source if dataset.scores is not None else None,
+        task=dataset.task,
+        n_samples=dataset.n_samples,
+        n_classes=dataset.n_classes,
+        classes=list(classes),
+        rows_read=dataset.n_samples + dataset.null_labels,
+        null_labels=dataset.null_labels,
+    )
+    findings = collect_findings(dataset, imbalance, duplicates)
+    return ScanReport(
+        dataset=info,
+        support=support,
+        imbalance=imbalance,
+        duplicates=duplicates,
+        multilabel=multilabel,
+        metrics=metrics,
+        findings=findings,
+        config=config.to_dict(),
+        warnings=list(dataset.warnings),
+    )
+
+
+def _ids_at(dataset: Dataset, rows: np.ndarray) -> list[Any]:
+    return dataset.ids.gather(rows).to_list() if rows.size else []
+
+
+def _multilabel_section(dataset: Dataset) -> MultilabelSection:
+    shape = support_stats.multilabel_cardinality(dataset.indicators)
+    return MultilabelSection(
+        cardinality=shape.cardinality,
+        density=shape.density,
+        samples_without_label=shape.samples_without_label,
+        max_labels_per_sample=shape.max_labels_per_sample,
+        top_pairs=[
+            LabelPair([dataset.classes[a], dataset.classes[b]], n) for a, b, n in shape.top_pairs
+        ],
+    )
+
+
+def _multiclass_metrics(dataset: Dataset, config: ScanConfig) -> MulticlassMetricsSection:
+    evaluation = evaluate_multiclass(dataset, config.scores, config.chunk_rows)
+    sums = evaluation.sums
+    result = metrics_from_confusion(sums.confusion)
+    per_class = result.per_class
+    return MulticlassMetricsSection(
+        score_mode=evaluation.score_mode,
+        n_scored=sums.rows,
+        accuracy=result.accuracy,
+        balanced_accuracy=result.balanced_accuracy,
+        top_5_accuracy=sums.top_k_accuracy(),
+        log_loss=sums.log_loss(),
+        expected_calibration_error=sums.expected_calibration_error(),
+        per_class=[
+            ClassMetrics(
+                name,
+                float(per_class.precision[i]),
+                float(per_class.recall[i]),
+                float(per_class.f1[i]),
+                int(per_class.support[i]),
+            )
+            for i, name in enumerate(dataset.classes)
+        ],
+        micro=AverageMetrics(**vars(result.micro)),
+        macro=AverageMetrics(**vars(result.macro)),
+        weighted=AverageMetrics(**vars(result.weighted)),
+        confusion_matrix=ConfusionSection(
+            classes=list(dataset.classes),
+            counts=result.confusion.tolist(),
+            normalized=result.confusion_normalized.tolist(),
+        ),
+    )
+
+
+def _multilabel_metrics(dataset: Dataset, config: ScanConfig) -> MultilabelMetricsSection:
+    evaluation = evaluate_multilabel(dataset, config.scores, config.chunk_rows, config.threshold)
+    m = evaluation.metrics
+    return MultilabelMetricsSection(
+        score_mode=evaluation.score_mode,
+        n_scored=int(dataset.n_scored),
+        threshold=m.threshold,
+        subset_accuracy=m.subset_accuracy,
+        hamming_loss=m.hamming_loss,
+        cp=m.cp,
+        cr=m.cr,
+        cf1=m.cf1,
+        op=m.op,
+        or_=m.or_,
+        of1=m.of1,
+        mean_average_precision=m.mean_average_precision,
+        per_class=[
+            ClassMetrics(
+                name,
+                float(m.per_class.precision[i]),
+                float(m.per_class.recall[i]),
+                float(m.per_class.f1[i]),
+                int(m.per_class.support[i]),
+                None if np.isnan(m.average_precision[i]) else float(m.average_precision[i]),
+            )
+            for i, name in enumerate(dataset.classes)
+        ],
+        micro=AverageMetrics(**vars(m.micro)),
+        macro=AverageMetrics(**vars(m.macro)),
+        weighted=AverageMetrics(**vars(m.weighted)),
+    )

@@ -1,0 +1,198 @@
+"""The command line: parse options, call the API, render, choose the exit code. Nothing else."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from labelaudit import __version__
+from labelaudit.config import INPUT_FORMATS, ON_MISSING, SCORE_MODES
+from labelaudit.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    ISSUE_TRACKER,
+    LabelAuditError,
+)
+from labelaudit.report.render import FORMATS
+
+
+class LabelAuditGroup(click.Group):
+    """A click group that owns the exit codes: 2 for bad usage or input, 3 for a bug."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        extra.pop("standalone_mode", None)
+        try:
+            code = super().main(argv, prog_name or "labelaudit", standalone_mode=False, **extra)
+        except click.exceptions.Exit as done:
+            code = done.exit_code
+        except click.ClickException as usage:
+            usage.show()
+            code = EXIT_BAD_INPUT
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            code = EXIT_BAD_INPUT
+        except LabelAuditError as error:
+            click.echo(f"Error: {error.message}", err=True)
+            code = error.exit_code
+        except Exception as bug:  # the one place that turns a bug into exit 3
+            if "--debug" in argv:
+                traceback.print_exc()
+            click.echo(
+                f"Internal error: {type(bug).__name__}: {bug}. This is a bug in labelaudit; "
+                f"please report it at {ISSUE_TRACKER} (run again with --debug for the "
+                "traceback).",
+                err=True,
+            )
+            code = EXIT_INTERNAL
+        sys.exit(EXIT_OK if code is None else code)
+
+
+def debug_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--debug: show the traceback of an internal error (read by LabelAuditGroup.main)."""
+    return click.option(
+        "--debug",
+        is_flag=True,
+        expose_value=False,
+        help="On an internal error, print the full traceback.",
+    )(command)
+
+
+@click.group(cls=LabelAuditGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="labelaudit")
+def cli() -> None:
+    """Audit classification labels and a model's out-of-sample scores.
+
+    Exit codes: 0 success, 1 the gate found violations, 2 bad usage, input or configuration,
+    3 internal error.
+    """
+
+
+def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that say how to read labels and predictions, shared by every command."""
+    options = [
+        click.option(
+            "--preds",
+            "preds",
+            metavar="PATH",
+            help="Model scores: a table with one column per class (or --probs-col), or a .npy "
+            "array; a quoted glob reads shards as one table.",
+        ),
+        click.option(
+            "--classes",
+            metavar="FILE",
+            help="Class vocabulary and order: one class name a line.",
+        ),
+        click.option("--id-col", metavar="NAME", help="Id column (default: id; else row number)."),
+        click.option("--label-col", metavar="NAME", help="Label column (default: label)."),
+        click.option(
+            "--label-sep",
+            metavar="SEP",
+            help="Multi-label: split string labels on SEP (e.g. '|').",
+        ),
+        click.option(
+            "--probs-col",
+            metavar="NAME",
+            help="Predictions hold one list column of scores; order from --classes.",
+        ),
+        click.option(
+            "--scores",
+            type=click.Choice(SCORE_MODES),
+            help="Whether scores are probabilities or logits (default: auto, detected).",
+        ),
+        click.option(
+            "--on-missing",
+            type=click.Choice(ON_MISSING),
+            help="Ids in only one of labels / predictions: error (default) or drop them.",
+        ),
+        click.option(
+            "--input-format",
+            type=click.Choice(INPUT_FORMATS),
+            help="Read inputs as this format whatever their extension.",
+        ),
+        click.option(
+            "--config",
+            "config_file",
+            metavar="FILE",
+            help="Settings file (pyproject.toml or labelaudit.toml); default: found upward "
+            "from the current folder.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--format and -o, shared by every command that writes a report."""
+    command = click.option(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="Write the report to FILE (atomically) instead of stdout.",
+    )(command)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="text",
+        show_default=True,
+        help="Report format: text for people, json for machines, markdown for pull requests.",
+    )(command)
+
+
+@cli.command()
+@click.argument("labels", metavar="LABELS")
+@input_options
+@click.option(
+    "--min-support",
+    type=int,
+    help="Classes with fewer samples are reported as rare (default: 10).",
+)
+@click.option(
+    "--threshold",
+    type=float,
+    help="Multi-label: a class is predicted when its probability is >= this (default: 0.5).",
+)
+@output_options
+@debug_option
+def scan(labels: str, fmt: str, output: str | None, config_file: str | None, **flags: Any) -> int:
+    """Report support, imbalance, duplicates and (with --preds) model metrics for LABELS.
+
+    LABELS is a csv, tsv, parquet, ndjson or arrow table with an id and a label column.
+    """
+    from labelaudit.api import scan as run_scan
+    from labelaudit.config import build_scan_config, load_config_file
+
+    loaded = load_config_file(config_file)
+    preds = flags.pop("preds")
+    config = build_scan_config(loaded.values, flags, source="the command line")
+    report = run_scan(labels, preds, config=config)
+    emit(report, fmt, output)
+    return EXIT_OK
+
+
+def emit(report: Any, fmt: str, output: str | None) -> None:
+    """Write the rendered report to -o (atomically) or stdout; warnings also go to stderr."""
+    from labelaudit.io.writers import write_text
+    from labelaudit.report.render import render
+
+    text = render(report, fmt)
+    if output:
+        write_text(output, text)
+        click.echo(f"Report written to {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+    if output or fmt != "text":
+        for warning in report.warnings:
+            click.echo(f"warning: {warning}", err=True)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli.main()

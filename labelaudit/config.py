@@ -1,0 +1,152 @@
+"""Settings: defaults < [tool.labelaudit] (or labelaudit.toml) < command-line flags, frozen."""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from labelaudit.errors import ConfigError
+
+SCORE_MODES = ("auto", "probs", "logits")
+ON_MISSING = ("error", "drop")
+INPUT_FORMATS = ("csv", "tsv", "parquet", "ndjson", "ipc", "npy")
+# Tables that belong to other commands; validated by those commands.
+SECTIONS = ("gate",)
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """The effective settings of one scan; echoed in the JSON report."""
+
+    id_col: str = "id"
+    label_col: str = "label"
+    label_sep: str | None = None
+    probs_col: str | None = None
+    classes: str | None = None
+    scores: str = "auto"
+    on_missing: str = "error"
+    min_support: int = 10
+    threshold: float = 0.5
+    input_format: str | None = None
+    chunk_rows: int = 65_536
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A configuration file's settings, the file they came from, and its other tables."""
+
+    values: dict[str, Any]
+    path: str | None
+    sections: dict[str, Any]
+
+
+_CHOICES = {
+    "scores": SCORE_MODES,
+    "on_missing": ON_MISSING,
+    "input_format": INPUT_FORMATS,
+}
+
+
+def find_config_file(start: Path | None = None) -> Path | None:
+    """The nearest labelaudit.toml, or pyproject.toml with [tool.labelaudit], from `start` up."""
+    folder = (start or Path.cwd()).resolve()
+    for candidate in (folder, *folder.parents):
+        own = candidate / "labelaudit.toml"
+        if own.is_file():
+            return own
+        pyproject = candidate / "pyproject.toml"
+        if pyproject.is_file() and "labelaudit" in _read_toml(pyproject).get("tool", {}):
+            return pyproject
+    return None
+
+
+def load_config_file(path: str | Path | None, discover: bool = True) -> LoadedConfig:
+    """Read settings from `path`, or from the discovered file; empty when there is none."""
+    if path is None and discover:
+        path = find_config_file()
+    if path is None:
+        return LoadedConfig({}, None, {})
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"The configuration file '{file}' does not exist.")
+    data = _read_toml(file)
+    if file.name == "pyproject.toml" or "tool" in data:
+        data = data.get("tool", {}).get("labelaudit", {})
+    if not isinstance(data, dict):
+        raise ConfigError(f"[tool.labelaudit] in '{file}' must be a table.")
+    sections = {name: data[name] for name in SECTIONS if name in data}
+    values = {k: v for k, v in data.items() if k not in SECTIONS}
+    check_keys(values, {f.name for f in fields(ScanConfig)}, str(file), "[tool.labelaudit]")
+    return LoadedConfig(values, str(file), sections)
+
+
+def check_keys(values: dict[str, Any], known: set[str], source: str, table: str) -> None:
+    """Reject unknown keys, suggesting the nearest known one: a typo must not go unnoticed."""
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"Unknown setting '{key}' in {table} of '{source}'.{hint} Known settings: "
+                f"{', '.join(sorted(known))}."
+            )
+
+
+def build_scan_config(
+    file_values: dict[str, Any], cli_values: dict[str, Any], source: str = "configuration"
+) -> ScanConfig:
+    """Merge defaults < file < flags (flags given as None are not set) and check each value."""
+    merged: dict[str, Any] = {}
+    merged.update(file_values)
+    merged.update({k: v for k, v in cli_values.items() if v is not None})
+    config = ScanConfig()
+    types = {f.name: f.type for f in fields(ScanConfig)}
+    for key, value in merged.items():
+        if key not in types:
+            raise ConfigError(f"Unknown setting '{key}' in {source}.")
+        config = replace(config, **{key: _check_value(key, value, source)})
+    return config
+
+
+def _check_value(key: str, value: Any, source: str) -> Any:
+    default = getattr(ScanConfig(), key)
+    if key in _CHOICES and value is not None and value not in _CHOICES[key]:
+        raise ConfigError(
+            f"Setting '{key}' is '{value}' in {source}; expected one of: "
+            f"{', '.join(_CHOICES[key])}."
+        )
+    if default is None:
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(f"Setting '{key}' must be a string; found {value!r} in {source}.")
+        return value
+    if isinstance(default, int) and not (isinstance(value, int) and not isinstance(value, bool)):
+        raise ConfigError(f"Setting '{key}' must be an integer; found {value!r} in {source}.")
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"Setting '{key}' must be a number; found {value!r} in {source}.")
+        value = float(value)
+    if isinstance(default, str) and not isinstance(value, str):
+        raise ConfigError(f"Setting '{key}' must be a string; found {value!r} in {source}.")
+    if key in ("min_support",) and value < 0:
+        raise ConfigError(f"Setting '{key}' must be >= 0; found {value} in {source}.")
+    if key == "chunk_rows" and value < 1:
+        raise ConfigError(f"Setting 'chunk_rows' must be >= 1; found {value} in {source}.")
+    if key == "threshold" and not 0.0 <= value <= 1.0:
+        raise ConfigError(f"Setting 'threshold' must be in [0, 1]; found {value} in {source}.")
+    return value
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"The configuration file '{path}' is not valid TOML: {exc}.") from exc
+    except OSError as exc:
+        raise ConfigError(f"The configuration file '{path}' could not be read: {exc}.") from exc

@@ -1,0 +1,127 @@
+"""Classification metrics from counts: confusion matrix, precision / recall / F1, averages.
+
+Every figure follows scikit-learn's definitions with `zero_division=0`: a ratio whose denominator
+is zero is 0.0. F1 is 2·TP / (2·TP + FP + FN), which equals the harmonic mean of precision and
+recall wherever both are defined.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PerClassScores:
+    """Per-class precision, recall, F1 and support (true count), index-aligned with the classes."""
+
+    precision: np.ndarray
+    recall: np.ndarray
+    f1: np.ndarray
+    support: np.ndarray
+
+
+@dataclass(frozen=True)
+class Averages:
+    """One averaging of precision, recall and F1."""
+
+    precision: float
+    recall: float
+    f1: float
+
+
+@dataclass(frozen=True)
+class MulticlassMetrics:
+    """Everything derived from one confusion matrix."""
+
+    accuracy: float
+    balanced_accuracy: float
+    per_class: PerClassScores
+    micro: Averages
+    macro: Averages
+    weighted: Averages
+    confusion: np.ndarray
+    confusion_normalized: np.ndarray
+
+
+def safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """Elementwise ratio that is 0.0 where the denominator is 0 (scikit-learn's zero_division=0)."""
+    numerator = np.asarray(numerator, dtype=np.float64)
+    denominator = np.asarray(denominator, dtype=np.float64)
+    out = np.zeros(np.broadcast(numerator, denominator).shape, dtype=np.float64)
+    np.divide(numerator, denominator, out=out, where=denominator != 0)
+    return out
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """K x K counts, rows the given label, columns the predicted class."""
+    flat = labels.astype(np.int64) * n_classes + predicted.astype(np.int64)
+    return np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def scores_from_counts(
+    true_positive: np.ndarray, false_positive: np.ndarray, false_negative: np.ndarray
+) -> PerClassScores:
+    """Per-class precision, recall and F1 from TP / FP / FN counts."""
+    precision = safe_divide(true_positive, true_positive + false_positive)
+    recall = safe_divide(true_positive, true_positive + false_negative)
+    f1 = safe_divide(2 * true_positive, 2 * true_positive + false_positive + false_negative)
+    support = (true_positive + false_negative).astype(np.int64)
+    return PerClassScores(precision, recall, f1, support)
+
+
+def micro_average(
+    true_positive: np.ndarray, false_positive: np.ndarray, false_negative: np.ndarray
+) -> Averages:
+    """Pool the counts over classes, then take the ratios."""
+    pooled = scores_from_counts(
+        np.array([true_positive.sum()]),
+        np.array([false_positive.sum()]),
+        np.array([false_negative.sum()]),
+    )
+    return Averages(float(pooled.precision[0]), float(pooled.recall[0]), float(pooled.f1[0]))
+
+
+def macro_average(scores: PerClassScores) -> Averages:
+    """Unweighted mean over every class of the vocabulary, zero-support classes included."""
+    return Averages(
+        float(scores.precision.mean()), float(scores.recall.mean()), float(scores.f1.mean())
+    )
+
+
+def weighted_average(scores: PerClassScores) -> Averages:
+    """Mean over classes weighted by support; 0.0 when there is no support at all."""
+    total = scores.support.sum()
+    if total == 0:
+        return Averages(0.0, 0.0, 0.0)
+    weights = scores.support / total
+    return Averages(
+        float(scores.precision @ weights),
+        float(scores.recall @ weights),
+        float(scores.f1 @ weights),
+    )
+
+
+def metrics_from_confusion(confusion: np.ndarray) -> MulticlassMetrics:
+    """Accuracy, balanced accuracy, per-class scores and the three averages."""
+    confusion = np.asarray(confusion, dtype=np.int64)
+    true_positive = np.diag(confusion)
+    false_positive = confusion.sum(axis=0) - true_positive
+    false_negative = confusion.sum(axis=1) - true_positive
+    per_class = scores_from_counts(true_positive, false_positive, false_negative)
+    total = confusion.sum()
+    present = per_class.support > 0
+    # Balanced accuracy averages recall over the classes present in the labels (as scikit-learn).
+    balanced = float(per_class.recall[present].mean()) if present.any() else 0.0
+    row_totals = confusion.sum(axis=1, keepdims=True)
+    return MulticlassMetrics(
+        accuracy=float(true_positive.sum() / total) if total else 0.0,
+        balanced_accuracy=balanced,
+        per_class=per_class,
+        micro=micro_average(true_positive, false_positive, false_negative),
+        macro=macro_average(per_class),
+        weighted=weighted_average(per_class),
+        confusion=confusion,
+        confusion_normalized=safe_divide(confusion, row_totals),
+    )

@@ -1,0 +1,36 @@
+"""The exceptions labelaudit raises on purpose; each carries the exit code the CLI uses."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+
+ISSUE_TRACKER = "https://github.com/labelaudit/labelaudit/issues"
+
+
+class LabelAuditError(Exception):
+    """A problem with the user's input, options or environment: exit code 2, no traceback."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InputError(LabelAuditError):
+    """A data file is missing, unreadable, or holds values labelaudit cannot use."""
+
+
+class SchemaError(InputError):
+    """A table lacks a column, or a column has the wrong shape or type."""
+
+
+class ConfigError(LabelAuditError):
+    """A configuration file or option is invalid (unknown key, wrong type, bad value)."""
+
+
+class MissingDependencyError(LabelAuditError):
+    """An optional dependency (an extra) is needed for this command but is not installed."""

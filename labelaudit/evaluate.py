@@ -1,0 +1,136 @@
+"""Passes over a Dataset's score chunks: validate, turn scores into probabilities, accumulate.
+
+This is the one place that decides whether scores are probabilities or logits, so every command
+reads them the same way. Errors name the file, the count of bad rows and the first ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from labelaudit.core.multilabel import MultilabelMetrics, multilabel_metrics
+from labelaudit.core.scores import (
+    MulticlassScoreSums,
+    ScoreCheck,
+    check_scores,
+    looks_like_logits,
+    sigmoid,
+    softmax,
+)
+from labelaudit.errors import InputError
+from labelaudit.io.dataset import Dataset
+from labelaudit.io.labels import describe_ids
+
+
+@dataclass(frozen=True)
+class MulticlassEvaluation:
+    """Score sums for a multi-class dataset and how its scores were read."""
+
+    sums: MulticlassScoreSums
+    score_mode: str
+
+
+@dataclass(frozen=True)
+class MultilabelEvaluation:
+    """Multi-label metrics and how the scores were read."""
+
+    metrics: MultilabelMetrics
+    score_mode: str
+
+
+def evaluate_multiclass(dataset: Dataset, mode: str, chunk_rows: int) -> MulticlassEvaluation:
+    """One pass (two at most, in auto mode when late chunks reveal logits) over the scores."""
+    chosen = None if mode == "auto" else mode
+    while True:
+        sums = MulticlassScoreSums(dataset.n_classes)
+        restart = False
+        for raw, rows in dataset.score_chunks(chunk_rows):
+            check = check_scores(raw, expect_row_sum=True)
+            _reject_non_finite(dataset, check, rows, chunk_rows)
+            logits = looks_like_logits(check, multi_label=False)
+            if chosen is None:
+                chosen = "logits" if logits else "probs"
+            elif chosen == "probs" and logits:
+                if mode == "probs":
+                    _reject_not_probabilities(dataset, chunk_rows)
+                chosen, restart = "logits", True
+                break
+            probabilities = softmax(raw) if chosen == "logits" else raw
+            sums.add(probabilities, dataset.labels[rows])
+        if not restart:
+            return MulticlassEvaluation(sums, chosen or "probs")
+
+
+def evaluate_multilabel(
+    dataset: Dataset, mode: str, chunk_rows: int, threshold: float
+) -> MultilabelEvaluation:
+    """Gather (N, K) probabilities in label order, then compute the multi-label metrics."""
+    probabilities = np.zeros((dataset.n_samples, dataset.n_classes), dtype=np.float64)
+    scored = np.zeros(dataset.n_samples, dtype=bool)
+    any_logits = False
+    for raw, rows in dataset.score_chunks(chunk_rows):
+        check = check_scores(raw, expect_row_sum=False)
+        _reject_non_finite(dataset, check, rows, chunk_rows)
+        logits = looks_like_logits(check, multi_label=True)
+        if mode == "probs" and logits:
+            _reject_not_probabilities(dataset, chunk_rows)
+        any_logits |= logits
+        probabilities[rows] = raw
+        scored[rows] = True
+    as_logits = mode == "logits" or (mode == "auto" and any_logits)
+    if as_logits:
+        probabilities = sigmoid(probabilities)
+    metrics = multilabel_metrics(dataset.indicators[scored], probabilities[scored], threshold)
+    return MultilabelEvaluation(metrics, "logits" if as_logits else "probs")
+
+
+def _reject_non_finite(
+    dataset: Dataset, check: ScoreCheck, rows: np.ndarray, chunk_rows: int
+) -> None:
+    if check.non_finite_rows.size == 0:
+        return
+    bad = _rows_where(dataset, chunk_rows, lambda c: c.non_finite_rows)
+    raise InputError(
+        f"The predictions '{dataset.scores.source}' hold NaN or infinite scores in {bad.sum()} "
+        f"rows (ids {describe_ids(dataset.ids, bad)}). Scores must be finite numbers; fix or "
+        "drop those rows."
+    )
+
+
+def _reject_not_probabilities(dataset: Dataset, chunk_rows: int) -> None:
+    negative = _rows_where(
+        dataset, chunk_rows, lambda c, raw: np.flatnonzero((raw < 0).any(axis=1)), with_raw=True
+    )
+    if negative.any():
+        raise InputError(
+            f"--scores probs was given, but the predictions '{dataset.scores.source}' hold "
+            f"negative values in {negative.sum()} rows (ids {describe_ids(dataset.ids, negative)})."
+            " Probabilities lie in [0, 1]; pass --scores logits (or auto) if these are logits."
+        )
+    if dataset.multi_label:
+        above = _rows_where(
+            dataset, chunk_rows, lambda c, raw: np.flatnonzero((raw > 1).any(axis=1)), True
+        )
+        raise InputError(
+            f"--scores probs was given, but the predictions '{dataset.scores.source}' hold values "
+            f"above 1 in {above.sum()} rows (ids {describe_ids(dataset.ids, above)}). Pass "
+            "--scores logits (or auto) if these are logits."
+        )
+    off = _rows_where(dataset, chunk_rows, lambda c: c.off_sum_rows)
+    raise InputError(
+        f"--scores probs was given, but {off.sum()} rows of the predictions "
+        f"'{dataset.scores.source}' do not sum to 1 (ids {describe_ids(dataset.ids, off)}). "
+        "Normalize each row, or pass --scores logits (or auto) if these are logits."
+    )
+
+
+def _rows_where(dataset: Dataset, chunk_rows: int, pick, with_raw: bool = False) -> np.ndarray:
+    """A mask over dataset rows of the rows `pick` flags: a full pass, on the error path only."""
+    mask = np.zeros(dataset.n_samples, dtype=bool)
+    for raw, rows in dataset.score_chunks(chunk_rows):
+        check = check_scores(raw, expect_row_sum=not dataset.multi_label)
+        flagged = pick(check, raw) if with_raw else pick(check)
+        mask[rows[flagged]] = True
+    return mask

@@ -1,0 +1,282 @@
+"""Join labels and scores into a Dataset: class vocabulary, encoded labels, aligned score rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from labelaudit.errors import InputError
+from labelaudit.io.labels import MULTILABEL, LabelTable, describe_ids
+from labelaudit.io.predictions import ScoreMatrix
+
+ON_MISSING_CHOICES = ("error", "drop")
+DEFAULT_CHUNK_ROWS = 65_536
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Everything the statistics need, as arrays; rows are the labeled rows of the labels file.
+
+    `labels` holds class indices (multi-class) and `indicators` an (N, K) 0/1 matrix
+    (multi-label). Scores are not copied: `score_chunks` serves them aligned to these rows.
+    """
+
+    source: str
+    task: str
+    classes: list[str]
+    ids: pl.Series
+    id_codes: np.ndarray
+    labels: np.ndarray | None
+    indicators: np.ndarray | None
+    null_labels: int
+    null_label_examples: str
+    scores: ScoreMatrix | None
+    class_positions: np.ndarray | None
+    score_rows: np.ndarray | None
+    label_rows: np.ndarray | None
+    warnings: tuple[str, ...]
+
+    @property
+    def n_samples(self) -> int:
+        return self.ids.len()
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def multi_label(self) -> bool:
+        return self.task == MULTILABEL
+
+    @property
+    def n_scored(self) -> int:
+        """Rows with scores (the joined pairs)."""
+        if self.scores is None:
+            return 0
+        return self.n_samples if self.score_rows is None else int(self.score_rows.size)
+
+    def score_chunks(
+        self, chunk_rows: int = DEFAULT_CHUNK_ROWS
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (raw scores, row indices into this dataset) chunk by chunk, memory bounded."""
+        if self.scores is None:
+            return
+        total = self.n_scored
+        for start in range(0, total, chunk_rows):
+            stop = min(start + chunk_rows, total)
+            if self.score_rows is None:
+                block = self.scores.take(slice(start, stop), self.class_positions)
+                yield block, np.arange(start, stop)
+            else:
+                block = self.scores.take(self.score_rows[start:stop], self.class_positions)
+                yield block, self.label_rows[start:stop]
+
+
+def resolve_classes(
+    table: LabelTable, scores: ScoreMatrix | None, fixed: list[str] | None
+) -> tuple[list[str], list[str]]:
+    """The class vocabulary and any warnings: `fixed` exactly, else scores' columns ∪ labels."""
+    present = _label_classes(table)
+    warnings: list[str] = []
+    if fixed is not None:
+        unknown = sorted(set(present) - set(fixed))
+        if unknown:
+            raise InputError(
+                f"{len(unknown)} label values in '{table.source}' are not in --classes: "
+                f"{', '.join(unknown[:10])}. Add them to the classes file or fix the labels."
+            )
+        return list(fixed), warnings
+    if scores is not None and scores.matrix is None:
+        columns = list(scores.columns)
+        extra = [c for c in _sorted_classes(present, table.integer_labels) if c not in columns]
+        if extra:
+            warnings.append(
+                f"{len(extra)} classes in the labels have no score column in "
+                f"'{scores.source}' ({', '.join(extra[:10])}); their score is taken as 0."
+            )
+        return columns + extra, warnings
+    if scores is not None:
+        columns = list(scores.columns)
+        unknown = sorted(set(present) - set(columns))
+        if unknown:
+            raise InputError(
+                f"The labels hold values that are not among the {len(columns)} score columns of "
+                f"'{scores.source}' (named {columns[0]}..{columns[-1]}): "
+                f"{', '.join(unknown[:10])}. "
+                "Pass --classes FILE with one class name per score column, in order."
+            )
+        return columns, warnings
+    return _sorted_classes(present, table.integer_labels), warnings
+
+
+def _label_classes(table: LabelTable) -> list[str]:
+    values = table.values.drop_nulls()
+    if table.task == MULTILABEL:
+        values = values.explode().drop_nulls()
+    return values.unique().to_list()
+
+
+def _sorted_classes(names: list[str], integer: bool) -> list[str]:
+    if integer:
+        return sorted(names, key=int)
+    return sorted(names)
+
+
+def build_dataset(
+    table: LabelTable,
+    scores: ScoreMatrix | None,
+    classes: list[str],
+    *,
+    on_missing: str = "error",
+    extra_warnings: list[str] | None = None,
+) -> Dataset:
+    """Encode labels to the vocabulary and align score rows to label rows by id."""
+    warnings = list(extra_warnings or [])
+    keep = ~table.null_mask
+    null_count = int(table.null_mask.sum())
+    null_examples = describe_ids(table.ids, table.null_mask) if null_count else ""
+    labels, indicators = _encode(table, classes, keep)
+    positions = None
+    score_rows = label_rows = None
+    analyzed_index = np.cumsum(keep) - 1
+    if scores is not None:
+        positions = _class_positions(scores, classes)
+        pair_score, pair_label, unknown = _pair_rows(table, scores)
+        labeled = keep[pair_label]
+        pair_score, pair_label = pair_score[labeled], analyzed_index[pair_label[labeled]]
+        covered = np.zeros(int(keep.sum()), dtype=bool)
+        covered[pair_label] = True
+        keep_analyzed, message = _check_missing(table, scores, covered, keep, unknown, on_missing)
+        if message:
+            warnings.append(message)
+        if not keep_analyzed.all():
+            new_index = np.cumsum(keep_analyzed) - 1
+            pair_label = new_index[pair_label]
+            keep[np.flatnonzero(keep)[~keep_analyzed]] = False
+            labels = labels[keep_analyzed] if labels is not None else None
+            indicators = indicators[keep_analyzed] if indicators is not None else None
+        order = np.argsort(pair_score, kind="stable")
+        pair_score, pair_label = pair_score[order], pair_label[order]
+        identity = pair_score.size == int(keep.sum()) and _is_arange_pair(pair_score, pair_label)
+        if not identity:
+            score_rows, label_rows = pair_score, pair_label
+    ids = table.ids.filter(pl.Series(keep))
+    return Dataset(
+        source=table.source,
+        task=table.task,
+        classes=classes,
+        ids=ids,
+        id_codes=_dense_codes(ids),
+        labels=labels,
+        indicators=indicators,
+        null_labels=null_count,
+        null_label_examples=null_examples,
+        scores=scores,
+        class_positions=positions,
+        score_rows=score_rows,
+        label_rows=label_rows,
+        warnings=tuple(warnings),
+    )
+
+
+def _encode(
+    table: LabelTable, classes: list[str], keep: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    values = table.values.filter(pl.Series(keep))
+    codes = pl.Series(range(len(classes)), dtype=pl.Int32)
+    if table.task == MULTILABEL:
+        lengths = values.list.len().to_numpy()
+        flat = values.explode().drop_nulls()
+        class_of = flat.replace_strict(classes, codes, return_dtype=pl.Int32).to_numpy()
+        rows = np.repeat(np.arange(values.len()), lengths)
+        indicators = np.zeros((values.len(), len(classes)), dtype=np.uint8)
+        indicators[rows, class_of] = 1
+        return None, indicators
+    labels = values.replace_strict(classes, codes, return_dtype=pl.Int32).to_numpy()
+    return labels.astype(np.int64), None
+
+
+def _class_positions(scores: ScoreMatrix, classes: list[str]) -> np.ndarray:
+    where = {name: i for i, name in enumerate(scores.columns)}
+    return np.array([where.get(name, -1) for name in classes], dtype=np.int64)
+
+
+def _pair_rows(table: LabelTable, scores: ScoreMatrix) -> tuple[np.ndarray, np.ndarray, pl.Series]:
+    """(score row, label row) pairs, and score ids absent from the labels.
+
+    Joined on id when both tables have ids, else paired by row position.
+    """
+    no_unknown = pl.Series("id", [], dtype=pl.Int64)
+    if scores.ids is None or not table.has_id_column:
+        if scores.n_rows != table.n_rows:
+            raise InputError(
+                f"The predictions '{scores.source}' have {scores.n_rows} rows and no id column, so "
+                f"they must be row-aligned with the {table.n_rows} rows of '{table.source}'. Give "
+                "both files an id column, or scores for every label row in the same order."
+            )
+        rows = np.arange(table.n_rows)
+        return rows, rows, no_unknown
+    label_ids, score_ids = table.ids, scores.ids
+    duplicated = score_ids.is_duplicated()
+    if duplicated.any():
+        raise InputError(
+            f"The predictions '{scores.source}' repeat {int(duplicated.sum())} ids (e.g. "
+            f"{describe_ids(score_ids, duplicated.to_numpy())}). A sample needs exactly one "
+            "row of scores; remove the repeats."
+        )
+    if label_ids.dtype != score_ids.dtype:
+        label_ids, score_ids = label_ids.cast(pl.String), score_ids.cast(pl.String)
+    if label_ids.len() == score_ids.len() and label_ids.equals(score_ids):
+        rows = np.arange(table.n_rows)
+        return rows, rows, no_unknown
+    score_frame = pl.DataFrame({"id": score_ids, "score_row": np.arange(score_ids.len())})
+    label_frame = pl.DataFrame({"id": label_ids, "label_row": np.arange(label_ids.len())})
+    joined = label_frame.join(score_frame, on="id", how="inner")
+    unknown = score_frame.join(label_frame, on="id", how="anti")["id"]
+    return joined["score_row"].to_numpy(), joined["label_row"].to_numpy(), unknown
+
+
+def _check_missing(
+    table: LabelTable,
+    scores: ScoreMatrix,
+    covered: np.ndarray,
+    keep: np.ndarray,
+    unknown: pl.Series,
+    on_missing: str,
+) -> tuple[np.ndarray, str]:
+    """Rows without scores and scores without rows: an error, or dropped with a warning."""
+    without_scores = ~covered
+    if not without_scores.any() and unknown.len() == 0:
+        return covered, ""
+    analyzed_ids = table.ids.filter(pl.Series(keep))
+    parts = []
+    if without_scores.any():
+        parts.append(
+            f"{int(without_scores.sum())} labeled rows have no predictions (e.g. ids "
+            f"{describe_ids(analyzed_ids, without_scores)})"
+        )
+    if unknown.len():
+        parts.append(
+            f"{unknown.len()} prediction rows have ids not in the labels (e.g. "
+            f"{describe_ids(unknown)})"
+        )
+    detail = "; ".join(parts)
+    if on_missing == "error":
+        raise InputError(
+            f"The ids of '{table.source}' and '{scores.source}' do not match: {detail}. Fix the "
+            "files, or pass --on-missing drop to analyze only the rows present in both."
+        )
+    return covered, f"--on-missing drop: {detail}; those rows were left out."
+
+
+def _is_arange_pair(score_rows: np.ndarray, label_rows: np.ndarray) -> bool:
+    expected = np.arange(score_rows.size)
+    return bool((score_rows == expected).all() and (label_rows == expected).all())
+
+
+def _dense_codes(ids: pl.Series) -> np.ndarray:
+    """Integer codes equal exactly for equal ids, for vectorized duplicate detection."""
+    return ids.rank(method="dense").cast(pl.Int64).to_numpy() - 1

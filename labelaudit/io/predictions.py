@@ -1,0 +1,208 @@
+"""Read model scores (wide table, list column, or .npy) and serve them in row chunks."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from labelaudit.errors import InputError, SchemaError
+from labelaudit.io.tables import detect_format, expand_paths, read_npy, read_table
+
+
+@dataclass(frozen=True)
+class ScoreMatrix:
+    """An (N, K) score matrix kept as it was read: per-column arrays or one 2-D array.
+
+    `columns` names the classes in the source's order; `ids` are the rows' ids, or None when the
+    scores are row-aligned with the labels.
+    """
+
+    source: str
+    ids: pl.Series | None
+    columns: list[str]
+    column_arrays: tuple[np.ndarray, ...] | None = None
+    matrix: np.ndarray | None = None
+
+    @property
+    def n_rows(self) -> int:
+        if self.matrix is not None:
+            return int(self.matrix.shape[0])
+        return int(self.column_arrays[0].shape[0]) if self.column_arrays else 0
+
+    @property
+    def dtype(self) -> np.dtype:
+        if self.matrix is not None:
+            return self.matrix.dtype
+        return np.result_type(*self.column_arrays)
+
+    def take(self, rows: slice | np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Rows of the matrix, columns in `positions` order (-1: a class with no column, zeros).
+
+        Returns a C-contiguous array: row-wise statistics on it are fast.
+        """
+        if self.matrix is not None:
+            block = self.matrix[rows]
+            if positions.size == block.shape[1] and (positions == np.arange(positions.size)).all():
+                return np.ascontiguousarray(block)
+            out = np.zeros((block.shape[0], positions.size), dtype=block.dtype)
+            present = positions >= 0
+            out[:, present] = block[:, positions[present]]
+            return out
+        first = self.column_arrays[0][rows]
+        out = np.zeros((first.shape[0], positions.size), dtype=self.dtype)
+        for target, position in enumerate(positions):
+            if position >= 0:
+                out[:, target] = self.column_arrays[position][rows]
+        return out
+
+
+def load_predictions(
+    source: str | os.PathLike[str] | pl.DataFrame | np.ndarray,
+    *,
+    id_col: str = "id",
+    label_col: str = "label",
+    probs_col: str | None = None,
+    classes: list[str] | None = None,
+    input_format: str | None = None,
+) -> ScoreMatrix:
+    """Read scores from a path, a DataFrame or an array, and check their shape and types."""
+    if isinstance(source, np.ndarray):
+        return _from_array(source, "predictions array", classes)
+    if isinstance(source, pl.DataFrame):
+        return _from_frame(source, "predictions DataFrame", id_col, label_col, probs_col, classes)
+    first = expand_paths(source, "predictions")[0]
+    if detect_format(first, input_format, "predictions") == "npy":
+        return _from_array(read_npy(source, "predictions"), str(source), classes)
+    frame = read_table(source, "predictions", input_format)
+    return _from_frame(frame, str(source), id_col, label_col, probs_col, classes)
+
+
+def _from_array(array: np.ndarray, name: str, classes: list[str] | None) -> ScoreMatrix:
+    if array.ndim != 2:
+        raise InputError(f"The predictions '{name}' have shape {array.shape}; expected (N, K).")
+    k = array.shape[1]
+    if classes is not None and len(classes) != k:
+        raise InputError(
+            f"The predictions '{name}' have {k} columns but --classes names {len(classes)} "
+            "classes. Give a class list with one name per score column, in order."
+        )
+    columns = classes if classes is not None else [str(i) for i in range(k)]
+    if not np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.float64)
+    return ScoreMatrix(name, None, list(columns), matrix=array)
+
+
+def _from_frame(
+    frame: pl.DataFrame,
+    name: str,
+    id_col: str,
+    label_col: str,
+    probs_col: str | None,
+    classes: list[str] | None,
+) -> ScoreMatrix:
+    if frame.height == 0:
+        raise InputError(f"The predictions in '{name}' have no rows.")
+    ids = frame[id_col].rename("id") if id_col in frame.columns else None
+    if ids is not None and ids.null_count():
+        raise InputError(
+            f"The id column '{id_col}' of the predictions '{name}' has {ids.null_count()} empty "
+            "values. Every row of predictions needs an id."
+        )
+    if probs_col is not None:
+        return _from_list_column(frame, name, ids, probs_col, classes)
+    if classes is not None:
+        missing = [c for c in classes if c not in frame.columns]
+        if missing:
+            raise SchemaError(
+                f"The predictions '{name}' lack a column for {len(missing)} of the classes in "
+                f"--classes: {', '.join(missing[:10])}. Columns found: "
+                f"{', '.join(frame.columns[:20])}. Wide predictions need one column per class, "
+                "named by the class; or pass --probs-col for a list column."
+            )
+        columns = list(classes)
+    else:
+        skip = {id_col, label_col}
+        columns = [c for c in frame.columns if c not in skip and frame[c].dtype.is_numeric()]
+        if not columns:
+            raise SchemaError(
+                f"The predictions '{name}' have no numeric score columns. Columns found: "
+                f"{', '.join(frame.columns)}. Give one numeric column per class, or --probs-col "
+                "with a list column and --classes."
+            )
+    arrays = []
+    for column in columns:
+        series = frame[column]
+        if not series.dtype.is_numeric():
+            raise SchemaError(
+                f"The score column '{column}' of '{name}' holds {series.dtype}, not numbers."
+            )
+        arrays.append(_as_float_array(series))
+    return ScoreMatrix(name, ids, columns, column_arrays=tuple(arrays))
+
+
+def _as_float_array(series: pl.Series) -> np.ndarray:
+    """A zero-copy float view where polars allows it; nulls become NaN (reported later)."""
+    if series.dtype not in (pl.Float32, pl.Float64):
+        series = series.cast(pl.Float64)
+    return series.to_numpy()
+
+
+def _from_list_column(
+    frame: pl.DataFrame,
+    name: str,
+    ids: pl.Series | None,
+    probs_col: str,
+    classes: list[str] | None,
+) -> ScoreMatrix:
+    if probs_col not in frame.columns:
+        raise SchemaError(
+            f"The predictions '{name}' have no column '{probs_col}' (--probs-col). Columns found: "
+            f"{', '.join(frame.columns)}."
+        )
+    series = frame[probs_col]
+    if not isinstance(series.dtype, pl.List | pl.Array):
+        raise SchemaError(
+            f"The column '{probs_col}' of '{name}' holds {series.dtype}; --probs-col needs a list "
+            "of one score per class."
+        )
+    if classes is None:
+        raise SchemaError(
+            f"The scores in list column '{probs_col}' of '{name}' need the class order: pass "
+            "--classes FILE with one class name a line, in the order of the list."
+        )
+    lengths = series.list.len() if isinstance(series.dtype, pl.List) else None
+    k = len(classes)
+    if lengths is not None:
+        wrong = (lengths != k).fill_null(True).to_numpy()
+        if wrong.any():
+            rows = np.flatnonzero(wrong)[:5].tolist()
+            raise SchemaError(
+                f"{int(wrong.sum())} rows of '{probs_col}' in '{name}' do not hold {k} scores "
+                f"(one per class in --classes); first rows: {rows}."
+            )
+    flat = series.explode().cast(pl.Float64).to_numpy() if lengths is not None else None
+    matrix = flat.reshape(-1, k) if flat is not None else series.to_numpy().astype(np.float64)
+    return ScoreMatrix(name, ids, list(classes), matrix=matrix)
+
+
+def read_class_file(path: str | os.PathLike[str]) -> list[str]:
+    """Read `--classes FILE`: one class name a line, in order; blank lines skipped."""
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"The classes file '{path}' does not exist. Give one class name a line.")
+    names = [line.strip() for line in file.read_text(encoding="utf-8").splitlines()]
+    names = [n for n in names if n]
+    if not names:
+        raise InputError(f"The classes file '{path}' names no class. Give one class name a line.")
+    seen: set[str] = set()
+    repeated = [n for n in names if n in seen or seen.add(n)]
+    if repeated:
+        raise InputError(
+            f"The classes file '{path}' names some classes twice: {', '.join(repeated[:5])}. "
+            "Each class must appear once."
+        )
+    return names

@@ -1,0 +1,53 @@
+"""Atomic output: write to a temporary file beside the target, then rename over it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+
+from labelaudit.errors import InputError
+
+
+def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None]) -> None:
+    """Call `write(tmp_path)`, then rename onto `path`; an interruption leaves no half file."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"Cannot write '{target}': the folder '{folder}' does not exist.")
+    handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write a text report atomically (UTF-8)."""
+
+    def _write(tmp: str) -> None:
+        Path(tmp).write_text(text, encoding="utf-8")
+
+    write_atomically(path, _write)
+
+
+def write_frame(path: str | os.PathLike[str], frame: pl.DataFrame) -> None:
+    """Write a table atomically as CSV or Parquet, chosen by the extension."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        write_atomically(path, frame.write_csv)
+    elif suffix in (".parquet", ".pq"):
+        write_atomically(path, frame.write_parquet)
+    else:
+        raise InputError(
+            f"Cannot write '{path}': the extension '{suffix}' is not supported for tables. "
+            "Use .csv or .parquet."
+        )

@@ -1,0 +1,1 @@
+"""Report dataclasses (the JSON schema) and the renderers that turn them into text."""

@@ -1,0 +1,181 @@
+"""The scan report: frozen dataclasses whose `to_dict()` is the JSON contract (versioned)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any
+
+SCHEMA_VERSION = "1.0"
+# Python names that differ from the JSON keys (`class` and `or` are reserved words).
+_JSON_KEYS = {"class_name": "class", "or_": "or"}
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, lists and dicts to plain JSON values; NaN and inf become null."""
+    if is_dataclass(value):
+        return {
+            _JSON_KEYS.get(f.name, f.name): to_jsonable(getattr(value, f.name))
+            for f in fields(value)
+            if not f.metadata.get("internal")
+        }
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item"):  # numpy scalars
+        return to_jsonable(value.item())
+    return value
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    source: str
+    predictions: str | None
+    task: str
+    n_samples: int
+    n_classes: int
+    classes: list[str]
+    rows_read: int
+    null_labels: int
+
+
+@dataclass(frozen=True)
+class ClassSupport:
+    class_name: str
+    count: int
+    share: float
+
+
+@dataclass(frozen=True)
+class SupportSection:
+    per_class: list[ClassSupport]
+
+
+@dataclass(frozen=True)
+class ImbalanceSection:
+    ratio: float | None
+    normalized_entropy: float | None
+    effective_classes: float
+    min_support: int
+    rare_classes: list[str]
+    zero_support_classes: list[str]
+
+
+@dataclass(frozen=True)
+class DuplicatesSection:
+    duplicate_ids: int
+    duplicate_rows: int
+    conflicting_ids: int
+    example_duplicate_ids: list[Any]
+    example_conflicting_ids: list[Any]
+
+
+@dataclass(frozen=True)
+class LabelPair:
+    classes: list[str]
+    count: int
+
+
+@dataclass(frozen=True)
+class MultilabelSection:
+    cardinality: float
+    density: float
+    samples_without_label: int
+    max_labels_per_sample: int
+    top_pairs: list[LabelPair]
+
+
+@dataclass(frozen=True)
+class ClassMetrics:
+    class_name: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+    average_precision: float | None = None
+
+
+@dataclass(frozen=True)
+class AverageMetrics:
+    precision: float
+    recall: float
+    f1: float
+
+
+@dataclass(frozen=True)
+class ConfusionSection:
+    classes: list[str]
+    counts: list[list[int]]
+    normalized: list[list[float]]
+
+
+@dataclass(frozen=True)
+class MulticlassMetricsSection:
+    score_mode: str
+    n_scored: int
+    accuracy: float
+    balanced_accuracy: float
+    top_5_accuracy: float | None
+    log_loss: float
+    expected_calibration_error: float
+    per_class: list[ClassMetrics]
+    micro: AverageMetrics
+    macro: AverageMetrics
+    weighted: AverageMetrics
+    confusion_matrix: ConfusionSection
+
+
+@dataclass(frozen=True)
+class MultilabelMetricsSection:
+    score_mode: str
+    n_scored: int
+    threshold: float
+    subset_accuracy: float
+    hamming_loss: float
+    cp: float
+    cr: float
+    cf1: float
+    op: float
+    or_: float
+    of1: float
+    mean_average_precision: float | None
+    per_class: list[ClassMetrics]
+    micro: AverageMetrics
+    macro: AverageMetrics
+    weighted: AverageMetrics
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something in the data worth a look; `severity` is info or warning."""
+
+    code: str
+    severity: str
+    message: str
+    count: int
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """Everything `labelaudit scan` found. `to_dict()` is the JSON contract."""
+
+    dataset: DatasetInfo
+    support: SupportSection
+    imbalance: ImbalanceSection
+    duplicates: DuplicatesSection
+    multilabel: MultilabelSection | None
+    metrics: MulticlassMetricsSection | MultilabelMetricsSection | None
+    findings: list[Finding]
+    config: dict[str, Any]
+    warnings: list[str]
+    schema_version: str = SCHEMA_VERSION
+    command: str = field(default="scan")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = to_jsonable(self)
+        ordered = {"schema_version": data.pop("schema_version"), "command": data.pop("command")}
+        ordered.update(data)
+        return ordered
