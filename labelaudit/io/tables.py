@@ -35,7 +35,7 @@ def _readers() -> dict[str, Callable[[str], pl.DataFrame]]:
         "tsv": lambda path: pl.read_csv(path, separator="\t", infer_schema_length=10_000),
         "parquet": pl.read_parquet,
         "ndjson": pl.read_ndjson,
-        "ipc": lambda path: pl.read_ipc(path, memory_map=False),
+        "ipc": pl.read_ipc,
     }
 
 
