@@ -245,8 +245,8 @@ def test_import_labelaudit_is_light() -> None:
 def test_scan_does_not_import_torch_or_matplotlib() -> None:
     code = (
         "import sys; from labelaudit.cli import cli\n"
-        "try:\n    cli.main(['scan', %r, '--format', 'json'])\nexcept SystemExit:\n    pass\n"
+        "try:\n    cli.main(['scan', {!r}, '--format', 'json'])\nexcept SystemExit:\n    pass\n"
         "print('torch' in sys.modules, 'matplotlib' in sys.modules, file=sys.stderr)"
-    ) % str(CIFAR / "labels.csv")
+    ).format(str(CIFAR / "labels.csv"))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stderr.split()[-2:] == ["False", "False"]

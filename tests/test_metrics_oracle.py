@@ -1,4 +1,4 @@
-"""Every metric against scikit-learn (zero_division=0) to 1e-9, on named cases and generated ones."""
+"""Every metric against scikit-learn (zero_division=0) to 1e-9: named and generated cases."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def _probs(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
 
 def check_multiclass(labels: np.ndarray, probs: np.ndarray) -> None:
     """Run the whole scan on (labels, probs) and compare every figure with scikit-learn."""
-    n, k = probs.shape
+    _n, k = probs.shape
     classes = [str(c) for c in range(k)]
     report = scan(labels_frame(labels), preds_frame(probs, classes), classes=classes).to_dict()
     m = report["metrics"]

@@ -47,17 +47,26 @@ class ScoreCheck:
 
 
 def check_scores(scores: np.ndarray, expect_row_sum: bool) -> ScoreCheck:
-    """Rows with NaN/inf, negative or >1 values, and rows whose sum is not 1 within tolerance."""
-    finite_rows = np.isfinite(scores).all(axis=1)
+    """Rows with NaN/inf, negative or >1 values, and rows whose sum is not 1 within tolerance.
+
+    Two passes over the chunk: row sums (a NaN or inf makes its row's sum non-finite, so only
+    those rows are inspected element by element) and the minimum.
+    """
+    sums = scores.sum(axis=1)
+    suspect = np.flatnonzero(~np.isfinite(sums))
+    finite_rows = np.ones(scores.shape[0], dtype=bool)
+    if suspect.size:
+        finite_rows[suspect[~np.isfinite(scores[suspect]).all(axis=1)]] = False
     non_finite = np.flatnonzero(~finite_rows)
     finite_scores = scores if non_finite.size == 0 else scores[finite_rows]
     has_negative = bool(finite_scores.size and finite_scores.min() < 0)
-    has_above_one = bool(finite_scores.size and finite_scores.max() > 1)
     if expect_row_sum:
-        sums = scores.sum(axis=1, dtype=np.float64)
-        off_sum = np.flatnonzero(finite_rows & (np.abs(sums - 1.0) > SUM_TOLERANCE))
+        off_sum = np.flatnonzero(finite_rows & ~(np.abs(sums - 1.0) <= SUM_TOLERANCE))
+        # Rows summing to 1 with no negative value cannot hold a value above 1 (+ tolerance).
+        has_above_one = bool(off_sum.size and finite_scores.max() > 1)
     else:
         off_sum = np.empty(0, dtype=np.int64)
+        has_above_one = bool(finite_scores.size and finite_scores.max() > 1)
     return ScoreCheck(non_finite, has_negative, has_above_one, off_sum)
 
 
@@ -138,8 +147,18 @@ def top_k_hits(scores: np.ndarray, labels: np.ndarray, given: np.ndarray, k: int
     """Whether each row's label ranks in the top k; ties rank the higher class index first.
 
     That tie rule is scikit-learn's (a stable ascending sort, reversed), so figures agree exactly.
+    One full pass: a row with at most k scores >= its label's is a hit whatever the ties; only
+    the other rows (mostly misses) are looked at again, with the tie rule.
     """
-    higher = (scores > given[:, None]).sum(axis=1)
-    class_index = np.arange(scores.shape[1])
-    tied_after = ((scores == given[:, None]) & (class_index > labels[:, None])).sum(axis=1)
-    return (higher + tied_after) < k
+    at_least = np.count_nonzero(scores >= given[:, None], axis=1)
+    hits = at_least <= k
+    unsure = np.flatnonzero(~hits)
+    if unsure.size:
+        sub, sub_given = scores[unsure], given[unsure, None]
+        higher = np.count_nonzero(sub > sub_given, axis=1)
+        class_index = np.arange(scores.shape[1])
+        tied_after = np.count_nonzero(
+            (sub == sub_given) & (class_index > labels[unsure, None]), axis=1
+        )
+        hits[unsure] = (higher + tied_after) < k
+    return hits

@@ -110,6 +110,9 @@ def duplicates(
         return DuplicateSummary(0, 0, 0, empty, empty)
     rows_per_id = np.bincount(id_codes)
     dup_mask_ids = rows_per_id > 1
+    if not dup_mask_ids.any():
+        empty = np.empty(0, dtype=np.int64)
+        return DuplicateSummary(0, 0, 0, empty, empty)
     dup_row_mask = dup_mask_ids[id_codes]
     order = np.lexsort((label_codes, id_codes))
     sorted_ids = id_codes[order]

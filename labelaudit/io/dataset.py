@@ -220,16 +220,22 @@ def _pair_rows(table: LabelTable, scores: ScoreMatrix) -> tuple[np.ndarray, np.n
         rows = np.arange(table.n_rows)
         return rows, rows, no_unknown
     label_ids, score_ids = table.ids, scores.ids
-    duplicated = score_ids.is_duplicated()
+    if label_ids.dtype != score_ids.dtype:
+        label_ids, score_ids = label_ids.cast(pl.String), score_ids.cast(pl.String)
+    same = label_ids.len() == score_ids.len() and label_ids.equals(score_ids)
+    # Equal id columns repeat an id exactly when the labels do; the cheap check covers both.
+    duplicated = (
+        np.bincount(_dense_codes(score_ids))[_dense_codes(score_ids)] > 1
+        if same
+        else score_ids.is_duplicated().to_numpy()
+    )
     if duplicated.any():
         raise InputError(
             f"The predictions '{scores.source}' repeat {int(duplicated.sum())} ids (e.g. "
-            f"{describe_ids(score_ids, duplicated.to_numpy())}). A sample needs exactly one "
+            f"{describe_ids(score_ids, duplicated)}). A sample needs exactly one "
             "row of scores; remove the repeats."
         )
-    if label_ids.dtype != score_ids.dtype:
-        label_ids, score_ids = label_ids.cast(pl.String), score_ids.cast(pl.String)
-    if label_ids.len() == score_ids.len() and label_ids.equals(score_ids):
+    if same:
         rows = np.arange(table.n_rows)
         return rows, rows, no_unknown
     score_frame = pl.DataFrame({"id": score_ids, "score_row": np.arange(score_ids.len())})
@@ -279,4 +285,8 @@ def _is_arange_pair(score_rows: np.ndarray, label_rows: np.ndarray) -> bool:
 
 def _dense_codes(ids: pl.Series) -> np.ndarray:
     """Integer codes equal exactly for equal ids, for vectorized duplicate detection."""
+    if ids.dtype.is_numeric() and ids.len() > 1:
+        values = ids.to_numpy()
+        if bool((values[1:] > values[:-1]).all()):  # sorted unique ids (row numbers, say): no rank
+            return np.arange(ids.len(), dtype=np.int64)
     return ids.rank(method="dense").cast(pl.Int64).to_numpy() - 1

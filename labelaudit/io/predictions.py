@@ -15,49 +15,48 @@ from labelaudit.io.tables import detect_format, expand_paths, read_npy, read_tab
 
 @dataclass(frozen=True)
 class ScoreMatrix:
-    """An (N, K) score matrix kept as it was read: per-column arrays or one 2-D array.
+    """An (N, K) score matrix kept as it was read: a polars frame of class columns, or an array.
 
     `columns` names the classes in the source's order; `ids` are the rows' ids, or None when the
-    scores are row-aligned with the labels.
+    scores are row-aligned with the labels. Nothing is copied until a chunk is asked for.
     """
 
     source: str
     ids: pl.Series | None
     columns: list[str]
-    column_arrays: tuple[np.ndarray, ...] | None = None
+    frame: pl.DataFrame | None = None
     matrix: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:
-        if self.matrix is not None:
-            return int(self.matrix.shape[0])
-        return int(self.column_arrays[0].shape[0]) if self.column_arrays else 0
-
-    @property
-    def dtype(self) -> np.dtype:
-        if self.matrix is not None:
-            return self.matrix.dtype
-        return np.result_type(*self.column_arrays)
+        return int(self.matrix.shape[0]) if self.matrix is not None else self.frame.height
 
     def take(self, rows: slice | np.ndarray, positions: np.ndarray) -> np.ndarray:
         """Rows of the matrix, columns in `positions` order (-1: a class with no column, zeros).
 
-        Returns a C-contiguous array: row-wise statistics on it are fast.
+        Returns a C-contiguous array (one copy), so row-wise statistics on it are fast.
         """
+        identity = positions.size == len(self.columns) and bool(
+            (positions == np.arange(positions.size)).all()
+        )
         if self.matrix is not None:
             block = self.matrix[rows]
-            if positions.size == block.shape[1] and (positions == np.arange(positions.size)).all():
+            if identity:
                 return np.ascontiguousarray(block)
             out = np.zeros((block.shape[0], positions.size), dtype=block.dtype)
             present = positions >= 0
             out[:, present] = block[:, positions[present]]
             return out
-        first = self.column_arrays[0][rows]
-        out = np.zeros((first.shape[0], positions.size), dtype=self.dtype)
-        for target, position in enumerate(positions):
-            if position >= 0:
-                out[:, target] = self.column_arrays[position][rows]
-        return out
+        if isinstance(rows, slice):
+            part = self.frame.slice(rows.start, rows.stop - rows.start)
+        else:
+            part = self.frame[rows]
+        if not identity:
+            part = part.select(
+                pl.col(self.columns[p]) if p >= 0 else pl.lit(0.0).alias(f"__absent_{j}")
+                for j, p in enumerate(positions)
+            )
+        return part.to_numpy(order="c")
 
 
 def load_predictions(
@@ -133,22 +132,17 @@ def _from_frame(
                 f"{', '.join(frame.columns)}. Give one numeric column per class, or --probs-col "
                 "with a list column and --classes."
             )
-    arrays = []
     for column in columns:
-        series = frame[column]
-        if not series.dtype.is_numeric():
+        if not frame[column].dtype.is_numeric():
             raise SchemaError(
-                f"The score column '{column}' of '{name}' holds {series.dtype}, not numbers."
+                f"The score column '{column}' of '{name}' holds {frame[column].dtype}, not numbers."
             )
-        arrays.append(_as_float_array(series))
-    return ScoreMatrix(name, ids, columns, column_arrays=tuple(arrays))
-
-
-def _as_float_array(series: pl.Series) -> np.ndarray:
-    """A zero-copy float view where polars allows it; nulls become NaN (reported later)."""
-    if series.dtype not in (pl.Float32, pl.Float64):
-        series = series.cast(pl.Float64)
-    return series.to_numpy()
+    # Float columns stay as they are (float32 stays float32); nulls become NaN, reported later.
+    scores = frame.select(
+        pl.col(c) if frame[c].dtype in (pl.Float32, pl.Float64) else pl.col(c).cast(pl.Float64)
+        for c in columns
+    )
+    return ScoreMatrix(name, ids, columns, frame=scores)
 
 
 def _from_list_column(

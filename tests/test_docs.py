@@ -1,0 +1,35 @@
+"""Documentation stays true: the CLI reference is current and every command and option has help."""
+
+from __future__ import annotations
+
+import click
+
+from labelaudit._docs import cli_reference
+from labelaudit.cli import cli
+
+from .conftest import ROOT
+
+
+def test_cli_reference_is_current() -> None:
+    written = (ROOT / "docs" / "cli.md").read_text()
+    assert written == cli_reference(), "docs/cli.md is stale: run `make docs`"
+
+
+def test_every_command_and_option_has_help() -> None:
+    ctx = click.Context(cli, info_name="labelaudit")
+    for name in cli.list_commands(ctx):
+        command = cli.get_command(ctx, name)
+        assert command.help, f"command {name} has no help"
+        for param in command.params:
+            if isinstance(param, click.Option):
+                assert param.help, f"option {param.opts} of {name} has no help"
+
+
+def test_exit_codes_are_documented_the_same_everywhere() -> None:
+    from labelaudit import errors
+
+    text = (ROOT / "docs" / "exit-codes.md").read_text()
+    for code in (errors.EXIT_OK, errors.EXIT_FINDINGS, errors.EXIT_BAD_INPUT, errors.EXIT_INTERNAL):
+        assert f"| {code} |" in text
+    readme = (ROOT / "README.md").read_text()
+    assert "make demo" in readme and "make test" in readme
