@@ -228,3 +228,37 @@ def test_multilabel_through_scan_matches_core() -> None:
     assert m["hamming_loss"] == pytest.approx(
         skm.hamming_loss(truth, (probs >= 0.5).astype(int)), abs=TOL
     )
+
+
+def test_every_fixture_matches_sklearn() -> None:
+    """The bundled multi-class fixtures, read from disk, against scikit-learn figure by figure."""
+    import polars as pl
+
+    from .conftest import FIXTURES
+
+    for folder in ("cifar10-test", "synthetic-multiclass"):
+        labels_path = FIXTURES / folder / "labels.csv"
+        preds_path = FIXTURES / folder / "preds.parquet"
+        report = scan(labels_path, preds_path).to_dict()
+        classes = report["dataset"]["classes"]
+        joined = pl.read_csv(labels_path).join(pl.read_parquet(preds_path), on="id")
+        probs = joined.select(classes).to_numpy().astype(np.float64)
+        labels = joined["label"].replace_strict(classes, list(range(len(classes)))).to_numpy()
+        predicted = probs.argmax(axis=1)
+        m = report["metrics"]
+        p, r, f, s = skm.precision_recall_fscore_support(
+            labels, predicted, labels=list(range(len(classes))), zero_division=0
+        )
+        assert [c["precision"] for c in m["per_class"]] == pytest.approx(p, abs=TOL)
+        assert [c["recall"] for c in m["per_class"]] == pytest.approx(r, abs=TOL)
+        assert [c["f1"] for c in m["per_class"]] == pytest.approx(f, abs=TOL)
+        assert m["balanced_accuracy"] == pytest.approx(
+            skm.balanced_accuracy_score(labels, predicted), abs=TOL
+        )
+        # float32 scores (synthetic fixture) are widened to float64 before the log.
+        with _quiet():
+            expected_log_loss = skm.log_loss(labels, probs)
+        assert m["log_loss"] == pytest.approx(expected_log_loss, abs=1e-7)
+        assert m["top_5_accuracy"] == pytest.approx(
+            skm.top_k_accuracy_score(labels, probs, k=5), abs=TOL
+        )
