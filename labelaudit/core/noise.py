@@ -1,0 +1,484 @@
+"""Suspected label errors: label-quality scores, confident learning, suspects, pair anomalies.
+
+Confident learning follows Northcutt, Jiang and Chuang, "Confident Learning: Estimating
+Uncertainty in Dataset Labels" (JAIR 2021). Everything here is pure numpy. The (N, K) scores are
+read in row chunks, in two passes: pass 1 collects per-sample evidence (the given label's
+probability, the best other class) and per-class sums (the thresholds); pass 2 assigns each
+sample its confident class (the confident joint). Everything after works on length-N arrays and
+K x K tables, so memory is bounded by the chunk plus a few numbers per sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+QUALITY_SCORES = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
+SUSPECT_RULES = (
+    "confident_joint",
+    "prune_by_noise_rate",
+    "both",
+    "argmax",
+    "estimated_count",
+)
+NO_CLASS = -1
+_ENTROPY_FLOOR = 1e-6  # the clip cleanlab uses for its confidence-weighted entropy
+
+
+@dataclass
+class SampleEvidence:
+    """Pass 1: per-sample evidence and per-class sums, filled chunk by chunk."""
+
+    n_samples: int
+    n_classes: int
+    with_entropy: bool = False
+    given_probability: np.ndarray = field(init=False)
+    best_other_probability: np.ndarray = field(init=False)
+    best_other_class: np.ndarray = field(init=False)
+    normalized_entropy: np.ndarray | None = field(init=False)
+    class_count: np.ndarray = field(init=False)
+    class_given_sum: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        n = self.n_samples
+        self.given_probability = np.zeros(n, dtype=np.float64)
+        self.best_other_probability = np.zeros(n, dtype=np.float64)
+        self.best_other_class = np.zeros(n, dtype=np.int64)
+        self.normalized_entropy = np.zeros(n, dtype=np.float64) if self.with_entropy else None
+        self.class_count = np.zeros(self.n_classes, dtype=np.int64)
+        self.class_given_sum = np.zeros(self.n_classes, dtype=np.float64)
+
+    def add(self, probabilities: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> None:
+        """Record one chunk; `probabilities` is modified in place, then restored."""
+        m = labels.size
+        at = np.arange(m)
+        given = probabilities[at, labels].copy()
+        # The best other class: hide the given label's column, take the max, then restore it.
+        probabilities[at, labels] = -np.inf
+        other = probabilities.argmax(axis=1)
+        self.best_other_probability[rows] = probabilities[at, other]
+        probabilities[at, labels] = given
+        self.best_other_class[rows] = other
+        self.given_probability[rows] = given
+        self.class_count += np.bincount(labels, minlength=self.n_classes)
+        self.class_given_sum += np.bincount(labels, weights=given, minlength=self.n_classes)
+        if self.normalized_entropy is not None:
+            self.normalized_entropy[rows] = normalized_entropy(probabilities)
+
+    @property
+    def predicted_class(self) -> np.ndarray:
+        """The argmax class; ties between the given label and another go to the given label."""
+        return np.where(
+            self.best_other_probability > self.given_probability, self.best_other_class, -1
+        )
+
+    def thresholds(self) -> np.ndarray:
+        """Per-class threshold t_j: the mean probability of class j over samples labeled j.
+
+        Undefined (inf: no sample is confidently of that class) for classes with fewer than 2
+        samples, whose mean would be one sample's own score.
+        """
+        out = np.full(self.n_classes, np.inf)
+        defined = self.class_count >= 2
+        out[defined] = self.class_given_sum[defined] / self.class_count[defined]
+        return out
+
+
+def normalized_entropy(probabilities: np.ndarray) -> np.ndarray:
+    """Row entropy divided by log K, in [0, 1]."""
+    p = np.clip(probabilities.astype(np.float64, copy=False), 1e-12, None)
+    entropy = -(p * np.log(p)).sum(axis=1)
+    k = probabilities.shape[1]
+    return entropy / np.log(k) if k > 1 else np.zeros(probabilities.shape[0])
+
+
+@dataclass
+class ConfidentJoint:
+    """Pass 2: each sample's confident class and the K x K confident joint (given x confident)."""
+
+    thresholds: np.ndarray
+    _labels: np.ndarray
+    confident_class: np.ndarray = field(init=False)
+    confident_probability: np.ndarray = field(init=False)
+    counts: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        k = self.thresholds.size
+        self.confident_class = np.full(self._labels.size, NO_CLASS, dtype=np.int64)
+        self.confident_probability = np.zeros(self._labels.size, dtype=np.float64)
+        self.counts = np.zeros((k, k), dtype=np.int64)
+
+    def settle_from_top_class(self, evidence: SampleEvidence) -> np.ndarray:
+        """Rows whose most probable class clears its threshold have that class as confident
+        class (the most probable overall is the most probable of those that clear). Returns
+        the mask of rows still unsettled, which need `add` with their full scores."""
+        given, other = evidence.given_probability, evidence.best_other_probability
+        top_is_given = given >= other
+        top_class = np.where(top_is_given, self._labels, evidence.best_other_class)
+        top_probability = np.maximum(given, other)
+        settled = top_probability >= self.thresholds[top_class]
+        self.confident_class[settled] = top_class[settled]
+        self.confident_probability[settled] = top_probability[settled]
+        return ~settled
+
+    def add(self, probabilities: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> None:
+        """A sample's confident class: among classes whose probability clears their threshold,
+        the most probable (the paper's rule); none when no class clears."""
+        cleared = np.where(probabilities >= self.thresholds, probabilities, -1.0)
+        best = cleared.argmax(axis=1)
+        best_probability = cleared[np.arange(best.size), best]
+        has_any = best_probability >= 0
+        self.confident_class[rows] = np.where(has_any, best, NO_CLASS)
+        self.confident_probability[rows] = np.where(has_any, best_probability, 0.0)
+
+    def count(self) -> None:
+        """The K x K confident joint: given label x confident class, over rows with one."""
+        k = self.thresholds.size
+        has_any = self.confident_class != NO_CLASS
+        flat = self._labels[has_any] * k + self.confident_class[has_any]
+        self.counts = np.bincount(flat, minlength=k * k).reshape(k, k)
+
+
+@dataclass(frozen=True)
+class NoiseEstimate:
+    """The calibrated confident joint and what follows from it."""
+
+    calibrated_joint: np.ndarray
+    joint: np.ndarray
+    noise_matrix: np.ndarray
+    class_noise_rate: np.ndarray
+    estimated_errors: int
+    noise_rate: float
+
+
+def estimate_noise(counts: np.ndarray, class_count: np.ndarray) -> NoiseEstimate:
+    """Calibrate the confident joint to the class counts; derive P(given | true) and rates.
+
+    Calibration scales row i (given label i) so that it sums to the number of samples labeled i;
+    the estimated number of errors is the calibrated mass off the diagonal.
+    """
+    counts = counts.astype(np.float64)
+    row_sums = counts.sum(axis=1, keepdims=True)
+    scale = np.divide(
+        class_count[:, None], row_sums, out=np.zeros_like(row_sums), where=row_sums > 0
+    )
+    calibrated = counts * scale
+    total = calibrated.sum()
+    joint = calibrated / total if total > 0 else calibrated
+    column_sums = joint.sum(axis=0, keepdims=True)
+    noise_matrix = np.divide(joint, column_sums, out=np.zeros_like(joint), where=column_sums > 0)
+    diagonal = np.diag(calibrated)
+    class_noise = np.divide(
+        class_count - diagonal, class_count, out=np.zeros(class_count.size), where=class_count > 0
+    )
+    class_noise = np.clip(class_noise, 0.0, 1.0)
+    estimated = round(float(class_count.sum() - diagonal.sum()))
+    n = int(class_count.sum())
+    return NoiseEstimate(
+        calibrated_joint=calibrated,
+        joint=joint,
+        noise_matrix=noise_matrix,
+        class_noise_rate=class_noise,
+        estimated_errors=max(estimated, 0),
+        noise_rate=max(estimated, 0) / n if n else 0.0,
+    )
+
+
+def label_quality(evidence: SampleEvidence, method: str) -> np.ndarray:
+    """Per-sample label quality in [0, 1]; lower is more suspect."""
+    given, other = evidence.given_probability, evidence.best_other_probability
+    if method == "self_confidence":
+        return np.clip(given, 0.0, 1.0)
+    if method == "normalized_margin":
+        return np.clip((given - other + 1.0) / 2.0, 0.0, 1.0)
+    if method == "confidence_weighted_entropy":
+        # Entropy over self-confidence, mapped into (0, 1] by log(s + 1) / s (as cleanlab does).
+        ratio = evidence.normalized_entropy / np.clip(given, _ENTROPY_FLOOR, None)
+        return np.log(ratio + 1.0) / np.clip(ratio, _ENTROPY_FLOOR, None)
+    raise ValueError(f"unknown label-quality score {method!r}; expected one of {QUALITY_SCORES}")
+
+
+def suggested_labels(
+    evidence: SampleEvidence, joint: ConfidentJoint, labels: np.ndarray
+) -> np.ndarray:
+    """The confident class when it differs from the given label, else the best other class."""
+    confident = joint.confident_class
+    use_confident = (confident != NO_CLASS) & (confident != labels)
+    return np.where(use_confident, confident, evidence.best_other_class)
+
+
+def rank_by_quality(quality: np.ndarray) -> np.ndarray:
+    """Rank 1 is the most suspect: lowest quality first; equal qualities keep row order, so
+    ranks are a total order that does not depend on the sort's internals."""
+    order = np.argsort(quality, kind="stable")
+    ranks = np.empty(quality.size, dtype=np.int64)
+    ranks[order] = np.arange(1, quality.size + 1)
+    return ranks
+
+
+def lowest_quality(quality: np.ndarray, count: int) -> np.ndarray:
+    """Mask of the `count` lowest-quality samples (ties by row order): O(N), no full sort."""
+    mask = np.zeros(quality.size, dtype=bool)
+    if count <= 0:
+        return mask
+    if count >= quality.size:
+        mask[:] = True
+        return mask
+    cut = np.partition(quality, count - 1)[count - 1]
+    below = quality < cut
+    mask[below] = True
+    ties = np.flatnonzero(quality == cut)[: count - int(below.sum())]
+    mask[ties] = True
+    return mask
+
+
+def flag_suspects(
+    rule: str,
+    labels: np.ndarray,
+    evidence: SampleEvidence,
+    joint: ConfidentJoint,
+    noise: NoiseEstimate,
+    quality: np.ndarray,
+    margin_floor: float = 0.0,
+) -> np.ndarray:
+    """The flagged set (a boolean mask) under one of SUSPECT_RULES.
+
+    Whatever the rule, a sample whose given label is the model's most probable class is never
+    flagged: the model agrees with the label, so there is no evidence against it.
+    """
+    margin = evidence.best_other_probability - evidence.given_probability
+    disagrees = margin > margin_floor
+    off_diagonal = (joint.confident_class != NO_CLASS) & (joint.confident_class != labels)
+    if rule == "confident_joint":
+        return off_diagonal & disagrees
+    if rule == "argmax":
+        return disagrees
+    if rule == "estimated_count":
+        return lowest_quality(quality, noise.estimated_errors) & disagrees
+    pruned = _prune_by_noise_rate(labels, evidence, noise) & disagrees
+    if rule == "prune_by_noise_rate":
+        return pruned
+    if rule == "both":
+        return pruned & off_diagonal
+    raise ValueError(f"unknown suspect rule {rule!r}; expected one of {SUSPECT_RULES}")
+
+
+def _prune_by_noise_rate(
+    labels: np.ndarray, evidence: SampleEvidence, noise: NoiseEstimate
+) -> np.ndarray:
+    """For each pair (given i, other j), flag the n_ij samples labeled i with the largest margin
+    p_j - p_i, n_ij the calibrated joint's off-diagonal count (the paper's prune-by-noise-rate).
+
+    A sample competes only for its best other class j: the samples with the largest p_j - p_i
+    almost always have j as their best other class. One sort of N keys, no loop over pairs.
+    """
+    k = noise.calibrated_joint.shape[0]
+    to_remove = np.round(noise.calibrated_joint).astype(np.int64)
+    np.fill_diagonal(to_remove, 0)
+    margin = evidence.best_other_probability - evidence.given_probability
+    # Only samples the model disagrees with can be flagged (flag_suspects), so only they compete.
+    candidates = np.flatnonzero(margin > 0)
+    pair = labels[candidates] * k + evidence.best_other_class[candidates]
+    # Sort by pair, then by margin descending; a sample's position within its pair is its rank.
+    order = np.lexsort((-margin[candidates], pair))
+    sorted_pair = pair[order]
+    first_of_pair = np.searchsorted(sorted_pair, sorted_pair, side="left")
+    rank_in_pair = np.arange(order.size) - first_of_pair
+    flagged = np.zeros(labels.size, dtype=bool)
+    flagged[candidates[order]] = rank_in_pair < to_remove.ravel()[sorted_pair]
+    return flagged
+
+
+@dataclass(frozen=True)
+class PairAnomaly:
+    """A class pair whose confusion stands far above the typical off-diagonal share."""
+
+    source: int
+    target: int
+    count: int
+    share: float
+    reverse_count: int
+    ratio_to_median: float
+    kind: str
+    example_rows: np.ndarray
+
+
+def pair_anomalies(
+    counts: np.ndarray,
+    class_count: np.ndarray,
+    labels: np.ndarray,
+    suggested: np.ndarray,
+    flagged: np.ndarray,
+    margin: np.ndarray,
+    min_count: int = 5,
+    min_ratio: float = 5.0,
+    examples: int = 5,
+) -> list[PairAnomaly]:
+    """Ordered pairs (a -> b) of the confident joint with count >= min_count and a share of a's
+    samples >= min_ratio x the median off-diagonal share; asymmetric when a -> b is at least 3x
+    b -> a (a labeling rule gone wrong), else symmetric overlap (reported once, as a <-> b)."""
+    k = counts.shape[0]
+    share = np.divide(
+        counts, class_count[:, None], out=np.zeros(counts.shape), where=class_count[:, None] > 0
+    )
+    off = ~np.eye(k, dtype=bool) & (class_count[:, None] > 0)
+    if not off.any():
+        return []
+    median = max(float(np.median(share[off])), 1e-3)
+    candidate = off & (counts >= min_count) & (share >= min_ratio * median)
+    found: list[PairAnomaly] = []
+    example_rows = _pair_examples(labels, suggested, flagged, margin, k, examples)
+    for a, b in zip(*np.nonzero(candidate), strict=True):
+        reverse = int(counts[b, a])
+        asymmetric = counts[a, b] >= 3 * max(reverse, 1)
+        if not asymmetric and candidate[b, a] and (counts[b, a], b) > (counts[a, b], a):
+            continue  # a symmetric pair is reported once, from its larger side
+        found.append(
+            PairAnomaly(
+                source=int(a),
+                target=int(b),
+                count=int(counts[a, b]),
+                share=float(share[a, b]),
+                reverse_count=reverse,
+                ratio_to_median=float(share[a, b] / median),
+                kind="asymmetric" if asymmetric else "symmetric",
+                example_rows=example_rows.get(int(a) * k + int(b), np.empty(0, dtype=np.int64)),
+            )
+        )
+    found.sort(key=lambda p: (-p.count, p.source, p.target))
+    return found
+
+
+def _pair_examples(
+    labels: np.ndarray,
+    suggested: np.ndarray,
+    flagged: np.ndarray,
+    margin: np.ndarray,
+    k: int,
+    examples: int,
+) -> dict[int, np.ndarray]:
+    """For each (given, suggested) pair, the flagged rows with the largest margins."""
+    rows = np.flatnonzero(flagged)
+    if rows.size == 0:
+        return {}
+    pair = labels[rows] * k + suggested[rows]
+    order = np.lexsort((-margin[rows], pair))
+    sorted_pair = pair[order]
+    starts = np.flatnonzero(np.r_[True, sorted_pair[1:] != sorted_pair[:-1]])
+    ends = np.r_[starts[1:], sorted_pair.size]
+    return {
+        int(sorted_pair[s]): rows[order[s : min(e, s + examples)]]
+        for s, e in zip(starts, ends, strict=True)
+    }
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Everything the suspect search found, per sample and per class."""
+
+    quality_score: str
+    rule: str
+    thresholds: np.ndarray
+    evidence: SampleEvidence
+    confident: ConfidentJoint
+    noise: NoiseEstimate
+    quality: np.ndarray
+    flagged: np.ndarray
+    suggested: np.ndarray
+    suggested_probability: np.ndarray
+    margin: np.ndarray
+    pairs: list[PairAnomaly]
+    classes_without_threshold: np.ndarray
+
+    def ranks(self) -> np.ndarray:
+        """Every sample's rank (1 = most suspect); a full sort, so computed only when asked."""
+        return rank_by_quality(self.quality)
+
+
+def detect(
+    chunks: Callable[[np.ndarray | None], Iterable[tuple[np.ndarray, np.ndarray]]],
+    labels: np.ndarray,
+    n_classes: int,
+    quality_score: str = "self_confidence",
+    rule: str = "confident_joint",
+) -> Detection:
+    """Run both passes over the scores and derive suspects and pairs.
+
+    `chunks(needed)` yields (probabilities, rows): a writable (m, K) probability block and the
+    dataset rows it holds; with a boolean mask `needed`, only chunks holding a needed row must be
+    yielded (pass 2 needs few rows). Blocks are modified during pass 1 and restored.
+    """
+    evidence = SampleEvidence(
+        labels.size, n_classes, with_entropy=quality_score == "confidence_weighted_entropy"
+    )
+    for block, rows in chunks(None):
+        evidence.add(block, labels[rows], rows)
+    return finish_detection(evidence, chunks, labels, quality_score, rule)
+
+
+def finish_detection(
+    evidence: SampleEvidence,
+    chunks: Callable[[np.ndarray | None], Iterable[tuple[np.ndarray, np.ndarray]]],
+    labels: np.ndarray,
+    quality_score: str,
+    rule: str,
+) -> Detection:
+    """Pass 2 and everything after it, given pass 1's evidence (which may come from a pass
+    shared with other statistics)."""
+    if quality_score not in QUALITY_SCORES:
+        raise ValueError(f"unknown label-quality score {quality_score!r}")
+    if rule not in SUSPECT_RULES:
+        raise ValueError(f"unknown suspect rule {rule!r}")
+    thresholds = evidence.thresholds()
+    confident = ConfidentJoint(thresholds, labels)
+    unsettled = confident.settle_from_top_class(evidence)
+    if unsettled.any():
+        for block, rows in chunks(unsettled):
+            keep = unsettled[rows]
+            if keep.any():
+                confident.add(block[keep], labels[rows[keep]], rows[keep])
+    confident.count()
+    noise = estimate_noise(confident.counts, evidence.class_count)
+    quality = label_quality(evidence, quality_score)
+    margin = evidence.best_other_probability - evidence.given_probability
+    flagged = flag_suspects(rule, labels, evidence, confident, noise, quality)
+    suggested = suggested_labels(evidence, confident, labels)
+    use_confident = suggested == confident.confident_class
+    suggested_probability = np.where(
+        use_confident, confident.confident_probability, evidence.best_other_probability
+    )
+    pairs = pair_anomalies(
+        confident.counts, evidence.class_count, labels, suggested, flagged, margin
+    )
+    return Detection(
+        quality_score=quality_score,
+        rule=rule,
+        thresholds=thresholds,
+        evidence=evidence,
+        confident=confident,
+        noise=noise,
+        quality=quality,
+        flagged=flagged,
+        suggested=suggested,
+        suggested_probability=suggested_probability,
+        margin=margin,
+        pairs=pairs,
+        classes_without_threshold=np.flatnonzero(~np.isfinite(thresholds)),
+    )
+
+
+def in_memory_chunks(
+    probabilities: np.ndarray, chunk_rows: int = 65_536
+) -> Callable[[np.ndarray | None], Iterator[tuple[np.ndarray, np.ndarray]]]:
+    """Chunks of an in-memory matrix as views (modified in pass 1, then restored)."""
+
+    def chunks(needed: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for start in range(0, probabilities.shape[0], chunk_rows):
+            stop = min(start + chunk_rows, probabilities.shape[0])
+            if needed is not None and not needed[start:stop].any():
+                continue
+            yield probabilities[start:stop], np.arange(start, stop)
+
+    return chunks
