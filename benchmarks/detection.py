@@ -19,9 +19,9 @@ import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from noise_scenarios import KINDS, make_scenario  # noqa: E402
+from noise_scenarios import KINDS, make_scenario
 
-from labelaudit.core.noise import QUALITY_SCORES, SUSPECT_RULES, detect, in_memory_chunks  # noqa: E402
+from labelaudit.core.noise import QUALITY_SCORES, SUSPECT_RULES, detect, in_memory_chunks
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,9 +130,8 @@ def main() -> None:
     pl.Config.set_float_precision(3)
     pl.Config.set_tbl_hide_dataframe_shape(True)
     pl.Config.set_tbl_hide_column_data_types(True)
-    print(
-        f"## Flagged-set rules (F1 averaged over {args.seeds} seeds per scenario, then over scenarios)\n"
-    )
+    seeds = args.seeds
+    print(f"## Flagged-set rules (F1: mean over {seeds} seeds per scenario, then scenarios)\n")
     print(by_rule)
     print("\n## Ranking quality: average precision of each label-quality score (rule irrelevant)\n")
     print(by_quality)
@@ -140,17 +139,18 @@ def main() -> None:
     print(per_scenario)
     probs, labels, ids, is_error = cifar()
     print("\n## CIFAR-10 test set: 54 human-validated errors among 275 reviewed\n")
-    print(
-        "| tool | quality score | rule | flagged | validated in flagged | top 100 | top 275 | top 500 | AP among reviewed |"
-    )
+    header = ["tool", "quality score", "rule", "flagged", "validated in flagged"]
+    header += ["top 100", "top 275", "top 500", "AP among reviewed"]
+    print("| " + " | ".join(header) + " |")
     print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for q in QUALITY_SCORES:
         for rule in ("confident_joint", "prune_by_noise_rate", "estimated_count"):
             d = detect(in_memory_chunks(probs.copy()), labels, 10, q, rule)
             top = [int(((d.ranks()[ids] <= k) & is_error).sum()) for k in (100, 275, 500)]
             ap = average_precision(is_error, -d.quality[ids])
+            validated = int((d.flagged[ids] & is_error).sum())
             print(
-                f"| labelaudit | {q} | {rule} | {int(d.flagged.sum())} | {int((d.flagged[ids] & is_error).sum())} | "
+                f"| labelaudit | {q} | {rule} | {int(d.flagged.sum())} | {validated} | "
                 f"{top[0]} | {top[1]} | {top[2]} | {ap:.3f} |"
             )
     if not args.skip_cleanlab:

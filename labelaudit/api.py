@@ -11,7 +11,12 @@ import polars as pl
 from labelaudit.config import ScanConfig, build_scan_config, load_config_file
 from labelaudit.core import support as support_stats
 from labelaudit.core.metrics import metrics_from_confusion
-from labelaudit.evaluate import evaluate_multiclass, evaluate_multilabel
+from labelaudit.evaluate import (
+    MulticlassEvaluation,
+    MultilabelEvaluation,
+    evaluate_multiclass,
+    evaluate_multilabel,
+)
 from labelaudit.io.dataset import Dataset, build_dataset, resolve_classes
 from labelaudit.io.labels import load_labels
 from labelaudit.io.predictions import load_predictions, read_class_file
@@ -31,6 +36,7 @@ from labelaudit.report.schema import (
     ScanReport,
     SupportSection,
 )
+from labelaudit.suspects import multiclass_label_issues, multilabel_label_issues
 
 Source = str | os.PathLike[str] | pl.DataFrame
 ScoreSource = str | os.PathLike[str] | pl.DataFrame | np.ndarray
@@ -126,13 +132,27 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
         example_conflicting_ids=_ids_at(dataset, dups.example_conflicting_rows),
     )
     multilabel = _multilabel_section(dataset) if dataset.multi_label else None
-    metrics = None
+    metrics = label_issues = table = None
+    warnings = list(dataset.warnings)
     if dataset.scores is not None:
-        metrics = (
-            _multilabel_metrics(dataset, config)
-            if dataset.multi_label
-            else _multiclass_metrics(dataset, config)
-        )
+        if dataset.multi_label:
+            evaluation = evaluate_multilabel(
+                dataset, config.scores, config.chunk_rows, config.threshold
+            )
+            metrics = _multilabel_metrics(dataset, evaluation)
+            label_issues, table, extra = multilabel_label_issues(dataset, evaluation, config)
+        else:
+            evaluation = evaluate_multiclass(
+                dataset,
+                config.scores,
+                config.chunk_rows,
+                with_entropy=config.quality_score == "confidence_weighted_entropy",
+            )
+            metrics = _multiclass_metrics(dataset, evaluation)
+            label_issues, table, extra = multiclass_label_issues(
+                dataset, evaluation, config, metrics.accuracy
+            )
+        warnings += extra
     info = DatasetInfo(
         source=dataset.source,
         predictions=dataset.scores.source if dataset.scores is not None else None,
@@ -143,7 +163,7 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
         rows_read=dataset.n_samples + dataset.null_labels,
         null_labels=dataset.null_labels,
     )
-    findings = collect_findings(dataset, imbalance, duplicates)
+    findings = collect_findings(dataset, imbalance, duplicates, label_issues)
     return ScanReport(
         dataset=info,
         support=support,
@@ -151,9 +171,11 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
         duplicates=duplicates,
         multilabel=multilabel,
         metrics=metrics,
+        label_issues=label_issues,
         findings=findings,
         config=config.to_dict(),
-        warnings=list(dataset.warnings),
+        warnings=warnings,
+        suspects_table=table,
     )
 
 
@@ -174,8 +196,9 @@ def _multilabel_section(dataset: Dataset) -> MultilabelSection:
     )
 
 
-def _multiclass_metrics(dataset: Dataset, config: ScanConfig) -> MulticlassMetricsSection:
-    evaluation = evaluate_multiclass(dataset, config.scores, config.chunk_rows)
+def _multiclass_metrics(
+    dataset: Dataset, evaluation: MulticlassEvaluation
+) -> MulticlassMetricsSection:
     sums = evaluation.sums
     result = metrics_from_confusion(sums.confusion)
     per_class = result.per_class
@@ -208,8 +231,9 @@ def _multiclass_metrics(dataset: Dataset, config: ScanConfig) -> MulticlassMetri
     )
 
 
-def _multilabel_metrics(dataset: Dataset, config: ScanConfig) -> MultilabelMetricsSection:
-    evaluation = evaluate_multilabel(dataset, config.scores, config.chunk_rows, config.threshold)
+def _multilabel_metrics(
+    dataset: Dataset, evaluation: MultilabelEvaluation
+) -> MultilabelMetricsSection:
     m = evaluation.metrics
     return MultilabelMetricsSection(
         score_mode=evaluation.score_mode,

@@ -10,7 +10,13 @@ from typing import Any
 import click
 
 from labelaudit import __version__
-from labelaudit.config import INPUT_FORMATS, ON_MISSING, SCORE_MODES
+from labelaudit.config import (
+    INPUT_FORMATS,
+    ON_MISSING,
+    QUALITY_SCORES,
+    SCORE_MODES,
+    SUSPECT_RULES,
+)
 from labelaudit.errors import (
     EXIT_BAD_INPUT,
     EXIT_INTERNAL,
@@ -159,20 +165,57 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     type=float,
     help="Multi-label: a class is predicted when its probability is >= this (default: 0.5).",
 )
+@click.option(
+    "--quality-score",
+    type=click.Choice(QUALITY_SCORES),
+    help="Per-sample label quality used to rank suspects (default: normalized_margin).",
+)
+@click.option(
+    "--suspects",
+    type=click.Choice(SUSPECT_RULES),
+    help="Rule that decides the flagged set of suspected label errors (default: "
+    "prune_by_noise_rate); see docs/detection.md.",
+)
+@click.option(
+    "--top",
+    type=int,
+    help="How many suspects the report lists, most suspect first (default: 20).",
+)
+@click.option(
+    "--issues-out",
+    metavar="FILE",
+    help="Write one row per scored sample (id, given_label, suggested_label, label_quality, "
+    "is_suspect, rank, ...) to FILE (.csv or .parquet).",
+)
 @output_options
 @debug_option
-def scan(labels: str, fmt: str, output: str | None, config_file: str | None, **flags: Any) -> int:
-    """Report support, imbalance, duplicates and (with --preds) model metrics for LABELS.
+def scan(
+    labels: str,
+    fmt: str,
+    output: str | None,
+    config_file: str | None,
+    issues_out: str | None,
+    **flags: Any,
+) -> int:
+    """Report support, imbalance, duplicates and (with --preds) model metrics and suspected
+    label errors for LABELS.
 
     LABELS is a csv, tsv, parquet, ndjson or arrow table with an id and a label column.
     """
     from labelaudit.api import scan as run_scan
     from labelaudit.config import build_scan_config, load_config_file
+    from labelaudit.io.writers import check_table_path, write_frame
 
+    if issues_out:
+        check_table_path(issues_out)
     loaded = load_config_file(config_file)
     preds = flags.pop("preds")
     config = build_scan_config(loaded.values, flags, source="the command line")
     report = run_scan(labels, preds, config=config)
+    if issues_out:
+        if report.suspects is None:
+            raise LabelAuditError("--issues-out needs --preds: label errors are found from scores.")
+        write_frame(issues_out, report.suspects)
     emit(report, fmt, output)
     return EXIT_OK
 

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from labelaudit.core.noise import QUALITY_SCORES, SUSPECT_RULES
 from labelaudit.errors import ConfigError
 
 SCORE_MODES = ("auto", "probs", "logits")
@@ -30,6 +31,9 @@ class ScanConfig:
     on_missing: str = "error"
     min_support: int = 10
     threshold: float = 0.5
+    quality_score: str = "normalized_margin"
+    suspects: str = "prune_by_noise_rate"
+    top: int = 20
     input_format: str | None = None
     chunk_rows: int = 65_536
 
@@ -47,6 +51,8 @@ class LoadedConfig:
 
 
 _CHOICES = {
+    "quality_score": QUALITY_SCORES,
+    "suspects": SUSPECT_RULES,
     "scores": SCORE_MODES,
     "on_missing": ON_MISSING,
     "input_format": INPUT_FORMATS,
@@ -133,7 +139,7 @@ def _check_value(key: str, value: Any, source: str) -> Any:
         value = float(value)
     if isinstance(default, str) and not isinstance(value, str):
         raise ConfigError(f"Setting '{key}' must be a string; found {value!r} in {source}.")
-    if key in ("min_support",) and value < 0:
+    if key in ("min_support", "top") and value < 0:
         raise ConfigError(f"Setting '{key}' must be >= 0; found {value} in {source}.")
     if key == "chunk_rows" and value < 1:
         raise ConfigError(f"Setting 'chunk_rows' must be >= 1; found {value} in {source}.")

@@ -6,11 +6,13 @@ reads them the same way. Errors name the file, the count of bad rows and the fir
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from labelaudit.core.multilabel import MultilabelMetrics, multilabel_metrics
+from labelaudit.core.noise import SampleEvidence
 from labelaudit.core.scores import (
     MulticlassScoreSums,
     ScoreCheck,
@@ -26,25 +28,32 @@ from labelaudit.io.labels import describe_ids
 
 @dataclass(frozen=True)
 class MulticlassEvaluation:
-    """Score sums for a multi-class dataset and how its scores were read."""
+    """Score sums for a multi-class dataset, detection's pass-1 evidence, and the score mode."""
 
     sums: MulticlassScoreSums
+    evidence: SampleEvidence
     score_mode: str
 
 
 @dataclass(frozen=True)
 class MultilabelEvaluation:
-    """Multi-label metrics and how the scores were read."""
+    """Multi-label metrics, the probabilities (label order, scored rows) and the score mode."""
 
     metrics: MultilabelMetrics
+    probabilities: np.ndarray
+    scored: np.ndarray
     score_mode: str
 
 
-def evaluate_multiclass(dataset: Dataset, mode: str, chunk_rows: int) -> MulticlassEvaluation:
-    """One pass (two at most, in auto mode when late chunks reveal logits) over the scores."""
+def evaluate_multiclass(
+    dataset: Dataset, mode: str, chunk_rows: int, with_entropy: bool = False
+) -> MulticlassEvaluation:
+    """One pass (two at most, in auto mode when late chunks reveal logits) over the scores,
+    shared by the metrics and the first pass of label-error detection."""
     chosen = None if mode == "auto" else mode
     while True:
         sums = MulticlassScoreSums(dataset.n_classes)
+        evidence = SampleEvidence(dataset.n_samples, dataset.n_classes, with_entropy)
         restart = False
         for raw, rows in dataset.score_chunks(chunk_rows):
             check = check_scores(raw, expect_row_sum=True)
@@ -58,9 +67,23 @@ def evaluate_multiclass(dataset: Dataset, mode: str, chunk_rows: int) -> Multicl
                 chosen, restart = "logits", True
                 break
             probabilities = softmax(raw) if chosen == "logits" else raw
-            sums.add(probabilities, dataset.labels[rows])
+            labels = dataset.labels[rows]
+            sums.add(probabilities, labels)
+            evidence.add(probabilities, labels, rows)
         if not restart:
-            return MulticlassEvaluation(sums, chosen or "probs")
+            return MulticlassEvaluation(sums, evidence, chosen or "probs")
+
+
+def probability_chunks(
+    dataset: Dataset, score_mode: str, chunk_rows: int
+) -> Callable[[np.ndarray | None], Iterator[tuple[np.ndarray, np.ndarray]]]:
+    """Chunks of probabilities (scores read as `score_mode`), for later passes over the data."""
+
+    def chunks(needed: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for raw, rows in dataset.score_chunks(chunk_rows, needed):
+            yield (softmax(raw) if score_mode == "logits" else raw), rows
+
+    return chunks
 
 
 def evaluate_multilabel(
@@ -83,7 +106,7 @@ def evaluate_multilabel(
     if as_logits:
         probabilities = sigmoid(probabilities)
     metrics = multilabel_metrics(dataset.indicators[scored], probabilities[scored], threshold)
-    return MultilabelEvaluation(metrics, "logits" if as_logits else "probs")
+    return MultilabelEvaluation(metrics, probabilities, scored, "logits" if as_logits else "probs")
 
 
 def _reject_non_finite(

@@ -246,7 +246,7 @@ def test_every_fixture_matches_sklearn() -> None:
         labels = joined["label"].replace_strict(classes, list(range(len(classes)))).to_numpy()
         predicted = probs.argmax(axis=1)
         m = report["metrics"]
-        p, r, f, s = skm.precision_recall_fscore_support(
+        p, r, f, _s = skm.precision_recall_fscore_support(
             labels, predicted, labels=list(range(len(classes))), zero_division=0
         )
         assert [c["precision"] for c in m["per_class"]] == pytest.approx(p, abs=TOL)

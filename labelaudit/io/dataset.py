@@ -59,20 +59,27 @@ class Dataset:
         return self.n_samples if self.score_rows is None else int(self.score_rows.size)
 
     def score_chunks(
-        self, chunk_rows: int = DEFAULT_CHUNK_ROWS
+        self, chunk_rows: int = DEFAULT_CHUNK_ROWS, needed: np.ndarray | None = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield (raw scores, row indices into this dataset) chunk by chunk, memory bounded."""
+        """Yield (raw scores, row indices into this dataset) chunk by chunk, memory bounded.
+
+        With a boolean mask `needed` over dataset rows, chunks holding no needed row are skipped
+        before they are read. Each block is a fresh copy the caller may modify.
+        """
         if self.scores is None:
             return
         total = self.n_scored
         for start in range(0, total, chunk_rows):
             stop = min(start + chunk_rows, total)
-            if self.score_rows is None:
-                block = self.scores.take(slice(start, stop), self.class_positions)
-                yield block, np.arange(start, stop)
-            else:
-                block = self.scores.take(self.score_rows[start:stop], self.class_positions)
-                yield block, self.label_rows[start:stop]
+            rows = (
+                np.arange(start, stop) if self.score_rows is None else self.label_rows[start:stop]
+            )
+            if needed is not None and not needed[rows].any():
+                continue
+            source_rows = (
+                slice(start, stop) if self.score_rows is None else self.score_rows[start:stop]
+            )
+            yield self.scores.take(source_rows, self.class_positions), rows
 
 
 def resolve_classes(

@@ -42,7 +42,7 @@ class ScoreMatrix:
         if self.matrix is not None:
             block = self.matrix[rows]
             if identity:
-                return np.ascontiguousarray(block)
+                return np.array(block, order="C", copy=True)  # callers may write to it
             out = np.zeros((block.shape[0], positions.size), dtype=block.dtype)
             present = positions >= 0
             out[:, present] = block[:, positions[present]]

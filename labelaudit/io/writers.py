@@ -39,15 +39,26 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
     write_atomically(path, _write)
 
 
-def write_frame(path: str | os.PathLike[str], frame: pl.DataFrame) -> None:
-    """Write a table atomically as CSV or Parquet, chosen by the extension."""
-    suffix = Path(path).suffix.lower()
-    if suffix == ".csv":
-        write_atomically(path, frame.write_csv)
-    elif suffix in (".parquet", ".pq"):
-        write_atomically(path, frame.write_parquet)
-    else:
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+def check_table_path(path: str | os.PathLike[str]) -> None:
+    """Fail before any work when a table output cannot be written (bad extension or folder)."""
+    target = Path(path)
+    if target.suffix.lower() not in TABLE_SUFFIXES:
         raise InputError(
-            f"Cannot write '{path}': the extension '{suffix}' is not supported for tables. "
+            f"Cannot write '{path}': the extension '{target.suffix}' is not supported for tables. "
             "Use .csv or .parquet."
         )
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"Cannot write '{target}': the folder '{folder}' does not exist.")
+
+
+def write_frame(path: str | os.PathLike[str], frame: pl.DataFrame) -> None:
+    """Write a table atomically as CSV or Parquet, chosen by the extension."""
+    check_table_path(path)
+    if Path(path).suffix.lower() == ".csv":
+        write_atomically(path, frame.write_csv)
+    else:
+        write_atomically(path, frame.write_parquet)

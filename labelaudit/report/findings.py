@@ -3,14 +3,45 @@
 from __future__ import annotations
 
 from labelaudit.io.dataset import Dataset
-from labelaudit.report.schema import DuplicatesSection, Finding, ImbalanceSection
+from labelaudit.report.schema import (
+    DuplicatesSection,
+    Finding,
+    ImbalanceSection,
+    LabelIssuesSection,
+)
 
 
 def collect_findings(
-    dataset: Dataset, imbalance: ImbalanceSection, duplicates: DuplicatesSection
+    dataset: Dataset,
+    imbalance: ImbalanceSection,
+    duplicates: DuplicatesSection,
+    label_issues: LabelIssuesSection | None = None,
 ) -> list[Finding]:
     """The label-level findings of a scan, most serious first."""
     found: list[Finding] = []
+    if label_issues is not None and label_issues.n_suspects:
+        found.append(
+            Finding(
+                "suspected_label_errors",
+                "warning",
+                f"{label_issues.n_suspects} labels are suspected wrong "
+                f"({100 * label_issues.suspect_rate:.2f}% of scored samples; rule "
+                f"{label_issues.rule}); estimated label errors: {label_issues.estimated_errors}.",
+                label_issues.n_suspects,
+            )
+        )
+    for pair in (label_issues.pairs if label_issues is not None else [])[:5]:
+        arrow = "->" if pair.kind == "asymmetric" else "<->"
+        found.append(
+            Finding(
+                "confused_pair",
+                "info",
+                f"{pair.from_class} {arrow} {pair.to_class}: {pair.count} samples labeled "
+                f"{pair.from_class} look like {pair.to_class} ({100 * pair.share:.1f}%, "
+                f"{pair.ratio_to_median:.0f}x the typical pair; reverse: {pair.reverse_count}).",
+                pair.count,
+            )
+        )
     if duplicates.conflicting_ids:
         found.append(
             Finding(

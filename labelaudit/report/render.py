@@ -153,6 +153,8 @@ def render_text(data: dict[str, Any]) -> str:
         lines += [f"  {k:<{label_width}}  {v}" for k, v in _scalar_metrics(metrics)]
         if "confusion_matrix" in metrics:
             lines += ["", *_confusion_text(metrics["confusion_matrix"])]
+    if data.get("label_issues"):
+        lines += _issues_text(data["label_issues"])
     lines += _notes_text(data)
     return "\n".join(lines) + "\n"
 
@@ -173,6 +175,71 @@ def _confusion_text(confusion: dict[str, Any]) -> list[str]:
     lines.append(f"  {'':<{width}}  " + "  ".join(f"{c:>{cell}}" for c in short))
     for name, row in zip(classes, counts, strict=True):
         lines.append(f"  {name:<{width}}  " + "  ".join(f"{v:>{cell},}" for v in row))
+    return lines
+
+
+def _suspect_rows(issues: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            str(s["rank"]),
+            str(s["id"]),
+            f"{s['given_label']} -> {s['suggested_label']}",
+            _num(s["label_quality"], 3),
+            _num(s["given_probability"], 3),
+            _num(s["suggested_probability"], 3),
+        ]
+        for s in issues["top_suspects"]
+    ]
+
+
+SUSPECT_HEADER = ["rank", "id", "given -> suggested", "quality", "p(given)", "p(suggested)"]
+
+
+def _issues_summary(issues: dict[str, Any]) -> list[str]:
+    return [
+        f"{issues['n_suspects']:,} suspected label errors ({100 * issues['suspect_rate']:.2f}% of "
+        f"{issues['n_scored']:,} scored; rule {issues['rule']}, "
+        f"ranked by {issues['quality_score']})",
+        f"estimated label errors {issues['estimated_errors']:,} "
+        f"(noise rate {100 * issues['estimated_noise_rate']:.2f}%); "
+        f"label health {issues['health_score']:.3f}",
+    ]
+
+
+def _pair_lines(issues: dict[str, Any]) -> list[str]:
+    lines = []
+    for p in issues["pairs"][:10]:
+        arrow = "->" if p["kind"] == "asymmetric" else "<->"
+        examples = ", ".join(str(i) for i in p["example_ids"][:3])
+        lines.append(
+            f"{p['from']} {arrow} {p['to']}: {p['count']} ({100 * p['share']:.1f}% of "
+            f"{p['from']}; reverse {p['reverse_count']}; {p['ratio_to_median']:.0f}x typical) "
+            f"e.g. ids {examples}"
+        )
+    return lines
+
+
+def _health_lines(issues: dict[str, Any], limit: int = 5) -> list[str]:
+    return [
+        f"{h['class']}: estimated noise {100 * h['estimated_noise_rate']:.1f}%, "
+        f"{h['suspects']} suspects ({100 * h['suspect_share']:.1f}%)"
+        for h in issues["per_class"][:limit]
+    ]
+
+
+def _issues_text(issues: dict[str, Any]) -> list[str]:
+    lines = ["", "Suspected label errors", *(f"  {line}" for line in _issues_summary(issues))]
+    if issues["top_suspects"]:
+        rows = [SUSPECT_HEADER, *_suspect_rows(issues)]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(SUSPECT_HEADER))]
+        lines.append("")
+        for row in rows:
+            lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    pairs = _pair_lines(issues)
+    if pairs:
+        lines += ["", "  Confused class pairs (-> one-way, <-> both ways)"]
+        lines += [f"    {line}" for line in pairs]
+    lines += ["", "  Least healthy classes", *(f"    {line}" for line in _health_lines(issues))]
     return lines
 
 
@@ -243,6 +310,14 @@ def render_markdown(data: dict[str, Any]) -> str:
                 ],
                 align="r",
             )
+    issues = data.get("label_issues")
+    if issues:
+        lines += ["", "## Suspected label errors", "", *(f"- {x}" for x in _issues_summary(issues))]
+        if issues["top_suspects"]:
+            lines += ["", *_md_table(SUSPECT_HEADER, _suspect_rows(issues))]
+        if issues["pairs"]:
+            lines += ["", "### Confused class pairs", "", *(f"- {x}" for x in _pair_lines(issues))]
+        lines += ["", "### Least healthy classes", "", *(f"- {x}" for x in _health_lines(issues))]
     if data["findings"]:
         lines += ["", "## Findings", ""]
         lines += [f"- **{f['severity']}** {f['message']}" for f in data["findings"]]

@@ -8,7 +8,7 @@ from typing import Any
 
 SCHEMA_VERSION = "1.0"
 # Python names that differ from the JSON keys (`class` and `or` are reserved words).
-_JSON_KEYS = {"class_name": "class", "or_": "or"}
+_JSON_KEYS = {"class_name": "class", "or_": "or", "from_class": "from", "to_class": "to"}
 
 
 def to_jsonable(value: Any) -> Any:
@@ -149,6 +149,72 @@ class MultilabelMetricsSection:
 
 
 @dataclass(frozen=True)
+class Suspect:
+    """One suspected label error, with its evidence."""
+
+    rank: int
+    id: Any
+    given_label: str
+    suggested_label: str
+    label_quality: float
+    given_probability: float
+    suggested_probability: float
+    margin: float
+
+
+@dataclass(frozen=True)
+class ClassHealth:
+    """One class's label health: estimated noise rate and share of its samples suspected."""
+
+    class_name: str
+    support: int
+    estimated_noise_rate: float
+    suspects: int
+    suspect_share: float
+    threshold: float | None
+
+
+@dataclass(frozen=True)
+class PairAnomalySection:
+    """A class pair confused far more than the typical pair."""
+
+    from_class: str
+    to_class: str
+    kind: str
+    count: int
+    share: float
+    reverse_count: int
+    ratio_to_median: float
+    example_ids: list[Any]
+
+
+@dataclass(frozen=True)
+class NoiseMatrixSection:
+    """Estimated P(given label = row | true label = column)."""
+
+    classes: list[str]
+    given_given_true: list[list[float]]
+
+
+@dataclass(frozen=True)
+class LabelIssuesSection:
+    """Suspected label errors. `n_suspects` is the one count the issues file and gate share."""
+
+    quality_score: str
+    rule: str
+    n_scored: int
+    n_suspects: int
+    suspect_rate: float
+    estimated_errors: int
+    estimated_noise_rate: float
+    health_score: float
+    per_class: list[ClassHealth]
+    pairs: list[PairAnomalySection]
+    noise_matrix: NoiseMatrixSection | None
+    top_suspects: list[Suspect]
+
+
+@dataclass(frozen=True)
 class Finding:
     """Something in the data worth a look; `severity` is info or warning."""
 
@@ -168,11 +234,21 @@ class ScanReport:
     duplicates: DuplicatesSection
     multilabel: MultilabelSection | None
     metrics: MulticlassMetricsSection | MultilabelMetricsSection | None
+    label_issues: LabelIssuesSection | None
     findings: list[Finding]
     config: dict[str, Any]
     warnings: list[str]
     schema_version: str = SCHEMA_VERSION
     command: str = field(default="scan")
+    # One row per scored sample (id, given_label, suggested_label, label_quality, is_suspect,
+    # rank, ...): the issues file. Not part of the JSON; read it as `report.suspects`.
+    suspects_table: Any = field(default=None, repr=False, metadata={"internal": True})
+
+    @property
+    def suspects(self) -> Any:
+        """Every scored sample with its label quality, suggestion and rank (a polars DataFrame),
+        or None when no predictions were given. Built on first access."""
+        return None if self.suspects_table is None else self.suspects_table.get()
 
     def to_dict(self) -> dict[str, Any]:
         data = to_jsonable(self)

@@ -1,0 +1,268 @@
+"""Assemble suspected-label-error results: the report section and the per-sample issues table.
+
+The statistics come from core/noise*.py; this module only names classes, attaches ids, and
+shapes the results. The per-sample table is built on first use (a full sort for the ranks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from labelaudit.config import ScanConfig
+from labelaudit.core.noise import Detection, finish_detection, rank_by_quality
+from labelaudit.core.noise_multilabel import detect_multilabel
+from labelaudit.evaluate import MulticlassEvaluation, MultilabelEvaluation, probability_chunks
+from labelaudit.io.dataset import Dataset
+from labelaudit.report.schema import (
+    ClassHealth,
+    LabelIssuesSection,
+    NoiseMatrixSection,
+    PairAnomalySection,
+    Suspect,
+)
+
+IN_SAMPLE_ACCURACY = 0.99
+
+
+class LazyTable:
+    """A DataFrame built on first access, then kept."""
+
+    def __init__(self, build: Callable[[], pl.DataFrame]) -> None:
+        self._build = build
+        self._table: pl.DataFrame | None = None
+
+    def get(self) -> pl.DataFrame:
+        if self._table is None:
+            self._table = self._build()
+        return self._table
+
+
+def rank_of(quality: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Ranks (1 = most suspect, ties by row order) of a few rows, without sorting all rows:
+    one O(N) count per row asked for (the top-N of a report)."""
+    position = np.arange(quality.size)
+    out = np.empty(rows.size, dtype=np.int64)
+    for i, r in enumerate(rows):
+        tied_before = (quality == quality[r]) & (position < r)
+        out[i] = int((quality < quality[r]).sum() + tied_before.sum()) + 1
+    return out
+
+
+def _most_suspect(quality: np.ndarray, flagged: np.ndarray, top: int) -> np.ndarray:
+    rows = np.flatnonzero(flagged)
+    return rows[np.argsort(quality[rows], kind="stable")[:top]]
+
+
+def multiclass_label_issues(
+    dataset: Dataset, evaluation: MulticlassEvaluation, config: ScanConfig, accuracy: float
+) -> tuple[LabelIssuesSection, LazyTable, list[str]]:
+    """Run detection's second pass and shape the results."""
+    chunks = probability_chunks(dataset, evaluation.score_mode, config.chunk_rows)
+    detection = finish_detection(
+        evaluation.evidence, chunks, dataset.labels, config.quality_score, config.suspects
+    )
+    classes = dataset.classes
+    labels = dataset.labels
+    warnings = _detection_warnings(dataset, detection, accuracy)
+    class_count = detection.evidence.class_count
+    suspects_per_class = np.bincount(labels[detection.flagged], minlength=len(classes))
+    n = labels.size
+    n_suspects = int(detection.flagged.sum())
+    top_rows = _most_suspect(detection.quality, detection.flagged, config.top)
+    top_ranks = rank_of(detection.quality, top_rows)
+    section = LabelIssuesSection(
+        quality_score=config.quality_score,
+        rule=config.suspects,
+        n_scored=n,
+        n_suspects=n_suspects,
+        suspect_rate=n_suspects / n if n else 0.0,
+        estimated_errors=detection.noise.estimated_errors,
+        estimated_noise_rate=detection.noise.noise_rate,
+        health_score=1.0 - detection.noise.noise_rate,
+        per_class=sorted(
+            (
+                ClassHealth(
+                    class_name=name,
+                    support=int(class_count[c]),
+                    estimated_noise_rate=float(detection.noise.class_noise_rate[c]),
+                    suspects=int(suspects_per_class[c]),
+                    suspect_share=float(suspects_per_class[c] / class_count[c])
+                    if class_count[c]
+                    else 0.0,
+                    threshold=float(detection.thresholds[c])
+                    if np.isfinite(detection.thresholds[c])
+                    else None,
+                )
+                for c, name in enumerate(classes)
+            ),
+            key=lambda h: (-h.estimated_noise_rate, -h.suspect_share, h.class_name),
+        ),
+        pairs=[
+            PairAnomalySection(
+                from_class=classes[p.source],
+                to_class=classes[p.target],
+                kind=p.kind,
+                count=p.count,
+                share=p.share,
+                reverse_count=p.reverse_count,
+                ratio_to_median=p.ratio_to_median,
+                example_ids=dataset.ids.gather(p.example_rows).to_list(),
+            )
+            for p in detection.pairs
+        ],
+        noise_matrix=NoiseMatrixSection(
+            classes=list(classes), given_given_true=detection.noise.noise_matrix.tolist()
+        ),
+        top_suspects=[
+            Suspect(
+                rank=int(rank),
+                id=dataset.ids[int(r)],
+                given_label=classes[labels[r]],
+                suggested_label=classes[detection.suggested[r]],
+                label_quality=float(detection.quality[r]),
+                given_probability=float(detection.evidence.given_probability[r]),
+                suggested_probability=float(detection.suggested_probability[r]),
+                margin=float(detection.margin[r]),
+            )
+            for r, rank in zip(top_rows, top_ranks, strict=True)
+        ],
+    )
+    return section, LazyTable(lambda: _multiclass_table(dataset, detection)), warnings
+
+
+def _detection_warnings(dataset: Dataset, detection: Detection, accuracy: float) -> list[str]:
+    warnings = []
+    if accuracy > IN_SAMPLE_ACCURACY:
+        warnings.append(
+            f"Accuracy on the given labels is {accuracy:.4f}: the scores are probably in-sample "
+            "(from a model that trained on these rows), which hides label errors. Use "
+            "out-of-sample scores (cross-validation, or `labelaudit score --cv`)."
+        )
+    without = detection.classes_without_threshold
+    if without.size:
+        names = ", ".join(dataset.classes[c] for c in without[:10])
+        more = f" and {without.size - 10} more" if without.size > 10 else ""
+        warnings.append(
+            f"{without.size} classes have fewer than 2 samples, so no confident-learning "
+            f"threshold: {names}{more}. No sample is confidently assigned to them."
+        )
+    return warnings
+
+
+def _multiclass_table(dataset: Dataset, detection: Detection) -> pl.DataFrame:
+    names = pl.Series("class", dataset.classes, dtype=pl.String)
+    return pl.DataFrame(
+        {
+            "id": dataset.ids,
+            "given_label": names.gather(dataset.labels),
+            "suggested_label": names.gather(detection.suggested),
+            "label_quality": detection.quality,
+            "is_suspect": detection.flagged,
+            "rank": detection.ranks(),
+            "given_probability": detection.evidence.given_probability,
+            "suggested_probability": detection.suggested_probability,
+            "margin": detection.margin,
+        }
+    )
+
+
+def multilabel_label_issues(
+    dataset: Dataset, evaluation: MultilabelEvaluation, config: ScanConfig
+) -> tuple[LabelIssuesSection, LazyTable, list[str]]:
+    """One-vs-rest detection per class; a suspect names its probably missing or extra tag."""
+    scored = np.flatnonzero(evaluation.scored)
+    indicators = dataset.indicators[scored]
+    probabilities = evaluation.probabilities[scored]
+    detection = detect_multilabel(indicators, probabilities)
+    classes = dataset.classes
+    n = scored.size
+    n_suspects = int(detection.flagged.sum())
+    suspects_per_class = detection.tag_suspects.sum(axis=0)
+    positives = indicators.sum(axis=0)
+    top_rows = _most_suspect(detection.quality, detection.flagged, config.top)
+    top_ranks = rank_of(detection.quality, top_rows)
+    given_sets = _label_sets(indicators, classes)
+    toggled = indicators.copy()
+    toggled[np.arange(n), detection.worst_class] ^= 1
+    suggested_sets = _label_sets(toggled, classes)
+    ids = dataset.ids.gather(scored)
+    tag_probability = probabilities[np.arange(n), detection.worst_class]
+    section = LabelIssuesSection(
+        quality_score="self_confidence",
+        rule="confident_joint",
+        n_scored=n,
+        n_suspects=n_suspects,
+        suspect_rate=n_suspects / n if n else 0.0,
+        estimated_errors=int(detection.tag_suspects.sum()),
+        estimated_noise_rate=float(detection.tag_suspects.sum() / max(indicators.size, 1)),
+        health_score=1.0 - n_suspects / n if n else 1.0,
+        per_class=sorted(
+            (
+                ClassHealth(
+                    class_name=name,
+                    support=int(positives[c]),
+                    estimated_noise_rate=float(detection.class_noise_rate[c]),
+                    suspects=int(suspects_per_class[c]),
+                    suspect_share=float(suspects_per_class[c] / n) if n else 0.0,
+                    threshold=None,
+                )
+                for c, name in enumerate(classes)
+            ),
+            key=lambda h: (-h.estimated_noise_rate, h.class_name),
+        ),
+        pairs=[],
+        noise_matrix=None,
+        top_suspects=[
+            Suspect(
+                rank=int(rank),
+                id=ids[int(r)],
+                given_label=given_sets[int(r)],
+                suggested_label=suggested_sets[int(r)],
+                label_quality=float(detection.quality[r]),
+                given_probability=float(1 - tag_probability[r])
+                if detection.worst_is_missing[r]
+                else float(tag_probability[r]),
+                suggested_probability=float(tag_probability[r])
+                if detection.worst_is_missing[r]
+                else float(1 - tag_probability[r]),
+                margin=float(1 - 2 * detection.quality[r]),
+            )
+            for r, rank in zip(top_rows, top_ranks, strict=True)
+        ],
+    )
+
+    def table() -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "id": ids,
+                "given_label": given_sets,
+                "suggested_label": suggested_sets,
+                "label_quality": detection.quality,
+                "is_suspect": detection.flagged,
+                "rank": rank_by_quality(detection.quality),
+                "tag": pl.Series(classes).gather(detection.worst_class),
+                "tag_error": np.where(detection.worst_is_missing, "missing", "extra"),
+            }
+        )
+
+    return section, LazyTable(table), []
+
+
+def _label_sets(indicators: np.ndarray, classes: list[str]) -> pl.Series:
+    """Each row's label set as 'a|b' in class order (vectorized through polars)."""
+    rows, cols = np.nonzero(indicators)
+    joined = (
+        pl.DataFrame({"row": rows, "tag": pl.Series(classes).gather(cols)})
+        .group_by("row", maintain_order=True)
+        .agg(pl.col("tag").str.join("|"))
+    )
+    full = pl.DataFrame({"row": np.arange(indicators.shape[0])}).join(joined, on="row", how="left")
+    return full["tag"].fill_null("").rename("labels")
+
+
+def table_or_none(table: LazyTable | None) -> Any:
+    return None if table is None else table.get()
