@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from noise_scenarios import KINDS, make_scenario
 
 from labelaudit.core.noise import QUALITY_SCORES, SUSPECT_RULES, detect, in_memory_chunks

@@ -1,0 +1,293 @@
+"""Suspected label errors: formulas by direct computation, planted-error floors, invariances."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from labelaudit.api import scan
+from labelaudit.cli import cli
+from labelaudit.core.noise import (
+    NO_CLASS,
+    SampleEvidence,
+    detect,
+    estimate_noise,
+    in_memory_chunks,
+    label_quality,
+)
+
+from .conftest import FIXTURES, labels_frame, preds_frame
+from .noise_scenarios import make_scenario
+
+SYNTHETIC = FIXTURES / "synthetic-multiclass"
+MULTILABEL = FIXTURES / "synthetic-multilabel"
+
+
+def _probs(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    return rng.dirichlet(np.ones(k) * 0.4, size=n)
+
+
+def test_thresholds_and_confident_joint_match_a_direct_loop(rng: np.random.Generator) -> None:
+    n, k = 400, 5
+    probs = _probs(rng, n, k)
+    labels = rng.integers(0, k, n)
+    d = detect(in_memory_chunks(probs.copy(), 37), labels, k, "self_confidence", "confident_joint")
+    thresholds = np.array([probs[labels == j, j].mean() for j in range(k)])
+    np.testing.assert_allclose(d.thresholds, thresholds)
+    joint = np.zeros((k, k), dtype=int)
+    for i in range(n):  # the paper's rule, row by row
+        cleared = [j for j in range(k) if probs[i, j] >= thresholds[j]]
+        expected = max(cleared, key=lambda j: probs[i, j]) if cleared else NO_CLASS
+        assert d.confident.confident_class[i] == expected
+        if cleared:
+            joint[labels[i], expected] += 1
+    np.testing.assert_array_equal(d.confident.counts, joint)
+
+
+def test_noise_estimate_by_hand() -> None:
+    counts = np.array([[8, 2], [1, 4]])
+    class_count = np.array([20, 10])
+    noise = estimate_noise(counts, class_count)
+    calibrated = np.array([[16.0, 4.0], [2.0, 8.0]])  # rows scaled to 20 and 10
+    np.testing.assert_allclose(noise.calibrated_joint, calibrated)
+    np.testing.assert_allclose(noise.joint.sum(), 1.0)
+    np.testing.assert_allclose(noise.noise_matrix.sum(axis=0), [1.0, 1.0])
+    np.testing.assert_allclose(noise.class_noise_rate, [4 / 20, 2 / 10])
+    assert noise.estimated_errors == 6
+    assert noise.noise_rate == pytest.approx(6 / 30)
+
+
+def test_quality_scores_by_formula(rng: np.random.Generator) -> None:
+    n, k = 200, 4
+    probs = _probs(rng, n, k)
+    labels = rng.integers(0, k, n)
+    evidence = SampleEvidence(n, k, with_entropy=True)
+    evidence.add(probs.copy(), labels, np.arange(n))
+    given = probs[np.arange(n), labels]
+    others = probs.copy()
+    others[np.arange(n), labels] = -1
+    best_other = others.max(axis=1)
+    np.testing.assert_allclose(label_quality(evidence, "self_confidence"), given)
+    np.testing.assert_allclose(
+        label_quality(evidence, "normalized_margin"), (given - best_other + 1) / 2
+    )
+    p = np.clip(probs, 1e-12, None)
+    entropy = -(p * np.log(p)).sum(axis=1) / np.log(k)
+    ratio = entropy / np.clip(given, 1e-6, None)
+    expected = np.log(ratio + 1) / np.clip(ratio, 1e-6, None)
+    np.testing.assert_allclose(label_quality(evidence, "confidence_weighted_entropy"), expected)
+    for method in ("self_confidence", "normalized_margin", "confidence_weighted_entropy"):
+        q = label_quality(evidence, method)
+        assert ((q >= 0) & (q <= 1 + 1e-12)).all()
+
+
+def test_prune_by_noise_rate_takes_the_largest_margins_per_pair(rng: np.random.Generator) -> None:
+    n, k = 600, 4
+    probs = _probs(rng, n, k)
+    labels = rng.integers(0, k, n)
+    d = detect(in_memory_chunks(probs.copy()), labels, k, "self_confidence", "prune_by_noise_rate")
+    to_remove = np.round(d.noise.calibrated_joint).astype(int)
+    expected = np.zeros(n, dtype=bool)
+    margin = d.margin
+    for i in range(k):
+        for j in range(k):
+            if i == j:
+                continue
+            rows = np.flatnonzero((labels == i) & (d.evidence.best_other_class == j) & (margin > 0))
+            best = rows[np.argsort(-margin[rows], kind="stable")][: to_remove[i, j]]
+            expected[best] = True
+    np.testing.assert_array_equal(d.flagged, expected)
+
+
+def test_a_sample_the_model_agrees_with_is_never_flagged(rng: np.random.Generator) -> None:
+    probs = _probs(rng, 500, 6)
+    labels = rng.integers(0, 6, 500)
+    for rule in ("confident_joint", "prune_by_noise_rate", "both", "argmax", "estimated_count"):
+        d = detect(in_memory_chunks(probs.copy()), labels, 6, "normalized_margin", rule)
+        assert not (d.flagged & (probs.argmax(axis=1) == labels)).any(), rule
+
+
+def test_chunking_does_not_change_detection(rng: np.random.Generator) -> None:
+    probs = _probs(rng, 1000, 7)
+    labels = rng.integers(0, 7, 1000)
+    a = detect(in_memory_chunks(probs.copy(), 13), labels, 7, "normalized_margin", "both")
+    b = detect(in_memory_chunks(probs.copy(), 5000), labels, 7, "normalized_margin", "both")
+    np.testing.assert_array_equal(a.flagged, b.flagged)
+    np.testing.assert_array_equal(a.confident.counts, b.confident.counts)
+    np.testing.assert_array_equal(a.suggested, b.suggested)
+
+
+def _truth_join(report) -> pl.DataFrame:
+    truth = pl.read_csv(SYNTHETIC / "truth.csv")
+    return report.suspects.join(truth, on="id")
+
+
+def _precision_recall(flagged: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    tp = int((flagged & truth).sum())
+    return tp / max(int(flagged.sum()), 1), tp / max(int(truth.sum()), 1)
+
+
+def test_planted_errors_in_the_synthetic_fixture_are_found() -> None:
+    report = scan(SYNTHETIC / "labels.csv", SYNTHETIC / "preds.parquet")
+    joined = _truth_join(report)
+    precision, recall = _precision_recall(
+        joined["is_suspect"].to_numpy(), joined["is_label_error"].to_numpy()
+    )
+    assert precision >= 0.6 and recall >= 0.85
+    by_kind = (
+        joined.filter(pl.col("is_label_error"))
+        .group_by("noise_kind")
+        .agg(pl.col("is_suspect").mean())
+    )
+    for kind, found in by_kind.iter_rows():
+        assert found >= 0.8, kind
+    true_suspects = joined.filter(pl.col("is_suspect") & pl.col("is_label_error"))
+    assert (true_suspects["suggested_label"] == true_suspects["true_label"]).mean() >= 0.9
+
+
+def test_planted_pairs_are_named_with_their_direction() -> None:
+    issues = scan(SYNTHETIC / "labels.csv", SYNTHETIC / "preds.parquet").to_dict()["label_issues"]
+    pairs = {(p["from"], p["to"]): p["kind"] for p in issues["pairs"]}
+    assert pairs[("ant", "bee")] == "asymmetric"  # 25% of bees were labeled ant
+    assert pairs[("dog", "fox")] == "asymmetric"  # 10% of foxes were labeled dog
+    assert pairs.get(("cat", "dog"), pairs.get(("dog", "cat"))) == "symmetric"
+
+
+@pytest.mark.parametrize("kind", ["uniform", "pair_flips", "class_dependent"])
+def test_planted_noise_floors_on_generated_scenarios(kind: str) -> None:
+    """Weak simulated models make this hard; the floors guard against regressions."""
+    scenario = make_scenario(kind, seed=3, n=6000)
+    d = detect(
+        in_memory_chunks(scenario.probabilities.copy()),
+        scenario.given,
+        10,
+        "normalized_margin",
+        "prune_by_noise_rate",
+    )
+    precision, recall = _precision_recall(d.flagged, scenario.is_error)
+    assert precision >= 0.2 and recall >= 0.5, (precision, recall)
+
+
+def test_multilabel_missing_and_extra_tags_are_found() -> None:
+    report = scan(MULTILABEL / "labels.parquet", MULTILABEL / "preds.parquet")
+    table = report.suspects
+    truth = pl.read_csv(MULTILABEL / "truth.csv")
+    flagged = table.filter(pl.col("is_suspect"))
+    hits = flagged.join(truth, left_on=["id", "tag"], right_on=["id", "tag"], how="inner")
+    assert (hits["tag_error"] == hits["error"]).all()
+    assert hits.height / flagged.height >= 0.9
+    assert hits.height / truth["id"].n_unique() >= 0.5
+    assert set(hits["error"]) == {"missing", "extra"}
+
+
+def test_row_order_and_class_names_do_not_change_the_suspects(rng: np.random.Generator) -> None:
+    n, k = 800, 5
+    probs = _probs(rng, n, k)
+    labels = rng.integers(0, k, n)
+    names = np.array(["a", "b", "c", "d", "e"])
+    base = scan(labels_frame(names[labels]), preds_frame(probs, list(names)))
+    order = rng.permutation(n)
+    shuffled = scan(
+        labels_frame(names[labels]), preds_frame(probs[order], list(names), np.arange(n)[order])
+    )
+    renamed = np.array(["v", "w", "x", "y", "z"])
+    other = scan(labels_frame(renamed[labels]), preds_frame(probs, list(renamed)))
+    base_ids = set(base.suspects.filter(pl.col("is_suspect"))["id"])
+    assert set(shuffled.suspects.filter(pl.col("is_suspect"))["id"]) == base_ids
+    assert set(other.suspects.filter(pl.col("is_suspect"))["id"]) == base_ids
+    mapping = dict(zip(names, renamed, strict=True))
+    expected = base.suspects["suggested_label"].replace_strict(mapping)
+    assert other.suspects["suggested_label"].to_list() == expected.to_list()
+
+
+def test_issues_file_has_one_row_per_sample_and_agrees_with_the_report(tmp_path: Path) -> None:
+    for ext in ("csv", "parquet"):
+        target = tmp_path / f"issues.{ext}"
+        result = CliRunner().invoke(
+            cli,
+            [
+                "scan",
+                str(SYNTHETIC / "labels.csv"),
+                "--preds",
+                str(SYNTHETIC / "preds.parquet"),
+                "--format",
+                "json",
+                "--issues-out",
+                str(target),
+            ],
+        )
+        assert result.exit_code == 0, result.stderr
+        report = json.loads(result.stdout)
+        table = pl.read_csv(target) if ext == "csv" else pl.read_parquet(target)
+        assert table.columns[:6] == [
+            "id",
+            "given_label",
+            "suggested_label",
+            "label_quality",
+            "is_suspect",
+            "rank",
+        ]
+        assert table.height == 3000 and table["id"].n_unique() == 3000
+        assert sorted(table["rank"].to_list()) == list(range(1, 3001))
+        assert table["is_suspect"].sum() == report["label_issues"]["n_suspects"]
+        assert table["label_quality"].is_between(0, 1).all()
+        most = table.sort("rank").head(1)
+        assert most["label_quality"][0] == table["label_quality"].min()
+        top = report["label_issues"]["top_suspects"][0]
+        assert table.filter(pl.col("id") == top["id"])["rank"][0] == top["rank"]
+
+
+def test_issues_out_needs_predictions_and_a_table_extension(tmp_path: Path) -> None:
+    runner = CliRunner()
+    no_preds = runner.invoke(
+        cli, ["scan", str(SYNTHETIC / "labels.csv"), "--issues-out", str(tmp_path / "i.csv")]
+    )
+    assert no_preds.exit_code == 2
+    assert "--issues-out needs --preds" in no_preds.stderr
+    bad = runner.invoke(
+        cli,
+        [
+            "scan",
+            str(SYNTHETIC / "labels.csv"),
+            "--preds",
+            str(SYNTHETIC / "preds.parquet"),
+            "--issues-out",
+            str(tmp_path / "i.xlsx"),
+        ],
+    )
+    assert bad.exit_code == 2
+    assert "Use .csv or .parquet" in bad.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_in_sample_scores_and_tiny_classes_are_warned_once(rng: np.random.Generator) -> None:
+    n = 300
+    labels = rng.integers(0, 3, n)
+    labels[:1] = 3  # class 3 has a single sample: no threshold
+    probs = np.eye(4)[labels] * 0.97 + 0.01
+    report = scan(labels_frame(labels), preds_frame(probs, ["0", "1", "2", "3"]))
+    warnings = report.warnings
+    assert sum("probably in-sample" in w for w in warnings) == 1
+    assert sum("fewer than 2 samples" in w for w in warnings) == 1
+    assert any(
+        "classes have fewer than 2 samples, so no confident-learning threshold: 3" in w
+        for w in warnings
+    )
+
+
+def test_cifar10_review_figures() -> None:
+    """The figures docs/detection.md quotes: validated errors among the top-ranked suspects."""
+    folder = FIXTURES / "cifar10-test"
+    report = scan(folder / "labels.csv", folder / "preds.parquet")
+    review = pl.read_csv(folder / "review.csv")
+    ranked = report.suspects.join(review, on="id")
+    validated = ranked.filter(pl.col("is_label_error"))
+    assert validated.height == 54
+    assert (validated["rank"] <= 275).sum() == 54
+    assert (validated["rank"] <= 100).sum() >= 20
+    assert validated["is_suspect"].sum() >= 45
