@@ -22,6 +22,10 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
+        if value and all(type(v) is int for v in value):
+            return list(value)  # fast path: rows of a count matrix
+        if value and all(type(v) is float and math.isfinite(v) for v in value):
+            return list(value)  # fast path: rows of a rate matrix
         return [to_jsonable(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
