@@ -22,7 +22,7 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	touch $@ $(DEMO_STAMP)
 
 demo: $(DEMO_STAMP)
-	$(BIN)/labelaudit scan fixtures/cifar10-test/labels.csv \
+	$(BIN)/labelaudit scan fixtures/cifar10-test/labels.csv --top 5 \
 		--preds fixtures/cifar10-test/preds.parquet
 
 test: $(TEST_STAMP)

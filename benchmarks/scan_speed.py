@@ -50,14 +50,25 @@ def make_input(rows: int, classes: int, seed: int = 0) -> tuple[Path, Path]:
     return labels_path, preds_path
 
 
-def child_scan(labels: str, preds: str) -> None:
+def _run_scan(labels: str, preds: str, *extra: str) -> None:
     from labelaudit.cli import cli
 
+    args = ["scan", labels, "--preds", preds, "--format", "json", "-o", "/dev/null", *extra]
     try:
-        cli.main(["scan", labels, "--preds", preds, "--format", "json", "-o", "/dev/null"])
+        cli.main(args)
     except SystemExit as done:
         if done.code:
             raise
+
+
+def child_scan(labels: str, preds: str) -> None:
+    """The whole scan: metrics and label-error detection."""
+    _run_scan(labels, preds)
+
+
+def child_metrics(labels: str, preds: str) -> None:
+    """The scan without label-error detection (--suspects none)."""
+    _run_scan(labels, preds, "--suspects", "none")
 
 
 def child_floor(labels: str, preds: str) -> None:
@@ -88,45 +99,40 @@ def main() -> None:
     if args.child:
         job, labels, preds = args.child
         start = time.perf_counter()
-        {"scan": child_scan, "floor": child_floor}[job](labels, preds)
+        jobs = {"scan": child_scan, "metrics": child_metrics, "floor": child_floor}
+        jobs[job](labels, preds)
         seconds = time.perf_counter() - start
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
         print(json.dumps({"seconds": seconds, "peak_mib": peak}))
         return
     labels, preds = make_input(args.rows, args.classes)
     matrix_mib = args.rows * args.classes * 4 / 2**20
-    results: dict[str, list[dict[str, float]]] = {"floor": [], "scan": []}
+    names = {
+        "floor": "read-only floor (polars read + matrix)",
+        "metrics": "labelaudit scan --suspects none (metrics)",
+        "scan": "labelaudit scan (metrics + suspects)",
+    }
+    results: dict[str, list[dict[str, float]]] = {job: [] for job in names}
     for _ in range(args.rounds):
-        for job in ("floor", "scan"):
+        for job in names:
             results[job].append(run_child(job, labels, preds))
-    floor_s = statistics.median(r["seconds"] for r in results["floor"])
-    scan_s = statistics.median(r["seconds"] for r in results["scan"])
-    floor_mib = statistics.median(r["peak_mib"] for r in results["floor"])
-    scan_mib = statistics.median(r["peak_mib"] for r in results["scan"])
-    print(
-        f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}"
-    )
+    median = {j: statistics.median(r["seconds"] for r in results[j]) for j in names}
+    fastest = {j: min(r["seconds"] for r in results[j]) for j in names}
+    peak = {j: statistics.median(r["peak_mib"] for r in results[j]) for j in names}
+    print(f"machine: {platform.machine()}, python {platform.python_version()}")
     print(
         f"input: {args.rows:,} rows x {args.classes} classes, float32 probability matrix "
         f"{matrix_mib:.0f} MiB; median of {args.rounds} interleaved rounds (wall time of the "
         "child process after interpreter start, imports included)"
     )
     print()
-    floor_min = min(r["seconds"] for r in results["floor"])
-    scan_min = min(r["seconds"] for r in results["scan"])
-    print("| job | median s | min s | peak RSS MiB |")
-    print("| --- | ---: | ---: | ---: |")
-    rows = [
-        ("read-only floor (polars read + matrix)", floor_s, floor_min, floor_mib),
-        ("labelaudit scan (end to end, JSON)", scan_s, scan_min, scan_mib),
-    ]
-    for name, median_s, min_s, mib in rows:
-        print(f"| {name} | {median_s:.2f} | {min_s:.2f} | {mib:.0f} |")
-    print()
-    print(
-        f"scan / floor time: {scan_s / floor_s:.2f}x; scan peak RSS / matrix: "
-        f"{scan_mib / matrix_mib:.2f}x (floor: {floor_mib / matrix_mib:.2f}x)"
-    )
+    print("| job | median s | min s | peak RSS MiB | time / floor | peak RSS / matrix |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for job, name in names.items():
+        print(
+            f"| {name} | {median[job]:.2f} | {fastest[job]:.2f} | {peak[job]:.0f} | "
+            f"{median[job] / median['floor']:.2f}x | {peak[job] / matrix_mib:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

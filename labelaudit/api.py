@@ -134,25 +134,30 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
     multilabel = _multilabel_section(dataset) if dataset.multi_label else None
     metrics = label_issues = table = None
     warnings = list(dataset.warnings)
+    detect = config.suspects != "none"
     if dataset.scores is not None:
         if dataset.multi_label:
             evaluation = evaluate_multilabel(
                 dataset, config.scores, config.chunk_rows, config.threshold
             )
             metrics = _multilabel_metrics(dataset, evaluation)
-            label_issues, table, extra = multilabel_label_issues(dataset, evaluation, config)
+            if detect:
+                label_issues, table, extra = multilabel_label_issues(dataset, evaluation, config)
+                warnings += extra
         else:
             evaluation = evaluate_multiclass(
                 dataset,
                 config.scores,
                 config.chunk_rows,
                 with_entropy=config.quality_score == "confidence_weighted_entropy",
+                with_evidence=detect,
             )
             metrics = _multiclass_metrics(dataset, evaluation)
-            label_issues, table, extra = multiclass_label_issues(
-                dataset, evaluation, config, metrics.accuracy
-            )
-        warnings += extra
+            if detect:
+                label_issues, table, extra = multiclass_label_issues(
+                    dataset, evaluation, config, metrics.accuracy
+                )
+                warnings += extra
     info = DatasetInfo(
         source=dataset.source,
         predictions=dataset.scores.source if dataset.scores is not None else None,

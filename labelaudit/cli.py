@@ -172,9 +172,9 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
 )
 @click.option(
     "--suspects",
-    type=click.Choice(SUSPECT_RULES),
+    type=click.Choice((*SUSPECT_RULES, "none")),
     help="Rule that decides the flagged set of suspected label errors (default: "
-    "prune_by_noise_rate); see docs/detection.md.",
+    "prune_by_noise_rate; none: skip detection, metrics only); see docs/detection.md.",
 )
 @click.option(
     "--top",

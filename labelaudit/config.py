@@ -52,7 +52,7 @@ class LoadedConfig:
 
 _CHOICES = {
     "quality_score": QUALITY_SCORES,
-    "suspects": SUSPECT_RULES,
+    "suspects": (*SUSPECT_RULES, "none"),
     "scores": SCORE_MODES,
     "on_missing": ON_MISSING,
     "input_format": INPUT_FORMATS,

@@ -31,7 +31,7 @@ class MulticlassEvaluation:
     """Score sums for a multi-class dataset, detection's pass-1 evidence, and the score mode."""
 
     sums: MulticlassScoreSums
-    evidence: SampleEvidence
+    evidence: SampleEvidence | None
     score_mode: str
 
 
@@ -46,14 +46,22 @@ class MultilabelEvaluation:
 
 
 def evaluate_multiclass(
-    dataset: Dataset, mode: str, chunk_rows: int, with_entropy: bool = False
+    dataset: Dataset,
+    mode: str,
+    chunk_rows: int,
+    with_entropy: bool = False,
+    with_evidence: bool = True,
 ) -> MulticlassEvaluation:
     """One pass (two at most, in auto mode when late chunks reveal logits) over the scores,
     shared by the metrics and the first pass of label-error detection."""
     chosen = None if mode == "auto" else mode
     while True:
         sums = MulticlassScoreSums(dataset.n_classes)
-        evidence = SampleEvidence(dataset.n_samples, dataset.n_classes, with_entropy)
+        evidence = (
+            SampleEvidence(dataset.n_samples, dataset.n_classes, with_entropy)
+            if with_evidence
+            else None
+        )
         restart = False
         for raw, rows in dataset.score_chunks(chunk_rows):
             check = check_scores(raw, expect_row_sum=True)
@@ -69,7 +77,8 @@ def evaluate_multiclass(
             probabilities = softmax(raw) if chosen == "logits" else raw
             labels = dataset.labels[rows]
             sums.add(probabilities, labels)
-            evidence.add(probabilities, labels, rows)
+            if evidence is not None:
+                evidence.add(probabilities, labels, rows)
         if not restart:
             return MulticlassEvaluation(sums, evidence, chosen or "probs")
 
