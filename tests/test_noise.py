@@ -291,3 +291,52 @@ def test_cifar10_review_figures() -> None:
     assert (validated["rank"] <= 275).sum() == 54
     assert (validated["rank"] <= 100).sum() >= 20
     assert validated["is_suspect"].sum() >= 45
+
+
+def test_suspects_none_skips_detection_and_json_contract_otherwise() -> None:
+    skipped = scan(SYNTHETIC / "labels.csv", SYNTHETIC / "preds.parquet", suspects="none")
+    assert skipped.label_issues is None and skipped.suspects is None
+    assert skipped.metrics is not None
+    issues = scan(SYNTHETIC / "labels.csv", SYNTHETIC / "preds.parquet").to_dict()["label_issues"]
+    assert set(issues) >= {
+        "quality_score",
+        "rule",
+        "n_suspects",
+        "suspect_rate",
+        "estimated_errors",
+        "estimated_noise_rate",
+        "health_score",
+        "per_class",
+        "pairs",
+        "noise_matrix",
+        "top_suspects",
+    }
+    assert issues["quality_score"] == "normalized_margin"
+    assert issues["rule"] == "prune_by_noise_rate"
+    assert 0.0 <= issues["health_score"] <= 1.0
+    matrix = np.array(issues["noise_matrix"]["given_given_true"])
+    np.testing.assert_allclose(matrix.sum(axis=0), 1.0)
+    rates = [h["estimated_noise_rate"] for h in issues["per_class"]]
+    assert rates == sorted(rates, reverse=True)
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_reports_show_suspects_pairs_and_health(fmt: str) -> None:
+    result = CliRunner().invoke(
+        cli,
+        [
+            "scan",
+            str(SYNTHETIC / "labels.csv"),
+            "--preds",
+            str(SYNTHETIC / "preds.parquet"),
+            "--format",
+            fmt,
+            "--top",
+            "3",
+        ],
+    )
+    assert result.exit_code == 0
+    out = result.stdout
+    assert "Suspected label errors" in out
+    assert "ant -> bee" in out  # the planted one-way pair
+    assert "Least healthy classes" in out
