@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +17,7 @@ from labelaudit.io.predictions import ScoreMatrix
 ON_MISSING_CHOICES = ("error", "drop")
 DEFAULT_CHUNK_ROWS = 65_536
 GATHER_BELOW_SHARE = 0.25  # measured: gathering half a chunk costs more than copying it all
+PREFETCH = 1  # chunks copied ahead of the one being computed on
 
 
 @dataclass(frozen=True)
@@ -67,10 +70,27 @@ class Dataset:
         With a boolean mask `needed` over dataset rows, chunks holding no needed row are skipped
         and sparse chunks are gathered down to their needed rows; a dense chunk comes whole (a
         gather costs more than a plain copy), so callers still filter. Each block is a fresh copy
-        the caller may modify.
+        the caller may modify. A worker thread copies the next chunks while the caller computes
+        on this one (polars and NumPy release the GIL); at most PREFETCH chunks wait in memory.
         """
         if self.scores is None:
             return
+        plans = list(self._chunk_plans(chunk_rows, needed))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending: deque[tuple[Future[np.ndarray], np.ndarray]] = deque()
+            for source, rows in plans:
+                pending.append((pool.submit(self.scores.take, source, self.class_positions), rows))
+                if len(pending) > PREFETCH:
+                    future, ready_rows = pending.popleft()
+                    yield future.result(), ready_rows
+            while pending:
+                future, ready_rows = pending.popleft()
+                yield future.result(), ready_rows
+
+    def _chunk_plans(
+        self, chunk_rows: int, needed: np.ndarray | None
+    ) -> Iterator[tuple[slice | np.ndarray, np.ndarray]]:
+        """(source rows in the score matrix, dataset rows) for each chunk to read."""
         total = self.n_scored
         identity = self.score_rows is None
         for start in range(0, total, chunk_rows):
@@ -83,12 +103,10 @@ class Dataset:
                 keep = needed[rows]
                 if not keep.any():
                     continue
-                if keep.mean() > GATHER_BELOW_SHARE:
-                    yield self.scores.take(source, self.class_positions), rows
-                    continue
-                rows = rows[keep]
-                source = np.arange(start, stop)[keep] if identity else source[keep]
-            yield self.scores.take(source, self.class_positions), rows
+                if keep.mean() <= GATHER_BELOW_SHARE:
+                    rows = rows[keep]
+                    source = np.arange(start, stop)[keep] if identity else source[keep]
+            yield source, rows
 
 
 def resolve_classes(
