@@ -10,7 +10,11 @@ K x K tables, so memory is bounded by the chunk plus a few numbers per sample.
 
 from __future__ import annotations
 
+import os
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +47,7 @@ class SampleEvidence:
 
     def __post_init__(self) -> None:
         n = self.n_samples
+        self._lock = threading.Lock()
         self.given_probability = np.zeros(n, dtype=np.float64)
         self.best_other_probability = np.zeros(n, dtype=np.float64)
         self.best_other_class = np.zeros(n, dtype=np.int64)
@@ -62,8 +67,11 @@ class SampleEvidence:
         probabilities[at, labels] = given
         self.best_other_class[rows] = other
         self.given_probability[rows] = given
-        self.class_count += np.bincount(labels, minlength=self.n_classes)
-        self.class_given_sum += np.bincount(labels, weights=given, minlength=self.n_classes)
+        counts = np.bincount(labels, minlength=self.n_classes)
+        sums = np.bincount(labels, weights=given, minlength=self.n_classes)
+        with self._lock:  # chunks may be added from several threads; rows never overlap
+            self.class_count += counts
+            self.class_given_sum += sums
         if self.normalized_entropy is not None:
             self.normalized_entropy[rows] = normalized_entropy(probabilities)
 
@@ -413,9 +421,30 @@ def detect(
     evidence = SampleEvidence(
         labels.size, n_classes, with_entropy=quality_score == "confidence_weighted_entropy"
     )
-    for block, rows in chunks(None):
-        evidence.add(block, labels[rows], rows)
+    run_in_parallel(chunks(None), lambda block, rows: evidence.add(block, labels[rows], rows))
     return finish_detection(evidence, chunks, labels, quality_score, rule)
+
+
+def run_in_parallel(
+    blocks: Iterable[tuple[np.ndarray, np.ndarray]],
+    work: Callable[[np.ndarray, np.ndarray], None],
+    workers: int | None = None,
+) -> None:
+    """Apply `work` to each (block, rows) on a few threads (NumPy releases the GIL), with at most
+    two blocks per thread in flight so memory stays bounded. `work` must only write its rows."""
+    workers = workers or min(2, os.cpu_count() or 1)
+    if workers == 1:
+        for block, rows in blocks:
+            work(block, rows)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        in_flight: deque[Future[None]] = deque()
+        for block, rows in blocks:
+            in_flight.append(pool.submit(work, block, rows))
+            if len(in_flight) >= 2 * workers:
+                in_flight.popleft().result()
+        for future in in_flight:
+            future.result()
 
 
 def finish_detection(
@@ -435,10 +464,15 @@ def finish_detection(
     confident = ConfidentJoint(thresholds, labels)
     unsettled = confident.settle_from_top_class(evidence)
     if unsettled.any():
-        for block, rows in chunks(unsettled):
+
+        def settle(block: np.ndarray, rows: np.ndarray) -> None:
             keep = unsettled[rows]
-            if keep.any():
+            if keep.all():
+                confident.add(block, labels[rows], rows)
+            elif keep.any():
                 confident.add(block[keep], labels[rows[keep]], rows[keep])
+
+        run_in_parallel(chunks(unsettled), settle)
     confident.count()
     noise = estimate_noise(confident.counts, evidence.class_count)
     quality = label_quality(evidence, quality_score)
