@@ -29,6 +29,7 @@ SUSPECT_RULES = (
 )
 NO_CLASS = -1
 _ENTROPY_FLOOR = 1e-6  # the clip cleanlab uses for its confidence-weighted entropy
+_PIECE_ROWS = 16_384
 
 
 @dataclass
@@ -50,7 +51,7 @@ class SampleEvidence:
         self._lock = threading.Lock()
         self.given_probability = np.zeros(n, dtype=np.float64)
         self.best_other_probability = np.zeros(n, dtype=np.float64)
-        self.best_other_class = np.zeros(n, dtype=np.int64)
+        self.best_other_class = np.zeros(n, dtype=np.int32)
         self.normalized_entropy = np.zeros(n, dtype=np.float64) if self.with_entropy else None
         self.class_count = np.zeros(self.n_classes, dtype=np.int64)
         self.class_given_sum = np.zeros(self.n_classes, dtype=np.float64)
@@ -114,7 +115,7 @@ class ConfidentJoint:
 
     def __post_init__(self) -> None:
         k = self.thresholds.size
-        self.confident_class = np.full(self._labels.size, NO_CLASS, dtype=np.int64)
+        self.confident_class = np.full(self._labels.size, NO_CLASS, dtype=np.int32)
         self.confident_probability = np.zeros(self._labels.size, dtype=np.float64)
         self.counts = np.zeros((k, k), dtype=np.int64)
 
@@ -134,12 +135,16 @@ class ConfidentJoint:
     def add(self, probabilities: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> None:
         """A sample's confident class: among classes whose probability clears their threshold,
         the most probable (the paper's rule); none when no class clears."""
-        cleared = np.where(probabilities >= self.thresholds, probabilities, -1.0)
-        best = cleared.argmax(axis=1)
-        best_probability = cleared[np.arange(best.size), best]
-        has_any = best_probability >= 0
-        self.confident_class[rows] = np.where(has_any, best, NO_CLASS)
-        self.confident_probability[rows] = np.where(has_any, best_probability, 0.0)
+        # In pieces: the masked copy is the largest temporary of pass 2.
+        for start in range(0, rows.size, _PIECE_ROWS):
+            piece = probabilities[start : start + _PIECE_ROWS]
+            piece_rows = rows[start : start + _PIECE_ROWS]
+            cleared = np.where(piece >= self.thresholds, piece, -1.0)
+            best = cleared.argmax(axis=1)
+            best_probability = cleared[np.arange(best.size), best]
+            has_any = best_probability >= 0
+            self.confident_class[piece_rows] = np.where(has_any, best, NO_CLASS)
+            self.confident_probability[piece_rows] = np.where(has_any, best_probability, 0.0)
 
     def count(self) -> None:
         """The K x K confident joint: given label x confident class, over rows with one."""
@@ -430,8 +435,8 @@ def run_in_parallel(
     work: Callable[[np.ndarray, np.ndarray], None],
     workers: int | None = None,
 ) -> None:
-    """Apply `work` to each (block, rows) on a few threads (NumPy releases the GIL), with at most
-    two blocks per thread in flight so memory stays bounded. `work` must only write its rows."""
+    """Apply `work` to each (block, rows) on a few threads (NumPy releases the GIL), one block
+    per thread in flight so memory stays bounded. `work` must only write its rows."""
     workers = workers or min(2, os.cpu_count() or 1)
     if workers == 1:
         for block, rows in blocks:
@@ -441,7 +446,7 @@ def run_in_parallel(
         in_flight: deque[Future[None]] = deque()
         for block, rows in blocks:
             in_flight.append(pool.submit(work, block, rows))
-            if len(in_flight) >= 2 * workers:
+            if len(in_flight) >= workers:
                 in_flight.popleft().result()
         for future in in_flight:
             future.result()
