@@ -35,7 +35,7 @@ class ScanConfig:
     suspects: str = "prune_by_noise_rate"
     top: int = 20
     input_format: str | None = None
-    chunk_rows: int = 65_536
+    chunk_rows: int = 32_768
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

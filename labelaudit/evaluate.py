@@ -6,13 +6,14 @@ reads them the same way. Errors name the file, the count of bad rows and the fir
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from labelaudit.core.multilabel import MultilabelMetrics, multilabel_metrics
-from labelaudit.core.noise import SampleEvidence
+from labelaudit.core.noise import SampleEvidence, run_in_parallel
 from labelaudit.core.scores import (
     MulticlassScoreSums,
     ScoreCheck,
@@ -54,33 +55,63 @@ def evaluate_multiclass(
 ) -> MulticlassEvaluation:
     """One pass (two at most, in auto mode when late chunks reveal logits) over the scores,
     shared by the metrics and the first pass of label-error detection."""
+    first_try = _multiclass_pass(dataset, mode, chunk_rows, with_entropy, with_evidence)
+    if first_try is not None:
+        return first_try
+    again = _multiclass_pass(dataset, "logits", chunk_rows, with_entropy, with_evidence)
+    assert again is not None  # logits mode is never contradicted
+    return again
+
+
+def _multiclass_pass(
+    dataset: Dataset, mode: str, chunk_rows: int, with_entropy: bool, with_evidence: bool
+) -> MulticlassEvaluation | None:
+    """One pass; None when, in auto mode, a later chunk contradicts the first chunk's reading.
+
+    The first chunk decides between probabilities and logits (in auto mode); the other chunks
+    are processed on a few threads, each into its own sums, merged under a lock.
+    """
     chosen = None if mode == "auto" else mode
-    while True:
-        sums = MulticlassScoreSums(dataset.n_classes)
-        evidence = (
-            SampleEvidence(dataset.n_samples, dataset.n_classes, with_entropy)
-            if with_evidence
-            else None
-        )
-        restart = False
-        for raw, rows in dataset.score_chunks(chunk_rows):
-            check = check_scores(raw, expect_row_sum=True)
-            _reject_non_finite(dataset, check, rows, chunk_rows)
-            logits = looks_like_logits(check, multi_label=False)
-            if chosen is None:
-                chosen = "logits" if logits else "probs"
-            elif chosen == "probs" and logits:
-                if mode == "probs":
-                    _reject_not_probabilities(dataset, chunk_rows)
-                chosen, restart = "logits", True
-                break
-            probabilities = softmax(raw) if chosen == "logits" else raw
-            labels = dataset.labels[rows]
-            sums.add(probabilities, labels)
-            if evidence is not None:
-                evidence.add(probabilities, labels, rows)
-        if not restart:
-            return MulticlassEvaluation(sums, evidence, chosen or "probs")
+    sums = MulticlassScoreSums(dataset.n_classes)
+    evidence = (
+        SampleEvidence(dataset.n_samples, dataset.n_classes, with_entropy)
+        if with_evidence
+        else None
+    )
+    lock = threading.Lock()
+    contradicted = threading.Event()
+
+    def process(raw: np.ndarray, rows: np.ndarray) -> None:
+        nonlocal chosen
+        if contradicted.is_set():
+            return
+        check = check_scores(raw, expect_row_sum=True)
+        _reject_non_finite(dataset, check, rows, chunk_rows)
+        logits = looks_like_logits(check, multi_label=False)
+        if chosen is None:
+            chosen = "logits" if logits else "probs"
+        elif chosen == "probs" and logits:
+            if mode == "probs":
+                _reject_not_probabilities(dataset, chunk_rows)
+            contradicted.set()
+            return
+        probabilities = softmax(raw) if chosen == "logits" else raw
+        labels = dataset.labels[rows]
+        part = MulticlassScoreSums(dataset.n_classes)
+        part.add(probabilities, labels)
+        if evidence is not None:
+            evidence.add(probabilities, labels, rows)
+        with lock:
+            sums.merge(part)
+
+    chunks = iter(dataset.score_chunks(chunk_rows))
+    first = next(chunks, None)
+    if first is not None:
+        process(*first)  # alone: it decides the score mode for the rest
+        run_in_parallel(chunks, process)
+    if contradicted.is_set():
+        return None
+    return MulticlassEvaluation(sums, evidence, chosen or "probs")
 
 
 def probability_chunks(

@@ -122,6 +122,16 @@ class MulticlassScoreSums:
             self.top_k_hits += int(top_k_hits(probabilities, labels, given, self.top_k).sum())
         return predicted
 
+    def merge(self, other: MulticlassScoreSums) -> None:
+        """Add another accumulator's sums (from chunks processed elsewhere) into this one."""
+        self.rows += other.rows
+        self.confusion += other.confusion
+        self.log_loss_sum += other.log_loss_sum
+        self.top_k_hits += other.top_k_hits
+        self.bin_count += other.bin_count
+        self.bin_confidence += other.bin_confidence
+        self.bin_correct += other.bin_correct
+
     def log_loss(self) -> float:
         """Mean negative log probability of the given label (clipped to [eps, 1 - eps])."""
         return self.log_loss_sum / self.rows if self.rows else 0.0

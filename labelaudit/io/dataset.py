@@ -150,7 +150,7 @@ def _label_classes(table: LabelTable) -> list[str]:
     values = table.values.drop_nulls()
     if table.task == MULTILABEL:
         values = values.explode().drop_nulls()
-    return values.unique().to_list()
+    return values.unique().cast(pl.String).to_list()
 
 
 def _sorted_classes(names: list[str], integer: bool) -> list[str]:
@@ -229,8 +229,22 @@ def _encode(
         indicators = np.zeros((values.len(), len(classes)), dtype=np.uint8)
         indicators[rows, class_of] = 1
         return None, indicators
+    if values.dtype.is_integer():
+        return _encode_integers(values.to_numpy(), classes), None
     labels = values.replace_strict(classes, codes, return_dtype=pl.Int32).to_numpy()
     return labels.astype(np.int64), None
+
+
+def _encode_integers(values: np.ndarray, classes: list[str]) -> np.ndarray:
+    """Class indices of integer labels by a sorted lookup, without a round trip through text.
+
+    Only classes whose name is an integer's canonical string form can match (as with text)."""
+    numeric = {
+        int(c): i for i, c in enumerate(classes) if c.lstrip("-").isdigit() and str(int(c)) == c
+    }
+    keys = np.array(sorted(numeric), dtype=np.int64)
+    index = np.array([numeric[k] for k in keys], dtype=np.int64)
+    return index[np.searchsorted(keys, values)]
 
 
 def _class_positions(scores: ScoreMatrix, classes: list[str]) -> np.ndarray:

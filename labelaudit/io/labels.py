@@ -106,6 +106,9 @@ def _read_ids(
 
 
 def _multiclass_values(raw: pl.Series) -> pl.Series:
+    if raw.dtype.is_integer():
+        # Integer labels stay integers (their string form names the class); no blanks possible.
+        return raw.cast(pl.Int64).rename("label")
     text = raw.cast(pl.String)
     # An empty or blank label is as missing as a null one.
     return pl.select(
