@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "scan"]
+__all__ = ["__version__", "diff", "scan"]
 
 
 def __getattr__(name: str) -> Any:
@@ -16,4 +16,8 @@ def __getattr__(name: str) -> Any:
         from labelaudit.api import scan
 
         return scan
+    if name == "diff":
+        from labelaudit.diffing import diff
+
+        return diff
     raise AttributeError(f"module 'labelaudit' has no attribute {name!r}")

@@ -220,6 +220,37 @@ def scan(
     return EXIT_OK
 
 
+@cli.command()
+@click.argument("old", metavar="OLD")
+@click.argument("new", metavar="NEW")
+@input_options
+@click.option(
+    "--min-support",
+    type=int,
+    help="Share changes are listed for classes with at least this many samples in either "
+    "version (default: 10).",
+)
+@output_options
+@debug_option
+def diff(
+    old: str, new: str, fmt: str, output: str | None, config_file: str | None, **flags: Any
+) -> int:
+    """Compare two versions of a labels table, joined on id: relabels, additions, removals,
+    per-class support and distribution shift.
+
+    With --preds (scores for NEW's rows), each relabel is judged: the model agrees when the new
+    label is more probable than the old one.
+    """
+    from labelaudit.config import build_scan_config, load_config_file
+    from labelaudit.diffing import diff as run_diff
+
+    loaded = load_config_file(config_file)
+    preds = flags.pop("preds")
+    config = build_scan_config(loaded.values, flags, source="the command line")
+    emit(run_diff(old, new, preds, config=config), fmt, output)
+    return EXIT_OK
+
+
 def emit(report: Any, fmt: str, output: str | None) -> None:
     """Write the rendered report to -o (atomically) or stdout; warnings also go to stderr."""
     from labelaudit.io.writers import write_text

@@ -6,20 +6,26 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from labelaudit.report.schema import ScanReport
-
 FORMATS = ("text", "json", "markdown")
 MAX_MATRIX_CLASSES = 20
 
 
-def render(report: ScanReport, fmt: str) -> str:
-    """The report in `fmt` (one of FORMATS), ending with a newline."""
-    renderers: dict[str, Callable[[dict[str, Any]], str]] = {
-        "text": render_text,
-        "json": render_json,
-        "markdown": render_markdown,
+def render(report: Any, fmt: str) -> str:
+    """A scan, diff or gate report in `fmt` (one of FORMATS), ending with a newline."""
+    data = report.to_dict()
+    if fmt == "json":
+        return render_json(data)
+    renderers: dict[tuple[str, str], Callable[[dict[str, Any]], str]] = {
+        ("scan", "text"): render_text,
+        ("scan", "markdown"): render_markdown,
+        ("diff", "text"): render_diff_text,
+        ("diff", "markdown"): render_diff_markdown,
     }
-    return renderers[fmt](report.to_dict())
+    if data["command"] == "gate":
+        from labelaudit.report.render_gate import render_gate
+
+        return render_gate(data, fmt)
+    return renderers[(data["command"], fmt)](data)
 
 
 def render_json(data: dict[str, Any]) -> str:
@@ -324,4 +330,99 @@ def render_markdown(data: dict[str, Any]) -> str:
     if data["warnings"]:
         lines += ["", "## Warnings", ""]
         lines += [f"- {w}" for w in data["warnings"]]
+    return "\n".join(lines) + "\n"
+
+
+def _diff_summary(data: dict[str, Any]) -> list[str]:
+    sm, sh = data["summary"], data["shift"]
+    lines = [
+        f"{sm['n_old']:,} rows before, {sm['n_new']:,} after: {sm['unchanged']:,} unchanged, "
+        f"{sm['relabeled']:,} relabeled ({100 * sm['relabel_rate']:.2f}% of matched), "
+        f"{sm['added']:,} added, {sm['removed']:,} removed",
+        f"class distribution shift: TVD {sh['tvd']:.4f}, Jensen-Shannon {sh['js']:.4f}, "
+        f"PSI {sh['psi']:.4f}, chi-square p {_num(sh['chi2_p'], 4)} (information only)",
+        f"new classes: {_names(data['new_classes'])}; vanished: {_names(data['vanished_classes'])}",
+    ]
+    verdict = data.get("relabels_vs_model")
+    if verdict:
+        lines.append(
+            f"relabels judged by the model: {verdict['agree']:,} agree (likely fixes), "
+            f"{verdict['disagree']:,} disagree (likely regressions) of {verdict['checked']:,}"
+        )
+    return lines
+
+
+def _diff_support_rows(data: dict[str, Any]) -> list[list[str]]:
+    return [
+        [s["class"], f"{s['old']:,}", f"{s['new']:,}", f"{s['delta']:+,}",
+         _pct(s["old_share"]), _pct(s["new_share"])]
+        for s in data["support"]
+    ]  # fmt: skip
+
+
+def _relabel_lines(data: dict[str, Any]) -> list[str]:
+    return [
+        f"{p['from']} -> {p['to']}: {p['count']:,} (e.g. "
+        f"{', '.join(str(i) for i in p['example_ids'][:3])})"
+        for p in data["top_relabels"]
+    ]
+
+
+def _regression_lines(data: dict[str, Any]) -> list[str]:
+    verdict = data.get("relabels_vs_model") or {}
+    return [
+        f"{v['id']}: {v['old_label']} -> {v['new_label']} "
+        f"(p old {v['old_label_probability']:.3f}, p new {v['new_label_probability']:.3f})"
+        for v in verdict.get("worst_regressions", [])
+    ]
+
+
+def _tag_lines(data: dict[str, Any]) -> list[str]:
+    return [
+        f"{t['class']}: +{t['added']:,} / -{t['removed']:,}"
+        for t in data.get("tag_changes") or []
+        if t["added"] or t["removed"]
+    ]
+
+
+DIFF_SUPPORT_HEADER = ["class", "before", "after", "delta", "share before", "share after"]
+
+
+def render_diff_text(data: dict[str, Any]) -> str:
+    ds = data["dataset"]
+    lines = [f"labelaudit diff: {ds['old']} -> {ds['new']} ({ds['task']})", ""]
+    lines += [f"  {x}" for x in _diff_summary(data)]
+    rows = [DIFF_SUPPORT_HEADER, *_diff_support_rows(data)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(DIFF_SUPPORT_HEADER))]
+    lines += ["", "Support"]
+    for row in rows:
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        lines.append("  " + "  ".join(cells))
+    for title, body in (
+        ("Top relabels (before -> after)", _relabel_lines(data)),
+        ("Tags added / removed", _tag_lines(data)),
+        ("Relabels the model disagrees with most (likely regressions)", _regression_lines(data)),
+    ):
+        if body:
+            lines += ["", title, *(f"  {x}" for x in body)]
+    lines += _notes_text({"findings": [], "warnings": data["warnings"]})
+    return "\n".join(lines) + "\n"
+
+
+def render_diff_markdown(data: dict[str, Any]) -> str:
+    ds = data["dataset"]
+    lines = [f"# labelaudit diff: `{ds['old']}` -> `{ds['new']}`", ""]
+    lines += [f"- {x}" for x in _diff_summary(data)]
+    lines += ["", "## Support", "", *_md_table(DIFF_SUPPORT_HEADER, _diff_support_rows(data), "r")]
+    for title, body in (
+        ("Top relabels", _relabel_lines(data)),
+        ("Tags added / removed", _tag_lines(data)),
+        ("Likely regressions", _regression_lines(data)),
+    ):
+        if body:
+            lines += ["", f"## {title}", "", *(f"- {x}" for x in body)]
+    if data["warnings"]:
+        lines += ["", "## Warnings", "", *(f"- {w}" for w in data["warnings"])]
     return "\n".join(lines) + "\n"

@@ -259,3 +259,126 @@ class ScanReport:
         ordered = {"schema_version": data.pop("schema_version"), "command": data.pop("command")}
         ordered.update(data)
         return ordered
+
+
+@dataclass(frozen=True)
+class DiffSummary:
+    n_old: int
+    n_new: int
+    unchanged: int
+    relabeled: int
+    added: int
+    removed: int
+    relabel_rate: float
+    removed_rate: float
+    added_rate: float
+
+
+@dataclass(frozen=True)
+class TransitionCount:
+    """Labels moving between versions; from_class None = added, to_class None = removed."""
+
+    from_class: str | None
+    to_class: str | None
+    count: int
+
+
+@dataclass(frozen=True)
+class RelabelPair:
+    from_class: str
+    to_class: str
+    count: int
+    example_ids: list[Any]
+
+
+@dataclass(frozen=True)
+class SupportChange:
+    class_name: str
+    old: int
+    new: int
+    delta: int
+    old_share: float
+    new_share: float
+
+
+@dataclass(frozen=True)
+class ShareChange:
+    class_name: str
+    old_share: float
+    new_share: float
+    ratio: float | None
+
+
+@dataclass(frozen=True)
+class ShiftSection:
+    tvd: float
+    js: float
+    psi: float
+    chi2_p: float | None
+    min_count: int
+    share_changes: list[ShareChange]
+    max_share_change: float
+
+
+@dataclass(frozen=True)
+class RelabelVerdict:
+    id: Any
+    old_label: str
+    new_label: str
+    old_label_probability: float
+    new_label_probability: float
+
+
+@dataclass(frozen=True)
+class RelabelsVsModel:
+    """Relabels judged by the model's scores of the new version."""
+
+    score_mode: str
+    checked: int
+    agree: int
+    disagree: int
+    agree_rate: float
+    worst_regressions: list[RelabelVerdict]
+    best_fixes: list[RelabelVerdict]
+
+
+@dataclass(frozen=True)
+class TagChange:
+    class_name: str
+    added: int
+    removed: int
+
+
+@dataclass(frozen=True)
+class DiffDatasets:
+    old: str
+    new: str
+    predictions: str | None
+    task: str
+    classes: list[str]
+
+
+@dataclass(frozen=True)
+class DiffReport:
+    """Everything `labelaudit diff` found. `to_dict()` is the JSON contract."""
+
+    dataset: DiffDatasets
+    summary: DiffSummary
+    transitions: list[TransitionCount]
+    top_relabels: list[RelabelPair]
+    support: list[SupportChange]
+    new_classes: list[str]
+    vanished_classes: list[str]
+    shift: ShiftSection
+    relabels_vs_model: RelabelsVsModel | None
+    tag_changes: list[TagChange] | None
+    config: dict[str, Any]
+    warnings: list[str]
+    schema_version: str = SCHEMA_VERSION
+    command: str = field(default="diff")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = to_jsonable(self)
+        ordered = {"schema_version": data.pop("schema_version"), "command": data.pop("command")}
+        ordered.update(data)
+        return ordered

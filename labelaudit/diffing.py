@@ -1,0 +1,346 @@
+"""`diff()`: compare two versions of a labels table (and judge relabels with a model's scores)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from labelaudit.config import ScanConfig, build_scan_config, load_config_file
+from labelaudit.core import diff as diff_stats
+from labelaudit.core.support import class_counts, multilabel_class_counts
+from labelaudit.errors import InputError
+from labelaudit.evaluate import evaluate_multiclass, probability_chunks
+from labelaudit.io.dataset import Dataset, build_dataset, resolve_classes
+from labelaudit.io.labels import LabelTable, describe_ids, load_labels
+from labelaudit.io.predictions import load_predictions, read_class_file
+from labelaudit.report.schema import (
+    DiffDatasets,
+    DiffReport,
+    DiffSummary,
+    RelabelPair,
+    RelabelsVsModel,
+    RelabelVerdict,
+    ShareChange,
+    ShiftSection,
+    SupportChange,
+    TagChange,
+    TransitionCount,
+)
+
+Source = str | os.PathLike[str] | pl.DataFrame
+EXAMPLES = 5
+TOP_PAIRS = 10
+
+
+def diff(
+    old: Source,
+    new: Source,
+    preds: Any = None,
+    *,
+    config: ScanConfig | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+    **options: Any,
+) -> DiffReport:
+    """Compare `old` and `new` labels joined on id; `preds` scores NEW's rows (optional)."""
+    if config is None:
+        loaded = load_config_file(config_file, discover=False)
+        config = build_scan_config(loaded.values, options, source="diff() options")
+    old_table = _load(old, config)
+    new_table = _load(new, config)
+    if old_table.task != new_table.task:
+        raise InputError(
+            f"'{old_table.source}' is {old_table.task} but '{new_table.source}' is "
+            f"{new_table.task}; both versions must be read the same way (check --label-sep)."
+        )
+    fixed = read_class_file(config.classes) if config.classes else None
+    scores = None
+    if preds is not None:
+        scores = load_predictions(
+            preds,
+            id_col=config.id_col,
+            label_col=config.label_col,
+            probs_col=config.probs_col,
+            classes=fixed,
+            input_format=config.input_format,
+        )
+    classes, warnings = _vocabulary(old_table, new_table, scores, fixed)
+    old_ds = build_dataset(old_table, None, classes)
+    new_ds = build_dataset(new_table, scores, classes, on_missing=config.on_missing)
+    warnings += list(new_ds.warnings)
+    for ds in (old_ds, new_ds):
+        _require_unique_ids(ds)
+        if ds.null_labels:
+            warnings.append(
+                f"{ds.null_labels} rows of '{ds.source}' have no label and were left out "
+                f"(ids {ds.null_label_examples})."
+            )
+    matched_old, matched_new = _match(old_ds, new_ds)
+    if old_ds.multi_label:
+        return _multilabel_diff(old_ds, new_ds, matched_old, matched_new, config, warnings)
+    return _multiclass_diff(old_ds, new_ds, matched_old, matched_new, config, warnings)
+
+
+def _load(source: Source, config: ScanConfig) -> LabelTable:
+    return load_labels(
+        source,
+        id_col=config.id_col,
+        label_col=config.label_col,
+        label_sep=config.label_sep,
+        id_col_required=config.id_col != ScanConfig.id_col,
+        input_format=None if config.input_format == "npy" else config.input_format,
+    )
+
+
+def _vocabulary(
+    old: LabelTable, new: LabelTable, scores: Any, fixed: list[str] | None
+) -> tuple[list[str], list[str]]:
+    """NEW's vocabulary (with its scores' columns), then classes only OLD has, sorted."""
+    classes, warnings = resolve_classes(new, scores, fixed)
+    if fixed is not None:
+        resolve_classes(old, None, fixed)  # errors on an OLD label outside --classes
+        return classes, warnings
+    old_only, _ = resolve_classes(old, None, None)
+    return classes + [c for c in old_only if c not in classes], warnings
+
+
+def _require_unique_ids(ds: Dataset) -> None:
+    repeated = ds.ids.is_duplicated()
+    if repeated.any():
+        raise InputError(
+            f"labelaudit diff joins the versions on id, but '{ds.source}' repeats "
+            f"{int(repeated.sum())} ids (e.g. {describe_ids(ds.ids, repeated.to_numpy())}). "
+            "Make the ids unique (`labelaudit scan` reports the duplicates)."
+        )
+
+
+def _match(old: Dataset, new: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    old_ids, new_ids = old.ids, new.ids
+    if old_ids.dtype != new_ids.dtype:
+        old_ids, new_ids = old_ids.cast(pl.String), new_ids.cast(pl.String)
+    if old_ids.len() == new_ids.len() and old_ids.equals(new_ids):
+        rows = np.arange(old_ids.len())
+        return rows, rows
+    joined = pl.DataFrame({"id": old_ids, "old_row": np.arange(old_ids.len())}).join(
+        pl.DataFrame({"id": new_ids, "new_row": np.arange(new_ids.len())}), on="id", how="inner"
+    )
+    return joined["old_row"].to_numpy(), joined["new_row"].to_numpy()
+
+
+def _summary(n_old: int, n_new: int, unchanged: int, relabeled: int, added: int, removed: int):
+    matched = unchanged + relabeled
+    return DiffSummary(
+        n_old=n_old,
+        n_new=n_new,
+        unchanged=unchanged,
+        relabeled=relabeled,
+        added=added,
+        removed=removed,
+        relabel_rate=relabeled / matched if matched else 0.0,
+        removed_rate=removed / n_old if n_old else 0.0,
+        added_rate=added / n_old if n_old else 0.0,
+    )
+
+
+def _support_and_shift(
+    classes: list[str], old_counts: np.ndarray, new_counts: np.ndarray, min_count: int
+) -> tuple[list[SupportChange], list[str], list[str], ShiftSection]:
+    old_total, new_total = max(old_counts.sum(), 1), max(new_counts.sum(), 1)
+    support = [
+        SupportChange(
+            name,
+            int(old_counts[c]),
+            int(new_counts[c]),
+            int(new_counts[c] - old_counts[c]),
+            float(old_counts[c] / old_total),
+            float(new_counts[c] / new_total),
+        )
+        for c, name in enumerate(classes)
+    ]
+    new_classes = [classes[c] for c in np.flatnonzero((old_counts == 0) & (new_counts > 0))]
+    vanished = [classes[c] for c in np.flatnonzero((old_counts > 0) & (new_counts == 0))]
+    shift = diff_stats.distribution_shift(old_counts, new_counts)
+    changes = diff_stats.share_changes(old_counts, new_counts, min_count)
+    share_delta = np.abs(old_counts / old_total - new_counts / new_total)
+    section = ShiftSection(
+        tvd=shift.tvd,
+        js=shift.js,
+        psi=shift.psi,
+        chi2_p=shift.chi2_p,
+        min_count=min_count,
+        share_changes=[ShareChange(classes[c], p, q, r) for c, p, q, r in changes],
+        max_share_change=float(share_delta.max()) if share_delta.size else 0.0,
+    )
+    return support, new_classes, vanished, section
+
+
+def _multiclass_diff(
+    old: Dataset,
+    new: Dataset,
+    matched_old: np.ndarray,
+    matched_new: np.ndarray,
+    config: ScanConfig,
+    warnings: list[str],
+) -> DiffReport:
+    classes = old.classes
+    k = len(classes)
+    changes = diff_stats.label_changes(old.labels, new.labels, matched_old, matched_new, k)
+    names: list[str | None] = [*classes, None]
+    nonzero = np.argwhere(changes.transitions > 0)
+    transitions = [
+        TransitionCount(names[a], names[b], int(changes.transitions[a, b])) for a, b in nonzero
+    ]
+    old_counts = class_counts(old.labels, k)
+    new_counts = class_counts(new.labels, k)
+    support, new_classes, vanished, shift = _support_and_shift(
+        classes, old_counts, new_counts, config.min_support
+    )
+    relabeled_new = matched_new[old.labels[matched_old] != new.labels[matched_new]]
+    old_label_of_new = np.full(new.n_samples, -1, dtype=np.int64)
+    old_label_of_new[matched_new] = old.labels[matched_old]
+    return DiffReport(
+        dataset=DiffDatasets(
+            old.source,
+            new.source,
+            new.scores.source if new.scores is not None else None,
+            old.task,
+            list(classes),
+        ),
+        summary=_summary(
+            old.n_samples,
+            new.n_samples,
+            changes.unchanged,
+            changes.relabeled,
+            changes.added,
+            changes.removed,
+        ),
+        transitions=transitions,
+        top_relabels=_top_pairs(new, relabeled_new, old_label_of_new),
+        support=support,
+        new_classes=new_classes,
+        vanished_classes=vanished,
+        shift=shift,
+        relabels_vs_model=_judge_relabels(new, relabeled_new, old_label_of_new, config)
+        if new.scores is not None
+        else None,
+        tag_changes=None,
+        config=config.to_dict(),
+        warnings=warnings,
+    )
+
+
+def _top_pairs(new: Dataset, rows: np.ndarray, old_label_of_new: np.ndarray) -> list[RelabelPair]:
+    if rows.size == 0:
+        return []
+    k = new.n_classes
+    pair = old_label_of_new[rows] * k + new.labels[rows]
+    order = np.argsort(pair, kind="stable")
+    sorted_pair = pair[order]
+    starts = np.flatnonzero(np.r_[True, sorted_pair[1:] != sorted_pair[:-1]])
+    ends = np.r_[starts[1:], sorted_pair.size]
+    counts = ends - starts
+    top = np.lexsort((sorted_pair[starts], -counts))[:TOP_PAIRS]
+    return [
+        RelabelPair(
+            new.classes[int(sorted_pair[starts[t]] // k)],
+            new.classes[int(sorted_pair[starts[t]] % k)],
+            int(counts[t]),
+            new.ids.gather(rows[order[starts[t] : starts[t] + EXAMPLES]]).to_list(),
+        )
+        for t in top
+    ]
+
+
+def _judge_relabels(
+    new: Dataset, relabeled: np.ndarray, old_label_of_new: np.ndarray, config: ScanConfig
+) -> RelabelsVsModel:
+    """A relabel agrees with the model when the new label is more probable than the old one."""
+    mode = evaluate_multiclass(
+        new, config.scores, config.chunk_rows, with_evidence=False
+    ).score_mode
+    needed = np.zeros(new.n_samples, dtype=bool)
+    needed[relabeled] = True
+    p_old = np.zeros(new.n_samples)
+    p_new = np.zeros(new.n_samples)
+    for block, rows in probability_chunks(new, mode, config.chunk_rows)(needed):
+        keep = needed[rows]
+        block, rows = block[keep], rows[keep]
+        at = np.arange(rows.size)
+        p_old[rows] = block[at, old_label_of_new[rows]]
+        p_new[rows] = block[at, new.labels[rows]]
+    gain = p_new[relabeled] - p_old[relabeled]
+    agree = int((gain > 0).sum())
+
+    def verdicts(order: np.ndarray) -> list[RelabelVerdict]:
+        return [
+            RelabelVerdict(
+                new.ids[int(r)],
+                new.classes[int(old_label_of_new[r])],
+                new.classes[int(new.labels[r])],
+                float(p_old[r]),
+                float(p_new[r]),
+            )
+            for r in relabeled[order]
+        ]
+
+    order = np.argsort(gain, kind="stable")
+    worst = order[: min(EXAMPLES, int((gain <= 0).sum()))]
+    best = order[::-1][: min(EXAMPLES, agree)]
+    return RelabelsVsModel(
+        score_mode=mode,
+        checked=int(relabeled.size),
+        agree=agree,
+        disagree=int(relabeled.size - agree),
+        agree_rate=agree / relabeled.size if relabeled.size else 0.0,
+        worst_regressions=verdicts(worst),
+        best_fixes=verdicts(best),
+    )
+
+
+def _multilabel_diff(
+    old: Dataset,
+    new: Dataset,
+    matched_old: np.ndarray,
+    matched_new: np.ndarray,
+    config: ScanConfig,
+    warnings: list[str],
+) -> DiffReport:
+    old_y = old.indicators[matched_old].astype(bool)
+    new_y = new.indicators[matched_new].astype(bool)
+    changed = (old_y != new_y).any(axis=1)
+    added_tags = (new_y & ~old_y).sum(axis=0)
+    removed_tags = (old_y & ~new_y).sum(axis=0)
+    old_counts = multilabel_class_counts(old.indicators)
+    new_counts = multilabel_class_counts(new.indicators)
+    support, new_classes, vanished, shift = _support_and_shift(
+        old.classes, old_counts, new_counts, config.min_support
+    )
+    relabeled = int(changed.sum())
+    if new.scores is not None:
+        warnings.append("--preds is not used by diff for multi-label data yet.")
+    return DiffReport(
+        dataset=DiffDatasets(old.source, new.source, None, old.task, list(old.classes)),
+        summary=_summary(
+            old.n_samples,
+            new.n_samples,
+            int(matched_old.size - relabeled),
+            relabeled,
+            int(new.n_samples - matched_new.size),
+            int(old.n_samples - matched_old.size),
+        ),
+        transitions=[],
+        top_relabels=[],
+        support=support,
+        new_classes=new_classes,
+        vanished_classes=vanished,
+        shift=shift,
+        relabels_vs_model=None,
+        tag_changes=[
+            TagChange(name, int(added_tags[c]), int(removed_tags[c]))
+            for c, name in enumerate(old.classes)
+        ],
+        config=config.to_dict(),
+        warnings=warnings,
+    )
