@@ -19,6 +19,7 @@ from labelaudit.config import (
 )
 from labelaudit.errors import (
     EXIT_BAD_INPUT,
+    EXIT_FINDINGS,
     EXIT_INTERNAL,
     EXIT_OK,
     ISSUE_TRACKER,
@@ -249,6 +250,103 @@ def diff(
     config = build_scan_config(loaded.values, flags, source="the command line")
     emit(run_diff(old, new, preds, config=config), fmt, output)
     return EXIT_OK
+
+
+@cli.command()
+@click.argument("labels", metavar="LABELS")
+@input_options
+@click.option(
+    "--baseline",
+    metavar="OLD",
+    help="The previous version of the labels: enables the rules that compare versions.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(("warning", "error")),
+    default="error",
+    show_default=True,
+    help="Lowest severity of a failing rule that fails the gate (exit 1).",
+)
+@click.option(
+    "--exit-zero",
+    is_flag=True,
+    help="Exit 0 even when rules fail (bad input and internal errors still exit 2 and 3).",
+)
+@click.option("--junit", metavar="FILE", help="Also write JUnit XML, one testcase per rule.")
+@click.option(
+    "--write-baseline",
+    metavar="FILE",
+    help="Record today's suspects (id, given label) to FILE (.csv or .parquet) for --accept.",
+)
+@click.option(
+    "--accept",
+    metavar="FILE",
+    help="Known suspects (from --write-baseline): only new suspects count against "
+    "max_suspect_rate; entries that no longer apply are reported.",
+)
+@output_options
+@debug_option
+def gate(
+    labels: str,
+    fmt: str,
+    output: str | None,
+    config_file: str | None,
+    baseline: str | None,
+    fail_on: str,
+    exit_zero: bool,
+    junit: str | None,
+    write_baseline: str | None,
+    accept: str | None,
+    **flags: Any,
+) -> int:
+    """Check LABELS against the rules in [tool.labelaudit.gate] (or [gate] in
+    labelaudit.toml, or --config): exit 0 when it passes, 1 when rules fail, 2 on bad input or
+    configuration.
+    """
+    import os
+
+    from labelaudit.config import build_scan_config, load_config_file
+    from labelaudit.gate import parse_rules
+    from labelaudit.gating import current_suspects
+    from labelaudit.gating import gate as run_gate
+    from labelaudit.io.writers import check_table_path, write_frame, write_text
+    from labelaudit.report.render import render
+    from labelaudit.report.render_gate import github_annotations, render_junit, summary_line
+
+    if write_baseline:
+        check_table_path(write_baseline)
+    loaded = load_config_file(config_file)
+    source = f"[gate] of '{loaded.path}'" if loaded.path else "the configuration"
+    rules = parse_rules(loaded.sections.get("gate"), source)
+    preds = flags.pop("preds")
+    config = build_scan_config(loaded.values, flags, source="the command line")
+    report = run_gate(
+        labels, preds, rules=rules, config=config, baseline=baseline, accept=accept,
+        fail_on=fail_on,
+    )  # fmt: skip
+    if write_baseline:
+        write_frame(write_baseline, current_suspects(report.scan_report))
+    data = report.to_dict()
+    text = render(report, fmt)
+    if output:
+        write_text(output, text)
+    else:
+        click.echo(text, nl=False)
+    if junit:
+        write_text(junit, render_junit(data))
+    click.echo(summary_line(data), err=True)
+    for finding in data["findings"]:
+        if finding["status"] in ("fail", "error"):
+            click.echo(f"  [{finding['severity']}] {finding['message']}", err=True)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        for line in github_annotations(data):
+            click.echo(line, err=True)
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if step_summary:
+            with open(step_summary, "a", encoding="utf-8") as handle:
+                handle.write(render(report, "markdown"))
+    failed = data["summary"]["verdict"] == "fail"
+    return EXIT_FINDINGS if failed and not exit_zero else EXIT_OK
 
 
 def emit(report: Any, fmt: str, output: str | None) -> None:

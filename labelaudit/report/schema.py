@@ -382,3 +382,67 @@ class DiffReport:
         ordered = {"schema_version": data.pop("schema_version"), "command": data.pop("command")}
         ordered.update(data)
         return ordered
+
+
+@dataclass(frozen=True)
+class GateRuleSetting:
+    name: str
+    value: Any
+    severity: str
+    optional: bool
+
+
+@dataclass(frozen=True)
+class GateFinding:
+    rule: str
+    status: str
+    severity: str
+    value: Any
+    limit: Any
+    message: str
+
+
+@dataclass(frozen=True)
+class AcceptedSuspects:
+    """Known suspects from --accept: only new ones count against max_suspect_rate."""
+
+    file: str
+    accepted: int
+    still_suspected: int
+    new_suspects: int
+    no_longer_apply: int
+    no_longer_apply_examples: list[Any]
+
+
+@dataclass(frozen=True)
+class GateSummary:
+    verdict: str
+    fail_on: str
+    passed: int
+    failed: int
+    errors: int
+    skipped: int
+    failing_rules: list[str]
+
+
+@dataclass(frozen=True)
+class GateReport:
+    """The gate's verdict, each rule's finding, and the reports it was computed from."""
+
+    summary: GateSummary
+    rules: list[GateRuleSetting]
+    findings: list[GateFinding]
+    accepted: AcceptedSuspects | None
+    scan: dict[str, Any]
+    diff: dict[str, Any] | None
+    config: dict[str, Any]
+    warnings: list[str]
+    schema_version: str = SCHEMA_VERSION
+    command: str = field(default="gate")
+    scan_report: Any = field(default=None, repr=False, metadata={"internal": True})
+
+    def to_dict(self) -> dict[str, Any]:
+        data = to_jsonable(self)
+        ordered = {"schema_version": data.pop("schema_version"), "command": data.pop("command")}
+        ordered.update(data)
+        return ordered

@@ -1,0 +1,274 @@
+"""The CI gate's policy: rules from configuration, applied to scan (and diff) reports.
+
+A rule is `name = value` (severity error) or `name = { value = ..., severity = "warning",
+optional = true }`. A rule that cannot be computed (it needs predictions or a baseline that was
+not given, or its figure is undefined) is an error finding unless it says `optional = true`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from labelaudit.errors import ConfigError
+
+SEVERITIES = ("warning", "error")
+PREDS = "predictions"
+BASELINE = "baseline"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One check: what it measures, what it needs, and which way it compares."""
+
+    name: str
+    kind: str  # "max": measured <= limit; "min": measured >= limit; "set"/"flag": see measure
+    needs: frozenset[str]
+    description: str
+    measure: Callable[[GateInputs], Any]
+
+
+@dataclass(frozen=True)
+class GateInputs:
+    """The reports the rules read (as their JSON dicts) and the accepted-suspects result."""
+
+    scan: dict[str, Any]
+    diff: dict[str, Any] | None
+    new_suspects: int | None
+
+
+@dataclass(frozen=True)
+class RuleSetting:
+    """A configured rule: its limit, severity and whether it may be skipped."""
+
+    name: str
+    value: Any
+    severity: str = "error"
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """The outcome of one rule. status: pass, fail, error (uncomputable) or skipped."""
+
+    rule: str
+    status: str
+    severity: str
+    value: Any
+    limit: Any
+    message: str
+
+
+def _issues(inputs: GateInputs) -> dict[str, Any] | None:
+    return inputs.scan.get("label_issues")
+
+
+def _suspect_rate(inputs: GateInputs) -> float | None:
+    issues = _issues(inputs)
+    if issues is None:
+        return None
+    if inputs.new_suspects is not None:  # with --accept: only suspects not accepted before
+        return inputs.new_suspects / issues["n_scored"] if issues["n_scored"] else 0.0
+    return issues["suspect_rate"]
+
+
+def _max_noise(inputs: GateInputs) -> float | None:
+    issues = _issues(inputs)
+    if issues is None or not issues["per_class"]:
+        return None
+    return max(h["estimated_noise_rate"] for h in issues["per_class"])
+
+
+def _diff_value(*keys: str) -> Callable[[GateInputs], Any]:
+    def measure(inputs: GateInputs) -> Any:
+        value: Any = inputs.diff
+        for key in keys:
+            if value is None:
+                return None
+            value = value.get(key)
+        return value
+
+    return measure
+
+
+def _metric(key: str, multilabel_key: str) -> Callable[[GateInputs], Any]:
+    def measure(inputs: GateInputs) -> Any:
+        metrics = inputs.scan.get("metrics")
+        if metrics is None:
+            return None
+        if key == "macro_f1":
+            return metrics["macro"]["f1"]
+        return metrics.get(key, metrics.get(multilabel_key))
+
+    return measure
+
+
+def _present_classes(inputs: GateInputs) -> list[str]:
+    return [c["class"] for c in inputs.scan["support"]["per_class"] if c["count"] > 0]
+
+
+RULES: dict[str, Rule] = {
+    rule.name: rule
+    for rule in (
+        Rule("min_support", "min", frozenset(), "every class has at least this many samples",
+             lambda i: min((c["count"] for c in i.scan["support"]["per_class"]), default=None)),
+        Rule("max_imbalance_ratio", "max", frozenset(), "largest / smallest non-empty class",
+             lambda i: i.scan["imbalance"]["ratio"]),
+        Rule("max_null_labels", "max", frozenset(), "rows with a null or empty label",
+             lambda i: i.scan["dataset"]["null_labels"]),
+        Rule("max_duplicate_ids", "max", frozenset(), "ids on more than one row",
+             lambda i: i.scan["duplicates"]["duplicate_ids"]),
+        Rule("max_conflicting_duplicates", "max", frozenset(),
+             "ids whose rows carry different labels",
+             lambda i: i.scan["duplicates"]["conflicting_ids"]),
+        Rule("allowed_classes", "set", frozenset(), "classes with samples outside this list",
+             _present_classes),
+        Rule("max_suspect_rate", "max", frozenset({PREDS}),
+             "share of scored samples suspected mislabeled (new ones only, with --accept)",
+             _suspect_rate),
+        Rule("max_class_noise_rate", "max", frozenset({PREDS}),
+             "largest per-class estimated noise rate", _max_noise),
+        Rule("min_accuracy", "min", frozenset({PREDS}),
+             "accuracy (subset accuracy for multi-label)", _metric("accuracy", "subset_accuracy")),
+        Rule("min_macro_f1", "min", frozenset({PREDS}), "macro-averaged F1",
+             _metric("macro_f1", "macro_f1")),
+        Rule("forbid_new_classes", "flag", frozenset({BASELINE}),
+             "classes with samples now and none in the baseline", _diff_value("new_classes")),
+        Rule("max_relabel_rate", "max", frozenset({BASELINE}),
+             "share of rows in both versions whose label changed",
+             _diff_value("summary", "relabel_rate")),
+        Rule("max_removed_rate", "max", frozenset({BASELINE}),
+             "rows removed / baseline rows", _diff_value("summary", "removed_rate")),
+        Rule("max_added_rate", "max", frozenset({BASELINE}),
+             "rows added / baseline rows", _diff_value("summary", "added_rate")),
+        Rule("max_shift_tvd", "max", frozenset({BASELINE}),
+             "total variation distance between class distributions", _diff_value("shift", "tvd")),
+        Rule("max_class_share_change", "max", frozenset({BASELINE}),
+             "largest absolute change of a class's share",
+             _diff_value("shift", "max_share_change")),
+    )
+}  # fmt: skip
+
+# With no configuration: checks that need neither predictions nor a baseline.
+DEFAULT_RULES: dict[str, Any] = {
+    "max_conflicting_duplicates": 0,
+    "max_null_labels": {"value": 0, "severity": "warning"},
+    "max_duplicate_ids": {"value": 0, "severity": "warning"},
+    "min_support": {"value": 1, "severity": "warning"},
+}
+
+
+def parse_rules(table: dict[str, Any] | None, source: str) -> list[RuleSetting]:
+    """Validate the [gate] table; the defaults when there is none. Unknown names are errors."""
+    if table is None:
+        table, source = DEFAULT_RULES, "the default rules"
+    settings = []
+    for name, raw in table.items():
+        if name not in RULES:
+            close = difflib.get_close_matches(name, sorted(RULES), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"Unknown gate rule '{name}' in {source}.{hint} Known rules: "
+                f"{', '.join(sorted(RULES))}."
+            )
+        settings.append(_parse_setting(RULES[name], raw, source))
+    return settings
+
+
+def _parse_setting(rule: Rule, raw: Any, source: str) -> RuleSetting:
+    where = f"gate rule '{rule.name}' in {source}"
+    if isinstance(raw, dict):
+        unknown = set(raw) - {"value", "severity", "optional"}
+        if unknown:
+            raise ConfigError(
+                f"The {where} has unknown keys {sorted(unknown)}; use value, severity, optional."
+            )
+        if "value" not in raw:
+            raise ConfigError(f"The {where} needs a value (e.g. {{ value = 0.05 }}).")
+        severity = raw.get("severity", "error")
+        if severity not in SEVERITIES:
+            raise ConfigError(f"The {where} has severity '{severity}'; use warning or error.")
+        optional = raw.get("optional", False)
+        if not isinstance(optional, bool):
+            raise ConfigError(f"The {where} has optional = {optional!r}; use true or false.")
+        value = raw["value"]
+    else:
+        value, severity, optional = raw, "error", False
+    _check_value(rule, value, where)
+    return RuleSetting(rule.name, value, severity, optional)
+
+
+def _check_value(rule: Rule, value: Any, where: str) -> None:
+    if rule.kind == "set":
+        if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
+            raise ConfigError(f'The {where} must be a list of class names, e.g. ["cat", "dog"].')
+    elif rule.kind == "flag":
+        if not isinstance(value, bool):
+            raise ConfigError(f"The {where} must be true or false; found {value!r}.")
+    elif isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"The {where} must be a number; found {value!r}.")
+
+
+def evaluate(settings: list[RuleSetting], inputs: GateInputs) -> list[RuleResult]:
+    """Apply each configured rule; the order of the configuration is kept."""
+    available = {PREDS} if inputs.scan.get("metrics") is not None else set()
+    if inputs.diff is not None:
+        available.add(BASELINE)
+    return [_evaluate_one(RULES[s.name], s, inputs, available) for s in settings]
+
+
+def _evaluate_one(
+    rule: Rule, setting: RuleSetting, inputs: GateInputs, available: set[str]
+) -> RuleResult:
+    missing = sorted(rule.needs - available)
+    measured = None if missing else rule.measure(inputs)
+    if missing or measured is None:
+        flags = {PREDS: "--preds", BASELINE: "--baseline"}
+        why = (
+            f"needs {' and '.join(missing)} (pass {' and '.join(flags[m] for m in missing)})"
+            if missing
+            else "its figure is undefined for this data"
+        )
+        status = "skipped" if setting.optional else "error"
+        # Uncomputable is an error finding whatever the rule's own severity.
+        return RuleResult(
+            rule.name, status, "error", None, setting.value,
+            f"{rule.name} could not be computed: {why}"
+            + ("; optional, so skipped." if setting.optional else "; uncomputable is not a pass."),
+        )  # fmt: skip
+    passed, shown = _compare(rule, setting.value, measured)
+    verb = "passes" if passed else "fails"
+    message = (
+        f"{rule.name} {verb}: {rule.description}: measured {shown}, limit {_show(setting.value)}"
+    )
+    return RuleResult(
+        rule.name, "pass" if passed else "fail", setting.severity, measured, setting.value, message
+    )
+
+
+def _compare(rule: Rule, limit: Any, measured: Any) -> tuple[bool, str]:
+    if rule.kind == "max":
+        return measured <= limit, _show(measured)
+    if rule.kind == "min":
+        return measured >= limit, _show(measured)
+    if rule.kind == "set":
+        outside = [c for c in measured if c not in {str(v) for v in limit}]
+        return not outside, ", ".join(outside) if outside else "none outside"
+    new = list(measured)
+    return (not limit) or not new, ", ".join(new) if new else "no new class"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+def failing(results: list[RuleResult], fail_on: str) -> list[RuleResult]:
+    """Findings that fail the gate: errors always; warnings too with --fail-on warning."""
+    counted = {"error"} if fail_on == "error" else {"error", "warning"}
+    return [r for r in results if r.status in ("fail", "error") and r.severity in counted]

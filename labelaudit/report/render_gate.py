@@ -1,0 +1,124 @@
+"""Render the gate's verdict: text, markdown, JUnit XML, GitHub Actions annotations."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+STATUS_MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+def summary_line(data: dict[str, Any]) -> str:
+    s = data["summary"]
+    return (
+        f"labelaudit gate: {s['verdict'].upper()} ({s['passed']} passed, {s['failed']} failed, "
+        f"{s['errors']} uncomputable, {s['skipped']} skipped; failing on {s['fail_on']})"
+    )
+
+
+def render_gate(data: dict[str, Any], fmt: str) -> str:
+    if fmt == "markdown":
+        return render_gate_markdown(data)
+    lines = [summary_line(data), ""]
+    width = max((len(f["rule"]) for f in data["findings"]), default=4)
+    for f in data["findings"]:
+        lines.append(
+            f"  {STATUS_MARK[f['status']]:<5} {f['rule']:<{width}}  {'[' + f['severity'] + ']':<9}  "
+            f"measured {_value(f['value'])}, limit {_value(f['limit'])}"
+        )
+    accepted = data.get("accepted")
+    if accepted:
+        lines += [
+            "",
+            f"  accepted suspects ({accepted['file']}): {accepted['still_suspected']} still "
+            f"suspected, {accepted['new_suspects']} new, {accepted['no_longer_apply']} no longer "
+            "apply",
+        ]
+    if data["warnings"]:
+        lines += ["", "Warnings", *(f"  - {w}" for w in data["warnings"])]
+    return "\n".join(lines) + "\n"
+
+
+def render_gate_markdown(data: dict[str, Any]) -> str:
+    s = data["summary"]
+    icon = "✅" if s["verdict"] == "pass" else "❌"
+    lines = [
+        f"## {icon} labelaudit gate: {s['verdict'].upper()}",
+        "",
+        f"{s['passed']} passed, {s['failed']} failed, {s['errors']} uncomputable, "
+        f"{s['skipped']} skipped (failing on {s['fail_on']}).",
+        "",
+        "| status | rule | severity | measured | limit |",
+        "| --- | --- | --- | ---: | ---: |",
+    ]
+    for f in data["findings"]:
+        cells = [STATUS_MARK[f["status"]], f["rule"], f["severity"], _value(f["value"]),
+                 _value(f["limit"])]  # fmt: skip
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    if data["warnings"]:
+        lines += ["", *(f"- {w}" for w in data["warnings"])]
+    return "\n".join(lines) + "\n"
+
+
+def render_junit(data: dict[str, Any]) -> str:
+    """One testcase per rule. A failure that counts (per --fail-on) is a <failure>; a failing
+    warning that does not count goes to <system-out>; an uncomputable rule is an <error>."""
+    findings = data["findings"]
+    counted = set(data["summary"]["failing_rules"])
+    suite = ET.Element(
+        "testsuite",
+        name="labelaudit gate",
+        tests=str(len(findings)),
+        failures=str(sum(f["status"] == "fail" and f["rule"] in counted for f in findings)),
+        errors=str(sum(f["status"] == "error" for f in findings)),
+        skipped=str(sum(f["status"] == "skipped" for f in findings)),
+    )
+    for f in findings:
+        case = ET.SubElement(suite, "testcase", classname="labelaudit.gate", name=f["rule"])
+        text = f"measured {_value(f['value'])}, limit {_value(f['limit'])}"
+        if f["status"] == "fail" and f["rule"] in counted:
+            node = ET.SubElement(case, "failure", message=text, type=f["severity"])
+            node.text = f["message"]
+        elif f["status"] == "fail":
+            ET.SubElement(case, "system-out").text = f"[{f['severity']}] {f['message']}"
+        elif f["status"] == "error":
+            node = ET.SubElement(case, "error", message=f["message"], type="uncomputable")
+            node.text = f["message"]
+        elif f["status"] == "skipped":
+            ET.SubElement(case, "skipped", message=f["message"])
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def escape_data(text: str) -> str:
+    """GitHub workflow-command data: %, CR and LF are escaped."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    """GitHub workflow-command property values: also ':' and ','."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_annotations(data: dict[str, Any]) -> list[str]:
+    """`::error` / `::warning` lines for failing and uncomputable rules."""
+    lines = []
+    for f in data["findings"]:
+        if f["status"] not in ("fail", "error"):
+            continue
+        level = "error" if f["severity"] == "error" else "warning"
+        title = escape_property(f"labelaudit gate: {f['rule']}")
+        lines.append(f"::{level} title={title}::{escape_data(f['message'])}")
+    return lines
