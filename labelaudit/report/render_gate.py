@@ -32,8 +32,9 @@ def render_gate(data: dict[str, Any], fmt: str) -> str:
     lines = [summary_line(data), ""]
     width = max((len(f["rule"]) for f in data["findings"]), default=4)
     for f in data["findings"]:
+        severity = f"[{f['severity']}]"
         lines.append(
-            f"  {STATUS_MARK[f['status']]:<5} {f['rule']:<{width}}  {'[' + f['severity'] + ']':<9}  "
+            f"  {STATUS_MARK[f['status']]:<5} {f['rule']:<{width}}  {severity:<9}  "
             f"measured {_value(f['value'])}, limit {_value(f['limit'])}"
         )
     accepted = data.get("accepted")
