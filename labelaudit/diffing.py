@@ -109,9 +109,10 @@ def _vocabulary(
 def _require_unique_ids(ds: Dataset) -> None:
     repeated = ds.ids.is_duplicated()
     if repeated.any():
+        ids = ds.ids.filter(repeated).unique(maintain_order=True)
         raise InputError(
             f"labelaudit diff joins the versions on id, but '{ds.source}' repeats "
-            f"{int(repeated.sum())} ids (e.g. {describe_ids(ds.ids, repeated.to_numpy())}). "
+            f"{ids.len()} ids on {int(repeated.sum())} rows (e.g. {describe_ids(ids)}). "
             "Make the ids unique (`labelaudit scan` reports the duplicates)."
         )
 

@@ -278,10 +278,11 @@ def _pair_rows(table: LabelTable, scores: ScoreMatrix) -> tuple[np.ndarray, np.n
         else score_ids.is_duplicated().to_numpy()
     )
     if duplicated.any():
+        ids = score_ids.filter(pl.Series(duplicated)).unique(maintain_order=True)
         raise InputError(
-            f"The predictions '{scores.source}' repeat {int(duplicated.sum())} ids (e.g. "
-            f"{describe_ids(score_ids, duplicated)}). A sample needs exactly one "
-            "row of scores; remove the repeats."
+            f"The predictions '{scores.source}' repeat {ids.len()} ids on "
+            f"{int(duplicated.sum())} rows (e.g. {describe_ids(ids)}). A sample needs exactly "
+            "one row of scores; remove the repeats."
         )
     if same:
         rows = np.arange(table.n_rows)

@@ -1,0 +1,140 @@
+"""labelaudit diff: counts against a direct join, shift figures against scipy, model verdicts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from click.testing import CliRunner
+from scipy.spatial.distance import jensenshannon
+from scipy.stats import chi2_contingency
+
+from labelaudit.cli import cli
+from labelaudit.core.diff import distribution_shift
+from labelaudit.diffing import diff
+
+from .conftest import FIXTURES
+
+SYNTH = FIXTURES / "synthetic-multiclass"
+OLD, NEW, PREDS = SYNTH / "labels.csv", SYNTH / "labels_v2.csv", SYNTH / "preds_v2.parquet"
+
+
+def test_counts_and_transitions_match_a_direct_join() -> None:
+    report = diff(OLD, NEW).to_dict()
+    old, new = pl.read_csv(OLD), pl.read_csv(NEW)
+    joined = old.join(new, on="id", suffix="_new")
+    relabeled = int((joined["label"] != joined["label_new"]).sum())
+    assert report["summary"] == {
+        "n_old": 3000,
+        "n_new": 2990,
+        "unchanged": joined.height - relabeled,
+        "relabeled": relabeled,
+        "added": 40,
+        "removed": 50,
+        "relabel_rate": relabeled / joined.height,
+        "removed_rate": 50 / 3000,
+        "added_rate": 40 / 3000,
+    }
+    transitions = report["transitions"]
+    assert sum(t["count"] for t in transitions if t["from"] is None) == 40
+    assert sum(t["count"] for t in transitions if t["to"] is None) == 50
+    pairs = joined.group_by("label", "label_new").len()
+    for row in pairs.iter_rows(named=True):
+        match = [t for t in transitions if (t["from"], t["to"]) == (row["label"], row["label_new"])]
+        assert match[0]["count"] == row["len"]
+    top = report["top_relabels"][0]
+    assert (top["from"], top["to"]) == ("ant", "bee")  # half the planted bee->ant flips fixed
+    for s in report["support"]:
+        assert s["delta"] == s["new"] - s["old"]
+
+
+def test_shift_figures_against_scipy(rng: np.random.Generator) -> None:
+    old = rng.integers(0, 50, 12)
+    new = rng.integers(0, 50, 12)
+    old[3] = 0  # a class absent before
+    shift = distribution_shift(old, new)
+    p, q = old / old.sum(), new / new.sum()
+    assert shift.tvd == pytest.approx(0.5 * np.abs(p - q).sum())
+    assert shift.js == pytest.approx(jensenshannon(p, q, base=2))
+    pf, qf = np.maximum(p, 1e-4), np.maximum(q, 1e-4)
+    assert shift.psi == pytest.approx(((qf - pf) * np.log(qf / pf)).sum())
+    table = np.vstack([old, new])
+    table = table[:, table.sum(axis=0) > 0]
+    expected_p = chi2_contingency(table, correction=False)[1]
+    assert shift.chi2_p == pytest.approx(expected_p, rel=1e-9)
+
+
+def test_relabels_are_judged_by_the_model() -> None:
+    verdict = diff(OLD, NEW, PREDS).to_dict()["relabels_vs_model"]
+    old, new = pl.read_csv(OLD), pl.read_csv(NEW)
+    preds = pl.read_parquet(PREDS)
+    joined = (
+        old.join(new, on="id", suffix="_new")
+        .filter(pl.col("label") != pl.col("label_new"))
+        .join(preds, on="id")
+    )
+    classes = preds.columns[1:]
+    probs = joined.select(classes).to_numpy()
+    at = np.arange(joined.height)
+    old_p = probs[at, [classes.index(c) for c in joined["label"]]]
+    new_p = probs[at, [classes.index(c) for c in joined["label_new"]]]
+    assert verdict["checked"] == joined.height
+    assert verdict["agree"] == int((new_p > old_p).sum())
+    assert verdict["disagree"] == 20  # the 20 planted regressions
+    assert all(v["new_label"] == "hen" for v in verdict["worst_regressions"])
+
+
+def test_row_order_does_not_matter(tmp_path: Path) -> None:
+    shuffled = pl.read_csv(NEW).sample(fraction=1.0, shuffle=True, seed=3)
+    shuffled.write_csv(tmp_path / "new.csv")
+    a, b = diff(OLD, NEW).to_dict(), diff(OLD, tmp_path / "new.csv").to_dict()
+    assert a["summary"] == b["summary"]
+    assert a["support"] == b["support"]
+    assert sorted(map(json.dumps, a["transitions"])) == sorted(map(json.dumps, b["transitions"]))
+
+
+def test_multilabel_tags_added_and_removed() -> None:
+    old = pl.DataFrame({"id": [1, 2, 3], "label": [["a"], ["a", "b"], ["c"]]})
+    new = pl.DataFrame({"id": [1, 2, 4], "label": [["a", "b"], ["b"], ["c"]]})
+    report = diff(old, new).to_dict()
+    assert report["dataset"]["task"] == "multilabel"
+    tags = {t["class"]: (t["added"], t["removed"]) for t in report["tag_changes"]}
+    assert tags == {"a": (0, 1), "b": (1, 0), "c": (0, 0)}
+    assert report["summary"]["relabeled"] == 2
+    assert (report["summary"]["added"], report["summary"]["removed"]) == (1, 1)
+
+
+def test_new_and_vanished_classes() -> None:
+    old = pl.DataFrame({"id": [1, 2, 3], "label": ["a", "b", "b"]})
+    new = pl.DataFrame({"id": [1, 2, 3], "label": ["a", "c", "c"]})
+    report = diff(old, new).to_dict()
+    assert report["new_classes"] == ["c"]
+    assert report["vanished_classes"] == ["b"]
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
+def test_cli_formats(fmt: str) -> None:
+    result = CliRunner().invoke(
+        cli, ["diff", str(OLD), str(NEW), "--preds", str(PREDS), "--format", fmt]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "ant" in result.stdout
+
+
+def test_repeated_ids_are_an_error() -> None:
+    malformed = FIXTURES / "malformed"
+    result = CliRunner().invoke(
+        cli, ["diff", str(malformed / "duplicate_ids.csv"), str(malformed / "labels.csv")]
+    )
+    assert result.exit_code == 2
+    assert "repeats 2 ids on 4 rows (e.g. 1, 2)" in result.stderr
+
+
+def test_multiclass_against_multilabel_is_an_error(tmp_path: Path) -> None:
+    pl.DataFrame({"id": [1], "label": [["a"]]}).write_parquet(tmp_path / "ml.parquet")
+    result = CliRunner().invoke(cli, ["diff", str(OLD), str(tmp_path / "ml.parquet")])
+    assert result.exit_code == 2
+    assert "both versions must be read the same way" in result.stderr
