@@ -135,6 +135,37 @@ def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def analysis_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """How labels and scores are analyzed, shared by scan and gate (which runs a scan)."""
+    options = [
+        click.option(
+            "--min-support",
+            type=int,
+            help="Classes with fewer samples are reported as rare (default: 10).",
+        ),
+        click.option(
+            "--threshold",
+            type=float,
+            help="Multi-label: a class is predicted when its probability is >= this "
+            "(default: 0.5).",
+        ),
+        click.option(
+            "--quality-score",
+            type=click.Choice(QUALITY_SCORES),
+            help="Per-sample label quality used to rank suspects (default: normalized_margin).",
+        ),
+        click.option(
+            "--suspects",
+            type=click.Choice((*SUSPECT_RULES, "none")),
+            help="Rule that decides the flagged set of suspected label errors (default: "
+            "prune_by_noise_rate; none: skip detection, metrics only); see docs/detection.md.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--format and -o, shared by every command that writes a report."""
     command = click.option(
@@ -156,27 +187,7 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @cli.command()
 @click.argument("labels", metavar="LABELS")
 @input_options
-@click.option(
-    "--min-support",
-    type=int,
-    help="Classes with fewer samples are reported as rare (default: 10).",
-)
-@click.option(
-    "--threshold",
-    type=float,
-    help="Multi-label: a class is predicted when its probability is >= this (default: 0.5).",
-)
-@click.option(
-    "--quality-score",
-    type=click.Choice(QUALITY_SCORES),
-    help="Per-sample label quality used to rank suspects (default: normalized_margin).",
-)
-@click.option(
-    "--suspects",
-    type=click.Choice((*SUSPECT_RULES, "none")),
-    help="Rule that decides the flagged set of suspected label errors (default: "
-    "prune_by_noise_rate; none: skip detection, metrics only); see docs/detection.md.",
-)
+@analysis_options
 @click.option(
     "--top",
     type=int,
@@ -273,6 +284,7 @@ def diff(
     help="Exit 0 even when rules fail (bad input and internal errors still exit 2 and 3).",
 )
 @click.option("--junit", metavar="FILE", help="Also write JUnit XML, one testcase per rule.")
+@analysis_options
 @click.option(
     "--write-baseline",
     metavar="FILE",
