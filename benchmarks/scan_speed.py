@@ -66,6 +66,22 @@ def child_scan(labels: str, preds: str) -> None:
     _run_scan(labels, preds)
 
 
+def child_gate(labels: str, preds: str) -> None:
+    """The gate with rules that read the scan's metrics and suspects."""
+    from labelaudit.cli import cli
+
+    config = Path(labels).parent / "gate-bench.toml"
+    config.write_text(
+        "[gate]\nmax_suspect_rate = 0.5\nmin_accuracy = 0.1\nmax_conflicting_duplicates = 0\n"
+    )
+    args = ["gate", labels, "--preds", preds, "--config", str(config), "--format", "json"]
+    try:
+        cli.main([*args, "-o", "/dev/null"])
+    except SystemExit as done:
+        if done.code:
+            raise
+
+
 def child_metrics(labels: str, preds: str) -> None:
     """The scan without label-error detection (--suspects none)."""
     _run_scan(labels, preds, "--suspects", "none")
@@ -99,7 +115,12 @@ def main() -> None:
     if args.child:
         job, labels, preds = args.child
         start = time.perf_counter()
-        jobs = {"scan": child_scan, "metrics": child_metrics, "floor": child_floor}
+        jobs = {
+            "scan": child_scan,
+            "metrics": child_metrics,
+            "gate": child_gate,
+            "floor": child_floor,
+        }
         jobs[job](labels, preds)
         seconds = time.perf_counter() - start
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
@@ -111,6 +132,7 @@ def main() -> None:
         "floor": "read-only floor (polars read + matrix)",
         "metrics": "labelaudit scan --suspects none (metrics)",
         "scan": "labelaudit scan (metrics + suspects)",
+        "gate": "labelaudit gate --preds (3 rules)",
     }
     results: dict[str, list[dict[str, float]]] = {job: [] for job in names}
     for _ in range(args.rounds):

@@ -257,3 +257,19 @@ def test_gate_json_contract(tmp_path: Path) -> None:
     assert set(report) >= {"summary", "rules", "findings", "scan", "diff", "config", "warnings"}
     assert report["summary"]["verdict"] == "pass"
     assert report["scan"]["command"] == "scan" and report["diff"]["command"] == "diff"
+
+
+def test_documented_configuration_is_valid() -> None:
+    import re
+    import tomllib
+
+    from labelaudit.gate import parse_rules
+
+    from .conftest import ROOT
+
+    text = (ROOT / "docs" / "ci.md").read_text()
+    block = re.search(r"```toml\n(.*?)```", text, re.S).group(1)
+    rules = parse_rules(tomllib.loads(block)["tool"]["labelaudit"]["gate"], "docs/ci.md")
+    assert [r.name for r in rules][:2] == ["max_conflicting_duplicates", "max_null_labels"]
+    hooks = (ROOT / ".pre-commit-hooks.yaml").read_text()
+    assert "id: labelaudit-gate" in hooks and "entry: labelaudit gate" in hooks
