@@ -18,8 +18,8 @@ from labelaudit.evaluate import (
     evaluate_multilabel,
 )
 from labelaudit.io.dataset import Dataset, build_dataset, resolve_classes
-from labelaudit.io.labels import load_labels
-from labelaudit.io.predictions import load_predictions, read_class_file
+from labelaudit.io.labels import LabelTable, load_labels
+from labelaudit.io.predictions import ScoreMatrix, load_predictions, read_class_file
 from labelaudit.report.findings import collect_findings
 from labelaudit.report.schema import (
     AverageMetrics,
@@ -74,7 +74,17 @@ def load_dataset(
     fixed = classes if classes is not None else None
     if fixed is None and config.classes is not None:
         fixed = read_class_file(config.classes)
-    table = load_labels(
+    table = load_label_table(labels, config)
+    scores = load_score_matrix(preds, config, fixed) if preds is not None else None
+    vocabulary, warnings = resolve_classes(table, scores, fixed)
+    return build_dataset(
+        table, scores, vocabulary, on_missing=config.on_missing, extra_warnings=warnings
+    )
+
+
+def load_label_table(labels: Source, config: ScanConfig) -> LabelTable:
+    """Read a labels table with the configured columns and format."""
+    return load_labels(
         labels,
         id_col=config.id_col,
         label_col=config.label_col,
@@ -82,19 +92,19 @@ def load_dataset(
         id_col_required=config.id_col != ScanConfig.id_col,
         input_format=None if config.input_format == "npy" else config.input_format,
     )
-    scores = None
-    if preds is not None:
-        scores = load_predictions(
-            preds,
-            id_col=config.id_col,
-            label_col=config.label_col,
-            probs_col=config.probs_col,
-            classes=fixed,
-            input_format=config.input_format,
-        )
-    vocabulary, warnings = resolve_classes(table, scores, fixed)
-    return build_dataset(
-        table, scores, vocabulary, on_missing=config.on_missing, extra_warnings=warnings
+
+
+def load_score_matrix(
+    preds: ScoreSource, config: ScanConfig, classes: list[str] | None
+) -> ScoreMatrix:
+    """Read model scores with the configured columns and format."""
+    return load_predictions(
+        preds,
+        id_col=config.id_col,
+        label_col=config.label_col,
+        probs_col=config.probs_col,
+        classes=classes,
+        input_format=config.input_format,
     )
 
 

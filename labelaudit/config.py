@@ -88,18 +88,18 @@ def load_config_file(path: str | Path | None, discover: bool = True) -> LoadedCo
         raise ConfigError(f"[tool.labelaudit] in '{file}' must be a table.")
     sections = {name: data[name] for name in SECTIONS if name in data}
     values = {k: v for k, v in data.items() if k not in SECTIONS}
-    check_keys(values, {f.name for f in fields(ScanConfig)}, str(file), "[tool.labelaudit]")
+    check_keys(values, {f.name for f in fields(ScanConfig)}, f"[tool.labelaudit] of '{file}'")
     return LoadedConfig(values, str(file), sections)
 
 
-def check_keys(values: dict[str, Any], known: set[str], source: str, table: str) -> None:
+def check_keys(values: dict[str, Any], known: set[str], where: str, noun: str = "setting") -> None:
     """Reject unknown keys, suggesting the nearest known one: a typo must not go unnoticed."""
     for key in values:
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise ConfigError(
-                f"Unknown setting '{key}' in {table} of '{source}'.{hint} Known settings: "
+                f"Unknown {noun} '{key}' in {where}.{hint} Known {noun}s: "
                 f"{', '.join(sorted(known))}."
             )
 

@@ -8,14 +8,15 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from labelaudit.api import load_label_table, load_score_matrix
 from labelaudit.config import ScanConfig, build_scan_config, load_config_file
 from labelaudit.core import diff as diff_stats
 from labelaudit.core.support import class_counts, multilabel_class_counts
 from labelaudit.errors import InputError
 from labelaudit.evaluate import evaluate_multiclass, probability_chunks
 from labelaudit.io.dataset import Dataset, build_dataset, resolve_classes
-from labelaudit.io.labels import LabelTable, describe_ids, load_labels
-from labelaudit.io.predictions import load_predictions, read_class_file
+from labelaudit.io.labels import LabelTable, describe_ids
+from labelaudit.io.predictions import read_class_file
 from labelaudit.report.schema import (
     DiffDatasets,
     DiffReport,
@@ -48,24 +49,15 @@ def diff(
     if config is None:
         loaded = load_config_file(config_file, discover=False)
         config = build_scan_config(loaded.values, options, source="diff() options")
-    old_table = _load(old, config)
-    new_table = _load(new, config)
+    old_table = load_label_table(old, config)
+    new_table = load_label_table(new, config)
     if old_table.task != new_table.task:
         raise InputError(
             f"'{old_table.source}' is {old_table.task} but '{new_table.source}' is "
             f"{new_table.task}; both versions must be read the same way (check --label-sep)."
         )
     fixed = read_class_file(config.classes) if config.classes else None
-    scores = None
-    if preds is not None:
-        scores = load_predictions(
-            preds,
-            id_col=config.id_col,
-            label_col=config.label_col,
-            probs_col=config.probs_col,
-            classes=fixed,
-            input_format=config.input_format,
-        )
+    scores = load_score_matrix(preds, config, fixed) if preds is not None else None
     classes, warnings = _vocabulary(old_table, new_table, scores, fixed)
     old_ds = build_dataset(old_table, None, classes)
     new_ds = build_dataset(new_table, scores, classes, on_missing=config.on_missing)
@@ -81,17 +73,6 @@ def diff(
     if old_ds.multi_label:
         return _multilabel_diff(old_ds, new_ds, matched_old, matched_new, config, warnings)
     return _multiclass_diff(old_ds, new_ds, matched_old, matched_new, config, warnings)
-
-
-def _load(source: Source, config: ScanConfig) -> LabelTable:
-    return load_labels(
-        source,
-        id_col=config.id_col,
-        label_col=config.label_col,
-        label_sep=config.label_sep,
-        id_col_required=config.id_col != ScanConfig.id_col,
-        input_format=None if config.input_format == "npy" else config.input_format,
-    )
 
 
 def _vocabulary(

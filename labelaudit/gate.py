@@ -7,11 +7,11 @@ not given, or its figure is undefined) is an error finding unless it says `optio
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from labelaudit.config import check_keys
 from labelaudit.errors import ConfigError
 
 SEVERITIES = ("warning", "error")
@@ -164,17 +164,8 @@ def parse_rules(table: dict[str, Any] | None, source: str) -> list[RuleSetting]:
     """Validate the [gate] table; the defaults when there is none. Unknown names are errors."""
     if table is None:
         table, source = DEFAULT_RULES, "the default rules"
-    settings = []
-    for name, raw in table.items():
-        if name not in RULES:
-            close = difflib.get_close_matches(name, sorted(RULES), n=1)
-            hint = f" Did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(
-                f"Unknown gate rule '{name}' in {source}.{hint} Known rules: "
-                f"{', '.join(sorted(RULES))}."
-            )
-        settings.append(_parse_setting(RULES[name], raw, source))
-    return settings
+    check_keys(table, set(RULES), source, noun="gate rule")
+    return [_parse_setting(RULES[name], raw, source) for name, raw in table.items()]
 
 
 def _parse_setting(rule: Rule, raw: Any, source: str) -> RuleSetting:

@@ -273,3 +273,23 @@ def test_documented_configuration_is_valid() -> None:
     assert [r.name for r in rules][:2] == ["max_conflicting_duplicates", "max_null_labels"]
     hooks = (ROOT / ".pre-commit-hooks.yaml").read_text()
     assert "id: labelaudit-gate" in hooks and "entry: labelaudit gate" in hooks
+
+
+def test_real_process_exit_codes(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    entry = str(Path(sys.executable).parent / "labelaudit")
+    (tmp_path / "labelaudit.toml").write_text("[gate]\nmin_support = 50\n")
+    labels = str(SYNTH / "labels_v2.csv")
+    fail = subprocess.run([entry, "gate", labels], cwd=tmp_path, capture_output=True, text=True)
+    assert fail.returncode == 1
+    assert fail.stderr.startswith("labelaudit gate: FAIL")
+    zero = subprocess.run(
+        [entry, "gate", labels, "--exit-zero"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert zero.returncode == 0
+    (tmp_path / "labelaudit.toml").write_text("[gate]\nmin_suport = 50\n")
+    bad = subprocess.run([entry, "gate", labels], cwd=tmp_path, capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert "Did you mean 'min_support'?" in bad.stderr

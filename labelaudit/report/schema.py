@@ -34,6 +34,16 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+class JsonReport:
+    """A command's report: `to_dict()` is its JSON, schema_version and command first."""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = to_jsonable(self)
+        ordered = {"schema_version": data.pop("schema_version"), "command": data.pop("command")}
+        ordered.update(data)
+        return ordered
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     source: str
@@ -229,7 +239,7 @@ class Finding:
 
 
 @dataclass(frozen=True)
-class ScanReport:
+class ScanReport(JsonReport):
     """Everything `labelaudit scan` found. `to_dict()` is the JSON contract."""
 
     dataset: DatasetInfo
@@ -253,12 +263,6 @@ class ScanReport:
         """Every scored sample with its label quality, suggestion and rank (a polars DataFrame),
         or None when no predictions were given. Built on first access."""
         return None if self.suspects_table is None else self.suspects_table.get()
-
-    def to_dict(self) -> dict[str, Any]:
-        data = to_jsonable(self)
-        ordered = {"schema_version": data.pop("schema_version"), "command": data.pop("command")}
-        ordered.update(data)
-        return ordered
 
 
 @dataclass(frozen=True)
@@ -359,7 +363,7 @@ class DiffDatasets:
 
 
 @dataclass(frozen=True)
-class DiffReport:
+class DiffReport(JsonReport):
     """Everything `labelaudit diff` found. `to_dict()` is the JSON contract."""
 
     dataset: DiffDatasets
@@ -376,12 +380,6 @@ class DiffReport:
     warnings: list[str]
     schema_version: str = SCHEMA_VERSION
     command: str = field(default="diff")
-
-    def to_dict(self) -> dict[str, Any]:
-        data = to_jsonable(self)
-        ordered = {"schema_version": data.pop("schema_version"), "command": data.pop("command")}
-        ordered.update(data)
-        return ordered
 
 
 @dataclass(frozen=True)
@@ -426,7 +424,7 @@ class GateSummary:
 
 
 @dataclass(frozen=True)
-class GateReport:
+class GateReport(JsonReport):
     """The gate's verdict, each rule's finding, and the reports it was computed from."""
 
     summary: GateSummary
@@ -440,9 +438,3 @@ class GateReport:
     schema_version: str = SCHEMA_VERSION
     command: str = field(default="gate")
     scan_report: Any = field(default=None, repr=False, metadata={"internal": True})
-
-    def to_dict(self) -> dict[str, Any]:
-        data = to_jsonable(self)
-        ordered = {"schema_version": data.pop("schema_version"), "command": data.pop("command")}
-        ordered.update(data)
-        return ordered
