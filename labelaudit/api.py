@@ -20,6 +20,7 @@ from labelaudit.evaluate import (
 from labelaudit.io.dataset import Dataset, build_dataset, resolve_classes
 from labelaudit.io.labels import LabelTable, load_labels
 from labelaudit.io.predictions import ScoreMatrix, load_predictions, read_class_file
+from labelaudit.recommend import recommendations
 from labelaudit.report.findings import collect_findings
 from labelaudit.report.schema import (
     AverageMetrics,
@@ -178,6 +179,9 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
         rows_read=dataset.n_samples + dataset.null_labels,
         null_labels=dataset.null_labels,
     )
+    advice, weights_table = recommendations(
+        dataset, counts, imbalance, multilabel, label_issues, config
+    )
     findings = collect_findings(dataset, imbalance, duplicates, label_issues)
     return ScanReport(
         dataset=info,
@@ -187,10 +191,12 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
         multilabel=multilabel,
         metrics=metrics,
         label_issues=label_issues,
+        recommendations=advice,
         findings=findings,
         config=config.to_dict(),
         warnings=warnings,
         suspects_table=table,
+        weights_table=weights_table,
     )
 
 

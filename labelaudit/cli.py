@@ -16,6 +16,7 @@ from labelaudit.config import (
     QUALITY_SCORES,
     SCORE_MODES,
     SUSPECT_RULES,
+    WEIGHTING_METHODS,
 )
 from labelaudit.errors import (
     EXIT_BAD_INPUT,
@@ -194,6 +195,23 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     help="How many suspects the report lists, most suspect first (default: 20).",
 )
 @click.option(
+    "--weighting",
+    type=click.Choice(WEIGHTING_METHODS),
+    help="Class weighting behind --weights-out (default: the recommended one; see "
+    "docs/remedies.md).",
+)
+@click.option(
+    "--max-weight",
+    type=float,
+    help="Cap every class and sample weight at this value (default: uncapped).",
+)
+@click.option(
+    "--weights-out",
+    metavar="FILE",
+    help="Write one row per sample (id, weight) to FILE (.csv or .parquet), ready for a "
+    "weighted sampler.",
+)
+@click.option(
     "--issues-out",
     metavar="FILE",
     help="Write one row per scored sample (id, given_label, suggested_label, label_quality, "
@@ -207,6 +225,7 @@ def scan(
     output: str | None,
     config_file: str | None,
     issues_out: str | None,
+    weights_out: str | None,
     **flags: Any,
 ) -> int:
     """Report support, imbalance, duplicates and (with --preds) model metrics and suspected
@@ -218,8 +237,9 @@ def scan(
     from labelaudit.config import build_scan_config, load_config_file
     from labelaudit.io.writers import check_table_path, write_frame
 
-    if issues_out:
-        check_table_path(issues_out)
+    for path in (issues_out, weights_out):
+        if path:
+            check_table_path(path)
     loaded = load_config_file(config_file)
     preds = flags.pop("preds")
     config = build_scan_config(loaded.values, flags, source="the command line")
@@ -228,6 +248,8 @@ def scan(
         if report.suspects is None:
             raise LabelAuditError("--issues-out needs --preds: label errors are found from scores.")
         write_frame(issues_out, report.suspects)
+    if weights_out:
+        write_frame(weights_out, report.weights)
     emit(report, fmt, output)
     return EXIT_OK
 

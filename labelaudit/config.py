@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from labelaudit.core.noise import QUALITY_SCORES, SUSPECT_RULES
+from labelaudit.core.remedies import WEIGHTING_METHODS
 from labelaudit.errors import ConfigError
 
 SCORE_MODES = ("auto", "probs", "logits")
@@ -34,6 +35,8 @@ class ScanConfig:
     quality_score: str = "normalized_margin"
     suspects: str = "prune_by_noise_rate"
     top: int = 20
+    weighting: str | None = None
+    max_weight: float | None = None
     input_format: str | None = None
     chunk_rows: int = 32_768
 
@@ -53,6 +56,7 @@ class LoadedConfig:
 _CHOICES = {
     "quality_score": QUALITY_SCORES,
     "suspects": (*SUSPECT_RULES, "none"),
+    "weighting": WEIGHTING_METHODS,
     "scores": SCORE_MODES,
     "on_missing": ON_MISSING,
     "input_format": INPUT_FORMATS,
@@ -127,6 +131,14 @@ def _check_value(key: str, value: Any, source: str) -> Any:
             f"Setting '{key}' is '{value}' in {source}; expected one of: "
             f"{', '.join(_CHOICES[key])}."
         )
+    if key == "max_weight":
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ConfigError(
+                f"Setting 'max_weight' must be a number; found {value!r} in {source}."
+            )
+        if value is not None and value <= 0:
+            raise ConfigError(f"Setting 'max_weight' must be > 0; found {value} in {source}.")
+        return None if value is None else float(value)
     if default is None:
         if value is not None and not isinstance(value, str):
             raise ConfigError(f"Setting '{key}' must be a string; found {value!r} in {source}.")

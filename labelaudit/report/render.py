@@ -161,6 +161,9 @@ def render_text(data: dict[str, Any]) -> str:
             lines += ["", *_confusion_text(metrics["confusion_matrix"])]
     if data.get("label_issues"):
         lines += _issues_text(data["label_issues"])
+    advice = _advice_lines(data)
+    if advice:
+        lines += ["", "Recommendations", *(f"  {x}" for x in advice)]
     lines += _notes_text(data)
     return "\n".join(lines) + "\n"
 
@@ -249,6 +252,38 @@ def _issues_text(issues: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _advice_lines(data: dict[str, Any]) -> list[str]:
+    advice = data.get("recommendations")
+    if not advice:
+        return []
+    loss = advice["loss"]
+    params = ", ".join(f"{k}={v}" for k, v in loss["params"].items())
+    runner = loss["runner_up"]
+    runner_params = ", ".join(f"{k}={v}" for k, v in runner.get("params", {}).items())
+    lines = [f"loss: {loss['name']}" + (f" ({params})" if params else "")]
+    lines += [f"  why: {r}" for r in loss["reasons"]]
+    lines.append(
+        f"  runner-up: {runner['name']}" + (f" ({runner_params})" if runner_params else "")
+    )
+    lines += [f"  risk: {r}" for r in loss["risks"]]
+    sampling = advice["sampling"]
+    chosen = next(w for w in advice["class_weights"] if w["method"] == sampling["method"])
+    defined = {c: w for c, w in chosen["weights"].items() if w is not None}
+    counts = {c["class"]: c["count"] for c in data["support"]["per_class"]}
+    if defined:
+        rarest = min(defined, key=lambda c: (counts[c], c))
+        largest = max(defined, key=lambda c: (counts[c], c))
+        lines.append(
+            f"sampling weights ({sampling['method']}"
+            + (", recommended" if sampling["recommended"] else "")
+            + f"): rarest class {rarest} {defined[rarest]:.3g}, largest {largest} "
+            f"{defined[largest]:.3g}; per sample {sampling['min_weight']:.3g} to "
+            f"{sampling['max_weight']:.3g} (--weights-out)"
+        )
+    lines += [f"  note: {n}" for n in sampling["notes"]]
+    return lines
+
+
 def _notes_text(data: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     if data["findings"]:
@@ -324,6 +359,9 @@ def render_markdown(data: dict[str, Any]) -> str:
         if issues["pairs"]:
             lines += ["", "### Confused class pairs", "", *(f"- {x}" for x in _pair_lines(issues))]
         lines += ["", "### Least healthy classes", "", *(f"- {x}" for x in _health_lines(issues))]
+    advice = _advice_lines(data)
+    if advice:
+        lines += ["", "## Recommendations", "", *(f"- {x.strip()}" for x in advice)]
     if data["findings"]:
         lines += ["", "## Findings", ""]
         lines += [f"- **{f['severity']}** {f['message']}" for f in data["findings"]]

@@ -229,6 +229,44 @@ class LabelIssuesSection:
 
 
 @dataclass(frozen=True)
+class ClassWeightsSection:
+    """One weighting; a class without samples has weight null."""
+
+    method: str
+    params: dict[str, float]
+    weights: dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class LossSection:
+    name: str
+    params: dict[str, Any]
+    reasons: list[str]
+    runner_up: dict[str, Any]
+    risks: list[str]
+
+
+@dataclass(frozen=True)
+class SamplingSection:
+    """The per-sample weights `--weights-out` writes (for a WeightedRandomSampler)."""
+
+    method: str
+    params: dict[str, float]
+    recommended: bool
+    min_weight: float
+    max_weight: float
+    notes: list[str]
+
+
+@dataclass(frozen=True)
+class RecommendationsSection:
+    class_weights: list[ClassWeightsSection]
+    pos_weight: dict[str, float | None] | None
+    loss: LossSection
+    sampling: SamplingSection
+
+
+@dataclass(frozen=True)
 class Finding:
     """Something in the data worth a look; `severity` is info or warning."""
 
@@ -249,6 +287,7 @@ class ScanReport(JsonReport):
     multilabel: MultilabelSection | None
     metrics: MulticlassMetricsSection | MultilabelMetricsSection | None
     label_issues: LabelIssuesSection | None
+    recommendations: RecommendationsSection | None
     findings: list[Finding]
     config: dict[str, Any]
     warnings: list[str]
@@ -257,6 +296,12 @@ class ScanReport(JsonReport):
     # One row per scored sample (id, given_label, suggested_label, label_quality, is_suspect,
     # rank, ...): the issues file. Not part of the JSON; read it as `report.suspects`.
     suspects_table: Any = field(default=None, repr=False, metadata={"internal": True})
+    weights_table: Any = field(default=None, repr=False, metadata={"internal": True})
+
+    @property
+    def weights(self) -> Any:
+        """One row per analyzed sample (id, weight): the `--weights-out` table."""
+        return None if self.weights_table is None else self.weights_table.get()
 
     @property
     def suspects(self) -> Any:
