@@ -20,6 +20,7 @@ from labelaudit.evaluate import (
 from labelaudit.io.dataset import Dataset, build_dataset, resolve_classes
 from labelaudit.io.labels import LabelTable, load_labels
 from labelaudit.io.predictions import ScoreMatrix, load_predictions, read_class_file
+from labelaudit.io.thresholds_file import read_thresholds
 from labelaudit.recommend import recommendations
 from labelaudit.report.findings import collect_findings
 from labelaudit.report.schema import (
@@ -146,12 +147,22 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
     metrics = label_issues = table = None
     warnings = list(dataset.warnings)
     detect = config.suspects != "none"
+    thresholds = decision = None
+    if dataset.scores is not None and config.thresholds:
+        thresholds = read_thresholds(config.thresholds, dataset.classes)
+        decision = f"per-class thresholds from {config.thresholds}"
+        warnings.append(f"Metrics use the per-class thresholds of '{config.thresholds}'.")
     if dataset.scores is not None:
         if dataset.multi_label:
             evaluation = evaluate_multilabel(
-                dataset, config.scores, config.chunk_rows, config.threshold
+                dataset,
+                config.scores,
+                config.chunk_rows,
+                config.threshold if thresholds is None else thresholds,
             )
-            metrics = _multilabel_metrics(dataset, evaluation)
+            metrics = _multilabel_metrics(
+                dataset, evaluation, decision or f"p >= {config.threshold:g}"
+            )
             if detect:
                 label_issues, table, extra = multilabel_label_issues(dataset, evaluation, config)
                 warnings += extra
@@ -162,8 +173,9 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
                 config.chunk_rows,
                 with_entropy=config.quality_score == "confidence_weighted_entropy",
                 with_evidence=detect,
+                thresholds=thresholds,
             )
-            metrics = _multiclass_metrics(dataset, evaluation)
+            metrics = _multiclass_metrics(dataset, evaluation, decision or "argmax")
             if detect:
                 label_issues, table, extra = multiclass_label_issues(
                     dataset, evaluation, config, metrics.accuracy
@@ -218,13 +230,15 @@ def _multilabel_section(dataset: Dataset) -> MultilabelSection:
 
 
 def _multiclass_metrics(
-    dataset: Dataset, evaluation: MulticlassEvaluation
+    dataset: Dataset, evaluation: MulticlassEvaluation, decision: str
 ) -> MulticlassMetricsSection:
     sums = evaluation.sums
     result = metrics_from_confusion(sums.confusion)
     per_class = result.per_class
     return MulticlassMetricsSection(
         score_mode=evaluation.score_mode,
+        decision=decision,
+        fallback_rows=sums.fallback_rows,
         n_scored=sums.rows,
         accuracy=result.accuracy,
         balanced_accuracy=result.balanced_accuracy,
@@ -253,13 +267,14 @@ def _multiclass_metrics(
 
 
 def _multilabel_metrics(
-    dataset: Dataset, evaluation: MultilabelEvaluation
+    dataset: Dataset, evaluation: MultilabelEvaluation, decision: str
 ) -> MultilabelMetricsSection:
     m = evaluation.metrics
     return MultilabelMetricsSection(
         score_mode=evaluation.score_mode,
+        decision=decision,
         n_scored=int(dataset.n_scored),
-        threshold=m.threshold,
+        threshold=None if np.ndim(m.threshold) else float(m.threshold),
         subset_accuracy=m.subset_accuracy,
         hamming_loss=m.hamming_loss,
         cp=m.cp,

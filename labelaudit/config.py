@@ -37,6 +37,7 @@ class ScanConfig:
     top: int = 20
     weighting: str | None = None
     max_weight: float | None = None
+    thresholds: str | None = None
     input_format: str | None = None
     chunk_rows: int = 32_768
 

@@ -52,19 +52,26 @@ def evaluate_multiclass(
     chunk_rows: int,
     with_entropy: bool = False,
     with_evidence: bool = True,
+    thresholds: np.ndarray | None = None,
 ) -> MulticlassEvaluation:
     """One pass (two at most, in auto mode when late chunks reveal logits) over the scores,
     shared by the metrics and the first pass of label-error detection."""
-    first_try = _multiclass_pass(dataset, mode, chunk_rows, with_entropy, with_evidence)
+    args = (chunk_rows, with_entropy, with_evidence, thresholds)
+    first_try = _multiclass_pass(dataset, mode, *args)
     if first_try is not None:
         return first_try
-    again = _multiclass_pass(dataset, "logits", chunk_rows, with_entropy, with_evidence)
+    again = _multiclass_pass(dataset, "logits", *args)
     assert again is not None  # logits mode is never contradicted
     return again
 
 
 def _multiclass_pass(
-    dataset: Dataset, mode: str, chunk_rows: int, with_entropy: bool, with_evidence: bool
+    dataset: Dataset,
+    mode: str,
+    chunk_rows: int,
+    with_entropy: bool,
+    with_evidence: bool,
+    thresholds: np.ndarray | None,
 ) -> MulticlassEvaluation | None:
     """One pass; None when, in auto mode, a later chunk contradicts the first chunk's reading.
 
@@ -72,7 +79,7 @@ def _multiclass_pass(
     are processed on a few threads, each into its own sums, merged under a lock.
     """
     chosen = None if mode == "auto" else mode
-    sums = MulticlassScoreSums(dataset.n_classes)
+    sums = MulticlassScoreSums(dataset.n_classes, thresholds=thresholds)
     evidence = (
         SampleEvidence(dataset.n_samples, dataset.n_classes, with_entropy)
         if with_evidence
@@ -97,7 +104,7 @@ def _multiclass_pass(
             return
         probabilities = softmax(raw) if chosen == "logits" else raw
         labels = dataset.labels[rows]
-        part = MulticlassScoreSums(dataset.n_classes)
+        part = MulticlassScoreSums(dataset.n_classes, thresholds=thresholds)
         part.add(probabilities, labels)
         if evidence is not None:
             evidence.add(probabilities, labels, rows)
@@ -127,7 +134,7 @@ def probability_chunks(
 
 
 def evaluate_multilabel(
-    dataset: Dataset, mode: str, chunk_rows: int, threshold: float
+    dataset: Dataset, mode: str, chunk_rows: int, threshold: float | np.ndarray
 ) -> MultilabelEvaluation:
     """Gather (N, K) probabilities in label order, then compute the multi-label metrics."""
     probabilities = np.zeros((dataset.n_samples, dataset.n_classes), dtype=np.float64)

@@ -20,6 +20,7 @@ from labelaudit.core.metrics import (
     scores_from_counts,
     weighted_average,
 )
+from labelaudit.core.thresholds import multilabel_decide
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -28,7 +29,7 @@ DEFAULT_THRESHOLD = 0.5
 class MultilabelMetrics:
     """Per-class scores at a threshold, the CP..OF1 family, AP per class and mAP."""
 
-    threshold: float
+    threshold: float | np.ndarray
     per_class: PerClassScores
     micro: Averages
     macro: Averages
@@ -73,11 +74,18 @@ def average_precision(scores: np.ndarray, positives: np.ndarray) -> float:
 
 
 def multilabel_metrics(
-    indicators: np.ndarray, probabilities: np.ndarray, threshold: float = DEFAULT_THRESHOLD
+    indicators: np.ndarray,
+    probabilities: np.ndarray,
+    threshold: float | np.ndarray = DEFAULT_THRESHOLD,
 ) -> MultilabelMetrics:
-    """All multi-label figures for an (N, K) 0/1 matrix and an (N, K) probability matrix."""
+    """All multi-label figures for an (N, K) 0/1 matrix and an (N, K) probability matrix.
+
+    `threshold` is one number, or one per class (1.0 switches a class off)."""
     truth = indicators.astype(bool, copy=False)
-    predicted = probabilities >= threshold
+    if np.ndim(threshold):
+        predicted = multilabel_decide(probabilities, np.asarray(threshold))
+    else:
+        predicted = probabilities >= threshold
     true_positive = (truth & predicted).sum(axis=0, dtype=np.int64)
     false_positive = (~truth & predicted).sum(axis=0, dtype=np.int64)
     false_negative = (truth & ~predicted).sum(axis=0, dtype=np.int64)

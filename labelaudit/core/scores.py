@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from labelaudit.core.metrics import confusion_matrix
+from labelaudit.core.thresholds import multiclass_decide
 
 ECE_BINS = 15
 TOP_K = 5
@@ -84,7 +85,9 @@ class MulticlassScoreSums:
     n_classes: int
     top_k: int = TOP_K
     bins: int = ECE_BINS
+    thresholds: np.ndarray | None = None
     rows: int = 0
+    fallback_rows: int = 0
     confusion: np.ndarray = field(init=False)
     log_loss_sum: float = 0.0
     top_k_hits: int = 0
@@ -100,8 +103,13 @@ class MulticlassScoreSums:
         self.bin_correct = np.zeros(self.bins, dtype=np.int64)
 
     def add(self, probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """Add one chunk; returns the chunk's predicted classes (argmax, ties to the lowest)."""
-        predicted = probabilities.argmax(axis=1)
+        """Add one chunk; returns its predicted classes: the argmax (ties to the lowest class), or
+        the per-class threshold decision when thresholds are set."""
+        if self.thresholds is None:
+            predicted = probabilities.argmax(axis=1)
+        else:
+            predicted, fallback = multiclass_decide(probabilities, self.thresholds)
+            self.fallback_rows += fallback
         self.rows += labels.size
         self.confusion += confusion_matrix(labels, predicted, self.n_classes)
         given = np.take_along_axis(probabilities, labels[:, None], axis=1)[:, 0]
@@ -125,6 +133,7 @@ class MulticlassScoreSums:
     def merge(self, other: MulticlassScoreSums) -> None:
         """Add another accumulator's sums (from chunks processed elsewhere) into this one."""
         self.rows += other.rows
+        self.fallback_rows += other.fallback_rows
         self.confusion += other.confusion
         self.log_loss_sum += other.log_loss_sum
         self.top_k_hits += other.top_k_hits

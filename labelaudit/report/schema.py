@@ -129,6 +129,8 @@ class ConfusionSection:
 @dataclass(frozen=True)
 class MulticlassMetricsSection:
     score_mode: str
+    decision: str
+    fallback_rows: int
     n_scored: int
     accuracy: float
     balanced_accuracy: float
@@ -145,8 +147,9 @@ class MulticlassMetricsSection:
 @dataclass(frozen=True)
 class MultilabelMetricsSection:
     score_mode: str
+    decision: str
     n_scored: int
-    threshold: float
+    threshold: float | None
     subset_accuracy: float
     hamming_loss: float
     cp: float
