@@ -13,7 +13,7 @@ from labelaudit.config import ScanConfig, build_scan_config, load_config_file
 from labelaudit.core import diff as diff_stats
 from labelaudit.core.support import class_counts, multilabel_class_counts
 from labelaudit.errors import InputError
-from labelaudit.evaluate import evaluate_multiclass, probability_chunks
+from labelaudit.evaluate import multiclass_score_mode, probability_chunks
 from labelaudit.io.dataset import Dataset, build_dataset, resolve_classes
 from labelaudit.io.labels import LabelTable, describe_ids
 from labelaudit.io.predictions import read_class_file
@@ -239,9 +239,7 @@ def _judge_relabels(
     new: Dataset, relabeled: np.ndarray, old_label_of_new: np.ndarray, config: ScanConfig
 ) -> RelabelsVsModel:
     """A relabel agrees with the model when the new label is more probable than the old one."""
-    mode = evaluate_multiclass(
-        new, config.scores, config.chunk_rows, with_evidence=False
-    ).score_mode
+    mode = multiclass_score_mode(new, config.scores, config.chunk_rows)
     needed = np.zeros(new.n_samples, dtype=bool)
     needed[relabeled] = True
     p_old = np.zeros(new.n_samples)

@@ -121,6 +121,22 @@ def _multiclass_pass(
     return MulticlassEvaluation(sums, evidence, chosen or "probs")
 
 
+def multiclass_score_mode(dataset: Dataset, mode: str, chunk_rows: int) -> str:
+    """How the scores read (probs or logits), with the metrics pass's validation and decision,
+    for commands that need the probabilities but not the metrics: logits when any chunk looks
+    like logits (auto), an error when `--scores probs` is contradicted or a score is not finite."""
+    if mode == "logits":
+        return mode
+    for raw, rows in dataset.score_chunks(chunk_rows):
+        check = check_scores(raw, expect_row_sum=True)
+        _reject_non_finite(dataset, check, rows, chunk_rows)
+        if looks_like_logits(check, multi_label=False):
+            if mode == "probs":
+                _reject_not_probabilities(dataset, chunk_rows)
+            return "logits"
+    return "probs"
+
+
 def probability_chunks(
     dataset: Dataset, score_mode: str, chunk_rows: int
 ) -> Callable[[np.ndarray | None], Iterator[tuple[np.ndarray, np.ndarray]]]:

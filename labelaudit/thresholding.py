@@ -17,7 +17,7 @@ from labelaudit.config import ScanConfig
 from labelaudit.core import thresholds as th
 from labelaudit.core.metrics import confusion_matrix, metrics_from_confusion, scores_from_counts
 from labelaudit.errors import InputError
-from labelaudit.evaluate import evaluate_multiclass, evaluate_multilabel, probability_chunks
+from labelaudit.evaluate import evaluate_multilabel, multiclass_score_mode, probability_chunks
 from labelaudit.io.dataset import Dataset
 from labelaudit.report.schema import SCHEMA_VERSION
 
@@ -79,9 +79,7 @@ def _probabilities(dataset: Dataset, config: ScanConfig) -> tuple[np.ndarray, An
         truth = dataset.indicators.astype(bool)
         strata = np.where(truth.any(axis=1), truth.argmax(axis=1), -1)
         return evaluation.probabilities, truth, strata
-    mode = evaluate_multiclass(
-        dataset, config.scores, config.chunk_rows, with_evidence=False
-    ).score_mode
+    mode = multiclass_score_mode(dataset, config.scores, config.chunk_rows)
     probabilities = np.empty((dataset.n_samples, dataset.n_classes), dtype=np.float64)
     for block, rows in probability_chunks(dataset, mode, config.chunk_rows)(None):
         probabilities[rows] = block
