@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "diff", "scan"]
+__all__ = ["__version__", "cross_validate", "diff", "scan", "score"]
 
 
 def __getattr__(name: str) -> Any:
@@ -20,4 +20,11 @@ def __getattr__(name: str) -> Any:
         from labelaudit.diffing import diff
 
         return diff
+    if name in ("score", "cross_validate"):  # torch-backed: imported only when asked for
+        from labelaudit._deps import import_optional
+
+        import_optional("torch")
+        from labelaudit.scoring import run
+
+        return getattr(run, name)
     raise AttributeError(f"module 'labelaudit' has no attribute {name!r}")

@@ -455,6 +455,263 @@ def thresholds(
     return EXIT_OK
 
 
+def _parse_floats(text: str | None, option: str, count: int | None = None) -> tuple[float, ...]:
+    """'0.5,0.5,0.5' -> (0.5, 0.5, 0.5), with a clear error for anything else."""
+    try:
+        values = tuple(float(v) for v in (text or "").split(","))
+    except ValueError:
+        values = ()
+    if not values or (count is not None and len(values) != count):
+        size = f"{count} " if count else ""
+        raise LabelAuditError(f"{option} '{text}' should be {size}comma-separated numbers.")
+    return values
+
+
+@cli.command()
+@click.option(
+    "--data",
+    required=True,
+    metavar="DATA",
+    help="Features table (csv, parquet, ...; every numeric column but id and label, or "
+    "--features-col), a .npy array (rows first), or an image folder root/<class>/<file>.",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="FILE",
+    help="Write the predictions (id + one column per class) to FILE (.csv or .parquet).",
+)
+@click.option(
+    "--model",
+    metavar="MODEL",
+    help="TorchScript file, torch.export program (.pt2), or package.module:factory returning an "
+    "nn.Module.",
+)
+@click.option("--weights", metavar="FILE", help="A state_dict to load into the model (torch.save).")
+@click.option(
+    "--cv",
+    type=int,
+    metavar="K",
+    help="Instead of a model: train K probes on the labeled features, each predicting the fold "
+    "it did not see.",
+)
+@click.option(
+    "--probe",
+    type=click.Choice(("linear", "mlp")),
+    default="linear",
+    show_default=True,
+    help="With --cv: the probe (mlp: one hidden ReLU layer of --hidden units).",
+)
+@click.option("--hidden", type=int, default=256, show_default=True, help="With --probe mlp.")
+@click.option(
+    "--epochs",
+    type=int,
+    default=100,
+    show_default=True,
+    help="With --cv: most epochs a probe trains.",
+)
+@click.option(
+    "--patience",
+    type=int,
+    default=5,
+    show_default=True,
+    help="With --cv: stop after this many epochs without a better loss on the inner split.",
+)
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="With --cv: AdamW rate.")
+@click.option(
+    "--weight-decay", type=float, default=1e-4, show_default=True, help="With --cv: AdamW decay."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="With --cv: folds and init.")
+@click.option("--id-col", default=None, metavar="NAME", help="Id column (default: id).")
+@click.option("--label-col", default=None, metavar="NAME", help="Label column (default: label).")
+@click.option("--features-col", metavar="NAME", help="Features in one list column.")
+@click.option(
+    "--input-shape",
+    metavar="C,H,W",
+    help="Reshape each row's features to this shape before the model (e.g. 3,32,32).",
+)
+@click.option(
+    "--input-format",
+    type=click.Choice(("csv", "tsv", "parquet", "ndjson", "ipc", "npy")),
+    help="Read DATA as this format whatever its extension.",
+)
+@click.option(
+    "--classes",
+    metavar="FILE",
+    help="Class names, one a line, in the model's output order (default: the image folders, "
+    "else 0..K-1; with --cv: the sorted labels).",
+)
+@click.option("--multi-label", is_flag=True, help="Sigmoid per class instead of softmax.")
+@click.option("--logits", is_flag=True, help="Write the raw model outputs (logits).")
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="auto|cpu|cuda|cuda:N|mps; auto takes CUDA when present.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(("auto", "fp32", "bf16", "fp16")),
+    default="auto",
+    show_default=True,
+    help="Autocast precision; auto: bf16 on a GPU that supports it, else fp32.",
+)
+@click.option(
+    "--batch-size",
+    type=int,
+    help="Rows a batch (default: auto: 1024 on a GPU, halved on out-of-memory, 256 on the CPU; "
+    "with --cv about 20 steps an epoch, 0 for full-batch).",
+)
+@click.option(
+    "--workers",
+    type=int,
+    help="DataLoader processes decoding images (default: up to 8).",
+)
+@click.option("--compile", "compile_model", is_flag=True, help="torch.compile the model first.")
+@click.option(
+    "--shard",
+    metavar="I/N",
+    help="Score only shard I of N (by a stable hash of the id); 'scan --preds' reads a quoted "
+    "glob of the shards as one table.",
+)
+@click.option("--image-size", type=int, default=224, show_default=True, help="Images: crop side.")
+@click.option("--mean", default="0.485,0.456,0.406", show_default=True, help="Images: RGB mean.")
+@click.option("--std", default="0.229,0.224,0.225", show_default=True, help="Images: RGB std.")
+@click.option(
+    "--strict", is_flag=True, help="Images: stop at an undecodable image instead of skipping it."
+)
+@click.option(
+    "--labels-out",
+    metavar="FILE",
+    help="Also write the labels that came with DATA (id, label; e.g. the image folders) to FILE.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar (none is drawn off a terminal).")
+@click.option(
+    "--config",
+    "config_file",
+    metavar="FILE",
+    help="Settings file for id_col / label_col (default: found upward).",
+)
+@debug_option
+def score(
+    data: str,
+    output: str,
+    model: str | None,
+    weights: str | None,
+    cv: int | None,
+    probe: str,
+    hidden: int,
+    epochs: int,
+    patience: int,
+    lr: float,
+    weight_decay: float,
+    seed: int,
+    id_col: str | None,
+    label_col: str | None,
+    features_col: str | None,
+    input_shape: str | None,
+    input_format: str | None,
+    classes: str | None,
+    multi_label: bool,
+    logits: bool,
+    device: str,
+    precision: str,
+    batch_size: int | None,
+    workers: int | None,
+    compile_model: bool,
+    shard: str | None,
+    image_size: int,
+    mean: str,
+    std: str,
+    strict: bool,
+    labels_out: str | None,
+    quiet: bool,
+    config_file: str | None,
+) -> int:
+    """Produce out-of-sample scores for `scan --preds`: run MODEL over DATA (on a GPU when there
+    is one), or train cross-validated probes on labeled features (--cv K).
+    """
+    from labelaudit._deps import import_optional
+    from labelaudit.config import load_config_file
+    from labelaudit.io.writers import check_table_path, write_frame
+
+    if (model is None) == (cv is None):
+        raise LabelAuditError("Give --model MODEL to run a model, or --cv K to train probes.")
+    if cv is not None and (weights or shard or logits or multi_label):
+        raise LabelAuditError(
+            "--weights, --shard, --logits and --multi-label apply to --model, not to --cv."
+        )
+    for path in (output, labels_out):
+        if path:
+            check_table_path(path)
+    values = load_config_file(config_file).values
+    shape = _parse_floats(input_shape, "--input-shape") if input_shape else None
+    if shape is not None and any(v < 1 or v != int(v) for v in shape):
+        raise LabelAuditError(f"--input-shape '{input_shape}' should be positive integers.")
+    import_optional("torch")
+    from labelaudit.scoring import run
+
+    data_options = run.DataOptions(
+        id_col=id_col or values.get("id_col") or "id",
+        label_col=label_col or values.get("label_col") or "label",
+        features_col=features_col,
+        input_shape=tuple(int(v) for v in shape) if shape else None,
+        input_format=input_format,
+        classes_file=classes,
+        image_size=image_size,
+        mean=_parse_floats(mean, "--mean", 3),
+        std=_parse_floats(std, "--std", 3),
+        strict=strict,
+    )
+    if cv is not None:
+        settings = run.ProbeSettings(
+            kind=probe, hidden=hidden, max_epochs=epochs, lr=lr, weight_decay=weight_decay,
+            patience=patience, seed=seed, batch_size=batch_size,
+        )  # fmt: skip
+        result = run.cross_validate(
+            data, cv, settings=settings, data_options=data_options, device=device, quiet=quiet,
+            report=lambda line: click.echo(line, err=True),
+        )  # fmt: skip
+    else:
+        assert model is not None
+        run_options = run.RunOptions(
+            device=device, precision=precision, batch_size=batch_size, workers=workers,
+            compile=compile_model, shard=shard, multi_label=multi_label, logits=logits,
+            quiet=quiet,
+        )  # fmt: skip
+        result = run.score(
+            data, model, weights=weights, data_options=data_options, run_options=run_options
+        )
+    write_frame(output, result.predictions)
+    if labels_out:
+        if result.labels is None:
+            raise LabelAuditError(f"--labels-out: '{data}' has no labels to write.")
+        write_frame(labels_out, result.labels)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(_score_summary(result.summary, output), err=True)
+    return EXIT_OK
+
+
+def _score_summary(summary: dict[str, Any], output: str) -> str:
+    """One line for people: what was scored, where, how fast; for --cv, out-of-fold quality."""
+    if summary["mode"] == "cv":
+        return (
+            f"labelaudit score: {summary['folds']}-fold {summary['probe']} probes on "
+            f"{summary['rows']:,} rows x {summary['features']} features, {summary['classes']} "
+            f"classes ({summary['device']}, {summary['seconds']:.1f} s): out-of-fold accuracy "
+            f"{summary['out_of_fold_accuracy']:.4f}, log loss {summary['out_of_fold_log_loss']:.4f}"
+            f" -> {output}"
+        )
+    skipped = f", {summary['skipped']:,} skipped" if summary["skipped"] else ""
+    return (
+        f"labelaudit score: {summary['rows']:,} rows{skipped} x {summary['classes']} classes "
+        f"(shard {summary['shard']}, {summary['device']}, {summary['precision']}, batch "
+        f"{summary['batch_size']}): {summary['rows_per_second']:,.0f} rows/s -> {output}"
+    )
+
+
 def emit(report: Any, fmt: str, output: str | None) -> None:
     """Write the rendered report to -o (atomically) or stdout; warnings also go to stderr."""
     from labelaudit.io.writers import write_text

@@ -1,0 +1,169 @@
+"""Read a features table (or a .npy array) for `labelaudit score`: ids, a float32 matrix, labels.
+
+Features are every numeric column but the id and the label, or one list column (--features-col).
+Non-numeric feature columns and NaN / infinite values are errors, never silently dropped or zeroed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from math import prod
+
+import numpy as np
+import polars as pl
+
+from labelaudit.errors import InputError, SchemaError
+from labelaudit.io.labels import describe_ids
+from labelaudit.io.tables import detect_format, expand_paths, read_table
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Rows to score: ids, features (rows first, float32), and labels when the table has them."""
+
+    source: str
+    ids: pl.Series
+    features: np.ndarray
+    labels: pl.Series | None
+
+    @property
+    def n_rows(self) -> int:
+        return self.features.shape[0]
+
+
+def load_features(
+    source: str | os.PathLike[str],
+    *,
+    id_col: str = "id",
+    label_col: str = "label",
+    features_col: str | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    input_format: str | None = None,
+) -> FeatureSet:
+    """Read features from a table or a .npy array, checked and shaped for the model."""
+    name = str(source)
+    first = expand_paths(source, "features")[0]
+    if detect_format(first, input_format, "features") == "npy":
+        features = _load_npy(first)
+        ids = pl.Series("id", np.arange(features.shape[0]))
+        labels = None
+    else:
+        frame = read_table(source, "features", input_format)
+        if frame.height == 0:
+            raise InputError(f"The features table '{name}' has no rows.")
+        ids = _ids(frame, id_col, name)
+        labels = frame[label_col] if label_col in frame.columns else None
+        features = _matrix(frame, name, id_col, label_col, features_col)
+    _check_finite(features, ids, name)
+    if input_shape is not None:
+        features = _reshape(features, input_shape, name)
+    return FeatureSet(name, ids, features, labels)
+
+
+def _load_npy(path: str) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"The features file '{path}' could not be read as a .npy array: {exc}."
+        ) from exc
+    if array.ndim < 2 or array.shape[0] == 0:
+        raise InputError(
+            f"The features file '{path}' holds an array of shape {array.shape}; expected rows "
+            "first and at least one feature: (samples, features) or (samples, *input_shape)."
+        )
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise SchemaError(
+            f"The features file '{path}' holds {array.dtype} values; features must be numeric."
+        )
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def _ids(frame: pl.DataFrame, id_col: str, name: str) -> pl.Series:
+    if id_col not in frame.columns:
+        return pl.Series("id", np.arange(frame.height))
+    ids = frame[id_col].rename("id")
+    if ids.null_count():
+        raise InputError(
+            f"The id column '{id_col}' of the features '{name}' has {ids.null_count()} empty "
+            "values. Every row needs an id."
+        )
+    if ids.is_duplicated().any():
+        dupes = ids.is_duplicated().to_numpy()
+        raise InputError(
+            f"The features '{name}' repeat ids ({describe_ids(ids, dupes)}). Each row to score "
+            "needs its own id, so its scores can be joined to its label."
+        )
+    return ids
+
+
+def _matrix(
+    frame: pl.DataFrame, name: str, id_col: str, label_col: str, features_col: str | None
+) -> np.ndarray:
+    if features_col is not None:
+        return _from_list_column(frame, name, features_col)
+    candidates = [c for c in frame.columns if c not in (id_col, label_col)]
+    non_numeric = [c for c in candidates if not frame[c].dtype.is_numeric()]
+    if non_numeric:
+        shown = ", ".join(f"'{c}' ({frame[c].dtype})" for c in non_numeric[:5])
+        raise SchemaError(
+            f"The features '{name}' have columns that are not numbers: {shown}. Every column but "
+            f"the id ('{id_col}') and the label ('{label_col}') is a feature; drop the others, or "
+            "keep the features in one list column and pass --features-col."
+        )
+    if not candidates:
+        raise SchemaError(
+            f"The features '{name}' have no feature columns (columns: {', '.join(frame.columns)})."
+        )
+    return frame.select(candidates).to_numpy(order="c").astype(np.float32, copy=False)
+
+
+def _from_list_column(frame: pl.DataFrame, name: str, column: str) -> np.ndarray:
+    if column not in frame.columns:
+        raise SchemaError(
+            f"The features '{name}' have no column '{column}' (--features-col). Columns found: "
+            f"{', '.join(frame.columns[:20])}."
+        )
+    series = frame[column]
+    if isinstance(series.dtype, pl.Array):
+        inner = series.dtype.inner
+    elif isinstance(series.dtype, pl.List):
+        inner = series.dtype.inner
+        lengths = series.list.len()
+        if lengths.null_count() or lengths.min() != lengths.max():
+            raise SchemaError(
+                f"The list column '{column}' of '{name}' holds lists of different lengths "
+                f"({lengths.min()} to {lengths.max()}) or empty rows; every row needs the same "
+                "number of features."
+            )
+        series = series.list.to_array(int(lengths[0]))
+    else:
+        raise SchemaError(
+            f"The column '{column}' of '{name}' holds {series.dtype}, not a list of numbers."
+        )
+    if inner is None or not inner.is_numeric():
+        raise SchemaError(
+            f"The list column '{column}' of '{name}' holds {inner} values; features must be "
+            "numeric."
+        )
+    return series.to_numpy().astype(np.float32, copy=False).reshape(frame.height, -1)
+
+
+def _check_finite(features: np.ndarray, ids: pl.Series, name: str) -> None:
+    bad_rows = ~np.isfinite(features.reshape(features.shape[0], -1)).all(axis=1)
+    if bad_rows.any():
+        raise InputError(
+            f"The features '{name}' have NaN, infinite or empty values in {int(bad_rows.sum()):,} "
+            f"rows (ids {describe_ids(ids, bad_rows)}). Impute or drop them before scoring."
+        )
+
+
+def _reshape(features: np.ndarray, shape: tuple[int, ...], name: str) -> np.ndarray:
+    width = prod(features.shape[1:])
+    if prod(shape) != width:
+        raise InputError(
+            f"--input-shape {'x'.join(map(str, shape))} holds {prod(shape)} values, but each row "
+            f"of '{name}' has {width} features."
+        )
+    return features.reshape(features.shape[0], *shape)

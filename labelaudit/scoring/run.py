@@ -1,0 +1,301 @@
+"""`score()` and `cross_validate()`: read the data, run the model or the probes, build the table.
+
+Both return a ScoreResult whose `predictions` frame (id + one column per class) is what
+`labelaudit scan --preds` reads.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from labelaudit._deps import import_optional
+from labelaudit.errors import InputError
+from labelaudit.io.features import FeatureSet, load_features
+from labelaudit.io.images import IMAGENET_MEAN, IMAGENET_STD, list_image_folder
+from labelaudit.io.labels import describe_ids
+from labelaudit.io.predictions import read_class_file
+
+torch = import_optional("torch")
+
+from labelaudit.scoring import batches as batching  # noqa: E402  (after the torch check)
+from labelaudit.scoring.devices import resolve_device, resolve_precision  # noqa: E402
+from labelaudit.scoring.inference import run_inference  # noqa: E402
+from labelaudit.scoring.models import load_model  # noqa: E402
+from labelaudit.scoring.probes import ProbeSettings, cross_val_predict  # noqa: E402
+from labelaudit.scoring.progress import Progress, wanted  # noqa: E402
+from labelaudit.scoring.shards import parse_shard, shard_mask  # noqa: E402
+
+AUTO_BATCH = {"cpu": 256}
+AUTO_BATCH_ACCELERATOR = 1024
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """How DATA is read: a features table / .npy, or an image folder."""
+
+    id_col: str = "id"
+    label_col: str = "label"
+    features_col: str | None = None
+    input_shape: tuple[int, ...] | None = None
+    input_format: str | None = None
+    classes_file: str | None = None
+    image_size: int = 224
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where and how the model runs."""
+
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: int | None = None
+    workers: int | None = None
+    compile: bool = False
+    shard: str | None = None
+    multi_label: bool = False
+    logits: bool = False
+    quiet: bool = False
+
+
+@dataclass
+class ScoreResult:
+    """The predictions table, the labels that came with the data (if any), and a summary."""
+
+    predictions: pl.DataFrame
+    labels: pl.DataFrame | None
+    summary: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def score(
+    data: str | os.PathLike[str],
+    model: str,
+    *,
+    weights: str | None = None,
+    data_options: DataOptions | None = None,
+    run_options: RunOptions | None = None,
+) -> ScoreResult:
+    """Score DATA (features or an image folder) with MODEL; see docs/score.md."""
+    data_options = data_options or DataOptions()
+    run = run_options or RunOptions()
+    shard, n_shards = parse_shard(run.shard) if run.shard else (0, 1)
+    device = resolve_device(run.device)
+    autocast = resolve_precision(run.precision, device)
+    _check_sizes(run)
+    names = read_class_file(data_options.classes_file) if data_options.classes_file else None
+    module = load_model(model, weights).to(device)
+    if run.compile:
+        module = torch.compile(module)
+    pin = device.type == "cuda"
+    batch_size = run.batch_size or AUTO_BATCH.get(device.type, AUTO_BATCH_ACCELERATOR)
+    warnings: list[str] = []
+    if Path(data).is_dir():
+        folder = list_image_folder(data)
+        rows = np.flatnonzero(shard_mask(folder.ids, shard, n_shards))
+        ids, labels = folder.ids.gather(rows), folder.labels.gather(rows)
+        names = names if names is not None else folder.classes
+        dataset = batching.ImageRows(
+            folder, rows, data_options.image_size, data_options.mean, data_options.std
+        )
+        workers = run.workers if run.workers is not None else min(8, os.cpu_count() or 1)
+        source = batching.image_batches(dataset, batch_size, workers, pin)
+        kind = "image folder"
+    else:
+        features = load_features(
+            data,
+            id_col=data_options.id_col,
+            label_col=data_options.label_col,
+            features_col=data_options.features_col,
+            input_shape=data_options.input_shape,
+            input_format=data_options.input_format,
+        )
+        keep = shard_mask(features.ids, shard, n_shards)
+        ids = features.ids.filter(pl.Series(keep))
+        labels = features.labels.filter(pl.Series(keep)) if features.labels is not None else None
+        source = batching.feature_batches(features.features[keep], batch_size, pin)
+        kind = "features"
+    if ids.len() == 0:
+        raise InputError(f"Shard {shard}/{n_shards} of '{data}' holds no rows; use fewer shards.")
+    progress = Progress(ids.len(), "labelaudit score", wanted(run.quiet))
+
+    def stop_on_error(message: str) -> None:
+        if data_options.strict:
+            raise InputError(
+                f"An image could not be decoded ({message}). Fix or remove it, or drop --strict "
+                "to skip undecodable images (they are counted in the summary)."
+            )
+
+    started = time.perf_counter()
+    result = run_inference(
+        module,
+        source,
+        n_rows=ids.len(),
+        device=device,
+        autocast_dtype=autocast,
+        activation="logits" if run.logits else ("sigmoid" if run.multi_label else "softmax"),
+        batch_size=batch_size,
+        halve_on_oom=run.batch_size is None,
+        expected_width=None if names is None else len(names),
+        progress=progress,
+        on_error=stop_on_error,
+    )
+    seconds = time.perf_counter() - started
+    width = result.outputs.shape[1]
+    names = names if names is not None else [str(j) for j in range(width)]
+    predictions = _frame(ids, result.outputs, names, result.ok)
+    if not result.ok.all():
+        failed = int((~result.ok).sum())
+        warnings.append(
+            f"{failed:,} image(s) could not be decoded and were skipped (first: "
+            f"{result.errors[0]}). Pass --strict to stop at the first one instead."
+        )
+    label_frame = None
+    if labels is not None:
+        label_frame = pl.DataFrame({"id": ids, "label": labels}).filter(pl.Series(result.ok))
+    summary = {
+        "mode": "model",
+        "data": kind,
+        "rows": predictions.height,
+        "skipped": int((~result.ok).sum()),
+        "classes": width,
+        "shard": f"{shard}/{n_shards}",
+        "device": str(device),
+        "precision": _precision_name(autocast),
+        "batch_size": result.batch_size,
+        "seconds": round(seconds, 3),
+        "rows_per_second": round(ids.len() / max(seconds, 1e-9), 1),
+        "output": "logits" if run.logits else ("sigmoid" if run.multi_label else "softmax"),
+    }
+    return ScoreResult(predictions, label_frame, summary, warnings)
+
+
+def cross_validate(
+    data: str | os.PathLike[str],
+    folds: int,
+    *,
+    settings: ProbeSettings | None = None,
+    data_options: DataOptions | None = None,
+    device: str = "auto",
+    quiet: bool = True,
+    report: Any = None,
+) -> ScoreResult:
+    """Out-of-fold probabilities of probes trained on the labeled features in DATA."""
+    settings = settings or ProbeSettings()
+    data_options = data_options or DataOptions()
+    if folds < 2:
+        raise InputError(f"--cv needs at least 2 folds; found {folds}.")
+    if Path(data).is_dir():
+        raise InputError(
+            f"--cv trains probes on features, but '{data}' is a folder. Give a features table "
+            "with an id, a label and the feature columns (e.g. embeddings)."
+        )
+    where = resolve_device(device)
+    features = load_features(
+        data,
+        id_col=data_options.id_col,
+        label_col=data_options.label_col,
+        features_col=data_options.features_col,
+        input_format=data_options.input_format,
+    )
+    names, codes = _encode_labels(features, data_options)
+    warnings = _small_class_warnings(names, codes, folds)
+    flat = features.features.reshape(features.n_rows, -1)
+
+    def tell(fold: int, epochs: int) -> None:
+        if report is not None and not quiet:
+            report(f"fold {fold + 1}/{folds}: best epoch {epochs}")
+
+    started = time.perf_counter()
+    result = cross_val_predict(flat, codes, len(names), folds, settings, where, tell)
+    seconds = time.perf_counter() - started
+    predictions = _frame(features.ids, result.probabilities, names, None)
+    summary = {
+        "mode": "cv",
+        "probe": settings.kind,
+        "folds": folds,
+        "rows": features.n_rows,
+        "features": flat.shape[1],
+        "classes": len(names),
+        "device": str(where),
+        "out_of_fold_accuracy": round(result.accuracy(codes), 6),
+        "out_of_fold_log_loss": round(result.log_loss(codes), 6),
+        "best_epochs": result.epochs,
+        "seconds": round(seconds, 3),
+    }
+    labels = pl.DataFrame({"id": features.ids, "label": features.labels})
+    return ScoreResult(predictions, labels, summary, warnings)
+
+
+def _encode_labels(features: FeatureSet, options: DataOptions) -> tuple[list[str], np.ndarray]:
+    labels = features.labels
+    if labels is None:
+        raise InputError(
+            f"--cv trains on labels, but '{features.source}' has no label column "
+            f"'{options.label_col}'. Name it with --label-col."
+        )
+    if labels.null_count():
+        missing = labels.is_null().to_numpy()
+        raise InputError(
+            f"The label column '{options.label_col}' has {labels.null_count():,} empty values "
+            f"(ids {describe_ids(features.ids, missing)}); --cv needs a label on every row."
+        )
+    if labels.dtype.is_float() or isinstance(labels.dtype, pl.List):
+        raise InputError(
+            f"The label column '{options.label_col}' holds {labels.dtype}; --cv needs one class "
+            "a row (integers or names). Multi-label probes are not supported."
+        )
+    text = labels.cast(pl.String)
+    if options.classes_file:
+        names = read_class_file(options.classes_file)
+    else:
+        uniques = labels.unique().sort()
+        names = uniques.cast(pl.String).to_list()
+    lookup = {name: code for code, name in enumerate(names)}
+    codes = text.replace_strict(lookup, default=-1, return_dtype=pl.Int64).to_numpy()
+    if (codes < 0).any():
+        unknown = text.filter(pl.Series(codes < 0)).unique().head(5).to_list()
+        raise InputError(
+            f"Labels {unknown} are not in --classes '{options.classes_file}'. Add them or fix "
+            "the labels."
+        )
+    return names, codes
+
+
+def _small_class_warnings(names: list[str], codes: np.ndarray, folds: int) -> list[str]:
+    counts = np.bincount(codes, minlength=len(names))
+    small = [names[j] for j in np.flatnonzero((counts > 0) & (counts < folds))]
+    if not small:
+        return []
+    return [
+        f"{len(small)} class(es) have fewer rows than folds ({', '.join(small[:5])}): some folds "
+        "train without them, so their rows will look mislabeled. Use fewer folds or more data."
+    ]
+
+
+def _frame(ids: pl.Series, scores: np.ndarray, names: list[str], ok: np.ndarray | None) -> Any:
+    if "id" in names:
+        raise InputError("A class is named 'id', which clashes with the id column; rename it.")
+    frame = pl.from_numpy(scores, schema=names, orient="row").with_columns(ids.alias("id"))
+    frame = frame.select("id", *names)
+    return frame if ok is None else frame.filter(pl.Series(ok))
+
+
+def _check_sizes(run: RunOptions) -> None:
+    if run.batch_size is not None and run.batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1; found {run.batch_size}.")
+    if run.workers is not None and run.workers < 0:
+        raise InputError(f"--workers must be 0 or more; found {run.workers}.")
+
+
+def _precision_name(dtype: Any) -> str:
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
