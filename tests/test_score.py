@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -356,3 +357,12 @@ def test_cuda_scores_equal_the_cpu_scores(workdir: Path) -> None:
     np.testing.assert_allclose(
         scores_of(workdir / "g.parquet")[1], scores_of(workdir / "c.parquet")[1], atol=1e-5
     )
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="torch.compile needs a C compiler")
+def test_compiled_model_gives_the_same_probabilities(workdir: Path) -> None:
+    args = ["--model", "tiny_models:build", "--data", "feat.parquet", "--compile"]
+    result = score(*args, "-o", "c.parquet", cwd=workdir)
+    assert result.exit_code == 0, result.output
+    _, probs = scores_of(workdir / "c.parquet")
+    np.testing.assert_allclose(probs, softmax(np.load(workdir / "logits.npy")), atol=1e-5)
