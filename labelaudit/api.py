@@ -25,6 +25,7 @@ from labelaudit.recommend import recommendations
 from labelaudit.report.findings import collect_findings
 from labelaudit.report.schema import (
     AverageMetrics,
+    CalibrationBin,
     ClassMetrics,
     ClassSupport,
     ConfusionSection,
@@ -263,7 +264,23 @@ def _multiclass_metrics(
             counts=result.confusion.tolist(),
             normalized=result.confusion_normalized.tolist(),
         ),
+        calibration=_calibration_bins(sums),
     )
+
+
+def _calibration_bins(sums: Any) -> list[CalibrationBin]:
+    counts, confidence, accuracy = sums.reliability()
+    edges = np.linspace(0.0, 1.0, counts.size + 1)
+    return [
+        CalibrationBin(
+            lower=float(edges[b]),
+            upper=float(edges[b + 1]),
+            count=int(counts[b]),
+            mean_confidence=float(confidence[b]) if counts[b] else None,
+            accuracy=float(accuracy[b]) if counts[b] else None,
+        )
+        for b in range(counts.size)
+    ]
 
 
 def _multilabel_metrics(

@@ -181,7 +181,27 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
         type=click.Choice(FORMATS),
         default="text",
         show_default=True,
-        help="Report format: text for people, json for machines, markdown for pull requests.",
+        help="Report format: text for people, json for machines, markdown for pull requests, "
+        "html for one self-contained page with figures.",
+    )(command)
+
+
+def figure_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--plots-dir, shared by the commands whose report has figures."""
+    return click.option(
+        "--plots-dir",
+        metavar="DIR",
+        help="Also write each figure of the HTML report as DIR/<name>.png (any --format).",
+    )(command)
+
+
+def media_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--media-col: thumbnails of the suspects in the HTML report."""
+    return click.option(
+        "--media-col",
+        metavar="NAME",
+        help="HTML: a labels column with each sample's image path (or URL, shown as a link); "
+        "the suspects table shows thumbnails.",
     )(command)
 
 
@@ -223,6 +243,8 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
     "is_suspect, rank, ...) to FILE (.csv or .parquet).",
 )
 @output_options
+@figure_options
+@media_option
 @debug_option
 def scan(
     labels: str,
@@ -231,6 +253,8 @@ def scan(
     config_file: str | None,
     issues_out: str | None,
     weights_out: str | None,
+    plots_dir: str | None,
+    media_col: str | None,
     **flags: Any,
 ) -> int:
     """Report support, imbalance, duplicates and (with --preds) model metrics and suspected
@@ -255,7 +279,8 @@ def scan(
         write_frame(issues_out, report.suspects)
     if weights_out:
         write_frame(weights_out, report.weights)
-    emit(report, fmt, output)
+    media = _media(labels, config, media_col, report.to_dict()) if media_col else None
+    emit(report, fmt, output, plots_dir=plots_dir, media=media, media_base=_folder_of(labels))
     return EXIT_OK
 
 
@@ -270,9 +295,16 @@ def scan(
     "version (default: 10).",
 )
 @output_options
+@figure_options
 @debug_option
 def diff(
-    old: str, new: str, fmt: str, output: str | None, config_file: str | None, **flags: Any
+    old: str,
+    new: str,
+    fmt: str,
+    output: str | None,
+    config_file: str | None,
+    plots_dir: str | None,
+    **flags: Any,
 ) -> int:
     """Compare two versions of a labels table, joined on id: relabels, additions, removals,
     per-class support and distribution shift.
@@ -286,7 +318,7 @@ def diff(
     loaded = load_config_file(config_file)
     preds = flags.pop("preds")
     config = build_scan_config(loaded.values, flags, source="the command line")
-    emit(run_diff(old, new, preds, config=config), fmt, output)
+    emit(run_diff(old, new, preds, config=config), fmt, output, plots_dir=plots_dir)
     return EXIT_OK
 
 
@@ -324,6 +356,8 @@ def diff(
     "max_suspect_rate; entries that no longer apply are reported.",
 )
 @output_options
+@figure_options
+@media_option
 @debug_option
 def gate(
     labels: str,
@@ -336,6 +370,8 @@ def gate(
     junit: str | None,
     write_baseline: str | None,
     accept: str | None,
+    plots_dir: str | None,
+    media_col: str | None,
     **flags: Any,
 ) -> int:
     """Check LABELS against the rules in [tool.labelaudit.gate] (or [gate] in
@@ -366,7 +402,8 @@ def gate(
     if write_baseline:
         write_frame(write_baseline, current_suspects(report.scan_report))
     data = report.to_dict()
-    text = render(report, fmt)
+    media = _media(labels, config, media_col, data["scan"]) if media_col else None
+    text = _render_with_figures(report, fmt, plots_dir, media, _folder_of(labels))
     if output:
         write_text(output, text)
     else:
@@ -415,6 +452,13 @@ def gate(
     metavar="FILE",
     help="Write thresholds.json to FILE (atomically); default: stdout.",
 )
+@click.option(
+    "--html",
+    "html_out",
+    metavar="FILE",
+    help="Also write an HTML page: the gain, each class's F1 against threshold, the table.",
+)
+@figure_options
 @debug_option
 def thresholds(
     labels: str,
@@ -424,6 +468,8 @@ def thresholds(
     holdout: float | None,
     folds: int | None,
     seed: int,
+    html_out: str | None,
+    plots_dir: str | None,
     **flags: Any,
 ) -> int:
     """Tune per-class decision thresholds on part of the rows and measure the gain on rows that
@@ -438,9 +484,21 @@ def thresholds(
     loaded = load_config_file(config_file)
     preds = flags.pop("preds")
     config = build_scan_config(loaded.values, flags, source="the command line")
+    pictures = bool(html_out or plots_dir)
     result = tune_thresholds(
-        labels, preds, config=config, metric=metric, holdout=holdout, folds=folds, seed=seed
-    )
+        labels, preds, config=config, metric=metric, holdout=holdout, folds=folds, seed=seed,
+        curves=pictures,
+    )  # fmt: skip
+    curves = result.pop("curves", None)
+    if pictures:
+        from labelaudit.io.writers import write_pngs
+        from labelaudit.report.html import render_html
+
+        page, images = render_html({**result, "curves": curves})
+        if html_out:
+            write_text(html_out, page)
+        if plots_dir:
+            write_pngs(plots_dir, images)
     text = json.dumps(result, indent=2) + "\n"
     if output:
         write_text(output, text)
@@ -712,12 +770,55 @@ def _score_summary(summary: dict[str, Any], output: str) -> str:
     )
 
 
-def emit(report: Any, fmt: str, output: str | None) -> None:
-    """Write the rendered report to -o (atomically) or stdout; warnings also go to stderr."""
-    from labelaudit.io.writers import write_text
+def _render_with_figures(
+    report: Any,
+    fmt: str,
+    plots_dir: str | None,
+    media: dict[Any, str] | None = None,
+    media_base: str | None = None,
+) -> str:
+    """The report in `fmt`; the HTML figures are drawn when the page or --plots-dir needs them."""
+    from labelaudit.io.writers import write_pngs
     from labelaudit.report.render import render
 
-    text = render(report, fmt)
+    if fmt != "html" and not plots_dir:
+        return render(report, fmt)
+    from labelaudit.report.html import render_html
+
+    page, images = render_html(report.to_dict(), media=media, media_base=media_base)
+    if plots_dir:
+        write_pngs(plots_dir, images)
+        click.echo(f"{len(images)} figures written to {plots_dir}", err=True)
+    return page if fmt == "html" else render(report, fmt)
+
+
+def _media(labels: str, config: Any, media_col: str, scan_data: dict[str, Any]) -> dict[Any, str]:
+    """Each top suspect's value in the labels' --media-col (for thumbnails)."""
+    from labelaudit.io.media import lookup_media
+
+    issues = scan_data.get("label_issues") or {}
+    ids = [s["id"] for s in issues.get("top_suspects", [])]
+    return lookup_media(labels, config.id_col, media_col, ids, config.input_format)
+
+
+def _folder_of(path: str) -> str | None:
+    import os
+
+    return os.path.dirname(os.path.abspath(path)) if isinstance(path, str) else None
+
+
+def emit(
+    report: Any,
+    fmt: str,
+    output: str | None,
+    plots_dir: str | None = None,
+    media: dict[Any, str] | None = None,
+    media_base: str | None = None,
+) -> None:
+    """Write the rendered report to -o (atomically) or stdout; warnings also go to stderr."""
+    from labelaudit.io.writers import write_text
+
+    text = _render_with_figures(report, fmt, plots_dir, media, media_base)
     if output:
         write_text(output, text)
         click.echo(f"Report written to {output}", err=True)

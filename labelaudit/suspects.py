@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from labelaudit.config import ScanConfig
-from labelaudit.core.noise import Detection, finish_detection, rank_by_quality
+from labelaudit.core.noise import Detection, finish_detection, quality_histogram, rank_by_quality
 from labelaudit.core.noise_multilabel import detect_multilabel
 from labelaudit.evaluate import MulticlassEvaluation, MultilabelEvaluation, probability_chunks
 from labelaudit.io.dataset import Dataset
@@ -22,6 +22,7 @@ from labelaudit.report.schema import (
     LabelIssuesSection,
     NoiseMatrixSection,
     PairAnomalySection,
+    QualityHistogram,
     Suspect,
 )
 
@@ -130,6 +131,7 @@ def multiclass_label_issues(
             )
             for r, rank in zip(top_rows, top_ranks, strict=True)
         ],
+        quality_histogram=histogram_section(detection.quality, detection.flagged),
     )
     return section, LazyTable(lambda: _multiclass_table(dataset, detection)), warnings
 
@@ -233,6 +235,7 @@ def multilabel_label_issues(
             )
             for r, rank in zip(top_rows, top_ranks, strict=True)
         ],
+        quality_histogram=histogram_section(detection.quality, detection.flagged),
     )
 
     def table() -> pl.DataFrame:
@@ -262,6 +265,12 @@ def _label_sets(indicators: np.ndarray, classes: list[str]) -> pl.Series:
     )
     full = pl.DataFrame({"row": np.arange(indicators.shape[0])}).join(joined, on="row", how="left")
     return full["tag"].fill_null("").rename("labels")
+
+
+def histogram_section(quality: np.ndarray, flagged: np.ndarray) -> QualityHistogram:
+    """The label-quality histogram of the report (aggregates only: the HTML figure's input)."""
+    edges, counts, flagged_counts, cut = quality_histogram(quality, flagged)
+    return QualityHistogram(edges.tolist(), counts.tolist(), flagged_counts.tolist(), cut)
 
 
 def table_or_none(table: LazyTable | None) -> Any:

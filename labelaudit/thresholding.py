@@ -33,8 +33,10 @@ def tune_thresholds(
     holdout: float | None = None,
     folds: int | None = None,
     seed: int = 0,
+    curves: bool = False,
 ) -> dict[str, Any]:
-    """Tune and honestly evaluate per-class thresholds; returns the thresholds.json content."""
+    """Tune and honestly evaluate per-class thresholds; returns the thresholds.json content
+    (with `curves`: also each class's F1 against threshold on the tuning rows, for the HTML)."""
     try:
         objective = th.parse_objective(metric)
     except ValueError as exc:
@@ -67,7 +69,17 @@ def tune_thresholds(
         tuning_rows = dataset.n_samples
     before = _decide(probabilities[evaluation_rows], None, dataset)
     target = _truth_matrix(truth, dataset)[evaluation_rows]
-    return _result(dataset, objective, chosen, target, before, after, method, tuning_rows, seed)
+    result = _result(dataset, objective, chosen, target, before, after, method, tuning_rows, seed)
+    if curves:
+        tuning = ~evaluation_rows if folds is None else np.ones(dataset.n_samples, dtype=bool)
+        grid, values = th.f1_curves(probabilities[tuning], _truth_matrix(truth, dataset)[tuning])
+        result["curves"] = {
+            "metric": "f1",
+            "grid": grid.tolist(),
+            "classes": list(dataset.classes),
+            "values": values.round(6).tolist(),
+        }
+    return result
 
 
 def _probabilities(dataset: Dataset, config: ScanConfig) -> tuple[np.ndarray, Any, np.ndarray]:

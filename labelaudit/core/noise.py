@@ -521,3 +521,18 @@ def in_memory_chunks(
             yield probabilities[start:stop], np.arange(start, stop)
 
     return chunks
+
+
+def quality_histogram(
+    quality: np.ndarray, flagged: np.ndarray, bins: int = 40
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float | None]:
+    """Histogram of label quality (all rows, flagged rows) on shared edges, and the cut: the
+    highest quality of any flagged row (None when none is flagged)."""
+    finite = np.isfinite(quality)
+    low = min(0.0, float(quality[finite].min())) if finite.any() else 0.0
+    high = max(1.0, float(quality[finite].max())) if finite.any() else 1.0
+    edges = np.linspace(low, high, bins + 1)
+    counts, _ = np.histogram(quality[finite], bins=edges)
+    flagged_counts, _ = np.histogram(quality[finite & flagged], bins=edges)
+    cut = float(quality[flagged].max()) if flagged.any() else None
+    return edges, counts, flagged_counts, cut

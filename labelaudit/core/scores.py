@@ -155,6 +155,13 @@ class MulticlassScoreSums:
         )  # counts x |acc - conf|
         return float(gap.sum() / self.rows)
 
+    def reliability(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per confidence bin: row count, mean top-label confidence and accuracy (NaN if empty);
+        the reliability diagram behind the ECE."""
+        count = self.bin_count.astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return self.bin_count.copy(), self.bin_confidence / count, self.bin_correct / count
+
     def top_k_accuracy(self) -> float | None:
         """Share of rows whose given label is among the k highest scores; None when K <= k."""
         if self.n_classes <= self.top_k or self.rows == 0:

@@ -171,3 +171,23 @@ def split_folds(strata: np.ndarray, folds: int, seed: int) -> np.ndarray:
     position = np.arange(strata.size) - np.repeat(starts, np.diff(np.r_[starts, strata.size]))
     fold[order] = position % folds
     return fold
+
+
+def f1_curves(
+    probabilities: np.ndarray, positive: np.ndarray, points: int = 101
+) -> tuple[np.ndarray, np.ndarray]:
+    """One-vs-rest F1 of each class at `points` thresholds from 0 to 1 (predict the class when
+    its score >= t): (grid, (K, points)). One bincount per class over the rows, no sort."""
+    grid = np.linspace(0.0, 1.0, points)
+    steps = points - 1
+    values = np.zeros((probabilities.shape[1], points))
+    for c in range(probabilities.shape[1]):  # a loop over classes, each vectorized over rows
+        # index of the highest grid point <= p (p >= grid[j] exactly when j <= index)
+        index = np.clip(np.floor(probabilities[:, c] * steps + 1e-9), 0, steps).astype(np.int64)
+        at_least = np.cumsum(np.bincount(index, minlength=points)[::-1])[::-1]
+        true_at_least = np.cumsum(
+            np.bincount(index, weights=positive[:, c], minlength=points)[::-1]
+        )[::-1]
+        total = at_least + positive[:, c].sum()
+        values[c] = np.divide(2 * true_at_least, total, out=np.zeros(points), where=total > 0)
+    return grid, values

@@ -21,6 +21,7 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None])
         raise InputError(f"Cannot write '{target}': the folder '{folder}' does not exist.")
     handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     os.close(handle)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
     try:
         write(tmp)
         os.replace(tmp, target)
@@ -28,6 +29,12 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None])
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -62,3 +69,18 @@ def write_frame(path: str | os.PathLike[str], frame: pl.DataFrame) -> None:
         write_atomically(path, frame.write_csv)
     else:
         write_atomically(path, frame.write_parquet)
+
+
+def write_pngs(folder: str | os.PathLike[str], images: dict[str, bytes]) -> list[Path]:
+    """Write each image as folder/<name>.png (atomically), creating the folder."""
+    target = Path(folder)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--plots-dir: cannot create the folder '{folder}' ({exc}).") from exc
+    written = []
+    for name, data in images.items():
+        path = target / f"{name}.png"
+        write_atomically(path, lambda tmp, data=data: Path(tmp).write_bytes(data))
+        written.append(path)
+    return written

@@ -1,4 +1,4 @@
-"""Render a report as text, markdown or JSON; renderers format, they never compute statistics."""
+"""Render a report as text, markdown, JSON or HTML; renderers format, never compute statistics."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-FORMATS = ("text", "json", "markdown")
+FORMATS = ("text", "json", "markdown", "html")
 MAX_MATRIX_CLASSES = 20
 
 
@@ -15,6 +15,10 @@ def render(report: Any, fmt: str) -> str:
     data = report.to_dict()
     if fmt == "json":
         return render_json(data)
+    if fmt == "html":
+        from labelaudit.report.html import render_html
+
+        return render_html(data)[0]
     renderers: dict[tuple[str, str], Callable[[dict[str, Any]], str]] = {
         ("scan", "text"): render_text,
         ("scan", "markdown"): render_markdown,

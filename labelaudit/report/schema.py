@@ -127,6 +127,17 @@ class ConfusionSection:
 
 
 @dataclass(frozen=True)
+class CalibrationBin:
+    """One bin of the reliability diagram: rows whose top score is in (lower, upper]."""
+
+    lower: float
+    upper: float
+    count: int
+    mean_confidence: float | None
+    accuracy: float | None
+
+
+@dataclass(frozen=True)
 class MulticlassMetricsSection:
     score_mode: str
     decision: str
@@ -142,6 +153,7 @@ class MulticlassMetricsSection:
     macro: AverageMetrics
     weighted: AverageMetrics
     confusion_matrix: ConfusionSection
+    calibration: list[CalibrationBin] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -214,6 +226,17 @@ class NoiseMatrixSection:
 
 
 @dataclass(frozen=True)
+class QualityHistogram:
+    """Label quality of every scored row (counts) and of the flagged ones, on shared edges; cut:
+    the highest quality of a flagged row."""
+
+    edges: list[float]
+    counts: list[int]
+    flagged_counts: list[int]
+    cut: float | None
+
+
+@dataclass(frozen=True)
 class LabelIssuesSection:
     """Suspected label errors. `n_suspects` is the one count the issues file and gate share."""
 
@@ -229,6 +252,7 @@ class LabelIssuesSection:
     pairs: list[PairAnomalySection]
     noise_matrix: NoiseMatrixSection | None
     top_suspects: list[Suspect]
+    quality_histogram: QualityHistogram | None = None
 
 
 @dataclass(frozen=True)

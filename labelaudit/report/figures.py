@@ -1,0 +1,394 @@
+"""The report's figures, drawn with matplotlib (Agg, no pyplot) from the report's aggregates.
+
+Each function takes the JSON-shaped report data and returns a Figure, or None when the report has
+nothing for it. They select and arrange (the most confused classes, the lowest F1) but never
+compute a statistic: every number comes from the report, so the figures agree with its JSON.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+
+from labelaudit._deps import import_optional
+
+MAX_MATRIX = 20  # classes shown in a heatmap; the full matrix stays in the JSON
+MAX_BARS = 30  # classes listed in a per-class chart
+PALETTE = {"main": "#3465a4", "second": "#f0a030", "third": "#4e9a06", "alert": "#c4302b"}
+
+
+def new_figure(width: float, height: float) -> Any:
+    """A Figure on the Agg canvas, without pyplot's global state."""
+    figure_module = import_optional("matplotlib.figure")
+    agg = import_optional("matplotlib.backends.backend_agg")
+    figure = figure_module.Figure(figsize=(width, height), dpi=100, layout="constrained")
+    agg.FigureCanvasAgg(figure)
+    return figure
+
+
+def png_bytes(figure: Any) -> bytes:
+    """The figure as PNG bytes (fixed metadata, so the same report gives the same bytes)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def support(data: dict[str, Any]) -> Any:
+    """Samples per class, largest first, on a log scale when counts span a wide range."""
+    rows = sorted(data["support"]["per_class"], key=lambda r: -r["count"])
+    if not rows:
+        return None
+    min_support = data["imbalance"]["min_support"]
+    counts = np.array([r["count"] for r in rows], dtype=float)
+    figure = new_figure(7.5, 3.4)
+    axes = figure.add_subplot()
+    colors = [
+        PALETTE["alert"] if c < min_support else PALETTE["main"] for c in counts
+    ]  # rare classes in red
+    shown = np.maximum(counts, 0.8)  # zero-support classes stay visible on the log scale
+    axes.bar(range(len(rows)), shown, color=colors, width=0.8)
+    smallest = counts[counts > 0].min() if (counts > 0).any() else 1.0
+    if counts.max() / smallest > 20 or (counts == 0).any():
+        axes.set_yscale("log")
+    axes.axhline(min_support, color=PALETTE["alert"], linestyle="--", linewidth=1)
+    axes.text(
+        len(rows) - 0.5,
+        min_support,
+        f" min support {min_support}",
+        va="bottom",
+        ha="right",
+        fontsize=8,
+        color=PALETTE["alert"],
+    )
+    _class_ticks(axes, [r["class"] for r in rows])
+    axes.set_ylabel("samples")
+    rare = int((counts < min_support).sum())
+    axes.set_title(f"Support per class ({len(rows)} classes, {rare} below {min_support} in red)")
+    return figure
+
+
+def confusion(data: dict[str, Any]) -> Any:
+    """Row-normalized confusion matrix; with many classes, the most confused ones."""
+    metrics = data.get("metrics") or {}
+    section = metrics.get("confusion_matrix")
+    if not section:
+        return None
+    counts = np.array(section["counts"], dtype=float)
+    normalized = np.array(section["normalized"], dtype=float)
+    chosen = _most_confused(counts)
+    title = "Confusion matrix, row-normalized (recall on the diagonal)"
+    if chosen.size < counts.shape[0]:
+        title += f"\nthe {chosen.size} most confused of {counts.shape[0]} classes"
+    names = [section["classes"][i] for i in chosen]
+    matrix = normalized[np.ix_(chosen, chosen)]
+    return _heatmap(matrix, names, names, title, "given label", "predicted label", "Blues")
+
+
+def per_class_metrics(data: dict[str, Any]) -> Any:
+    """Precision, recall and F1 per class, lowest F1 first."""
+    metrics = data.get("metrics") or {}
+    rows = [r for r in metrics.get("per_class", []) if r["support"] > 0]
+    if not rows:
+        return None
+    rows = sorted(rows, key=lambda r: (r["f1"], r["class"]))
+    total = len(rows)
+    rows = rows[:MAX_BARS]
+    figure = new_figure(7.5, max(2.4, 0.24 * len(rows) + 1.1))
+    axes = figure.add_subplot()
+    positions = np.arange(len(rows))[::-1]
+    for key, marker, color in (
+        ("precision", "o", "main"),
+        ("recall", "s", "second"),
+        ("f1", "D", "third"),
+    ):
+        axes.scatter(
+            [r[key] for r in rows],
+            positions,
+            marker=marker,
+            s=22,
+            label=key,
+            color=PALETTE[color],
+            zorder=3,
+        )
+    axes.set_yticks(positions, [_short(r["class"]) for r in rows], fontsize=8)
+    axes.set_xlim(-0.02, 1.02)
+    axes.grid(axis="x", alpha=0.3)
+    axes.legend(loc="lower right", fontsize=8, ncols=3)
+    shown = f" (the {len(rows)} lowest F1 of {total})" if total > len(rows) else ""
+    axes.set_title(f"Precision, recall and F1 per class{shown}")
+    return figure
+
+
+def reliability(data: dict[str, Any]) -> Any:
+    """Accuracy against confidence per bin, the diagonal of perfect calibration, and the ECE."""
+    metrics = data.get("metrics") or {}
+    bins = [b for b in metrics.get("calibration", []) if b["count"]]
+    if not bins:
+        return None
+    figure = new_figure(4.8, 4.0)
+    axes = figure.add_subplot()
+    lower = np.array([b["lower"] for b in bins])
+    width = np.array([b["upper"] - b["lower"] for b in bins])
+    accuracy = np.array([b["accuracy"] for b in bins])
+    confidence = np.array([b["mean_confidence"] for b in bins])
+    axes.bar(
+        lower,
+        accuracy,
+        width=width,
+        align="edge",
+        color=PALETTE["main"],
+        alpha=0.8,
+        edgecolor="white",
+        label="accuracy",
+    )
+    axes.bar(
+        lower,
+        confidence - accuracy,
+        bottom=accuracy,
+        width=width,
+        align="edge",
+        color=PALETTE["alert"],
+        alpha=0.35,
+        label="gap to confidence",
+    )
+    axes.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1)
+    axes.set_xlabel("confidence (top score)")
+    axes.set_ylabel("accuracy")
+    axes.legend(loc="upper left", fontsize=8)
+    ece = metrics["expected_calibration_error"]
+    axes.set_title(f"Reliability diagram (ECE {ece:.4f})")
+    return figure
+
+
+def quality_histogram(data: dict[str, Any]) -> Any:
+    """Label quality of every scored sample, the flagged ones in red, and the suspect cut."""
+    issues = data.get("label_issues") or {}
+    histogram = issues.get("quality_histogram")
+    if not histogram or not sum(histogram["counts"]):
+        return None
+    edges = np.array(histogram["edges"])
+    figure = new_figure(7.5, 3.2)
+    axes = figure.add_subplot()
+    widths = np.diff(edges)
+    axes.bar(
+        edges[:-1],
+        histogram["counts"],
+        width=widths,
+        align="edge",
+        color=PALETTE["main"],
+        alpha=0.75,
+        label="all scored samples",
+    )
+    axes.bar(
+        edges[:-1],
+        histogram["flagged_counts"],
+        width=widths,
+        align="edge",
+        color=PALETTE["alert"],
+        label="flagged as suspects",
+    )
+    if histogram["cut"] is not None:
+        axes.axvline(histogram["cut"], color=PALETTE["alert"], linestyle="--", linewidth=1)
+        axes.text(
+            histogram["cut"],
+            axes.get_ylim()[1] * 0.9,
+            f" cut {histogram['cut']:.3f}",
+            color=PALETTE["alert"],
+            fontsize=8,
+        )
+    axes.set_yscale("log")
+    axes.set_xlabel(f"label quality ({issues['quality_score']}; low = suspect)")
+    axes.set_ylabel("samples")
+    axes.legend(loc="upper center", fontsize=8)
+    axes.set_title(f"Label quality: {issues['n_suspects']:,} of {issues['n_scored']:,} flagged")
+    return figure
+
+
+def noise_matrix(data: dict[str, Any]) -> Any:
+    """Estimated P(given label | true label); with many classes, the noisiest ones."""
+    issues = data.get("label_issues") or {}
+    section = issues.get("noise_matrix")
+    if not section:
+        return None
+    matrix = np.array(section["given_given_true"], dtype=float)
+    chosen = _most_confused(matrix)
+    title = "Estimated noise: P(given label | true label)"
+    if chosen.size < matrix.shape[0]:
+        title += f"\nthe {chosen.size} noisiest of {matrix.shape[0]} classes"
+    names = [section["classes"][i] for i in chosen]
+    shown = matrix[np.ix_(chosen, chosen)]
+    return _heatmap(shown, names, names, title, "given label", "true label", "Oranges")
+
+
+def confused_pairs(data: dict[str, Any], limit: int = 15) -> Any:
+    """The most frequent (given, predicted) disagreements, as counts."""
+    metrics = data.get("metrics") or {}
+    section = metrics.get("confusion_matrix")
+    if not section:
+        return None
+    counts = np.array(section["counts"], dtype=float)
+    off = counts.copy()
+    np.fill_diagonal(off, 0)
+    order = np.argsort(-off, axis=None, kind="stable")[:limit]
+    pairs = [(int(i // off.shape[1]), int(i % off.shape[1])) for i in order if off.flat[i] > 0]
+    if not pairs:
+        return None
+    names = section["classes"]
+    figure = new_figure(7.5, max(2.2, 0.26 * len(pairs) + 1.0))
+    axes = figure.add_subplot()
+    positions = np.arange(len(pairs))[::-1]
+    axes.barh(positions, [off[i, j] for i, j in pairs], color=PALETTE["second"])
+    labels = [f"{_short(names[i])} -> {_short(names[j])}" for i, j in pairs]
+    axes.set_yticks(positions, labels, fontsize=8)
+    axes.set_xlabel("samples (given label -> predicted label)")
+    axes.set_title(f"Top {len(pairs)} confused pairs")
+    return figure
+
+
+def diff_support(data: dict[str, Any]) -> Any:
+    """Samples per class before and after; with many classes, the largest changes."""
+    rows = data.get("support") or []
+    if not rows:
+        return None
+    rows = sorted(rows, key=lambda r: (-abs(r["delta"]), r["class"]))[:MAX_BARS]
+    rows = sorted(rows, key=lambda r: -max(r["old"], r["new"]))
+    figure = new_figure(7.5, 3.4)
+    axes = figure.add_subplot()
+    positions = np.arange(len(rows))
+    axes.bar(
+        positions - 0.2, [r["old"] for r in rows], width=0.4, label="old", color=PALETTE["main"]
+    )
+    axes.bar(
+        positions + 0.2, [r["new"] for r in rows], width=0.4, label="new", color=PALETTE["second"]
+    )
+    _class_ticks(axes, [r["class"] for r in rows])
+    axes.set_ylabel("samples")
+    axes.legend(fontsize=8)
+    total = len(data["support"])
+    shown = f" (the {len(rows)} largest changes of {total})" if total > len(rows) else ""
+    axes.set_title(f"Support before and after{shown}")
+    return figure
+
+
+def transitions(data: dict[str, Any]) -> Any:
+    """Old label -> new label counts (log color), with rows for added and columns for removed."""
+    moves = data.get("transitions") or []
+    if not moves:
+        return None
+    classes = list(data["dataset"]["classes"])
+    index = {name: i for i, name in enumerate(classes)}
+    size = len(classes) + 1  # the last row: added; the last column: removed
+    matrix = np.zeros((size, size))
+    for move in moves:
+        row = index.get(move["from"], size - 1) if move["from"] is not None else size - 1
+        col = index.get(move["to"], size - 1) if move["to"] is not None else size - 1
+        matrix[row, col] += move["count"]
+    changes = matrix.copy()
+    np.fill_diagonal(changes[:-1, :-1], 0)
+    chosen = _most_confused(changes[:-1, :-1] + 0.0, extra=changes[:-1, -1] + changes[-1, :-1])
+    rows = [*chosen.tolist(), size - 1]
+    shown = np.log10(1 + matrix[np.ix_(rows, rows)])
+    names = [classes[i] for i in chosen]
+    title = "Label transitions, old -> new (color: log10 of 1 + count)"
+    if chosen.size < len(classes):
+        title += f"\nthe {chosen.size} most changed of {len(classes)} classes"
+    return _heatmap(
+        shown,
+        [*names, "(added)"],
+        [*names, "(removed)"],
+        title,
+        "old label",
+        "new label",
+        "Purples",
+        annotate=matrix[np.ix_(rows, rows)],
+    )
+
+
+def threshold_curves(data: dict[str, Any]) -> Any:
+    """Per-class metric against threshold (the tuning rows), chosen thresholds marked."""
+    curves = data.get("curves")
+    if not curves:
+        return None
+    grid = np.array(curves["grid"])
+    classes = curves["classes"][:MAX_MATRIX]
+    figure = new_figure(7.5, 3.8)
+    axes = figure.add_subplot()
+    colormap = import_optional("matplotlib").colormaps["tab20"]
+    for k, name in enumerate(classes):
+        color = colormap(k % 20)
+        axes.plot(grid, curves["values"][k], color=color, linewidth=1.2, label=_short(name))
+        chosen = data["thresholds"].get(name)
+        if chosen is not None:
+            axes.axvline(chosen, color=color, linestyle=":", linewidth=0.8)
+    axes.set_xlabel("threshold")
+    axes.set_ylabel(curves["metric"])
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.02)
+    if len(classes) <= 12:
+        axes.legend(fontsize=7, ncols=2, loc="lower left")
+    more = (
+        f" (first {len(classes)} of {len(curves['classes'])})"
+        if len(curves["classes"]) > len(classes)
+        else ""
+    )
+    axes.set_title(f"Per-class {curves['metric']} against threshold{more}; dotted: chosen")
+    return figure
+
+
+def _most_confused(matrix: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the classes with the most off-diagonal mass, at most MAX_MATRIX, in order."""
+    n = matrix.shape[0]
+    if n <= MAX_MATRIX:
+        return np.arange(n)
+    off = matrix.copy()
+    np.fill_diagonal(off, 0)
+    mass = off.sum(axis=0) + off.sum(axis=1) + (0 if extra is None else extra)
+    return np.sort(np.argsort(-mass, kind="stable")[:MAX_MATRIX])
+
+
+def _heatmap(
+    matrix: np.ndarray,
+    rows: list[str],
+    columns: list[str],
+    title: str,
+    row_label: str,
+    column_label: str,
+    colormap: str,
+    annotate: np.ndarray | None = None,
+) -> Any:
+    size = max(4.2, 0.32 * len(columns) + 2.4)
+    figure = new_figure(size + 0.8, size)
+    axes = figure.add_subplot()
+    image = axes.imshow(matrix, cmap=colormap, aspect="equal", vmin=0)
+    axes.set_xticks(range(len(columns)), [_short(c) for c in columns], rotation=90, fontsize=8)
+    axes.set_yticks(range(len(rows)), [_short(r) for r in rows], fontsize=8)
+    axes.set_xlabel(column_label)
+    axes.set_ylabel(row_label)
+    axes.set_title(title, fontsize=10)
+    figure.colorbar(image, ax=axes, shrink=0.8)
+    if len(columns) <= 12:
+        values = matrix if annotate is None else annotate
+        top = float(matrix.max()) or 1.0
+        for (i, j), value in np.ndenumerate(values):
+            text = f"{value:.2f}" if annotate is None else f"{int(value)}"
+            color = "white" if matrix[i, j] > 0.6 * top else "black"
+            axes.text(j, i, text, ha="center", va="center", fontsize=7, color=color)
+    return figure
+
+
+def _class_ticks(axes: Any, names: list[str]) -> None:
+    if len(names) <= 40:
+        axes.set_xticks(
+            range(len(names)), [_short(n) for n in names], rotation=60, fontsize=8, ha="right"
+        )
+    else:
+        axes.set_xticks([])
+        axes.set_xlabel(f"{len(names)} classes, largest first")
+
+
+def _short(name: str, limit: int = 18) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"

@@ -1,0 +1,370 @@
+"""The HTML report: self-contained, every figure present and sized, and as a browser shows it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from labelaudit.cli import cli
+from labelaudit.report import figures
+
+from .conftest import FIXTURES
+
+MULTI = FIXTURES / "synthetic-multiclass"
+SCAN_FIGURES = {
+    "support",
+    "per_class_metrics",
+    "confusion_matrix",
+    "confused_pairs",
+    "reliability",
+    "label_quality",
+    "noise_matrix",
+}
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def invoke(*args: str, cwd: Path | None = None):
+    old = os.getcwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        return CliRunner().invoke(cli, list(args))
+    finally:
+        os.chdir(old)
+
+
+def scan_page(tmp_path: Path, *extra: str) -> str:
+    out = tmp_path / "report.html"
+    result = invoke(
+        "scan",
+        str(MULTI / "labels.csv"),
+        "--preds",
+        str(MULTI / "preds.parquet"),
+        "--format",
+        "html",
+        "-o",
+        str(out),
+        *extra,
+    )
+    assert result.exit_code == 0, result.output
+    return out.read_text(encoding="utf-8")
+
+
+def images_of(page: str) -> list[str]:
+    return re.findall(r"<img [^>]*>", page)
+
+
+def assert_self_contained(page: str) -> None:
+    assert page.startswith("<!DOCTYPE html>")
+    lowered = page.lower()
+    for forbidden in ("<script", "<link", "@import", "url(", "http://", "https://"):
+        assert forbidden not in lowered, forbidden
+    for tag in images_of(page):
+        assert re.search(r'src="data:image/(png|jpeg);base64,', tag), tag[:80]
+        assert re.search(r'width="\d+"', tag) and re.search(r'height="\d+"', tag), tag[:80]
+
+
+def test_scan_page_is_self_contained_with_every_figure(tmp_path: Path) -> None:
+    page = scan_page(tmp_path, "--plots-dir", str(tmp_path / "plots"))
+    assert_self_contained(page)
+    assert set(re.findall(r'<figure id="fig-(\w+)"', page)) == SCAN_FIGURES
+    for text in (
+        "Label audit",
+        "samples",
+        "macro F1",
+        "suspects",
+        "Top 20 suspects",
+        "Recommendations",
+        "Findings",
+        "Least healthy classes",
+    ):
+        assert text in page, text
+    written = {p.stem: p.read_bytes() for p in (tmp_path / "plots").glob("*.png")}
+    assert set(written) == SCAN_FIGURES
+    embedded = re.search(r'id="fig-support"><img src="data:image/png;base64,([^"]+)"', page)
+    assert base64.b64decode(embedded.group(1)) == written["support"]
+    assert oct((tmp_path / "report.html").stat().st_mode & 0o777) != oct(0o600)
+
+
+def test_summary_numbers_come_from_the_report(tmp_path: Path) -> None:
+    page = scan_page(tmp_path)
+    result = invoke(
+        "scan",
+        str(MULTI / "labels.csv"),
+        "--preds",
+        str(MULTI / "preds.parquet"),
+        "--format",
+        "json",
+    )
+    data = json.loads(result.stdout)
+    assert f"<b>{data['metrics']['accuracy']:.4f}</b><span>accuracy</span>" in page
+    first = data["label_issues"]["top_suspects"][0]
+    assert f"<td>{first['id']}</td>" in page
+
+
+def test_plots_dir_with_text_format(tmp_path: Path) -> None:
+    result = invoke(
+        "scan",
+        str(MULTI / "labels.csv"),
+        "--preds",
+        str(MULTI / "preds.parquet"),
+        "--plots-dir",
+        str(tmp_path / "figs"),
+    )
+    assert result.exit_code == 0, result.output
+    assert "3,000 samples, 8 classes" in result.stdout
+    assert {p.stem for p in (tmp_path / "figs").glob("*.png")} == SCAN_FIGURES
+
+
+def test_labels_only_and_multilabel_pages(tmp_path: Path) -> None:
+    out = tmp_path / "labels.html"
+    assert (
+        invoke("scan", str(MULTI / "labels.csv"), "--format", "html", "-o", str(out)).exit_code == 0
+    )
+    page = out.read_text()
+    assert_self_contained(page)
+    assert re.findall(r'<figure id="fig-(\w+)"', page) == ["support"]
+    tags = FIXTURES / "synthetic-multilabel"
+    result = invoke(
+        "scan",
+        str(tags / "labels.csv"),
+        "--preds",
+        str(tags / "preds.parquet"),
+        "--label-sep",
+        "|",
+        "--format",
+        "html",
+        "-o",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert_self_contained(page)
+    assert {"support", "per_class_metrics", "label_quality"} <= set(
+        re.findall(r'<figure id="fig-(\w+)"', page)
+    )
+
+
+def test_diff_and_gate_pages(tmp_path: Path) -> None:
+    out = tmp_path / "diff.html"
+    result = invoke(
+        "diff",
+        str(MULTI / "labels.csv"),
+        str(MULTI / "labels_v2.csv"),
+        "--preds",
+        str(MULTI / "preds_v2.parquet"),
+        "--format",
+        "html",
+        "-o",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert_self_contained(page)
+    assert set(re.findall(r'<figure id="fig-(\w+)"', page)) == {"diff_support", "transitions"}
+    assert "Relabels judged by the model" in page
+    (tmp_path / "labelaudit.toml").write_text("[gate]\nmax_suspect_rate = 0.01\n")
+    gate = invoke(
+        "gate",
+        str(MULTI / "labels.csv"),
+        "--preds",
+        str(MULTI / "preds.parquet"),
+        "--baseline",
+        str(MULTI / "labels_v2.csv"),
+        "--format",
+        "html",
+        "-o",
+        "gate.html",
+        cwd=tmp_path,
+    )
+    assert gate.exit_code == 1, gate.output
+    page = (tmp_path / "gate.html").read_text()
+    assert_self_contained(page)
+    assert '<div class="verdict fail">FAIL' in page
+    assert "max_suspect_rate" in page
+    assert set(re.findall(r'<figure id="fig-(\w+)"', page)) >= SCAN_FIGURES
+
+
+def test_thresholds_page(tmp_path: Path) -> None:
+    out = tmp_path / "thresholds.html"
+    result = invoke(
+        "thresholds",
+        str(MULTI / "labels.csv"),
+        "--preds",
+        str(MULTI / "preds.parquet"),
+        "--html",
+        str(out),
+        "-o",
+        str(tmp_path / "t.json"),
+    )
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert_self_contained(page)
+    assert re.findall(r'<figure id="fig-(\w+)"', page) == ["threshold_curves"]
+    assert "curves" not in json.loads((tmp_path / "t.json").read_text())
+
+
+def test_f1_curves_equal_a_direct_computation() -> None:
+    from labelaudit.core.thresholds import f1_curves
+
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet(np.ones(4), size=500)
+    positive = np.eye(4, dtype=bool)[rng.integers(0, 4, size=500)]
+    grid, values = f1_curves(probabilities, positive, points=11)
+    for c in range(4):
+        for j, t in enumerate(grid):
+            predicted = probabilities[:, c] >= t
+            tp = (predicted & positive[:, c]).sum()
+            denominator = predicted.sum() + positive[:, c].sum()
+            assert values[c, j] == pytest.approx(2 * tp / denominator if denominator else 0.0)
+
+
+def test_many_classes_show_the_most_confused() -> None:
+    k = 60
+    counts = np.diag(np.full(k, 100))
+    counts[7, 42] = counts[42, 7] = 30  # two classes far more confused than the rest
+    data = {
+        "metrics": {
+            "confusion_matrix": {
+                "classes": [f"c{i}" for i in range(k)],
+                "counts": counts.tolist(),
+                "normalized": (counts / counts.sum(axis=1, keepdims=True)).tolist(),
+            }
+        }
+    }
+    drawn = figures.confusion(data)
+    labels = [t.get_text() for t in drawn.axes[0].get_xticklabels()]
+    assert len(labels) == figures.MAX_MATRIX
+    assert "c7" in labels and "c42" in labels
+    assert "the 20 most confused of 60 classes" in drawn.axes[0].get_title()
+
+
+def test_media_thumbnails_for_suspects(tmp_path: Path) -> None:
+    from PIL import Image
+
+    result = invoke(
+        "scan",
+        str(MULTI / "labels.csv"),
+        "--preds",
+        str(MULTI / "preds.parquet"),
+        "--format",
+        "json",
+        "--top",
+        "5",
+    )
+    top = [s["id"] for s in json.loads(result.stdout)["label_issues"]["top_suspects"]]
+    labels = pl.read_csv(MULTI / "labels.csv")
+    (tmp_path / "img").mkdir()
+    for i, sample in enumerate(top[:3]):
+        Image.new("RGB", (40, 30), (40 * i, 90, 200)).save(tmp_path / "img" / f"{sample}.png")
+    paths = labels["id"].map_elements(lambda i: f"img/{i}.png", return_dtype=pl.String)
+    urls = {top[3]: f"https://example.org/{top[3]}.jpg"}
+    media = [urls.get(i, p) for i, p in zip(labels["id"], paths, strict=True)]
+    labels.with_columns(pl.Series("path", media)).write_csv(tmp_path / "labels.csv")
+    out = invoke(
+        "scan",
+        "labels.csv",
+        "--preds",
+        str(MULTI / "preds.parquet"),
+        "--top",
+        "5",
+        "--media-col",
+        "path",
+        "--format",
+        "html",
+        "-o",
+        "r.html",
+        cwd=tmp_path,
+    )
+    assert out.exit_code == 0, out.output
+    page = (tmp_path / "r.html").read_text()
+    assert len(re.findall(r'<img class="thumb" src="data:image/jpeg;base64,', page)) == 3
+    assert f'<a href="https://example.org/{top[3]}.jpg">link</a>' in page  # linked, not fetched
+    assert f"img/{top[4]}.png" in page  # missing file: the path is shown
+    bad = invoke(
+        "scan",
+        "labels.csv",
+        "--preds",
+        str(MULTI / "preds.parquet"),
+        "--media-col",
+        "nope",
+        "--format",
+        "html",
+        "-o",
+        "x.html",
+        cwd=tmp_path,
+    )
+    assert bad.exit_code == 2
+    assert "no column 'nope'" in bad.output
+    assert not (tmp_path / "x.html").exists()
+
+
+CHECKER = """<script>
+window.addEventListener('load', () => {
+  const images = [...document.images].map(i => [i.naturalWidth, i.naturalHeight, i.width]);
+  const fetched = performance.getEntriesByType('resource').map(r => r.name);
+  document.body.setAttribute('data-check', JSON.stringify({images, fetched}));
+});
+</script></body>"""
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="headless Chromium is not installed here (Debian "
+    "package 'chromium'; .ci/run installs it)",
+)
+def test_page_renders_in_headless_chromium(tmp_path: Path) -> None:
+    page = scan_page(tmp_path)
+    checked = tmp_path / "checked.html"
+    checked.write_text(page.replace("</body>", CHECKER), encoding="utf-8")
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--no-first-run",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=5000",
+    ]
+    run = subprocess.run(
+        [CHROMIUM, *flags, "--dump-dom", checked.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    console = [line for line in run.stderr.splitlines() if ":CONSOLE" in line]
+    assert console == [], console
+    found = re.search(r'data-check="([^"]+)"', run.stdout)
+    assert found, run.stdout[:500]
+    report = json.loads(found.group(1).replace("&quot;", '"'))
+    assert len(report["images"]) == len(SCAN_FIGURES)
+    assert all(w > 0 and h > 0 and shown > 0 for w, h, shown in report["images"])
+    assert report["fetched"] == []
+    shot = tmp_path / "screenshot.png"
+    subprocess.run(
+        [
+            CHROMIUM,
+            *flags,
+            "--hide-scrollbars",
+            "--window-size=1100,1600",
+            f"--screenshot={shot}",
+            (tmp_path / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    assert shot.stat().st_size > 10_000
