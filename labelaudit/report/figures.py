@@ -83,7 +83,12 @@ def confusion(data: dict[str, Any]) -> Any:
         title += f"\nthe {chosen.size} most confused of {counts.shape[0]} classes"
     names = [section["classes"][i] for i in chosen]
     matrix = normalized[np.ix_(chosen, chosen)]
-    return _heatmap(matrix, names, names, title, "given label", "predicted label", "Blues")
+    vmax = _off_diagonal_cap(matrix)
+    if vmax is not None:
+        title += "; color capped at the largest off-diagonal share"
+    return _heatmap(
+        matrix, names, names, title, "given label", "predicted label", "Blues", vmax=vmax
+    )
 
 
 def per_class_metrics(data: dict[str, Any]) -> Any:
@@ -221,7 +226,10 @@ def noise_matrix(data: dict[str, Any]) -> Any:
         title += f"\nthe {chosen.size} noisiest of {matrix.shape[0]} classes"
     names = [section["classes"][i] for i in chosen]
     shown = matrix[np.ix_(chosen, chosen)]
-    return _heatmap(shown, names, names, title, "given label", "true label", "Oranges")
+    vmax = _off_diagonal_cap(shown)
+    if vmax is not None:
+        title += "; color capped at the largest off-diagonal value"
+    return _heatmap(shown, names, names, title, "given label", "true label", "Oranges", vmax=vmax)
 
 
 def confused_pairs(data: dict[str, Any], limit: int = 15) -> Any:
@@ -350,6 +358,16 @@ def _most_confused(matrix: np.ndarray, extra: np.ndarray | None = None) -> np.nd
     return np.sort(np.argsort(-mass, kind="stable")[:MAX_MATRIX])
 
 
+def _off_diagonal_cap(matrix: np.ndarray) -> float | None:
+    """Too many classes to print the values: cap the colors at the largest off-diagonal cell, so
+    the confusions (not the diagonal) use the color range."""
+    if matrix.shape[0] <= 12:
+        return None
+    off = matrix.copy()
+    np.fill_diagonal(off, 0)
+    return float(off.max()) if off.max() > 0 else None
+
+
 def _heatmap(
     matrix: np.ndarray,
     rows: list[str],
@@ -359,11 +377,12 @@ def _heatmap(
     column_label: str,
     colormap: str,
     annotate: np.ndarray | None = None,
+    vmax: float | None = None,
 ) -> Any:
     size = max(4.2, 0.32 * len(columns) + 2.4)
     figure = new_figure(size + 0.8, size)
     axes = figure.add_subplot()
-    image = axes.imshow(matrix, cmap=colormap, aspect="equal", vmin=0)
+    image = axes.imshow(matrix, cmap=colormap, aspect="equal", vmin=0, vmax=vmax)
     axes.set_xticks(range(len(columns)), [_short(c) for c in columns], rotation=90, fontsize=8)
     axes.set_yticks(range(len(rows)), [_short(r) for r in rows], fontsize=8)
     axes.set_xlabel(column_label)
