@@ -45,7 +45,7 @@ def test_predictions_are_out_of_fold(tmp_path: Path) -> None:
     settings = ProbeSettings(max_epochs=100, patience=100, lr=0.03, weight_decay=0.0)
     oof = cross_val_predict(features, labels, 2, 5, settings, torch.device("cpu"))
     assert oof.accuracy(labels) < 0.65  # chance is 0.5: no row was predicted by a probe it trained
-    inputs, targets = torch.from_numpy(features), torch.from_numpy(labels)
+    inputs, targets = torch.from_numpy(features.copy()), torch.from_numpy(labels.copy())
     everything = np.arange(labels.size)
     probe, _ = fit_probe(inputs, targets, everything, 2, settings, 0)
     leaked = predict(probe, inputs, everything).argmax(axis=1)
