@@ -71,23 +71,16 @@ def support(data: dict[str, Any]) -> Any:
 
 def confusion(data: dict[str, Any]) -> Any:
     """Row-normalized confusion matrix; with many classes, the most confused ones."""
-    metrics = data.get("metrics") or {}
-    section = metrics.get("confusion_matrix")
+    section = (data.get("metrics") or {}).get("confusion_matrix")
     if not section:
         return None
-    counts = np.array(section["counts"], dtype=float)
-    normalized = np.array(section["normalized"], dtype=float)
-    chosen = _most_confused(counts)
-    title = "Confusion matrix, row-normalized (recall on the diagonal)"
-    if chosen.size < counts.shape[0]:
-        title += f"\nthe {chosen.size} most confused of {counts.shape[0]} classes"
-    names = [section["classes"][i] for i in chosen]
-    matrix = normalized[np.ix_(chosen, chosen)]
-    vmax = _off_diagonal_cap(matrix)
-    if vmax is not None:
-        title += "; color capped at the largest off-diagonal share"
-    return _heatmap(
-        matrix, names, names, title, "given label", "predicted label", "Blues", vmax=vmax
+    return _class_matrix(
+        np.array(section["normalized"], dtype=float),
+        section["classes"],
+        "Confusion matrix, row-normalized (recall on the diagonal)",
+        ("most confused", "share"),
+        ("given label", "predicted label", "Blues"),
+        selection=np.array(section["counts"], dtype=float),
     )
 
 
@@ -215,21 +208,16 @@ def quality_histogram(data: dict[str, Any]) -> Any:
 
 def noise_matrix(data: dict[str, Any]) -> Any:
     """Estimated P(given label | true label); with many classes, the noisiest ones."""
-    issues = data.get("label_issues") or {}
-    section = issues.get("noise_matrix")
+    section = (data.get("label_issues") or {}).get("noise_matrix")
     if not section:
         return None
-    matrix = np.array(section["given_given_true"], dtype=float)
-    chosen = _most_confused(matrix)
-    title = "Estimated noise: P(given label | true label)"
-    if chosen.size < matrix.shape[0]:
-        title += f"\nthe {chosen.size} noisiest of {matrix.shape[0]} classes"
-    names = [section["classes"][i] for i in chosen]
-    shown = matrix[np.ix_(chosen, chosen)]
-    vmax = _off_diagonal_cap(shown)
-    if vmax is not None:
-        title += "; color capped at the largest off-diagonal value"
-    return _heatmap(shown, names, names, title, "given label", "true label", "Oranges", vmax=vmax)
+    return _class_matrix(
+        np.array(section["given_given_true"], dtype=float),
+        section["classes"],
+        "Estimated noise: P(given label | true label)",
+        ("noisiest", "value"),
+        ("given label", "true label", "Oranges"),
+    )
 
 
 def confused_pairs(data: dict[str, Any], limit: int = 15) -> Any:
@@ -345,6 +333,28 @@ def threshold_curves(data: dict[str, Any]) -> Any:
     )
     axes.set_title(f"Per-class {curves['metric']} against threshold{more}; dotted: chosen")
     return figure
+
+
+def _class_matrix(
+    matrix: np.ndarray,
+    classes: list[str],
+    title: str,
+    words: tuple[str, str],
+    axes_and_colors: tuple[str, str, str],
+    selection: np.ndarray | None = None,
+) -> Any:
+    """A class-by-class heatmap; beyond MAX_MATRIX classes, those with the most off-diagonal
+    mass in `selection` (default: the matrix itself), colors capped at the largest confusion."""
+    chosen = _most_confused(matrix if selection is None else selection)
+    if chosen.size < matrix.shape[0]:
+        title += f"\nthe {chosen.size} {words[0]} of {matrix.shape[0]} classes"
+    names = [classes[i] for i in chosen]
+    shown = matrix[np.ix_(chosen, chosen)]
+    vmax = _off_diagonal_cap(shown)
+    if vmax is not None:
+        title += f"; color capped at the largest off-diagonal {words[1]}"
+    rows, columns, colormap = axes_and_colors
+    return _heatmap(shown, names, names, title, rows, columns, colormap, vmax=vmax)
 
 
 def _most_confused(matrix: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:

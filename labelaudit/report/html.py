@@ -16,6 +16,7 @@ from typing import Any
 
 from labelaudit import __version__
 from labelaudit.report import figures
+from labelaudit.report.render import _names, _num, _pct
 
 STYLE = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
@@ -167,8 +168,8 @@ def _labels_section(page: Page, data: dict[str, Any]) -> None:
         ("imbalance ratio (largest / smallest non-empty)", _num(imbalance["ratio"], 2)),
         ("normalized entropy", _num(imbalance["normalized_entropy"])),
         ("effective number of classes", _num(imbalance["effective_classes"], 2)),
-        (f"rare classes (< {imbalance['min_support']})", _list(imbalance["rare_classes"])),
-        ("classes without samples", _list(imbalance["zero_support_classes"])),
+        (f"rare classes (< {imbalance['min_support']})", _names(imbalance["rare_classes"], 12)),
+        ("classes without samples", _names(imbalance["zero_support_classes"], 12)),
         (
             "duplicate ids / conflicting ids",
             f"{duplicates['duplicate_ids']:,} / {duplicates['conflicting_ids']:,}",
@@ -548,21 +549,6 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 1e6 else f"{value:.4g}"
     return _e(str(value))
-
-
-def _num(value: float | None, digits: int = 4) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}%"
-
-
-def _list(names: list[str], limit: int = 12) -> str:
-    if not names:
-        return "none"
-    more = f" (+{len(names) - limit} more)" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
 
 
 def _e(text: Any) -> str:

@@ -111,14 +111,7 @@ def score(
         source = batching.image_batches(dataset, batch_size, workers, pin)
         kind = "image folder"
     else:
-        features = load_features(
-            data,
-            id_col=data_options.id_col,
-            label_col=data_options.label_col,
-            features_col=data_options.features_col,
-            input_shape=data_options.input_shape,
-            input_format=data_options.input_format,
-        )
+        features = _read_features(data, data_options)
         keep = shard_mask(features.ids, shard, n_shards)
         ids = features.ids.filter(pl.Series(keep))
         labels = features.labels.filter(pl.Series(keep)) if features.labels is not None else None
@@ -200,13 +193,7 @@ def cross_validate(
             "with an id, a label and the feature columns (e.g. embeddings)."
         )
     where = resolve_device(device)
-    features = load_features(
-        data,
-        id_col=data_options.id_col,
-        label_col=data_options.label_col,
-        features_col=data_options.features_col,
-        input_format=data_options.input_format,
-    )
+    features = _read_features(data, data_options, shaped=False)
     names, codes = _encode_labels(features, data_options)
     warnings = _small_class_warnings(names, codes, folds)
     flat = features.features.reshape(features.n_rows, -1)
@@ -234,6 +221,19 @@ def cross_validate(
     }
     labels = pl.DataFrame({"id": features.ids, "label": features.labels})
     return ScoreResult(predictions, labels, summary, warnings)
+
+
+def _read_features(
+    data: str | os.PathLike[str], options: DataOptions, shaped: bool = True
+) -> FeatureSet:
+    return load_features(
+        data,
+        id_col=options.id_col,
+        label_col=options.label_col,
+        features_col=options.features_col,
+        input_shape=options.input_shape if shaped else None,
+        input_format=options.input_format,
+    )
 
 
 def _encode_labels(features: FeatureSet, options: DataOptions) -> tuple[list[str], np.ndarray]:
