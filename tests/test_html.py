@@ -64,6 +64,14 @@ def images_of(page: str) -> list[str]:
     return re.findall(r"<img [^>]*>", page)
 
 
+def page_of(result, path: Path, exit_code: int = 0) -> str:
+    """The page a command wrote, after checking its exit code and that it is self-contained."""
+    assert result.exit_code == exit_code, result.output
+    page = path.read_text(encoding="utf-8")
+    assert_self_contained(page)
+    return page
+
+
 def assert_self_contained(page: str) -> None:
     assert page.startswith("<!DOCTYPE html>")
     lowered = page.lower()
@@ -128,11 +136,8 @@ def test_plots_dir_with_text_format(tmp_path: Path) -> None:
 
 def test_labels_only_and_multilabel_pages(tmp_path: Path) -> None:
     out = tmp_path / "labels.html"
-    assert (
-        invoke("scan", str(MULTI / "labels.csv"), "--format", "html", "-o", str(out)).exit_code == 0
-    )
-    page = out.read_text()
-    assert_self_contained(page)
+    labels_only = invoke("scan", str(MULTI / "labels.csv"), "--format", "html", "-o", str(out))
+    page = page_of(labels_only, out)
     assert re.findall(r'<figure id="fig-(\w+)"', page) == ["support"]
     tags = FIXTURES / "synthetic-multilabel"
     result = invoke(
@@ -147,9 +152,7 @@ def test_labels_only_and_multilabel_pages(tmp_path: Path) -> None:
         "-o",
         str(out),
     )
-    assert result.exit_code == 0, result.output
-    page = out.read_text()
-    assert_self_contained(page)
+    page = page_of(result, out)
     assert {"support", "per_class_metrics", "label_quality"} <= set(
         re.findall(r'<figure id="fig-(\w+)"', page)
     )
@@ -168,9 +171,7 @@ def test_diff_and_gate_pages(tmp_path: Path) -> None:
         "-o",
         str(out),
     )
-    assert result.exit_code == 0, result.output
-    page = out.read_text()
-    assert_self_contained(page)
+    page = page_of(result, out)
     assert set(re.findall(r'<figure id="fig-(\w+)"', page)) == {"diff_support", "transitions"}
     assert "Relabels judged by the model" in page
     (tmp_path / "labelaudit.toml").write_text("[gate]\nmax_suspect_rate = 0.01\n")
@@ -187,9 +188,7 @@ def test_diff_and_gate_pages(tmp_path: Path) -> None:
         "gate.html",
         cwd=tmp_path,
     )
-    assert gate.exit_code == 1, gate.output
-    page = (tmp_path / "gate.html").read_text()
-    assert_self_contained(page)
+    page = page_of(gate, tmp_path / "gate.html", exit_code=1)
     assert '<div class="verdict fail">FAIL' in page
     assert "max_suspect_rate" in page
     assert set(re.findall(r'<figure id="fig-(\w+)"', page)) >= SCAN_FIGURES
@@ -207,9 +206,7 @@ def test_thresholds_page(tmp_path: Path) -> None:
         "-o",
         str(tmp_path / "t.json"),
     )
-    assert result.exit_code == 0, result.output
-    page = out.read_text()
-    assert_self_contained(page)
+    page = page_of(result, out)
     assert re.findall(r'<figure id="fig-(\w+)"', page) == ["threshold_curves"]
     assert "curves" not in json.loads((tmp_path / "t.json").read_text())
 

@@ -44,7 +44,6 @@ footer{margin-top:40px;color:#888;font-size:.8em}code{background:#f3f3f3;padding
 class Page:
     """The page being built: its HTML parts and the figures drawn so far (name -> PNG bytes)."""
 
-    plots_dir: Path | None
     media: dict[Any, str] = field(default_factory=dict)
     media_base: Path | None = None
     parts: list[str] = field(default_factory=list)
@@ -74,16 +73,11 @@ class Page:
 def render_html(
     data: dict[str, Any],
     *,
-    plots_dir: str | Path | None = None,
     media: dict[Any, str] | None = None,
     media_base: str | Path | None = None,
 ) -> tuple[str, dict[str, bytes]]:
     """The page for a report's JSON data, and its figures as PNG bytes by name."""
-    page = Page(
-        Path(plots_dir) if plots_dir else None,
-        media or {},
-        Path(media_base) if media_base else None,
-    )
+    page = Page(media or {}, Path(media_base) if media_base else None)
     command = data["command"]
     if command == "scan":
         title = f"labelaudit scan: {data['dataset']['source']}"

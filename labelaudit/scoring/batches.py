@@ -1,7 +1,7 @@
 """Batches of model inputs, in row order: slices of an in-memory feature array, or decoded images.
 
-Images are decoded by DataLoader workers (Pillow releases no GIL-bound work to the main process);
-an image that fails to decode yields zeros, marked not ok, with its error message.
+Images are decoded in DataLoader worker processes, so decoding runs beside the model; an image
+that fails to decode yields zeros, marked not ok, with its error message.
 """
 
 from __future__ import annotations
