@@ -17,7 +17,7 @@ from labelaudit.evaluate import (
     evaluate_multiclass,
     evaluate_multilabel,
 )
-from labelaudit.io.dataset import Dataset, build_dataset, resolve_classes
+from labelaudit.io.dataset import Dataset, align_boolean_names, build_dataset, resolve_classes
 from labelaudit.io.labels import LabelTable, load_labels
 from labelaudit.io.predictions import ScoreMatrix, load_predictions, read_class_file
 from labelaudit.io.thresholds_file import read_thresholds
@@ -79,6 +79,7 @@ def load_dataset(
         fixed = read_class_file(config.classes)
     table = load_label_table(labels, config)
     scores = load_score_matrix(preds, config, fixed) if preds is not None else None
+    table = align_boolean_names(table, scores)
     vocabulary, warnings = resolve_classes(table, scores, fixed)
     return build_dataset(
         table, scores, vocabulary, on_missing=config.on_missing, extra_warnings=warnings

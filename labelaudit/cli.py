@@ -23,27 +23,34 @@ from labelaudit.errors import (
     EXIT_FINDINGS,
     EXIT_INTERNAL,
     EXIT_OK,
+    EXIT_SIGINT,
     ISSUE_TRACKER,
+    Interrupted,
     LabelAuditError,
 )
 from labelaudit.report.render import FORMATS
 
 
 class LabelAuditGroup(click.Group):
-    """A click group that owns the exit codes: 2 for bad usage or input, 3 for a bug."""
+    """A click group that owns the exit codes: 2 for bad usage or input, 3 for a bug, 130/143
+    for an interrupt (after removing every temporary file)."""
 
     def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         extra.pop("standalone_mode", None)
+        previous = _install_signal_handlers()
         try:
             code = super().main(argv, prog_name or "labelaudit", standalone_mode=False, **extra)
         except click.exceptions.Exit as done:
             code = done.exit_code
+        except click.exceptions.Abort:  # click's form of KeyboardInterrupt
+            code = _interrupted(EXIT_SIGINT)
+        except KeyboardInterrupt:
+            code = _interrupted(EXIT_SIGINT)
+        except Interrupted as stop:
+            code = _interrupted(stop.exit_code)
         except click.ClickException as usage:
             usage.show()
-            code = EXIT_BAD_INPUT
-        except click.exceptions.Abort:
-            click.echo("Aborted.", err=True)
             code = EXIT_BAD_INPUT
         except LabelAuditError as error:
             click.echo(f"Error: {error.message}", err=True)
@@ -58,7 +65,48 @@ class LabelAuditGroup(click.Group):
                 err=True,
             )
             code = EXIT_INTERNAL
+        finally:
+            _restore_signal_handlers(previous)
         sys.exit(EXIT_OK if code is None else code)
+
+
+def _install_signal_handlers() -> dict[int, Any]:
+    """SIGINT and SIGTERM raise in the main thread, so `finally` blocks remove temporary files;
+    a second signal during that clean-up is ignored. Returns the handlers to restore."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def stop(signal_number: int, _frame: Any) -> None:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)
+        if signal_number == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Interrupted(signal_number)
+
+    previous = {}
+    for number in (signal.SIGINT, signal.SIGTERM):
+        previous[number] = signal.getsignal(number) or signal.SIG_DFL
+        signal.signal(number, stop)
+    return previous
+
+
+def _restore_signal_handlers(previous: dict[int, Any]) -> None:
+    import signal
+
+    for number, handler in previous.items():
+        signal.signal(number, handler)
+
+
+def _interrupted(code: int) -> int:
+    """Remove temporary files, say so on stderr, and return the interrupt's exit code."""
+    from labelaudit.io.writers import remove_pending
+
+    remove_pending()
+    click.echo("Interrupted; no output was left half-written.", err=True)
+    return code
 
 
 def debug_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -263,25 +311,57 @@ def scan(
     LABELS is a csv, tsv, parquet, ndjson or arrow table with an id and a label column.
     """
     from labelaudit.api import scan as run_scan
-    from labelaudit.config import build_scan_config, load_config_file
-    from labelaudit.io.writers import check_table_path, write_frame
+    from labelaudit.io.writers import write_frame
 
-    for path in (issues_out, weights_out):
-        if path:
-            check_table_path(path)
-    loaded = load_config_file(config_file)
-    preds = flags.pop("preds")
-    config = build_scan_config(loaded.values, flags, source="the command line")
+    loaded, preds, config = _settings(config_file, flags)
+    if issues_out and preds is None:
+        raise LabelAuditError("--issues-out needs --preds: label errors are found from scores.")
+    if issues_out and config.suspects == "none":
+        raise LabelAuditError(
+            "--issues-out needs label-error detection, which --suspects none turns off. Drop "
+            "one of the two."
+        )
+    _check_paths(
+        loaded,
+        config,
+        inputs=[labels, preds],
+        outputs={"-o": output, "--issues-out": issues_out, "--weights-out": weights_out},
+        tables=("--issues-out", "--weights-out"),
+        plots_dir=plots_dir,
+    )
     report = run_scan(labels, preds, config=config)
     if issues_out:
-        if report.suspects is None:
-            raise LabelAuditError("--issues-out needs --preds: label errors are found from scores.")
         write_frame(issues_out, report.suspects)
     if weights_out:
         write_frame(weights_out, report.weights)
     media = _media(labels, config, media_col, report.to_dict()) if media_col else None
     emit(report, fmt, output, plots_dir=plots_dir, media=media, media_base=_folder_of(labels))
     return EXIT_OK
+
+
+def _settings(config_file: str | None, flags: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """The settings file, the --preds value and the merged ScanConfig of a data command."""
+    from labelaudit.config import build_scan_config, load_config_file
+
+    loaded = load_config_file(config_file)
+    preds = flags.pop("preds")
+    config = build_scan_config(loaded.values, flags, source="the command line")
+    return loaded, preds, config
+
+
+def _check_paths(
+    loaded: Any,
+    config: Any,
+    inputs: list[Any],
+    outputs: dict[str, str | None],
+    tables: tuple[str, ...] = (),
+    plots_dir: str | None = None,
+) -> None:
+    """Every output checked against every input (the settings files included) before any work."""
+    from labelaudit.io.paths import check_outputs
+
+    files = [*inputs, loaded.path, config.classes, config.thresholds]
+    check_outputs(outputs, files, tables, {"--plots-dir": plots_dir})
 
 
 @cli.command()
@@ -312,12 +392,10 @@ def diff(
     With --preds (scores for NEW's rows), each relabel is judged: the model agrees when the new
     label is more probable than the old one.
     """
-    from labelaudit.config import build_scan_config, load_config_file
     from labelaudit.diffing import diff as run_diff
 
-    loaded = load_config_file(config_file)
-    preds = flags.pop("preds")
-    config = build_scan_config(loaded.values, flags, source="the command line")
+    loaded, preds, config = _settings(config_file, flags)
+    _check_paths(loaded, config, [old, new, preds], {"-o": output}, plots_dir=plots_dir)
     emit(run_diff(old, new, preds, config=config), fmt, output, plots_dir=plots_dir)
     return EXIT_OK
 
@@ -380,21 +458,28 @@ def gate(
     """
     import os
 
-    from labelaudit.config import build_scan_config, load_config_file
     from labelaudit.gate import parse_rules
     from labelaudit.gating import current_suspects
     from labelaudit.gating import gate as run_gate
-    from labelaudit.io.writers import check_table_path, write_frame, write_text
+    from labelaudit.io.writers import write_frame, write_text
     from labelaudit.report.render import render
     from labelaudit.report.render_gate import github_annotations, render_junit, summary_line
 
-    if write_baseline:
-        check_table_path(write_baseline)
-    loaded = load_config_file(config_file)
+    loaded, preds, config = _settings(config_file, flags)
     source = f"[gate] of '{loaded.path}'" if loaded.path else "the configuration"
     rules = parse_rules(loaded.sections.get("gate"), source)
-    preds = flags.pop("preds")
-    config = build_scan_config(loaded.values, flags, source="the command line")
+    if (write_baseline or accept) and preds is None:
+        raise LabelAuditError(
+            "--write-baseline and --accept need --preds: suspects are found from scores."
+        )
+    _check_paths(
+        loaded,
+        config,
+        inputs=[labels, preds, baseline, accept],
+        outputs={"-o": output, "--junit": junit, "--write-baseline": write_baseline},
+        tables=("--write-baseline",),
+        plots_dir=plots_dir,
+    )
     report = run_gate(
         labels, preds, rules=rules, config=config, baseline=baseline, accept=accept,
         fail_on=fail_on,
@@ -403,11 +488,7 @@ def gate(
         write_frame(write_baseline, current_suspects(report.scan_report))
     data = report.to_dict()
     media = _media(labels, config, media_col, data["scan"]) if media_col else None
-    text = _render_with_figures(report, fmt, plots_dir, media, _folder_of(labels))
-    if output:
-        write_text(output, text)
-    else:
-        click.echo(text, nl=False)
+    emit(report, fmt, output, plots_dir=plots_dir, media=media, media_base=_folder_of(labels))
     if junit:
         write_text(junit, render_junit(data))
     click.echo(summary_line(data), err=True)
@@ -477,13 +558,13 @@ def thresholds(
     """
     import json
 
-    from labelaudit.config import build_scan_config, load_config_file
     from labelaudit.io.writers import write_text
     from labelaudit.thresholding import tune_thresholds
 
-    loaded = load_config_file(config_file)
-    preds = flags.pop("preds")
-    config = build_scan_config(loaded.values, flags, source="the command line")
+    loaded, preds, config = _settings(config_file, flags)
+    _check_paths(
+        loaded, config, [labels, preds], {"-o": output, "--html": html_out}, plots_dir=plots_dir
+    )
     pictures = bool(html_out or plots_dir)
     result = tune_thresholds(
         labels, preds, config=config, metric=metric, holdout=holdout, folds=folds, seed=seed,
@@ -692,7 +773,8 @@ def score(
     """
     from labelaudit._deps import import_optional
     from labelaudit.config import load_config_file
-    from labelaudit.io.writers import check_table_path, write_frame
+    from labelaudit.io.paths import check_outputs
+    from labelaudit.io.writers import write_frame
 
     if (model is None) == (cv is None):
         raise LabelAuditError("Give --model MODEL to run a model, or --cv K to train probes.")
@@ -700,10 +782,13 @@ def score(
         raise LabelAuditError(
             "--weights, --shard, --logits and --multi-label apply to --model, not to --cv."
         )
-    for path in (output, labels_out):
-        if path:
-            check_table_path(path)
-    values = load_config_file(config_file).values
+    loaded = load_config_file(config_file)
+    values = loaded.values
+    check_outputs(
+        {"-o": output, "--labels-out": labels_out},
+        [data, model, weights, classes, loaded.path],
+        tables=("-o", "--labels-out"),
+    )
     shape = _parse_floats(input_shape, "--input-shape") if input_shape else None
     if shape is not None and any(v < 1 or v != int(v) for v in shape):
         raise LabelAuditError(f"--input-shape '{input_shape}' should be positive integers.")
@@ -815,7 +900,8 @@ def emit(
     media: dict[Any, str] | None = None,
     media_base: str | None = None,
 ) -> None:
-    """Write the rendered report to -o (atomically) or stdout; warnings also go to stderr."""
+    """Write the rendered report to -o (atomically) or stdout; warnings go to stderr whatever
+    the format, so a person sees them even when the report goes to a file or a pipe."""
     from labelaudit.io.writers import write_text
 
     text = _render_with_figures(report, fmt, plots_dir, media, media_base)
@@ -824,9 +910,8 @@ def emit(
         click.echo(f"Report written to {output}", err=True)
     else:
         click.echo(text, nl=False)
-    if output or fmt != "text":
-        for warning in report.warnings:
-            click.echo(f"warning: {warning}", err=True)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 def main() -> None:

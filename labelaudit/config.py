@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import tomllib
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -72,28 +73,41 @@ def find_config_file(start: Path | None = None) -> Path | None:
         if own.is_file():
             return own
         pyproject = candidate / "pyproject.toml"
-        if pyproject.is_file() and "labelaudit" in _read_toml(pyproject).get("tool", {}):
+        if pyproject.is_file() and "labelaudit" in _tool_tables(_read_toml(pyproject)):
             return pyproject
     return None
 
 
 def load_config_file(path: str | Path | None, discover: bool = True) -> LoadedConfig:
-    """Read settings from `path`, or from the discovered file; empty when there is none."""
+    """Read settings from `path`, or from the discovered file; empty when there is none.
+
+    The whole file is validated whichever command runs (the [gate] rules too): a broken setting
+    is reported the first time the file is read, not only by the command that uses it.
+    """
     if path is None and discover:
         path = find_config_file()
     if path is None:
         return LoadedConfig({}, None, {})
     file = Path(path)
     if not file.is_file():
-        raise ConfigError(f"The configuration file '{file}' does not exist.")
+        what = "is a folder" if file.is_dir() else "does not exist"
+        raise ConfigError(f"The configuration file '{file}' {what}. Give a .toml file.")
     data = _read_toml(file)
-    if file.name == "pyproject.toml" or "tool" in data:
-        data = data.get("tool", {}).get("labelaudit", {})
+    table = "[tool.labelaudit]" if file.name == "pyproject.toml" or "tool" in data else "the file"
+    if table == "[tool.labelaudit]":
+        data = _tool_tables(data).get("labelaudit", {})
     if not isinstance(data, dict):
-        raise ConfigError(f"[tool.labelaudit] in '{file}' must be a table.")
+        raise ConfigError(f"{table} in '{file}' must be a table; found {data!r}.")
     sections = {name: data[name] for name in SECTIONS if name in data}
     values = {k: v for k, v in data.items() if k not in SECTIONS}
-    check_keys(values, {f.name for f in fields(ScanConfig)}, f"[tool.labelaudit] of '{file}'")
+    where = f"{table} of '{file}'"
+    check_keys(values, {f.name for f in fields(ScanConfig)}, where)
+    for key, value in values.items():
+        _check_value(key, value, where)
+    from labelaudit.gate import parse_rules  # the gate's rules live beside their checks
+
+    if "gate" in sections:
+        parse_rules(sections["gate"], f"[gate] of '{file}'")
     return LoadedConfig(values, str(file), sections)
 
 
@@ -112,13 +126,17 @@ def check_keys(values: dict[str, Any], known: set[str], where: str, noun: str = 
 def build_scan_config(
     file_values: dict[str, Any], cli_values: dict[str, Any], source: str = "configuration"
 ) -> ScanConfig:
-    """Merge defaults < file < flags (flags given as None are not set) and check each value."""
-    merged: dict[str, Any] = {}
-    merged.update(file_values)
-    merged.update({k: v for k, v in cli_values.items() if v is not None})
+    """Merge defaults < file < flags (flags given as None are not set) and check each value.
+
+    File values were checked (naming their file) when the file was read; `source` names where
+    the flags came from in messages."""
     config = ScanConfig()
-    types = {f.name: f.type for f in fields(ScanConfig)}
-    for key, value in merged.items():
+    types = {f.name for f in fields(ScanConfig)}
+    for key, value in file_values.items():
+        config = replace(config, **{key: _check_value(key, value, "the configuration file")})
+    for key, value in cli_values.items():
+        if value is None:
+            continue
         if key not in types:
             raise ConfigError(f"Unknown setting '{key}' in {source}.")
         config = replace(config, **{key: _check_value(key, value, source)})
@@ -137,8 +155,10 @@ def _check_value(key: str, value: Any, source: str) -> Any:
             raise ConfigError(
                 f"Setting 'max_weight' must be a number; found {value!r} in {source}."
             )
-        if value is not None and value <= 0:
-            raise ConfigError(f"Setting 'max_weight' must be > 0; found {value} in {source}.")
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ConfigError(
+                f"Setting 'max_weight' must be a finite number > 0; found {value} in {source}."
+            )
         return None if value is None else float(value)
     if default is None:
         if value is not None and not isinstance(value, str):
@@ -156,9 +176,17 @@ def _check_value(key: str, value: Any, source: str) -> Any:
         raise ConfigError(f"Setting '{key}' must be >= 0; found {value} in {source}.")
     if key == "chunk_rows" and value < 1:
         raise ConfigError(f"Setting 'chunk_rows' must be >= 1; found {value} in {source}.")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"Setting '{key}' must be a finite number; found {value} in {source}.")
     if key == "threshold" and not 0.0 <= value <= 1.0:
         raise ConfigError(f"Setting 'threshold' must be in [0, 1]; found {value} in {source}.")
     return value
+
+
+def _tool_tables(data: dict[str, Any]) -> dict[str, Any]:
+    """The [tool] table of a pyproject.toml, or empty when it is absent or not a table."""
+    tool = data.get("tool", {})
+    return tool if isinstance(tool, dict) else {}
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -167,5 +195,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"The configuration file '{path}' is not valid TOML: {exc}.") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"The configuration file '{path}' is not UTF-8 text ({exc.reason} at byte "
+            f"{exc.start}); TOML files must be UTF-8. Re-save it as UTF-8."
+        ) from exc
     except OSError as exc:
-        raise ConfigError(f"The configuration file '{path}' could not be read: {exc}.") from exc
+        raise ConfigError(
+            f"The configuration file '{path}' could not be read: {exc.strerror or exc}."
+        ) from exc

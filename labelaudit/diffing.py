@@ -14,7 +14,7 @@ from labelaudit.core import diff as diff_stats
 from labelaudit.core.support import class_counts, multilabel_class_counts
 from labelaudit.errors import InputError
 from labelaudit.evaluate import multiclass_score_mode, probability_chunks
-from labelaudit.io.dataset import Dataset, build_dataset, resolve_classes
+from labelaudit.io.dataset import Dataset, align_boolean_names, build_dataset, resolve_classes
 from labelaudit.io.labels import LabelTable, describe_ids
 from labelaudit.io.predictions import read_class_file
 from labelaudit.report.schema import (
@@ -58,6 +58,7 @@ def diff(
         )
     fixed = read_class_file(config.classes) if config.classes else None
     scores = load_score_matrix(preds, config, fixed) if preds is not None else None
+    old_table, new_table = (align_boolean_names(t, scores) for t in (old_table, new_table))
     classes, warnings = _vocabulary(old_table, new_table, scores, fixed)
     old_ds = build_dataset(old_table, None, classes)
     new_ds = build_dataset(new_table, scores, classes, on_missing=config.on_missing)

@@ -6,6 +6,8 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
+EXIT_SIGINT = 130  # 128 + SIGINT, the shell's convention for Ctrl-C
+EXIT_SIGTERM = 143  # 128 + SIGTERM
 
 ISSUE_TRACKER = "https://github.com/labelaudit/labelaudit/issues"
 
@@ -34,3 +36,11 @@ class ConfigError(LabelAuditError):
 
 class MissingDependencyError(LabelAuditError):
     """An optional dependency (an extra) is needed for this command but is not installed."""
+
+
+class Interrupted(BaseException):
+    """The run was stopped by a signal (SIGTERM); like KeyboardInterrupt, not an Exception."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(signal_number)
+        self.exit_code = 128 + signal_number

@@ -7,6 +7,7 @@ not given, or its figure is undefined) is an error finding unless it says `optio
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -160,10 +161,15 @@ DEFAULT_RULES: dict[str, Any] = {
 }
 
 
-def parse_rules(table: dict[str, Any] | None, source: str) -> list[RuleSetting]:
+def parse_rules(table: Any, source: str) -> list[RuleSetting]:
     """Validate the [gate] table; the defaults when there is none. Unknown names are errors."""
     if table is None:
         table, source = DEFAULT_RULES, "the default rules"
+    if not isinstance(table, dict):
+        raise ConfigError(
+            f"{source} must be a table of rules (e.g. [tool.labelaudit.gate] with "
+            f"max_suspect_rate = 0.05); found {table!r}."
+        )
     check_keys(table, set(RULES), source, noun="gate rule")
     return [_parse_setting(RULES[name], raw, source) for name, raw in table.items()]
 
@@ -200,6 +206,8 @@ def _check_value(rule: Rule, value: Any, where: str) -> None:
             raise ConfigError(f"The {where} must be true or false; found {value!r}.")
     elif isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"The {where} must be a number; found {value!r}.")
+    elif not math.isfinite(value):
+        raise ConfigError(f"The {where} must be a finite number; found {value!r}.")
 
 
 def evaluate(settings: list[RuleSetting], inputs: GateInputs) -> list[RuleResult]:

@@ -162,5 +162,5 @@ def test_prediction_column_missing_for_a_label_class_is_zero_filled(tmp_path: Pa
     )
     result = run(str(MALFORMED / "labels.csv"), "--preds", str(preds), "--format", "json")
     assert result.exit_code == 0, result.stderr
-    assert "have no score column" in result.stderr
+    assert "1 class in the labels has no score column" in result.stderr
     assert np.isclose(0.0, 0.0)

@@ -17,9 +17,8 @@ def _metrics(labels, probs, classes, ids=None, pred_order=None):
     ids = np.arange(len(labels)) if ids is None else ids
     order = np.arange(len(labels)) if pred_order is None else pred_order
     names = np.array(classes)[labels]
-    return scan(labels_frame(names, ids), preds_frame(probs[order], classes, ids[order])).to_dict()[
-        "metrics"
-    ]
+    preds = preds_frame(probs[order], classes, ids[order])
+    return scan(labels_frame(names, ids), preds, classes=list(classes)).to_dict()["metrics"]
 
 
 @settings(max_examples=25, deadline=None)
@@ -77,7 +76,8 @@ def test_integer_labels_and_names_agree(rng: np.random.Generator) -> None:
 def test_perfect_predictions_give_a_diagonal_confusion_matrix(labels: list[int]) -> None:
     y = np.array(labels)
     probs = np.eye(6)[y]
-    m = scan(labels_frame(y), preds_frame(probs, [str(c) for c in range(6)])).to_dict()["metrics"]
+    classes = [str(c) for c in range(6)]
+    m = scan(labels_frame(y), preds_frame(probs, classes), classes=classes).to_dict()["metrics"]
     counts = np.array(m["confusion_matrix"]["counts"])
     assert (counts == np.diag(np.diag(counts))).all()
     assert m["accuracy"] == 1.0

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
 
+from labelaudit._text import count
 from labelaudit.errors import InputError
 from labelaudit.io.labels import MULTILABEL, LabelTable, describe_ids
 from labelaudit.io.predictions import ScoreMatrix
@@ -124,12 +125,26 @@ def resolve_classes(
             )
         return list(fixed), warnings
     if scores is not None and scores.matrix is None:
+        # A wide table's class columns are the labels' classes: any other numeric column (a
+        # fold, a pandas index) would otherwise become a phantom class and change every figure.
+        known = set(present)
+        strangers = [c for c in scores.columns if c not in known]
+        if strangers:
+            raise InputError(
+                f"The predictions '{scores.source}' have {count(len(strangers), 'numeric column')}"
+                f" that {'is' if len(strangers) == 1 else 'are'} not a class of the labels in "
+                f"'{table.source}': {', '.join(repr(c) for c in strangers[:10])}. Class columns "
+                "are named by the labels' values. If these are classes with no labeled sample, "
+                "list every class with --classes FILE; if they are not scores (a fold, an index), "
+                f"pass --ignore-cols '{','.join(strangers[:10])}'."
+            )
         columns = list(scores.columns)
         extra = [c for c in _sorted_classes(present, table.integer_labels) if c not in columns]
         if extra:
             warnings.append(
-                f"{len(extra)} classes in the labels have no score column in "
-                f"'{scores.source}' ({', '.join(extra[:10])}); their score is taken as 0."
+                f"{count(len(extra), 'class')} in the labels {'has' if len(extra) == 1 else 'have'}"
+                f" no score column in '{scores.source}' ({', '.join(extra[:10])}); "
+                f"{'its' if len(extra) == 1 else 'their'} score is taken as 0."
             )
         return columns + extra, warnings
     if scores is not None:
@@ -144,6 +159,23 @@ def resolve_classes(
             )
         return columns, warnings
     return _sorted_classes(present, table.integer_labels), warnings
+
+
+BOOLEAN_NAMES = (("False", "True"), ("false", "true"), ("0", "1"))
+
+
+def align_boolean_names(table: LabelTable, scores: ScoreMatrix | None) -> LabelTable:
+    """Boolean labels take the names their score columns use (False/True, false/true or 0/1,
+    the first pair present in the columns); "False"/"True" otherwise."""
+    if not table.boolean_labels or scores is None or table.task == MULTILABEL:
+        return table
+    columns = set(scores.columns)
+    for names in BOOLEAN_NAMES:
+        if set(names) & columns:
+            mapping = dict(zip(("False", "True"), names, strict=True))
+            values = table.values.replace(mapping)
+            return replace(table, values=values)
+    return table
 
 
 def _label_classes(table: LabelTable) -> list[str]:

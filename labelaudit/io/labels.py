@@ -26,6 +26,7 @@ class LabelTable:
     values: pl.Series
     null_mask: np.ndarray
     integer_labels: bool
+    boolean_labels: bool = False
 
     @property
     def n_rows(self) -> int:
@@ -64,7 +65,12 @@ def load_labels(
             f"{', '.join(frame.columns)}. Name the label column with --label-col."
         )
     ids, has_ids = _read_ids(frame, name, id_col, id_col_required)
-    raw = frame[label_col]
+    raw = _usable_label_column(frame[label_col], name, label_col)
+    if label_sep is not None and label_sep.strip() == "":
+        raise InputError(
+            f"--label-sep {label_sep!r} is empty or blank; give the character that separates "
+            "labels in one cell, e.g. --label-sep '|'."
+        )
     if isinstance(raw.dtype, pl.List | pl.Array):
         values, integer = _multilabel_from_lists(raw), _inner_is_integer(raw.dtype)
         task = MULTILABEL
@@ -80,7 +86,8 @@ def load_labels(
             f"Every label in column '{label_col}' of '{name}' is null or empty "
             f"({frame.height} rows). Check --label-col and the file's contents."
         )
-    return LabelTable(name, ids, has_ids, task, values, null_mask, integer)
+    boolean = frame[label_col].dtype == pl.Boolean
+    return LabelTable(name, ids, has_ids, task, values, null_mask, integer, boolean)
 
 
 def _read_ids(
@@ -105,28 +112,71 @@ def _read_ids(
     return ids, True
 
 
+def _usable_label_column(raw: pl.Series, name: str, label_col: str) -> pl.Series:
+    """The label column in a form classes can be named from, by one documented rule:
+
+    - floats: NaN is a missing label; integer-valued floats (1.0) are integers (class "1");
+      other fractions are an error (a class is a name or an integer, not a measurement);
+    - booleans: classes "False" and "True" (see `align_boolean_names` for score columns);
+    - nested records (structs), binary and other non-scalar types are an error.
+    """
+    dtype = raw.dtype
+    if isinstance(dtype, pl.List | pl.Array):
+        inner = dtype.inner
+        if isinstance(inner, pl.List | pl.Array | pl.Struct):
+            raise SchemaError(
+                f"The label column '{label_col}' of '{name}' holds lists of {inner}; multi-label "
+                "labels are a list of class names or integers."
+            )
+        return raw
+    if isinstance(dtype, pl.Struct | pl.Binary | pl.Object | pl.Null):
+        raise SchemaError(
+            f"The label column '{label_col}' of '{name}' holds {dtype} values; a label is a class "
+            "name or an integer (or, for multi-label, a list of them or a string split by "
+            "--label-sep). Check --label-col."
+        )
+    if dtype.is_float() or dtype.is_decimal():
+        values = raw.cast(pl.Float64)
+        finite = values.fill_nan(None)
+        fractional = finite.is_not_null() & (finite != finite.round(0))
+        if fractional.any():
+            example = finite.filter(fractional).head(3).to_list()
+            raise SchemaError(
+                f"The label column '{label_col}' of '{name}' holds fractional numbers (e.g. "
+                f"{', '.join(str(v) for v in example)}); a label is a class name or an integer. "
+                "Check --label-col."
+            )
+        return finite.cast(pl.Int64).rename(raw.name)
+    if dtype == pl.Boolean:
+        return raw.replace_strict({False: "False", True: "True"}, return_dtype=pl.String)
+    return raw
+
+
 def _multiclass_values(raw: pl.Series) -> pl.Series:
     if raw.dtype.is_integer():
         # Integer labels stay integers (their string form names the class); no blanks possible.
         return raw.cast(pl.Int64).rename("label")
-    text = raw.cast(pl.String)
-    # An empty or blank label is as missing as a null one.
-    return pl.select(
-        pl.when(text.str.strip_chars() == "").then(None).otherwise(text).alias("label")
-    ).to_series()
+    text = raw.cast(pl.String).str.strip_chars()
+    # An empty or blank label is as missing as a null one; blanks around a name are not part of
+    # it (the same rule as for multi-label elements).
+    return pl.select(pl.when(text == "").then(None).otherwise(text).alias("label")).to_series()
 
 
 def _multilabel_from_lists(raw: pl.Series) -> pl.Series:
     if isinstance(raw.dtype, pl.Array):
         raw = raw.cast(pl.List(raw.dtype.inner))
     as_text = raw.cast(pl.List(pl.String))
-    return as_text.list.eval(pl.element().drop_nulls()).rename("label")
+    return _clean_elements(as_text).rename("label")
 
 
 def _multilabel_from_strings(raw: pl.Series, sep: str) -> pl.Series:
-    text = raw.cast(pl.String)
-    split = text.str.split(sep).list.eval(pl.element().str.strip_chars().filter(pl.element() != ""))
-    return split.rename("label")
+    return _clean_elements(raw.cast(pl.String).str.split(sep)).rename("label")
+
+
+def _clean_elements(lists: pl.Series) -> pl.Series:
+    """Each element stripped of surrounding blanks; empty and null elements dropped."""
+    stripped = pl.element().str.strip_chars()
+    return lists.list.eval(stripped.filter(stripped.is_not_null() & (stripped != "")))
 
 
 def _inner_is_integer(dtype: pl.DataType) -> bool:

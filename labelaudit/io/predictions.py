@@ -67,17 +67,32 @@ def load_predictions(
     probs_col: str | None = None,
     classes: list[str] | None = None,
     input_format: str | None = None,
+    ignore_cols: tuple[str, ...] = (),
 ) -> ScoreMatrix:
-    """Read scores from a path, a DataFrame or an array, and check their shape and types."""
+    """Read scores from a path, a DataFrame or an array, and check their shape and types.
+
+    `ignore_cols` names columns of a table that are neither the id nor scores (a fold, an
+    index); they are dropped before the class columns are chosen."""
     if isinstance(source, np.ndarray):
         return _from_array(source, "predictions array", classes)
     if isinstance(source, pl.DataFrame):
-        return _from_frame(source, "predictions DataFrame", id_col, label_col, probs_col, classes)
+        frame = _drop_ignored(source, "predictions DataFrame", ignore_cols)
+        return _from_frame(frame, "predictions DataFrame", id_col, label_col, probs_col, classes)
     first = expand_paths(source, "predictions")[0]
     if detect_format(first, input_format, "predictions") == "npy":
         return _from_array(read_npy(source, "predictions"), str(source), classes)
-    frame = read_table(source, "predictions", input_format)
+    frame = _drop_ignored(read_table(source, "predictions", input_format), str(source), ignore_cols)
     return _from_frame(frame, str(source), id_col, label_col, probs_col, classes)
+
+
+def _drop_ignored(frame: pl.DataFrame, name: str, ignore_cols: tuple[str, ...]) -> pl.DataFrame:
+    absent = [c for c in ignore_cols if c not in frame.columns]
+    if absent:
+        raise SchemaError(
+            f"--ignore-cols names {', '.join(repr(c) for c in absent)}, which the predictions "
+            f"'{name}' do not have. Columns found: {', '.join(frame.columns[:20])}."
+        )
+    return frame.drop(list(ignore_cols))
 
 
 def _from_array(array: np.ndarray, name: str, classes: list[str] | None) -> ScoreMatrix:
@@ -90,7 +105,9 @@ def _from_array(array: np.ndarray, name: str, classes: list[str] | None) -> Scor
             "classes. Give a class list with one name per score column, in order."
         )
     columns = classes if classes is not None else [str(i) for i in range(k)]
-    if not np.issubdtype(array.dtype, np.floating):
+    if array.dtype == np.float16:  # too coarse to sum or compare rows in: widen once
+        array = array.astype(np.float32)
+    elif not np.issubdtype(array.dtype, np.floating):
         array = array.astype(np.float64)
     return ScoreMatrix(name, None, list(columns), matrix=array)
 
@@ -187,8 +204,20 @@ def read_class_file(path: str | os.PathLike[str]) -> list[str]:
     """Read `--classes FILE`: one class name a line, in order; blank lines skipped."""
     file = Path(path)
     if not file.is_file():
-        raise InputError(f"The classes file '{path}' does not exist. Give one class name a line.")
-    names = [line.strip() for line in file.read_text(encoding="utf-8").splitlines()]
+        what = "is a folder" if file.is_dir() else "does not exist"
+        raise InputError(f"The classes file '{path}' {what}. Give a file with one class a line.")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"The classes file '{path}' is not UTF-8 text ({exc.reason} at byte {exc.start}). "
+            "Re-save it as UTF-8, one class name a line."
+        ) from exc
+    except OSError as exc:
+        raise InputError(
+            f"The classes file '{path}' could not be read: {exc.strerror or exc}."
+        ) from exc
+    names = [line.strip() for line in text.splitlines()]
     names = [n for n in names if n]
     if not names:
         raise InputError(f"The classes file '{path}' names no class. Give one class name a line.")

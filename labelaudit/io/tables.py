@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,8 @@ FORMATS_BY_EXTENSION = {
     ".npy": "npy",
 }
 TABLE_FORMATS = ("csv", "tsv", "parquet", "ndjson", "ipc")
+COMPRESSIBLE_FORMATS = ("csv", "tsv", "ndjson")  # polars reads these gzip-compressed as they are
+DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 GLOB_CHARACTERS = set("*?[")
 
 
@@ -58,17 +60,23 @@ def expand_paths(path: str | os.PathLike[str], role: str) -> list[str]:
 
 
 def detect_format(path: str, override: str | None, role: str) -> str:
-    """The format named by `override`, else the one the file's extension implies."""
+    """The format named by `override`, else the one the file's extension implies (a `.gz` after
+    a text format's extension is read compressed: `labels.csv.gz`, `preds.jsonl.gz`)."""
     if override:
         return override
-    suffix = Path(path).suffix.lower()
-    if suffix not in FORMATS_BY_EXTENSION:
+    name = Path(path).name.lower()
+    compressed = name.endswith(".gz")
+    suffix = Path(name[:-3] if compressed else name).suffix
+    fmt = FORMATS_BY_EXTENSION.get(suffix)
+    if fmt is None or (compressed and fmt not in COMPRESSIBLE_FORMATS):
         known = ", ".join(sorted(FORMATS_BY_EXTENSION))
+        shown = suffix + (".gz" if compressed else "")
         raise InputError(
-            f"The {role} file '{path}' has an extension labelaudit does not know ('{suffix}'). "
-            f"Known extensions: {known}. Rename the file or pass --input-format."
+            f"The {role} file '{path}' has an extension labelaudit does not know ('{shown}'). "
+            f"Known extensions: {known} (and .csv.gz, .tsv.gz, .jsonl.gz, .ndjson.gz). Rename "
+            "the file or pass --input-format."
         )
-    return FORMATS_BY_EXTENSION[suffix]
+    return fmt
 
 
 def read_table(
@@ -102,11 +110,76 @@ def _read_one(path: str, fmt: str, role: str) -> pl.DataFrame:
     try:
         frame = _readers()[fmt](path)
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        where = _parse_error_line(path, fmt)
         raise InputError(
-            f"The {role} file '{path}' could not be read as {fmt}: {_first_line(exc)}. Check that "
-            "the file is complete and of the format its extension says (or pass --input-format)."
+            f"The {role} file '{path}' could not be read as {fmt}{where}: {_first_line(exc)}. "
+            "Check that the file is complete and of the format its extension says (or pass "
+            "--input-format)."
         ) from exc
+    if fmt in ("csv", "tsv"):
+        _check_header(frame, path, role, fmt)
     return frame
+
+
+def _check_header(frame: pl.DataFrame, path: str, role: str, fmt: str) -> None:
+    """Repeated column names (polars renames the second `x` to `x_duplicated_0`) and a header
+    that is one column holding another delimiter are errors, not silent columns."""
+    columns = set(frame.columns)
+    for column in frame.columns:
+        base, marker, number = column.rpartition("_duplicated_")
+        if marker and number.isdigit() and base in columns:
+            raise InputError(
+                f"The {role} file '{path}' names the column '{base}' more than once in its "
+                "header. Each column needs its own name; rename or drop the repeats."
+            )
+    if frame.width == 1:
+        header = frame.columns[0]
+        separator = "," if fmt == "csv" else "\t"
+        for delimiter, name in DELIMITERS.items():
+            if delimiter != separator and delimiter in header:
+                raise InputError(
+                    f"The {role} file '{path}' was read as {fmt} (fields separated by "
+                    f"{'commas' if fmt == 'csv' else 'tabs'}) but has one column, '{header}', "
+                    f"which looks separated by {name}. Save it with "
+                    f"{'commas' if fmt == 'csv' else 'tabs'} (or as .tsv if it uses tabs)."
+                )
+
+
+def _parse_error_line(path: str, fmt: str) -> str:
+    """', line N' for the first line of a CSV/TSV/NDJSON file that does not parse (a second,
+    plain read on the error path only); empty when it cannot be found."""
+    if fmt not in COMPRESSIBLE_FORMATS:
+        return ""
+    import csv
+    import gzip
+
+    opener = gzip.open if path.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8", newline="") as handle:
+            if fmt == "ndjson":
+                return _first_bad_json_line(handle)
+            rows = csv.reader(handle, delimiter="," if fmt == "csv" else "\t")
+            width = len(next(rows, []))
+            for row in rows:
+                if row and len(row) != width:
+                    return f", line {rows.line_num} (expected {width} fields, found {len(row)})"
+    except UnicodeDecodeError as exc:
+        return f" (it is not UTF-8 text: {exc.reason} at byte {exc.start})"
+    except (OSError, csv.Error, EOFError):
+        return ""
+    return ""
+
+
+def _first_bad_json_line(lines: Iterable[str]) -> str:
+    import json
+
+    for number, line in enumerate(lines, start=1):
+        try:
+            if line.strip():
+                json.loads(line)
+        except json.JSONDecodeError as exc:
+            return f", line {number} ({exc.msg})"
+    return ""
 
 
 def read_npy(path: str | os.PathLike[str], role: str) -> np.ndarray:
@@ -118,10 +191,12 @@ def read_npy(path: str | os.PathLike[str], role: str) -> np.ndarray:
         raise InputError(
             f"The {role} file '{one}' could not be read as a .npy array: {_first_line(exc)}."
         ) from exc
-    if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
+    usable = np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    if array.ndim != 2 or not usable:
         raise InputError(
             f"The {role} file '{one}' holds an array of shape {array.shape} and type "
-            f"{array.dtype}; expected a 2-D numeric array of shape (samples, classes)."
+            f"{array.dtype}; expected a 2-D array of real numbers (integer or float) of shape "
+            "(samples, classes)."
         )
     return array
 

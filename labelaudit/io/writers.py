@@ -1,16 +1,35 @@
-"""Atomic output: write to a temporary file beside the target, then rename over it."""
+"""Atomic output: write to a temporary file beside the target, then rename over it.
+
+Every temporary file is registered while it exists, so an interrupted run (Ctrl-C, SIGTERM)
+removes it: `remove_pending()` is called by the CLI on an interrupt and at exit.
+"""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
 
 from labelaudit.errors import InputError
+from labelaudit.io.paths import TABLE_SUFFIXES, check_outputs
+
+_PENDING: set[str] = set()
+
+
+def remove_pending() -> None:
+    """Delete every temporary file still being written (after an interrupt)."""
+    for tmp in list(_PENDING):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        _PENDING.discard(tmp)
+
+
+atexit.register(remove_pending)
 
 
 def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None]) -> None:
@@ -19,22 +38,21 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None])
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(f"Cannot write '{target}': the folder '{folder}' does not exist.")
-    handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    os.close(handle)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+    # The name is registered before the file exists, so no interrupt can orphan it.
+    tmp = str(folder / f".{target.name}.{secrets.token_hex(6)}.tmp")
+    _PENDING.add(tmp)
     try:
+        handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
+        os.close(handle)
         write(tmp)
         os.replace(tmp, target)
-    except BaseException:
+    except OSError as exc:
+        raise InputError(f"Cannot write '{target}': {exc.strerror or exc}.") from exc
+    finally:
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        _PENDING.discard(tmp)
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -46,26 +64,17 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
     write_atomically(path, _write)
 
 
-TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
-
-
-def check_table_path(path: str | os.PathLike[str]) -> None:
+def check_table_path(path: str | os.PathLike[str], option: str = "The output") -> None:
     """Fail before any work when a table output cannot be written (bad extension or folder)."""
-    target = Path(path)
-    if target.suffix.lower() not in TABLE_SUFFIXES:
-        raise InputError(
-            f"Cannot write '{path}': the extension '{target.suffix}' is not supported for tables. "
-            "Use .csv or .parquet."
-        )
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"Cannot write '{target}': the folder '{folder}' does not exist.")
+    check_outputs({option: path}, tables=[option])
 
 
 def write_frame(path: str | os.PathLike[str], frame: pl.DataFrame) -> None:
     """Write a table atomically as CSV or Parquet, chosen by the extension."""
-    check_table_path(path)
-    if Path(path).suffix.lower() == ".csv":
+    suffix = Path(path).suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        check_table_path(path)
+    if suffix == ".csv":
         write_atomically(path, frame.write_csv)
     else:
         write_atomically(path, frame.write_parquet)

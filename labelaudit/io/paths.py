@@ -1,0 +1,144 @@
+"""Output paths checked before any work: never an input, never two outputs on one path, and
+always somewhere labelaudit can write. One check, called by every command before it reads data.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from labelaudit.errors import InputError
+
+TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    """A path as given, its canonical form (symlinks and `..` resolved) and its file identity."""
+
+    given: str
+    real: str
+    identity: tuple[int, int] | None
+
+
+def _resolve(path: str) -> _Resolved:
+    real = os.path.realpath(path)
+    try:
+        stat = os.stat(real)
+        identity = (stat.st_dev, stat.st_ino)
+    except OSError:
+        identity = None
+    return _Resolved(path, real, identity)
+
+
+def _input_files(inputs: Iterable[object]) -> list[_Resolved]:
+    """Every file an input names: globs expanded; in-memory objects and absent paths skipped."""
+    files = []
+    for item in inputs:
+        if not isinstance(item, str | os.PathLike):
+            continue
+        text = os.fspath(item)
+        names = glob.glob(text) if set("*?[") & set(text) else [text]
+        files += [_resolve(name) for name in names if os.path.exists(name)]
+    return files
+
+
+def _same(a: _Resolved, b: _Resolved) -> bool:
+    return a.real == b.real or (a.identity is not None and a.identity == b.identity)
+
+
+def _writable_folder(path: Path) -> Path:
+    """The folder a new file (or folder) at `path` would be created in: its nearest existing
+    ancestor, since labelaudit creates a missing --plots-dir with its parents."""
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def check_outputs(
+    outputs: Mapping[str, str | os.PathLike[str] | None],
+    inputs: Iterable[object] = (),
+    tables: Iterable[str] = (),
+    folders: Mapping[str, str | os.PathLike[str] | None] | None = None,
+) -> None:
+    """Fail (exit 2) before any work when an output could destroy an input or cannot be written.
+
+    `outputs` maps each option (e.g. `--issues-out`) to its file; options in `tables` must have a
+    table extension; `folders` maps folder options (`--plots-dir`) to their folder. Checked: an
+    output is not an input (by any spelling: relative, `./`, symlink, hard link), not another
+    output of the run, not a folder; its folder exists and is writable; an existing read-only file
+    is refused rather than replaced.
+    """
+    sources = _input_files(inputs)
+    table_options = set(tables)
+    claimed: dict[str, str] = {}
+    for option, value in outputs.items():
+        if value is None:
+            continue
+        target = _resolve(os.fspath(value))
+        for source in sources:
+            if _same(target, source):
+                raise InputError(
+                    f"{option} '{target.given}' is one of this run's inputs ('{source.given}'). "
+                    "labelaudit never writes over an input; choose another output path."
+                )
+        if target.real in claimed:
+            raise InputError(
+                f"{option} and {claimed[target.real]} both name '{target.given}': each output of "
+                "a run needs its own path."
+            )
+        claimed[target.real] = option
+        if option in table_options:
+            _check_table_suffix(option, target.given)
+        _check_file_target(option, target.given)
+    for option, value in (folders or {}).items():
+        if value is None:
+            continue
+        _check_folder_target(option, os.fspath(value), sources)
+
+
+def _check_table_suffix(option: str, path: str) -> None:
+    suffix = Path(path).suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise InputError(
+            f"{option} '{path}': the extension '{suffix}' is not a table format labelaudit "
+            "writes. Use .csv or .parquet."
+        )
+
+
+def _check_file_target(option: str, path: str) -> None:
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"{option} '{path}' is a folder; give a file name inside it.")
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(
+            f"{option} '{path}': the folder '{folder}' does not exist. Create it first."
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"{option} '{path}': the folder '{folder}' is not writable.")
+    if target.exists() and not os.access(target, os.W_OK):
+        raise InputError(
+            f"{option} '{path}' exists and is read-only; labelaudit does not replace read-only "
+            "files. Make it writable or choose another path."
+        )
+
+
+def _check_folder_target(option: str, path: str, sources: list[_Resolved]) -> None:
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{option} '{path}' is a file; give a folder (it is created if absent).")
+    parent = folder if folder.is_dir() else _writable_folder(folder)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{option} '{path}': the folder '{parent}' is not writable.")
+    real = os.path.realpath(path)
+    for source in sources:
+        if os.path.dirname(source.real) == real and source.real.lower().endswith(".png"):
+            raise InputError(
+                f"{option} '{path}' holds the input '{source.given}'; figures written there "
+                "could replace it. Choose another folder."
+            )
