@@ -56,11 +56,10 @@ class Page:
         self, name: str, draw: Callable[[dict[str, Any]], Any], data: dict[str, Any], caption: str
     ) -> None:
         """Draw a figure (skipped when the report has nothing for it) and embed it as a PNG."""
-        drawn = draw(data)
+        drawn = figures.draw_png(draw, data)
         if drawn is None:
             return
-        png = figures.png_bytes(drawn)
-        width, height = (round(v) for v in drawn.get_size_inches() * drawn.dpi)
+        png, width, height = drawn
         self.figures[name] = png
         encoded = base64.b64encode(png).decode("ascii")
         self.add(
