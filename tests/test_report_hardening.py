@@ -1,5 +1,5 @@
-"""Class names that look like syntax (mathtext) are shown as written in every report format, and
-never crash a figure."""
+"""Class names that look like syntax (mathtext, markdown, HTML) are shown as written in every
+report format, never crash a figure and never break a table."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from click.testing import CliRunner
 
 from labelaudit.cli import cli
 from labelaudit.report import figures
+from labelaudit.report.render import md_text
 
 MATH = ["a $x^$", "50% $", "_x_", "back\\slash", "$\\frac{$", "plain"]
+MARKUP = ["a|b", "<script>", "x & y", "a\\|b", "- list", "plain"]
 
 
 def invoke(*args: str, cwd: Path, env: dict[str, str] | None = None):
@@ -94,3 +96,71 @@ def test_figures_ignore_a_usetex_matplotlibrc() -> None:
     with matplotlib.rc_context({"text.usetex": True}):  # would hand the names to LaTeX
         png, width, height = figures.draw_png(figures.support, data)
     assert png.startswith(b"\x89PNG") and width > 0 and height > 0
+
+
+# ---------------------------------------------------------------- markdown
+
+
+def cells(line: str) -> list[str]:
+    """A markdown table row split as GitHub splits it: a backslash escapes the next character."""
+    parts, current, i = [], "", 0
+    while i < len(line):
+        if line[i] == "\\" and i + 1 < len(line):
+            current += line[i : i + 2]
+            i += 2
+            continue
+        if line[i] == "|":
+            parts.append(current)
+            current = ""
+        else:
+            current += line[i]
+        i += 1
+    return parts[1:]  # the text before the first pipe is empty
+
+
+def assert_tables_intact(text: str) -> None:
+    """Every row of every table has as many cells as its header; no raw tag survives."""
+    widths: list[int] = []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            widths.append(len(cells(line)))
+        elif widths:
+            assert len(set(widths)) == 1, widths
+            widths = []
+    assert "<script>" not in text
+
+
+def test_markdown_tables_escape_pipes_and_html(tmp_path: Path) -> None:
+    write_data(tmp_path, MARKUP)
+    result = invoke("scan", "labels.csv", "--preds", "preds.parquet", "--format", "markdown",
+                    cwd=tmp_path)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert_tables_intact(text)
+    header = next(line for line in text.splitlines() if line.startswith("| given"))
+    assert cells(header)[1:] == [f" {md_text(name)} " for name in MARKUP]
+    assert "| a\\|b |" in text and "| &lt;script&gt; |" in text and "| x &amp; y |" in text
+    assert "| a\\\\\\|b |" in text  # the backslash is escaped too, so the pipe stays escaped
+    assert "\n- - list" not in text and "\n- \\- list" in text  # not a nested list
+
+
+def test_markdown_diff_and_gate_tables(tmp_path: Path) -> None:
+    write_data(tmp_path, MARKUP)
+    diff = invoke("diff", "labels.csv", "labels_v2.csv", "--format", "markdown", cwd=tmp_path)
+    assert diff.exit_code == 0, diff.output
+    assert_tables_intact(diff.stdout)
+    assert "&lt;script&gt;" in diff.stdout
+    (tmp_path / "labelaudit.toml").write_text('[gate]\nallowed_classes = ["plain"]\n')
+    gate = invoke("gate", "labels.csv", "--format", "markdown", cwd=tmp_path)
+    assert gate.exit_code == 1, gate.output
+    assert_tables_intact(gate.stdout)
+    assert "a\\|b" in gate.stdout
+
+
+def test_md_text_shows_names_as_written() -> None:
+    assert md_text("a|b") == "a\\|b"
+    assert md_text("<b>&") == "&lt;b&gt;&amp;"
+    assert md_text("_x_ *y* `z` [l](u) $m$ ~s~ #h") == (
+        "\\_x\\_ \\*y\\* \\`z\\` \\[l\\](u) \\$m\\$ \\~s\\~ \\#h"
+    )
+    assert md_text("1. one") == "1\\. one" and md_text("0.95") == "0.95" and md_text("-3") == "-3"
