@@ -1,7 +1,8 @@
 """Escaping for the text labelaudit shows people: a name from the data shows, it never acts.
 
 Class names, ids and paths come from the user's files and may hold any character. Printed raw, a
-newline breaks a line (and can forge one) and an escape sequence drives the terminal.
+newline breaks a line (and can forge one), an escape sequence drives the terminal, and on GitHub
+Actions a line that starts with `::` (or holds `##[`) is read by the runner as a workflow command.
 """
 
 from __future__ import annotations
@@ -19,3 +20,19 @@ _ESCAPES = {code: _SHORT.get(chr(code), f"\\x{code:02x}") for code in _CONTROLS}
 def printable(text: str) -> str:
     """`text` on one line: control characters and line separators written as visible escapes."""
     return text.translate(_ESCAPES)
+
+
+def human_line(text: str) -> str:
+    """One line for a person's terminal or a CI log: `printable`, and no GitHub Actions workflow
+    command in it (a `::` that would start the line gets a backslash before it; `##[`, which the
+    runner's legacy parser reads anywhere in a line, becomes `##[\\`, as the runner itself does)."""
+    line = printable(text).replace("##[", "##[\\")
+    body = line.lstrip()  # the runner trims leading whitespace before looking for `::`
+    if body.startswith("::"):
+        line = line[: len(line) - len(body)] + "\\" + body
+    return line
+
+
+def human_lines(lines: list[str]) -> str:
+    """A text renderer's lines, each escaped with `human_line`, joined, ending in a newline."""
+    return "\n".join(human_line(line) for line in lines) + "\n"

@@ -1,10 +1,13 @@
-"""Class names that look like syntax (mathtext, markdown, HTML) are shown as written in every
-report format, never crash a figure and never break a table."""
+"""Class names that look like syntax (mathtext, markdown, HTML, newlines, workflow commands) are
+shown as written in every report format, and never crash a figure or forge an output line."""
 
 from __future__ import annotations
 
 import html
+import json
 import os
+import re
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +15,15 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
+from labelaudit._text import human_line, printable
 from labelaudit.cli import cli
 from labelaudit.report import figures
 from labelaudit.report.render import md_text
 
 MATH = ["a $x^$", "50% $", "_x_", "back\\slash", "$\\frac{$", "plain"]
 MARKUP = ["a|b", "<script>", "x & y", "a\\|b", "- list", "plain"]
+FORGED = ["plain", "evil\n::error file=x::forged", "cr\rreturn", "##[error]legacy", "esc\x1b[31m"]
+OUR_ANNOTATION = re.compile(r"^::(error|warning) title=labelaudit gate%3A [a-z_]+::")
 
 
 def invoke(*args: str, cwd: Path, env: dict[str, str] | None = None):
@@ -164,3 +170,66 @@ def test_md_text_shows_names_as_written() -> None:
         "\\_x\\_ \\*y\\* \\`z\\` \\[l\\](u) \\$m\\$ \\~s\\~ \\#h"
     )
     assert md_text("1. one") == "1\\. one" and md_text("0.95") == "0.95" and md_text("-3") == "-3"
+
+
+# ---------------------------------------------------------------- human lines, CI logs
+
+
+def assert_no_forged_line(*outputs: str) -> None:
+    for output in outputs:
+        for line in output.splitlines():
+            body = line.lstrip()
+            assert not body.startswith("::") or OUR_ANNOTATION.match(body), line
+            assert "##[" not in line.replace("##[\\", ""), line
+            assert "\r" not in line and "\x1b" not in line, repr(line)
+
+
+def test_gate_on_github_actions_prints_no_forged_workflow_command(tmp_path: Path) -> None:
+    write_data(tmp_path, FORGED)
+    (tmp_path / "labelaudit.toml").write_text('[gate]\nallowed_classes = ["plain"]\n')
+    summary = tmp_path / "summary.md"
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    for fmt in ("text", "markdown", "json", "html"):
+        result = invoke("gate", "labels.csv", "--preds", "preds.parquet", "--format", fmt,
+                        "--junit", "junit.xml", cwd=tmp_path, env=env)  # fmt: skip
+        assert result.exit_code == 1, result.output
+        assert_no_forged_line(result.stdout, result.stderr)
+        if fmt == "json":  # the JSON keeps every name exactly
+            assert json.loads(result.stdout)["scan"]["dataset"]["classes"] == FORGED
+        ours = [line for line in result.stderr.splitlines() if line.startswith("::")]
+        assert len(ours) == 1 and OUR_ANNOTATION.match(ours[0])
+        assert "measured evil\\n::error file=x::forged, cr\\rreturn" in result.stderr
+        root = ET.parse(tmp_path / "junit.xml").getroot()  # control characters escaped: valid
+        assert "esc\\x1b[31m" in ET.tostring(root, encoding="unicode")
+    assert_no_forged_line(summary.read_text(encoding="utf-8"))
+
+
+def test_text_and_markdown_reports_keep_each_name_on_one_line(tmp_path: Path) -> None:
+    write_data(tmp_path, FORGED)
+    for command in (["scan", "labels.csv", "--preds", "preds.parquet"],
+                    ["diff", "labels.csv", "labels_v2.csv"]):  # fmt: skip
+        for fmt in ("text", "markdown"):
+            result = invoke(*command, "--format", fmt, cwd=tmp_path)
+            assert result.exit_code == 0, result.output
+            assert_no_forged_line(result.stdout, result.stderr)
+            assert "evil\\n" in result.stdout and "cr\\rreturn" in result.stdout
+            assert not any(line.startswith("::error") for line in result.stdout.splitlines())
+
+
+def test_error_messages_are_one_line(tmp_path: Path) -> None:
+    write_data(tmp_path, FORGED)
+    (tmp_path / "classes.txt").write_text("plain\n")
+    result = invoke("scan", "labels.csv", "--classes", "classes.txt", cwd=tmp_path)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    assert_no_forged_line(result.stderr)
+
+
+def test_human_line() -> None:
+    assert human_line("a\nb\r\tc") == "a\\nb\\r\\tc"
+    assert human_line("::error::x") == "\\::error::x"
+    assert human_line("  ::warning::x") == "  \\::warning::x"
+    assert human_line("a ::b") == "a ::b"  # only a line start is read as a command
+    assert human_line("see ##[error]x") == "see ##[\\error]x"
+    assert printable("\x1b[2J\x00\x7f\x85\u2028") == "\\x1b[2J\\x00\\x7f\\x85\\u2028"
+    assert printable("naïve 猫 ok") == "naïve 猫 ok"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from labelaudit import __version__
+from labelaudit._text import printable
 from labelaudit.report import figures
 from labelaudit.report.render import _names, _num, _pct
 
@@ -545,4 +546,7 @@ def _cell(value: Any) -> str:
 
 
 def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+    """Text from the data for the page: shown as written (control characters as visible escapes,
+    like the text report), and no raw line break or `##[` that a CI log could read as a command
+    when the page goes to stdout."""
+    return html.escape(printable(str(text)), quote=True).replace("##[", "##&#91;")

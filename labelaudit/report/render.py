@@ -8,6 +8,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from labelaudit._text import human_lines
+
 FORMATS = ("text", "json", "markdown", "html")
 MAX_MATRIX_CLASSES = 20
 
@@ -35,7 +37,9 @@ def render(report: Any, fmt: str) -> str:
 
 
 def render_json(data: dict[str, Any]) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    """The report as JSON. `##[` can only be inside a string, where `\\u005b` is the same `[`:
+    so a name holding it is not read as a workflow command by GitHub's runner in a CI log."""
+    return json.dumps(data, indent=2, ensure_ascii=False).replace("##[", "##\\u005b") + "\n"
 
 
 def _num(value: float | None, digits: int = 4) -> str:
@@ -171,7 +175,7 @@ def render_text(data: dict[str, Any]) -> str:
     if advice:
         lines += ["", "Recommendations", *(f"  {x}" for x in advice)]
     lines += _notes_text(data)
-    return "\n".join(lines) + "\n"
+    return human_lines(lines)
 
 
 def _confusion_text(confusion: dict[str, Any]) -> list[str]:
@@ -398,7 +402,7 @@ def render_markdown(data: dict[str, Any]) -> str:
         ]
     if data["warnings"]:
         lines += ["", "## Warnings", "", *_md_list(data["warnings"])]
-    return "\n".join(lines) + "\n"
+    return human_lines(lines)
 
 
 def _diff_summary(data: dict[str, Any]) -> list[str]:
@@ -476,7 +480,7 @@ def render_diff_text(data: dict[str, Any]) -> str:
         if body:
             lines += ["", title, *(f"  {x}" for x in body)]
     lines += _notes_text({"findings": [], "warnings": data["warnings"]})
-    return "\n".join(lines) + "\n"
+    return human_lines(lines)
 
 
 def render_diff_markdown(data: dict[str, Any]) -> str:
@@ -493,4 +497,4 @@ def render_diff_markdown(data: dict[str, Any]) -> str:
             lines += ["", f"## {title}", "", *_md_list(body)]
     if data["warnings"]:
         lines += ["", "## Warnings", "", *_md_list(data["warnings"])]
-    return "\n".join(lines) + "\n"
+    return human_lines(lines)

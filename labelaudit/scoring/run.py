@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from labelaudit._deps import import_optional
+from labelaudit._text import human_line
 from labelaudit.errors import InputError
 from labelaudit.io.features import FeatureSet, load_features
 from labelaudit.io.images import IMAGENET_MEAN, IMAGENET_STD, list_image_folder
@@ -75,6 +76,10 @@ class ScoreResult:
     labels: pl.DataFrame | None
     summary: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Printed to stderr one a line: a file or class name in one cannot break the line.
+        self.warnings = [human_line(w) for w in self.warnings]
 
 
 def score(
