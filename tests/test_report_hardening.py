@@ -7,6 +7,7 @@ import html
 import json
 import os
 import re
+import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -102,6 +103,18 @@ def test_figures_ignore_a_usetex_matplotlibrc() -> None:
     with matplotlib.rc_context({"text.usetex": True}):  # would hand the names to LaTeX
         png, width, height = figures.draw_png(figures.support, data)
     assert png.startswith(b"\x89PNG") and width > 0 and height > 0
+
+
+def test_names_the_font_lacks_draw_without_warnings() -> None:
+    names = ["猫", "犬", "🐦"]
+    data = {
+        "support": {"per_class": [{"class": n, "count": 5} for n in names]},
+        "imbalance": {"min_support": 1},
+    }
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert figures.draw_png(figures.support, data) is not None
+    assert [str(w.message) for w in caught] == []
 
 
 # ---------------------------------------------------------------- markdown

@@ -8,6 +8,7 @@ compute a statistic: every number comes from the report, so the figures agree wi
 from __future__ import annotations
 
 import io
+import warnings
 from typing import Any
 
 import numpy as np
@@ -35,7 +36,10 @@ def new_figure(width: float, height: float) -> Any:
 def draw_png(draw: Any, data: dict[str, Any]) -> tuple[bytes, int, int] | None:
     """Draw one figure with `draw` and return its PNG bytes, width and height in pixels (None
     when the report has nothing for it), under TEXT_RC: tick labels are made while saving."""
-    with import_optional("matplotlib").rc_context(TEXT_RC):
+    with import_optional("matplotlib").rc_context(TEXT_RC), warnings.catch_warnings():
+        # A name in a script the font lacks is drawn as boxes (the tables show it); matplotlib's
+        # warning per missing glyph would only be noise on stderr.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
         figure = draw(data)
         if figure is None:
             return None
