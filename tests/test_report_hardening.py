@@ -158,7 +158,7 @@ def test_markdown_tables_escape_pipes_and_html(tmp_path: Path) -> None:
     assert_tables_intact(text)
     header = next(line for line in text.splitlines() if line.startswith("| given"))
     assert cells(header)[1:] == [f" {md_text(name)} " for name in MARKUP]
-    assert "| a\\|b |" in text and "| &lt;script&gt; |" in text and "| x &amp; y |" in text
+    assert "| a\\|b |" in text and "| &lt;script> |" in text and "| x &amp; y |" in text
     assert "| a\\\\\\|b |" in text  # the backslash is escaped too, so the pipe stays escaped
     assert "\n- - list" not in text and "\n- \\- list" in text  # not a nested list
 
@@ -168,7 +168,7 @@ def test_markdown_diff_and_gate_tables(tmp_path: Path) -> None:
     diff = invoke("diff", "labels.csv", "labels_v2.csv", "--format", "markdown", cwd=tmp_path)
     assert diff.exit_code == 0, diff.output
     assert_tables_intact(diff.stdout)
-    assert "&lt;script&gt;" in diff.stdout
+    assert "&lt;script>" in diff.stdout
     (tmp_path / "labelaudit.toml").write_text('[gate]\nallowed_classes = ["plain"]\n')
     gate = invoke("gate", "labels.csv", "--format", "markdown", cwd=tmp_path)
     assert gate.exit_code == 1, gate.output
@@ -178,7 +178,8 @@ def test_markdown_diff_and_gate_tables(tmp_path: Path) -> None:
 
 def test_md_text_shows_names_as_written() -> None:
     assert md_text("a|b") == "a\\|b"
-    assert md_text("<b>&") == "&lt;b&gt;&amp;"
+    assert md_text("<b>&amp;") == "&lt;b>&amp;amp;"  # no tag, no entity
+    assert md_text("> quote") == "\\> quote" and md_text("a -> b") == "a -> b"
     assert md_text("_x_ *y* `z` [l](u) $m$ ~s~ #h") == (
         "\\_x\\_ \\*y\\* \\`z\\` \\[l\\](u) \\$m\\$ \\~s\\~ \\#h"
     )

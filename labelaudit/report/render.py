@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from collections.abc import Callable
@@ -320,15 +319,18 @@ def md_table(header: list[str], rows: list[list[str]], align: str = "l") -> list
 # Characters markdown (GitHub's included) reads as syntax inside a line: backslash first, so the
 # escapes added for the others are not escaped again.
 _MD_SYNTAX = re.compile(r"([\\`*_\[\]|$~#])")
-_MD_LIST_MARKER = re.compile(r"^(?:[-+]|\d+[.)])(?=\s|$)")
+# What only acts at the start of a line: a list marker, a block quote.
+_MD_LINE_START = re.compile(r"^(?:[-+]|\d+[.)])(?=\s|$)|^>")
 
 
 def md_text(text: object) -> str:
     """Plain text (a class name, a message) for a markdown line or table cell, shown as written:
-    `&`, `<`, `>` as HTML entities (no tag reaches the page), markdown syntax and `|` (which
-    would end a table cell) backslash-escaped, and no list marker (`- `, `1. `) at its start."""
-    escaped = _MD_SYNTAX.sub(r"\\\1", html.escape(str(text), quote=False))
-    return _MD_LIST_MARKER.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], escaped)
+    `&` and `<` as HTML entities (no tag or entity reaches the page), markdown syntax and `|`
+    (which would end a table cell) backslash-escaped, and no list marker or `>` at its start.
+    A `>` elsewhere acts on nothing, so arrows (`a -> b`) stay readable in the raw text."""
+    escaped = str(text).replace("&", "&amp;").replace("<", "&lt;")
+    escaped = _MD_SYNTAX.sub(r"\\\1", escaped)
+    return _MD_LINE_START.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], escaped)
 
 
 def md_code(text: str) -> str:
