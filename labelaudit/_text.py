@@ -1,6 +1,41 @@
-"""Small text helpers shared by messages and reports: counts with the right plural."""
+"""Text for people: escaping (a name from the data shows, it never acts) and counted nouns.
+
+Class names, ids and paths come from the user's files and may hold any character. Printed raw, a
+newline breaks a line (and can forge one), an escape sequence drives the terminal, and on GitHub
+Actions a line that starts with `::` (or holds `##[`) is read by the runner as a workflow command.
+"""
 
 from __future__ import annotations
+
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators, shown as the
+# escapes Python would write for them, so `a\nb` reads as the four characters a, \, n, b.
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_CONTROLS = [*range(0x20), 0x7F, *range(0x80, 0xA0)]
+_ESCAPES = {code: _SHORT.get(chr(code), f"\\x{code:02x}") for code in _CONTROLS} | {
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+def printable(text: str) -> str:
+    """`text` on one line: control characters and line separators written as visible escapes."""
+    return text.translate(_ESCAPES)
+
+
+def human_line(text: str) -> str:
+    """One line for a person's terminal or a CI log: `printable`, and no GitHub Actions workflow
+    command in it (a `::` that would start the line gets a backslash before it; `##[`, which the
+    runner's legacy parser reads anywhere in a line, becomes `##[\\`, as the runner itself does)."""
+    line = printable(text).replace("##[", "##[\\")
+    body = line.lstrip()  # the runner trims leading whitespace before looking for `::`
+    if body.startswith("::"):
+        line = line[: len(line) - len(body)] + "\\" + body
+    return line
+
+
+def human_lines(lines: list[str]) -> str:
+    """A text renderer's lines, each escaped with `human_line`, joined, ending in a newline."""
+    return "\n".join(human_line(line) for line in lines) + "\n"
 
 
 def plural(noun: str, n: int) -> str:

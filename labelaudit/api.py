@@ -151,9 +151,14 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
     detect = config.suspects != "none"
     thresholds = decision = None
     if dataset.scores is not None and config.thresholds:
-        thresholds = read_thresholds(config.thresholds, dataset.classes)
+        thresholds = read_thresholds(config.thresholds, dataset.classes, dataset.task)
         decision = f"per-class thresholds from {config.thresholds}"
         warnings.append(f"Metrics use the per-class thresholds of '{config.thresholds}'.")
+    elif config.thresholds:
+        warnings.append(
+            f"The thresholds of '{config.thresholds}' were not applied: they decide predictions, "
+            "and there are none without --preds."
+        )
     if dataset.scores is not None:
         if dataset.multi_label:
             evaluation = evaluate_multilabel(

@@ -244,7 +244,13 @@ def figure_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def media_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--media-col: thumbnails of the suspects in the HTML report."""
+    """--media-col and --media-root: thumbnails of the suspects in the HTML report."""
+    command = click.option(
+        "--media-root",
+        metavar="DIR",
+        help="HTML: embed only images inside DIR (default: the labels file's folder); images "
+        "elsewhere are shown as text.",
+    )(command)
     return click.option(
         "--media-col",
         metavar="NAME",
@@ -303,6 +309,7 @@ def scan(
     weights_out: str | None,
     plots_dir: str | None,
     media_col: str | None,
+    media_root: str | None,
     **flags: Any,
 ) -> int:
     """Report support, imbalance, duplicates and (with --preds) model metrics and suspected
@@ -334,8 +341,8 @@ def scan(
         write_frame(issues_out, report.suspects)
     if weights_out:
         write_frame(weights_out, report.weights)
-    media = _media(labels, config, media_col, report.to_dict()) if media_col else None
-    emit(report, fmt, output, plots_dir=plots_dir, media=media, media_base=_folder_of(labels))
+    media = _media(labels, config, media_col, media_root, report.to_dict()) if media_col else None
+    emit(report, fmt, output, plots_dir=plots_dir, media=media)
     return EXIT_OK
 
 
@@ -450,6 +457,7 @@ def gate(
     accept: str | None,
     plots_dir: str | None,
     media_col: str | None,
+    media_root: str | None,
     **flags: Any,
 ) -> int:
     """Check LABELS against the rules in [tool.labelaudit.gate] (or [gate] in
@@ -487,8 +495,8 @@ def gate(
     if write_baseline:
         write_frame(write_baseline, current_suspects(report.scan_report))
     data = report.to_dict()
-    media = _media(labels, config, media_col, data["scan"]) if media_col else None
-    emit(report, fmt, output, plots_dir=plots_dir, media=media, media_base=_folder_of(labels))
+    media = _media(labels, config, media_col, media_root, data["scan"]) if media_col else None
+    emit(report, fmt, output, plots_dir=plots_dir, media=media)
     if junit:
         write_text(junit, render_junit(data))
     click.echo(summary_line(data), err=True)
@@ -856,11 +864,7 @@ def _score_summary(summary: dict[str, Any], output: str) -> str:
 
 
 def _render_with_figures(
-    report: Any,
-    fmt: str,
-    plots_dir: str | None,
-    media: dict[Any, str] | None = None,
-    media_base: str | None = None,
+    report: Any, fmt: str, plots_dir: str | None, media: dict[Any, Any] | None = None
 ) -> str:
     """The report in `fmt`; the HTML figures are drawn when the page or --plots-dir needs them."""
     from labelaudit.io.writers import write_pngs
@@ -870,26 +874,30 @@ def _render_with_figures(
         return render(report, fmt)
     from labelaudit.report.html import render_html
 
-    page, images = render_html(report.to_dict(), media=media, media_base=media_base)
+    page, images = render_html(report.to_dict(), media=media)
     if plots_dir:
         write_pngs(plots_dir, images)
         click.echo(f"{len(images)} figures written to {plots_dir}", err=True)
     return page if fmt == "html" else render(report, fmt)
 
 
-def _media(labels: str, config: Any, media_col: str, scan_data: dict[str, Any]) -> dict[Any, str]:
-    """Each top suspect's value in the labels' --media-col (for thumbnails)."""
-    from labelaudit.io.media import lookup_media
+def _media(
+    labels: str, config: Any, media_col: str, root: str | None, scan_data: dict[str, Any]
+) -> dict[Any, Any]:
+    """Each top suspect's --media-col value, with a thumbnail when it is an image inside the
+    media root (--media-root, else the labels file's folder); one warning for those outside."""
+    from pathlib import Path
+
+    from labelaudit.io.media import lookup_media, media_cells, media_root
 
     issues = scan_data.get("label_issues") or {}
     ids = [s["id"] for s in issues.get("top_suspects", [])]
-    return lookup_media(labels, config.id_col, media_col, ids, config.input_format)
-
-
-def _folder_of(path: str) -> str | None:
-    import os
-
-    return os.path.dirname(os.path.abspath(path)) if isinstance(path, str) else None
+    values = lookup_media(labels, config.id_col, media_col, ids, config.input_format)
+    folder = Path(labels).absolute().parent
+    cells, warning = media_cells(values, folder, media_root(root, folder))
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
+    return cells
 
 
 def emit(
@@ -897,14 +905,13 @@ def emit(
     fmt: str,
     output: str | None,
     plots_dir: str | None = None,
-    media: dict[Any, str] | None = None,
-    media_base: str | None = None,
+    media: dict[Any, Any] | None = None,
 ) -> None:
     """Write the rendered report to -o (atomically) or stdout; warnings go to stderr whatever
     the format, so a person sees them even when the report goes to a file or a pipe."""
     from labelaudit.io.writers import write_text
 
-    text = _render_with_figures(report, fmt, plots_dir, media, media_base)
+    text = _render_with_figures(report, fmt, plots_dir, media)
     if output:
         write_text(output, text)
         click.echo(f"Report written to {output}", err=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from labelaudit._text import human_line
+
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
@@ -18,6 +20,8 @@ class LabelAuditError(Exception):
     exit_code = EXIT_BAD_INPUT
 
     def __init__(self, message: str) -> None:
+        # One paragraph on one line: a name quoted from the data cannot break it or forge a line.
+        message = human_line(message)
         super().__init__(message)
         self.message = message
 

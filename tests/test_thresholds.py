@@ -157,7 +157,8 @@ def test_multilabel_thresholds_and_bad_input(tmp_path: Path) -> None:
     no_preds = CliRunner().invoke(cli, ["thresholds", str(folder / "labels.parquet")])
     assert no_preds.exit_code == 2 and "pass --preds" in no_preds.stderr
     bad = tmp_path / "t.json"
-    bad.write_text('{"thresholds": {"animal": 0.5}}')
+    header = {"schema_version": "1.0", "command": "thresholds", "task": "multilabel"}
+    bad.write_text(json.dumps({**header, "thresholds": {"animal": 0.5}}))
     missing = CliRunner().invoke(
         cli,
         ["scan", str(folder / "labels.parquet"), "--preds", str(folder / "preds.parquet"),

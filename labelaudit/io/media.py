@@ -1,17 +1,19 @@
 """Media for the HTML report: look up a labels table's path / URL column for a few ids, and make
-small embedded thumbnails of local images (never fetched over the network)."""
+small embedded thumbnails of local images inside the media root (URLs are never fetched)."""
 
 from __future__ import annotations
 
 import base64
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from labelaudit.errors import SchemaError
+from labelaudit._text import human_line
+from labelaudit.errors import InputError, SchemaError
 from labelaudit.io.tables import read_table
 
 THUMBNAIL_PIXELS = 96
@@ -47,24 +49,83 @@ def is_url(value: str) -> bool:
     return value.startswith(("http://", "https://", "s3://", "gs://"))
 
 
-def thumbnail_uri(value: str, base: Path | None = None) -> str | None:
-    """A data: URI of a small JPEG of the local image `value` (relative paths are tried from the
-    current folder, then from `base`); None when it is a URL or cannot be read as an image."""
-    if is_url(value):
-        return None
+@dataclass(frozen=True)
+class MediaCell:
+    """What the suspects table shows for one sample's media value."""
+
+    value: str
+    thumbnail: str | None = None  # a data: URI, for a readable local image inside the media root
+    outside: bool = False  # a local file outside the media root: shown as text, never embedded
+
+
+def media_root(root: str | os.PathLike[str] | None, labels_folder: Path) -> Path:
+    """The folder whose images may be embedded: --media-root, else the labels file's folder;
+    resolved (`..` and symlinks), so a path is judged by where it really is."""
+    if root is None:
+        return labels_folder.resolve()
+    folder = Path(root)
+    if not folder.is_dir():
+        raise InputError(
+            f"--media-root '{root}' is not a folder. Give the folder that holds the images the "
+            "report may embed (default: the labels file's folder)."
+        )
+    return folder.resolve()
+
+
+def media_cells(
+    values: dict[Any, str], base: Path, root: Path
+) -> tuple[dict[Any, MediaCell], str | None]:
+    """A cell per media value (relative paths are tried from the current folder, then from
+    `base`), and a warning when some local files were left out for being outside `root`: a report
+    is meant to be shared, so it embeds nothing from outside the dataset's folder."""
+    cells = {key: _cell(value, base, root) for key, value in values.items()}
+    outside = [c.value for c in cells.values() if c.outside]
+    if not outside:
+        return cells, None
+    return cells, human_line(
+        f"{len(outside)} media file(s) of the top suspects are outside '{root}' and were not "
+        f"embedded in the HTML report (shown as text; e.g. '{outside[0]}'). Pass --media-root "
+        "DIR to allow a folder that holds them."
+    )
+
+
+def _cell(value: str, base: Path, root: Path) -> MediaCell:
+    if is_url(value):  # never fetched: the page must not depend on the network
+        return MediaCell(value)
+    path, outside = _locate(value, base, root)
+    if path is None:
+        return MediaCell(value, outside=outside)
+    return MediaCell(value, thumbnail=thumbnail_uri(path))
+
+
+def _locate(value: str, base: Path, root: Path) -> tuple[Path | None, bool]:
+    """The first existing file `value` names inside `root` (resolved: `..` and symlinks
+    followed), and whether an existing file it names lies outside `root`."""
+    outside = False
+    for candidate in (Path(value), base / value):
+        try:
+            if not candidate.is_file():
+                continue
+            resolved = candidate.resolve(strict=True)
+        except (OSError, ValueError):  # a name the OS rejects, a symlink loop
+            continue
+        if resolved.is_relative_to(root):
+            return resolved, False
+        outside = True
+    return None, outside
+
+
+def thumbnail_uri(path: Path) -> str | None:
+    """A data: URI of a small JPEG of the local image `path`; None when it cannot be read as an
+    image."""
     from PIL import Image, UnidentifiedImageError
 
-    candidates = [Path(value)] + ([base / value] if base is not None else [])
-    for path in candidates:
-        if not path.is_file():
-            continue
-        try:
-            with Image.open(path) as image:
-                image = image.convert("RGB")
-                image.thumbnail((THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))
-                buffer = io.BytesIO()
-                image.save(buffer, format="JPEG", quality=85)
-        except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
-            return None
-        return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-    return None
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            image.thumbnail((THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=85)
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError):
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -8,15 +8,20 @@ compute a statistic: every number comes from the report, so the figures agree wi
 from __future__ import annotations
 
 import io
+import warnings
 from typing import Any
 
 import numpy as np
 
 from labelaudit._deps import import_optional
+from labelaudit._text import printable
 
 MAX_MATRIX = 20  # classes shown in a heatmap; the full matrix stays in the JSON
 MAX_BARS = 30  # classes listed in a per-class chart
 PALETTE = {"main": "#3465a4", "second": "#f0a030", "third": "#4e9a06", "alert": "#c4302b"}
+# Text settings every figure is drawn under, whatever the user's matplotlibrc says: with usetex,
+# class names would go to LaTeX; `plain()` relies on mathtext parsing being on.
+TEXT_RC = {"text.usetex": False, "text.parse_math": True}
 
 
 def new_figure(width: float, height: float) -> Any:
@@ -26,6 +31,29 @@ def new_figure(width: float, height: float) -> Any:
     figure = figure_module.Figure(figsize=(width, height), dpi=100, layout="constrained")
     agg.FigureCanvasAgg(figure)
     return figure
+
+
+def draw_png(draw: Any, data: dict[str, Any]) -> tuple[bytes, int, int] | None:
+    """Draw one figure with `draw` and return its PNG bytes, width and height in pixels (None
+    when the report has nothing for it), under TEXT_RC: tick labels are made while saving."""
+    with import_optional("matplotlib").rc_context(TEXT_RC), warnings.catch_warnings():
+        # A name in a script the font lacks is drawn as boxes (the tables show it); matplotlib's
+        # warning per missing glyph would only be noise on stderr.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        figure = draw(data)
+        if figure is None:
+            return None
+        width, height = (round(v) for v in figure.get_size_inches() * figure.dpi)
+        return png_bytes(figure), width, height
+
+
+def plain(text: Any) -> str:
+    """Text from the data as matplotlib should show it, literally: control characters escaped,
+    and every `$` escaped as `\\$`, so no name is parsed as mathtext (`a $x^$` crashed the
+    drawing). matplotlib shows an escaped `\\$` as `$` in every kind of text; parse_math=False
+    cannot be given to legend entries, and set for all text it breaks the log-scale tick labels,
+    which are mathtext."""
+    return printable(str(text)).replace("$", "\\$")
 
 
 def png_bytes(figure: Any) -> bytes:
@@ -199,7 +227,7 @@ def quality_histogram(data: dict[str, Any]) -> Any:
             fontsize=8,
         )
     axes.set_yscale("log")
-    axes.set_xlabel(f"label quality ({issues['quality_score']}; low = suspect)")
+    axes.set_xlabel(f"label quality ({plain(issues['quality_score'])}; low = suspect)")
     axes.set_ylabel("samples")
     axes.legend(loc="upper center", fontsize=8)
     axes.set_title(f"Label quality: {issues['n_suspects']:,} of {issues['n_scored']:,} flagged")
@@ -321,7 +349,7 @@ def threshold_curves(data: dict[str, Any]) -> Any:
         if chosen is not None:
             axes.axvline(chosen, color=color, linestyle=":", linewidth=0.8)
     axes.set_xlabel("threshold")
-    axes.set_ylabel(curves["metric"])
+    axes.set_ylabel(plain(curves["metric"]))
     axes.set_xlim(0, 1)
     axes.set_ylim(0, 1.02)
     if len(classes) <= 12:
@@ -331,7 +359,8 @@ def threshold_curves(data: dict[str, Any]) -> Any:
         if len(curves["classes"]) > len(classes)
         else ""
     )
-    axes.set_title(f"Per-class {curves['metric']} against threshold{more}; dotted: chosen")
+    metric = plain(curves["metric"])
+    axes.set_title(f"Per-class {metric} against threshold{more}; dotted: chosen")
     return figure
 
 
@@ -420,4 +449,5 @@ def _class_ticks(axes: Any, names: list[str]) -> None:
 
 
 def _short(name: str, limit: int = 18) -> str:
-    return name if len(name) <= limit else name[: limit - 1] + "…"
+    """A class name for a figure: cut to `limit` characters, then made `plain`."""
+    return plain(name if len(name) <= limit else name[: limit - 1] + "…")

@@ -11,10 +11,10 @@ import base64
 import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from labelaudit import __version__
+from labelaudit._text import printable
 from labelaudit.report import figures
 from labelaudit.report.render import _names, _num, _pct
 
@@ -44,8 +44,7 @@ footer{margin-top:40px;color:#888;font-size:.8em}code{background:#f3f3f3;padding
 class Page:
     """The page being built: its HTML parts and the figures drawn so far (name -> PNG bytes)."""
 
-    media: dict[Any, str] = field(default_factory=dict)
-    media_base: Path | None = None
+    media: dict[Any, Any] = field(default_factory=dict)  # id -> io.media.MediaCell
     parts: list[str] = field(default_factory=list)
     figures: dict[str, bytes] = field(default_factory=dict)
 
@@ -56,11 +55,10 @@ class Page:
         self, name: str, draw: Callable[[dict[str, Any]], Any], data: dict[str, Any], caption: str
     ) -> None:
         """Draw a figure (skipped when the report has nothing for it) and embed it as a PNG."""
-        drawn = draw(data)
+        drawn = figures.draw_png(draw, data)
         if drawn is None:
             return
-        png = figures.png_bytes(drawn)
-        width, height = (round(v) for v in drawn.get_size_inches() * drawn.dpi)
+        png, width, height = drawn
         self.figures[name] = png
         encoded = base64.b64encode(png).decode("ascii")
         self.add(
@@ -71,13 +69,11 @@ class Page:
 
 
 def render_html(
-    data: dict[str, Any],
-    *,
-    media: dict[Any, str] | None = None,
-    media_base: str | Path | None = None,
+    data: dict[str, Any], *, media: dict[Any, Any] | None = None
 ) -> tuple[str, dict[str, bytes]]:
-    """The page for a report's JSON data, and its figures as PNG bytes by name."""
-    page = Page(media or {}, Path(media_base) if media_base else None)
+    """The page for a report's JSON data, and its figures as PNG bytes by name; `media` maps a
+    suspect's id to its io.media.MediaCell (thumbnail or text)."""
+    page = Page(media or {})
     command = data["command"]
     if command == "scan":
         title = f"labelaudit scan: {data['dataset']['source']}"
@@ -311,8 +307,6 @@ def _issues_section(page: Page, data: dict[str, Any]) -> None:
 def _suspects_table(page: Page, suspects: list[dict[str, Any]]) -> None:
     if not suspects:
         return
-    from labelaudit.io.media import is_url, thumbnail_uri
-
     with_media = bool(page.media)
     header = ["rank", "id", "given -> suggested", "label quality", "p(given)", "p(suggested)"]
     rows = []
@@ -326,19 +320,29 @@ def _suspects_table(page: Page, suspects: list[dict[str, Any]]) -> None:
             _cell(s["suggested_probability"]),
         ]
         if with_media:
-            value = page.media.get(s["id"])
-            uri = thumbnail_uri(value, page.media_base) if value else None
-            if uri:
-                cell = f'<img class="thumb" src="{uri}" width="64" height="64" alt="{_e(value)}">'
-            elif value and is_url(value):
-                cell = f'<a href="{_e(value)}">link</a>'
-            else:
-                cell = _e(value or "")
-            row.insert(2, cell)
+            row.insert(2, _media_cell(page.media.get(s["id"])))
         rows.append(row)
     if with_media:
         header.insert(2, "media")
     page.add(f"<h3>Top {len(rows)} suspects</h3>" + _table(header, rows))
+
+
+def _media_cell(cell: Any) -> str:
+    """A thumbnail, a link for a URL (never fetched), or the value as text."""
+    from labelaudit.io.media import is_url
+
+    if cell is None:
+        return ""
+    if cell.thumbnail:
+        return (
+            f'<img class="thumb" src="{cell.thumbnail}" width="64" height="64" '
+            f'alt="{_e(cell.value)}">'
+        )
+    if is_url(cell.value):
+        return f'<a href="{_e(cell.value)}">link</a>'
+    if cell.outside:
+        return f"{_e(cell.value)} <small>(outside the media root: not embedded)</small>"
+    return _e(cell.value)
 
 
 def _recommendations_section(page: Page, recommendations: dict[str, Any]) -> None:
@@ -546,4 +550,7 @@ def _cell(value: Any) -> str:
 
 
 def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+    """Text from the data for the page: shown as written (control characters as visible escapes,
+    like the text report), and no raw line break or `##[` that a CI log could read as a command
+    when the page goes to stdout."""
+    return html.escape(printable(str(text)), quote=True).replace("##[", "##&#91;")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
+
+from labelaudit._text import human_lines
 
 FORMATS = ("text", "json", "markdown", "html")
 MAX_MATRIX_CLASSES = 20
@@ -33,7 +36,9 @@ def render(report: Any, fmt: str) -> str:
 
 
 def render_json(data: dict[str, Any]) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    """The report as JSON. `##[` can only be inside a string, where `\\u005b` is the same `[`:
+    so a name holding it is not read as a workflow command by GitHub's runner in a CI log."""
+    return json.dumps(data, indent=2, ensure_ascii=False).replace("##[", "##\\u005b") + "\n"
 
 
 def _num(value: float | None, digits: int = 4) -> str:
@@ -169,7 +174,7 @@ def render_text(data: dict[str, Any]) -> str:
     if advice:
         lines += ["", "Recommendations", *(f"  {x}" for x in advice)]
     lines += _notes_text(data)
-    return "\n".join(lines) + "\n"
+    return human_lines(lines)
 
 
 def _confusion_text(confusion: dict[str, Any]) -> list[str]:
@@ -299,55 +304,81 @@ def _notes_text(data: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _md_table(header: list[str], rows: list[list[str]], align: str = "l") -> list[str]:
-    marks = (
-        ["---" if i == 0 else "---:" for i in range(len(header))]
-        if align == "r"
-        else ["---"] * len(header)
-    )
-    out = ["| " + " | ".join(header) + " |", "| " + " | ".join(marks) + " |"]
-    out += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
+def md_table(header: list[str], rows: list[list[str]], align: str = "l") -> list[str]:
+    """A markdown table of plain-text cells, every cell and header escaped with `md_text`.
+    `align`: "l" (all left), "r" (first column left, the rest right), or one l/r per column."""
+    if len(align) == len(header) and len(header) > 1:
+        marks = ["---:" if a == "r" else "---" for a in align]
+    else:
+        marks = ["---" if i == 0 or align != "r" else "---:" for i in range(len(header))]
+    out = ["| " + " | ".join(md_text(h) for h in header) + " |", "| " + " | ".join(marks) + " |"]
+    out += ["| " + " | ".join(md_text(c) for c in row) + " |" for row in rows]
     return out
 
 
-def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|")
+# Characters markdown (GitHub's included) reads as syntax inside a line: backslash first, so the
+# escapes added for the others are not escaped again.
+_MD_SYNTAX = re.compile(r"([\\`*_\[\]|$~#])")
+# What only acts at the start of a line: a list marker, a block quote.
+_MD_LINE_START = re.compile(r"^(?:[-+]|\d+[.)])(?=\s|$)|^>")
+
+
+def md_text(text: object) -> str:
+    """Plain text (a class name, a message) for a markdown line or table cell, shown as written:
+    `&` and `<` as HTML entities (no tag or entity reaches the page), markdown syntax and `|`
+    (which would end a table cell) backslash-escaped, and no list marker or `>` at its start.
+    A `>` elsewhere acts on nothing, so arrows (`a -> b`) stay readable in the raw text."""
+    escaped = str(text).replace("&", "&amp;").replace("<", "&lt;")
+    escaped = _MD_SYNTAX.sub(r"\\\1", escaped)
+    return _MD_LINE_START.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], escaped)
+
+
+def md_code(text: str) -> str:
+    """`text` as an inline code span, fenced with more backticks than it holds in a row."""
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _md_list(items: list[str]) -> list[str]:
+    """Plain-text lines as a markdown bullet list, each escaped with `md_text`."""
+    return [f"- {md_text(item.strip())}" for item in items]
 
 
 def render_markdown(data: dict[str, Any]) -> str:
     ds = data["dataset"]
     lines = [
-        f"# labelaudit scan: `{ds['source']}`",
+        f"# labelaudit scan: {md_code(ds['source'])}",
         "",
-        f"{ds['n_samples']:,} samples, {ds['n_classes']} classes, {ds['task']}"
-        + (f"; predictions `{ds['predictions']}`" if ds["predictions"] else "")
+        f"{ds['n_samples']:,} samples, {ds['n_classes']} classes, {md_text(ds['task'])}"
+        + (f"; predictions {md_code(ds['predictions'])}" if ds["predictions"] else "")
         + ".",
         "",
         "## Support",
         "",
     ]
-    lines += _md_table(
+    lines += md_table(
         ["class", "count", "share"],
         [[c["class"], f"{c['count']:,}", _pct(c["share"])] for c in data["support"]["per_class"]],
         align="r",
     )
-    lines += ["", *(f"- {line}" for line in _support_summary(data))]
+    lines += ["", *_md_list(_support_summary(data))]
     metrics = data["metrics"]
     if metrics:
         lines += ["", f"## Metrics ({metrics['n_scored']:,} samples scored)", ""]
-        lines += _md_table(
+        lines += md_table(
             ["class", "precision", "recall", "f1", "support"],
             [list(row) for row in _metric_rows(metrics)],
             align="r",
         )
-        lines += ["", *(f"- {k}: {v}" for k, v in _scalar_metrics(metrics))]
+        lines += ["", *_md_list([f"{k}: {v}" for k, v in _scalar_metrics(metrics)])]
         if (
             "confusion_matrix" in metrics
             and len(metrics["confusion_matrix"]["classes"]) <= MAX_MATRIX_CLASSES
         ):
             cm = metrics["confusion_matrix"]
             lines += ["", "### Confusion matrix (rows: given, columns: predicted)", ""]
-            lines += _md_table(
+            lines += md_table(
                 ["given \\ predicted", *cm["classes"]],
                 [
                     [name, *(f"{v:,}" for v in row)]
@@ -357,22 +388,23 @@ def render_markdown(data: dict[str, Any]) -> str:
             )
     issues = data.get("label_issues")
     if issues:
-        lines += ["", "## Suspected label errors", "", *(f"- {x}" for x in _issues_summary(issues))]
+        lines += ["", "## Suspected label errors", "", *_md_list(_issues_summary(issues))]
         if issues["top_suspects"]:
-            lines += ["", *_md_table(SUSPECT_HEADER, _suspect_rows(issues))]
+            lines += ["", *md_table(SUSPECT_HEADER, _suspect_rows(issues))]
         if issues["pairs"]:
-            lines += ["", "### Confused class pairs", "", *(f"- {x}" for x in _pair_lines(issues))]
-        lines += ["", "### Least healthy classes", "", *(f"- {x}" for x in _health_lines(issues))]
+            lines += ["", "### Confused class pairs", "", *_md_list(_pair_lines(issues))]
+        lines += ["", "### Least healthy classes", "", *_md_list(_health_lines(issues))]
     advice = _advice_lines(data)
     if advice:
-        lines += ["", "## Recommendations", "", *(f"- {x.strip()}" for x in advice)]
+        lines += ["", "## Recommendations", "", *_md_list(advice)]
     if data["findings"]:
         lines += ["", "## Findings", ""]
-        lines += [f"- **{f['severity']}** {f['message']}" for f in data["findings"]]
+        lines += [
+            f"- **{md_text(f['severity'])}** {md_text(f['message'])}" for f in data["findings"]
+        ]
     if data["warnings"]:
-        lines += ["", "## Warnings", ""]
-        lines += [f"- {w}" for w in data["warnings"]]
-    return "\n".join(lines) + "\n"
+        lines += ["", "## Warnings", "", *_md_list(data["warnings"])]
+    return human_lines(lines)
 
 
 def _diff_summary(data: dict[str, Any]) -> list[str]:
@@ -450,21 +482,21 @@ def render_diff_text(data: dict[str, Any]) -> str:
         if body:
             lines += ["", title, *(f"  {x}" for x in body)]
     lines += _notes_text({"findings": [], "warnings": data["warnings"]})
-    return "\n".join(lines) + "\n"
+    return human_lines(lines)
 
 
 def render_diff_markdown(data: dict[str, Any]) -> str:
     ds = data["dataset"]
-    lines = [f"# labelaudit diff: `{ds['old']}` -> `{ds['new']}`", ""]
-    lines += [f"- {x}" for x in _diff_summary(data)]
-    lines += ["", "## Support", "", *_md_table(DIFF_SUPPORT_HEADER, _diff_support_rows(data), "r")]
+    lines = [f"# labelaudit diff: {md_code(ds['old'])} -> {md_code(ds['new'])}", ""]
+    lines += _md_list(_diff_summary(data))
+    lines += ["", "## Support", "", *md_table(DIFF_SUPPORT_HEADER, _diff_support_rows(data), "r")]
     for title, body in (
         ("Top relabels", _relabel_lines(data)),
         ("Tags added / removed", _tag_lines(data)),
         ("Likely regressions", _regression_lines(data)),
     ):
         if body:
-            lines += ["", f"## {title}", "", *(f"- {x}" for x in body)]
+            lines += ["", f"## {title}", "", *_md_list(body)]
     if data["warnings"]:
-        lines += ["", "## Warnings", "", *(f"- {w}" for w in data["warnings"])]
-    return "\n".join(lines) + "\n"
+        lines += ["", "## Warnings", "", *_md_list(data["warnings"])]
+    return human_lines(lines)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from labelaudit._text import human_line, human_lines, printable
+from labelaudit.report.render import md_table, md_text
+
 STATUS_MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}
 
 
@@ -19,8 +22,9 @@ def _value(value: Any) -> str:
 
 
 def summary_line(data: dict[str, Any]) -> str:
+    """The one-line verdict (stderr and the text report), escaped with `human_line`."""
     s = data["summary"]
-    return (
+    return human_line(
         f"labelaudit gate: {s['verdict'].upper()} ({s['passed']} passed, {s['failed']} failed, "
         f"{s['errors']} uncomputable, {s['skipped']} skipped; failing on {s['fail_on']})"
     )
@@ -47,7 +51,7 @@ def render_gate(data: dict[str, Any], fmt: str) -> str:
         ]
     if data["warnings"]:
         lines += ["", "Warnings", *(f"  - {w}" for w in data["warnings"])]
-    return "\n".join(lines) + "\n"
+    return human_lines(lines)
 
 
 def render_gate_markdown(data: dict[str, Any]) -> str:
@@ -57,18 +61,17 @@ def render_gate_markdown(data: dict[str, Any]) -> str:
         f"## {icon} labelaudit gate: {s['verdict'].upper()}",
         "",
         f"{s['passed']} passed, {s['failed']} failed, {s['errors']} uncomputable, "
-        f"{s['skipped']} skipped (failing on {s['fail_on']}).",
+        f"{s['skipped']} skipped (failing on {md_text(s['fail_on'])}).",
         "",
-        "| status | rule | severity | measured | limit |",
-        "| --- | --- | --- | ---: | ---: |",
     ]
-    for f in data["findings"]:
-        cells = [STATUS_MARK[f["status"]], f["rule"], f["severity"], _value(f["value"]),
-                 _value(f["limit"])]  # fmt: skip
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    rows = [
+        [STATUS_MARK[f["status"]], f["rule"], f["severity"], _value(f["value"]), _value(f["limit"])]
+        for f in data["findings"]
+    ]
+    lines += md_table(["status", "rule", "severity", "measured", "limit"], rows, align="lllrr")
     if data["warnings"]:
-        lines += ["", *(f"- {w}" for w in data["warnings"])]
-    return "\n".join(lines) + "\n"
+        lines += ["", *(f"- {md_text(w)}" for w in data["warnings"])]
+    return human_lines(lines)
 
 
 def render_junit(data: dict[str, Any]) -> str:
@@ -86,17 +89,19 @@ def render_junit(data: dict[str, Any]) -> str:
     )
     for f in findings:
         case = ET.SubElement(suite, "testcase", classname="labelaudit.gate", name=f["rule"])
-        text = f"measured {_value(f['value'])}, limit {_value(f['limit'])}"
+        # XML 1.0 cannot hold most control characters: a class name's are written escaped.
+        text = printable(f"measured {_value(f['value'])}, limit {_value(f['limit'])}")
+        message = printable(f["message"])
         if f["status"] == "fail" and f["rule"] in counted:
             node = ET.SubElement(case, "failure", message=text, type=f["severity"])
-            node.text = f["message"]
+            node.text = message
         elif f["status"] == "fail":
-            ET.SubElement(case, "system-out").text = f"[{f['severity']}] {f['message']}"
+            ET.SubElement(case, "system-out").text = f"[{f['severity']}] {message}"
         elif f["status"] == "error":
-            node = ET.SubElement(case, "error", message=f["message"], type="uncomputable")
-            node.text = f["message"]
+            node = ET.SubElement(case, "error", message=message, type="uncomputable")
+            node.text = message
         elif f["status"] == "skipped":
-            ET.SubElement(case, "skipped", message=f["message"])
+            ET.SubElement(case, "skipped", message=message)
     root = ET.Element("testsuites")
     root.append(suite)
     ET.indent(root)

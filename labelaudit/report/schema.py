@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
+from labelaudit._text import human_line
+
 SCHEMA_VERSION = "1.0"
 # Python names that differ from the JSON keys (`class` and `or` are reserved words).
 _JSON_KEYS = {"class_name": "class", "or_": "or", "from_class": "from", "to_class": "to"}
@@ -36,6 +38,12 @@ def to_jsonable(value: Any) -> Any:
 
 class JsonReport:
     """A command's report: `to_dict()` is its JSON, schema_version and command first."""
+
+    warnings: list[str]  # a field of every report dataclass
+
+    def __post_init__(self) -> None:
+        # Warnings are printed to stderr as they are: one line each, whatever names they quote.
+        object.__setattr__(self, "warnings", [human_line(w) for w in self.warnings])
 
     def to_dict(self) -> dict[str, Any]:
         data = to_jsonable(self)
@@ -302,6 +310,9 @@ class Finding:
     message: str
     count: int
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", human_line(self.message))
+
 
 @dataclass(frozen=True)
 class ScanReport(JsonReport):
@@ -470,6 +481,10 @@ class GateFinding:
     value: Any
     limit: Any
     message: str
+
+    def __post_init__(self) -> None:
+        # The gate prints each failing message on its own stderr line (read by CI runners).
+        object.__setattr__(self, "message", human_line(self.message))
 
 
 @dataclass(frozen=True)

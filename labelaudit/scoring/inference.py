@@ -15,6 +15,7 @@ import numpy as np
 from labelaudit._deps import import_optional
 from labelaudit.errors import InputError
 from labelaudit.scoring.batches import Batch
+from labelaudit.scoring.models import first_sentence
 from labelaudit.scoring.progress import Progress
 
 torch = import_optional("torch")
@@ -64,7 +65,7 @@ def run_inference(
             while position < len(inputs):
                 chunk = inputs[position : position + micro]
                 try:
-                    scores = _activate(_logits(model(chunk)), activation)
+                    scores = _activate(_logits(_forward(model, chunk)), activation)
                 except OUT_OF_MEMORY as exc:
                     if not halve_on_oom or micro == 1:
                         raise InputError(
@@ -86,6 +87,22 @@ def run_inference(
     progress.close()
     assert outputs is not None, "no rows were scored"
     return InferenceResult(outputs.numpy(), ok, errors, micro)
+
+
+def _forward(model: Callable[..., Any], chunk: Any) -> Any:
+    """The model's output on one batch. The model is the user's code: when it fails on the data
+    (a shape it does not take), that is bad input (exit 2), not a bug in labelaudit."""
+    try:
+        return model(chunk)
+    except OUT_OF_MEMORY:
+        raise  # run_inference halves the batch
+    except Exception as exc:
+        raise InputError(
+            f"The model failed on a batch of shape {tuple(chunk.shape)} ({type(exc).__name__}: "
+            f"{first_sentence(exc)}). Check that the data fits the model: the number of features "
+            "or --input-shape, or --image-size for images; a .pt2 program exported without a "
+            "dynamic batch dimension runs only its example's batch size."
+        ) from exc
 
 
 def _autocast(device: Any, dtype: Any) -> Any:

@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from labelaudit._deps import import_optional
+from labelaudit._text import human_line
 from labelaudit.errors import InputError
 from labelaudit.io.features import FeatureSet, load_features
 from labelaudit.io.images import IMAGENET_MEAN, IMAGENET_STD, list_image_folder
@@ -30,6 +31,7 @@ from labelaudit.scoring.inference import run_inference  # noqa: E402
 from labelaudit.scoring.models import load_model  # noqa: E402
 from labelaudit.scoring.probes import ProbeSettings, cross_val_predict  # noqa: E402
 from labelaudit.scoring.progress import Progress, wanted  # noqa: E402
+from labelaudit.scoring.quiet import torch_silenced  # noqa: E402
 from labelaudit.scoring.shards import parse_shard, shard_mask  # noqa: E402
 
 AUTO_BATCH = {"cpu": 256}
@@ -76,6 +78,10 @@ class ScoreResult:
     summary: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # Printed to stderr one a line: a file or class name in one cannot break the line.
+        self.warnings = [human_line(w) for w in self.warnings]
+
 
 def score(
     data: str | os.PathLike[str],
@@ -93,9 +99,10 @@ def score(
     autocast = resolve_precision(run.precision, device)
     _check_sizes(run)
     names = read_class_file(data_options.classes_file) if data_options.classes_file else None
-    module = load_model(model, weights).to(device)
-    if run.compile:
-        module = torch.compile(module)
+    with torch_silenced():  # torch's logs and warnings: labelaudit says what matters itself
+        module = load_model(model, weights).to(device)
+        if run.compile:
+            module = torch.compile(module)
     pin = device.type == "cuda"
     batch_size = run.batch_size or AUTO_BATCH.get(device.type, AUTO_BATCH_ACCELERATOR)
     warnings: list[str] = []
@@ -129,19 +136,20 @@ def score(
             )
 
     started = time.perf_counter()
-    result = run_inference(
-        module,
-        source,
-        n_rows=ids.len(),
-        device=device,
-        autocast_dtype=autocast,
-        activation="logits" if run.logits else ("sigmoid" if run.multi_label else "softmax"),
-        batch_size=batch_size,
-        halve_on_oom=run.batch_size is None,
-        expected_width=None if names is None else len(names),
-        progress=progress,
-        on_error=stop_on_error,
-    )
+    with torch_silenced():
+        result = run_inference(
+            module,
+            source,
+            n_rows=ids.len(),
+            device=device,
+            autocast_dtype=autocast,
+            activation="logits" if run.logits else ("sigmoid" if run.multi_label else "softmax"),
+            batch_size=batch_size,
+            halve_on_oom=run.batch_size is None,
+            expected_width=None if names is None else len(names),
+            progress=progress,
+            on_error=stop_on_error,
+        )
     seconds = time.perf_counter() - started
     width = result.outputs.shape[1]
     names = names if names is not None else [str(j) for j in range(width)]
@@ -203,7 +211,8 @@ def cross_validate(
             report(f"fold {fold + 1}/{folds}: best epoch {epochs}")
 
     started = time.perf_counter()
-    result = cross_val_predict(flat, codes, len(names), folds, settings, where, tell)
+    with torch_silenced():
+        result = cross_val_predict(flat, codes, len(names), folds, settings, where, tell)
     seconds = time.perf_counter() - started
     predictions = _frame(features.ids, result.probabilities, names, None)
     summary = {
