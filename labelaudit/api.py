@@ -109,6 +109,7 @@ def load_score_matrix(
         probs_col=config.probs_col,
         classes=classes,
         input_format=config.input_format,
+        ignore_cols=config.ignore_cols,
     )
 
 
@@ -167,6 +168,7 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
                 config.chunk_rows,
                 config.threshold if thresholds is None else thresholds,
             )
+            warnings += evaluation.warnings
             metrics = _multilabel_metrics(
                 dataset, evaluation, decision or f"p >= {config.threshold:g}"
             )
@@ -182,6 +184,7 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
                 with_evidence=detect,
                 thresholds=thresholds,
             )
+            warnings += evaluation.warnings
             metrics = _multiclass_metrics(dataset, evaluation, decision or "argmax")
             if detect:
                 label_issues, table, extra = multiclass_label_issues(

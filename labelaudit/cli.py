@@ -157,6 +157,12 @@ def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
             help="Predictions hold one list column of scores; order from --classes.",
         ),
         click.option(
+            "--ignore-cols",
+            metavar="NAMES",
+            help="Comma-separated prediction columns that are neither the id nor a class's "
+            "scores (a fold, an index): dropped before the class columns are matched.",
+        ),
+        click.option(
             "--scores",
             type=click.Choice(SCORE_MODES),
             help="Whether scores are probabilities or logits (default: auto, detected).",
@@ -335,6 +341,7 @@ def scan(
         outputs={"-o": output, "--issues-out": issues_out, "--weights-out": weights_out},
         tables=("--issues-out", "--weights-out"),
         plots_dir=plots_dir,
+        media_root=media_root,
     )
     report = run_scan(labels, preds, config=config)
     if issues_out:
@@ -363,9 +370,18 @@ def _check_paths(
     outputs: dict[str, str | None],
     tables: tuple[str, ...] = (),
     plots_dir: str | None = None,
+    media_root: str | None = None,
 ) -> None:
-    """Every output checked against every input (the settings files included) before any work."""
+    """Every output checked against every input (the settings files included) before any work;
+    a --media-root that is not a folder too."""
     from labelaudit.io.paths import check_outputs
+
+    if media_root is not None:
+        from pathlib import Path
+
+        from labelaudit.io.media import media_root as check_media_root
+
+        check_media_root(media_root, Path("."))
 
     files = [*inputs, loaded.path, config.classes, config.thresholds]
     check_outputs(outputs, files, tables, {"--plots-dir": plots_dir})
@@ -487,6 +503,7 @@ def gate(
         outputs={"-o": output, "--junit": junit, "--write-baseline": write_baseline},
         tables=("--write-baseline",),
         plots_dir=plots_dir,
+        media_root=media_root,
     )
     report = run_gate(
         labels, preds, rules=rules, config=config, baseline=baseline, accept=accept,
@@ -599,6 +616,8 @@ def thresholds(
         f"-> {ev['after']:.4f} on {ev['n_evaluation']:,} rows that did not choose the thresholds",
         err=True,
     )
+    for warning in result.get("warnings", []):
+        click.echo(f"warning: {warning}", err=True)
     return EXIT_OK
 
 

@@ -40,6 +40,7 @@ class ScanConfig:
     max_weight: float | None = None
     thresholds: str | None = None
     input_format: str | None = None
+    ignore_cols: tuple[str, ...] = ()
     chunk_rows: int = 32_768
 
     def to_dict(self) -> dict[str, Any]:
@@ -145,6 +146,13 @@ def build_scan_config(
 
 def _check_value(key: str, value: Any, source: str) -> Any:
     default = getattr(ScanConfig(), key)
+    if isinstance(default, tuple):  # a list of names: TOML array, or comma-separated text
+        names = value.split(",") if isinstance(value, str) else value
+        if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+            raise ConfigError(
+                f"Setting '{key}' must be a list of column names; found {value!r} in {source}."
+            )
+        return tuple(n.strip() for n in names if n.strip())
     if key in _CHOICES and value is not None and value not in _CHOICES[key]:
         raise ConfigError(
             f"Setting '{key}' is '{value}' in {source}; expected one of: "

@@ -205,7 +205,7 @@ def _multiclass_diff(
         new_classes=new_classes,
         vanished_classes=vanished,
         shift=shift,
-        relabels_vs_model=_judge_relabels(new, relabeled_new, old_label_of_new, config)
+        relabels_vs_model=_judge_relabels(new, relabeled_new, old_label_of_new, config, warnings)
         if new.scores is not None
         else None,
         tag_changes=None,
@@ -237,10 +237,17 @@ def _top_pairs(new: Dataset, rows: np.ndarray, old_label_of_new: np.ndarray) -> 
 
 
 def _judge_relabels(
-    new: Dataset, relabeled: np.ndarray, old_label_of_new: np.ndarray, config: ScanConfig
+    new: Dataset,
+    relabeled: np.ndarray,
+    old_label_of_new: np.ndarray,
+    config: ScanConfig,
+    warnings: list[str],
 ) -> RelabelsVsModel:
-    """A relabel agrees with the model when the new label is more probable than the old one."""
-    mode = multiclass_score_mode(new, config.scores, config.chunk_rows)
+    """A relabel agrees with the model when the new label is more probable than the old one;
+    what reading the scores changed is added to `warnings`."""
+    score_reading = multiclass_score_mode(new, config.scores, config.chunk_rows)
+    warnings += score_reading.warnings
+    mode = score_reading.mode
     needed = np.zeros(new.n_samples, dtype=bool)
     needed[relabeled] = True
     p_old = np.zeros(new.n_samples)

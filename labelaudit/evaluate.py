@@ -1,30 +1,94 @@
 """Passes over a Dataset's score chunks: validate, turn scores into probabilities, accumulate.
 
-This is the one place that decides whether scores are probabilities or logits, so every command
-reads them the same way. Errors name the file, the count of bad rows and the first ids.
+This is the one place that decides whether scores are probabilities or logits (by the rule of
+`core.scores.reading`, documented in docs/inputs.md), so every command reads them the same way.
+Errors name the file, the count of bad rows and the first ids.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from labelaudit._text import count
 from labelaudit.core.multilabel import MultilabelMetrics, multilabel_metrics
 from labelaudit.core.noise import SampleEvidence, run_in_parallel
 from labelaudit.core.scores import (
+    RANGE_SLACK,
+    SUM_TOLERANCE,
     MulticlassScoreSums,
     ScoreCheck,
     check_scores,
-    looks_like_logits,
-    sigmoid,
-    softmax,
+    reading,
+    to_probabilities,
 )
 from labelaudit.errors import InputError
 from labelaudit.io.dataset import Dataset
 from labelaudit.io.labels import describe_ids
+
+
+@dataclass
+class ReadingLog:
+    """What reading scores as probabilities changed (renormalized rows, clipped values), summed
+    over chunks from several threads, for the report's warnings."""
+
+    multi_label: bool = False
+    renormalized: int = 0
+    lowest_sum: float = math.inf
+    highest_sum: float = -math.inf
+    lowest_value: float = math.inf
+    highest_value: float = -math.inf
+    decimals: set[int] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def note(self, check: ScoreCheck) -> None:
+        """Record one chunk that is read as probabilities."""
+        visibly_off = np.empty(0)
+        if check.row_sums is not None and not self.multi_label:
+            sums = check.row_sums[np.isfinite(check.row_sums)]
+            visibly_off = sums[np.abs(sums - 1.0) > SUM_TOLERANCE]
+        with self._lock:
+            self.lowest_value = min(self.lowest_value, check.low)
+            self.highest_value = max(self.highest_value, check.high)
+            if visibly_off.size:
+                self.renormalized += int(visibly_off.size)
+                self.lowest_sum = min(self.lowest_sum, float(visibly_off.min()))
+                self.highest_sum = max(self.highest_sum, float(visibly_off.max()))
+                if check.decimals is not None:
+                    self.decimals.add(check.decimals)
+
+    def warnings(self, source: str) -> list[str]:
+        """Say what was done to the scores, and how to read them otherwise."""
+        out = []
+        if self.renormalized:
+            rounded = (
+                f" (rounded to {max(self.decimals)} decimals)" if len(self.decimals) == 1 else ""
+            )
+            out.append(
+                f"{count(self.renormalized, 'row')} of the predictions '{source}' sum to between "
+                f"{self.lowest_sum:.6g} and {self.highest_sum:.6g}, not 1: read as probabilities"
+                f"{rounded} and renormalized (each row divided by its sum). If they are logits, "
+                "pass --scores logits."
+            )
+        if self.lowest_value < 0 or (self.multi_label and self.highest_value > 1):
+            out.append(
+                f"Some probabilities in '{source}' lie slightly outside [0, 1] (from "
+                f"{self.lowest_value:.6g} to {self.highest_value:.6g}); they were clipped into "
+                "[0, 1]. If they are logits, pass --scores logits."
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class ScoreReading:
+    """How the scores were read (probs or logits) and what that changed, for the warnings."""
+
+    mode: str
+    warnings: list[str]
 
 
 @dataclass(frozen=True)
@@ -34,6 +98,7 @@ class MulticlassEvaluation:
     sums: MulticlassScoreSums
     evidence: SampleEvidence | None
     score_mode: str
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -44,6 +109,7 @@ class MultilabelEvaluation:
     probabilities: np.ndarray
     scored: np.ndarray
     score_mode: str
+    warnings: list[str] = field(default_factory=list)
 
 
 def evaluate_multiclass(
@@ -73,7 +139,7 @@ def _multiclass_pass(
     with_evidence: bool,
     thresholds: np.ndarray | None,
 ) -> MulticlassEvaluation | None:
-    """One pass; None when, in auto mode, a later chunk contradicts the first chunk's reading.
+    """One pass; None when, in auto mode, a later chunk shows the scores are logits.
 
     The first chunk decides between probabilities and logits (in auto mode); the other chunks
     are processed on a few threads, each into its own sums, merged under a lock.
@@ -85,6 +151,7 @@ def _multiclass_pass(
         if with_evidence
         else None
     )
+    log = ReadingLog()
     lock = threading.Lock()
     contradicted = threading.Event()
 
@@ -93,16 +160,16 @@ def _multiclass_pass(
         if contradicted.is_set():
             return
         check = check_scores(raw, expect_row_sum=True)
-        _reject_non_finite(dataset, check, rows, chunk_rows)
-        logits = looks_like_logits(check, multi_label=False)
+        _reject_non_finite(dataset, check, chunk_rows)
+        how = _multiclass_reading(dataset, check, mode, chunk_rows)
         if chosen is None:
-            chosen = "logits" if logits else "probs"
-        elif chosen == "probs" and logits:
-            if mode == "probs":
-                _reject_not_probabilities(dataset, chunk_rows)
+            chosen = how
+        elif chosen == "probs" and how == "logits":
             contradicted.set()
             return
-        probabilities = softmax(raw) if chosen == "logits" else raw
+        if chosen == "probs":
+            log.note(check)
+        probabilities = to_probabilities(raw, chosen, check=check if chosen == "probs" else None)
         labels = dataset.labels[rows]
         part = MulticlassScoreSums(dataset.n_classes, thresholds=thresholds)
         part.add(probabilities, labels)
@@ -118,23 +185,42 @@ def _multiclass_pass(
         run_in_parallel(chunks, process)
     if contradicted.is_set():
         return None
-    return MulticlassEvaluation(sums, evidence, chosen or "probs")
+    chosen = chosen or "probs"
+    warnings = log.warnings(dataset.scores.source) if chosen == "probs" else []
+    return MulticlassEvaluation(sums, evidence, chosen, warnings)
 
 
-def multiclass_score_mode(dataset: Dataset, mode: str, chunk_rows: int) -> str:
-    """How the scores read (probs or logits), with the metrics pass's validation and decision,
-    for commands that need the probabilities but not the metrics: logits when any chunk looks
-    like logits (auto), an error when `--scores probs` is contradicted or a score is not finite."""
+def _multiclass_reading(dataset: Dataset, check: ScoreCheck, mode: str, chunk_rows: int) -> str:
+    """How one chunk reads under `mode`: "logits" or "probs"; an error when `--scores probs`
+    is contradicted or (auto) the chunk is neither probabilities nor logits."""
+    how = reading(check, multi_label=False)
     if mode == "logits":
-        return mode
-    for raw, rows in dataset.score_chunks(chunk_rows):
+        return "logits"
+    if mode == "probs":
+        if how == "logits":
+            _reject_not_probabilities(dataset, chunk_rows)
+        _reject_zero_rows(dataset, check, chunk_rows)
+        return "probs"
+    if how == "ambiguous":
+        return _logits_or_reject_ambiguous(dataset, chunk_rows)
+    return how
+
+
+def multiclass_score_mode(dataset: Dataset, mode: str, chunk_rows: int) -> ScoreReading:
+    """How the scores read (probs or logits) and the warnings that reading brings, with the
+    metrics pass's validation and decision, for commands that need the probabilities but not
+    the metrics: logits when any chunk reads as logits (auto), an error when `--scores probs`
+    is contradicted, a chunk is ambiguous, or a score is not finite."""
+    if mode == "logits":
+        return ScoreReading(mode, [])
+    log = ReadingLog()
+    for raw, _rows in dataset.score_chunks(chunk_rows):
         check = check_scores(raw, expect_row_sum=True)
-        _reject_non_finite(dataset, check, rows, chunk_rows)
-        if looks_like_logits(check, multi_label=False):
-            if mode == "probs":
-                _reject_not_probabilities(dataset, chunk_rows)
-            return "logits"
-    return "probs"
+        _reject_non_finite(dataset, check, chunk_rows)
+        if _multiclass_reading(dataset, check, mode, chunk_rows) == "logits":
+            return ScoreReading("logits", [])
+        log.note(check)
+    return ScoreReading("probs", log.warnings(dataset.scores.source))
 
 
 def probability_chunks(
@@ -144,7 +230,7 @@ def probability_chunks(
 
     def chunks(needed: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for raw, rows in dataset.score_chunks(chunk_rows, needed):
-            yield (softmax(raw) if score_mode == "logits" else raw), rows
+            yield to_probabilities(raw, score_mode), rows
 
     return chunks
 
@@ -156,60 +242,103 @@ def evaluate_multilabel(
     probabilities = np.zeros((dataset.n_samples, dataset.n_classes), dtype=np.float64)
     scored = np.zeros(dataset.n_samples, dtype=bool)
     any_logits = False
+    log = ReadingLog(multi_label=True)
     for raw, rows in dataset.score_chunks(chunk_rows):
         check = check_scores(raw, expect_row_sum=False)
-        _reject_non_finite(dataset, check, rows, chunk_rows)
-        logits = looks_like_logits(check, multi_label=True)
+        _reject_non_finite(dataset, check, chunk_rows)
+        logits = reading(check, multi_label=True) == "logits"
         if mode == "probs" and logits:
             _reject_not_probabilities(dataset, chunk_rows)
         any_logits |= logits
+        log.note(check)
         probabilities[rows] = raw
         scored[rows] = True
     as_logits = mode == "logits" or (mode == "auto" and any_logits)
-    if as_logits:
-        probabilities = sigmoid(probabilities)
+    score_mode = "logits" if as_logits else "probs"
+    probabilities = to_probabilities(probabilities, score_mode, multi_label=True)
     metrics = multilabel_metrics(dataset.indicators[scored], probabilities[scored], threshold)
-    return MultilabelEvaluation(metrics, probabilities, scored, "logits" if as_logits else "probs")
+    warnings = [] if as_logits else log.warnings(dataset.scores.source)
+    return MultilabelEvaluation(metrics, probabilities, scored, score_mode, warnings)
 
 
-def _reject_non_finite(
-    dataset: Dataset, check: ScoreCheck, rows: np.ndarray, chunk_rows: int
-) -> None:
+def _reject_non_finite(dataset: Dataset, check: ScoreCheck, chunk_rows: int) -> None:
     if check.non_finite_rows.size == 0:
         return
     bad = _rows_where(dataset, chunk_rows, lambda c: c.non_finite_rows)
     raise InputError(
-        f"The predictions '{dataset.scores.source}' hold NaN or infinite scores in {bad.sum()} "
-        f"rows (ids {describe_ids(dataset.ids, bad)}). Scores must be finite numbers; fix or "
-        "drop those rows."
+        f"The predictions '{dataset.scores.source}' hold NaN or infinite scores in "
+        f"{count(int(bad.sum()), 'row')} (ids {describe_ids(dataset.ids, bad)}). Scores must be "
+        "finite numbers; fix or drop those rows."
     )
 
 
 def _reject_not_probabilities(dataset: Dataset, chunk_rows: int) -> None:
     negative = _rows_where(
-        dataset, chunk_rows, lambda c, raw: np.flatnonzero((raw < 0).any(axis=1)), with_raw=True
+        dataset,
+        chunk_rows,
+        lambda c, raw: np.flatnonzero((raw < -RANGE_SLACK).any(axis=1)),
+        with_raw=True,
     )
     if negative.any():
         raise InputError(
             f"--scores probs was given, but the predictions '{dataset.scores.source}' hold "
-            f"negative values in {negative.sum()} rows (ids {describe_ids(dataset.ids, negative)})."
-            " Probabilities lie in [0, 1]; pass --scores logits (or auto) if these are logits."
-        )
-    if dataset.multi_label:
-        above = _rows_where(
-            dataset, chunk_rows, lambda c, raw: np.flatnonzero((raw > 1).any(axis=1)), True
-        )
-        raise InputError(
-            f"--scores probs was given, but the predictions '{dataset.scores.source}' hold values "
-            f"above 1 in {above.sum()} rows (ids {describe_ids(dataset.ids, above)}). Pass "
+            f"negative values in {count(int(negative.sum()), 'row')} (ids "
+            f"{describe_ids(dataset.ids, negative)}). Probabilities lie in [0, 1]; pass "
             "--scores logits (or auto) if these are logits."
         )
-    off = _rows_where(dataset, chunk_rows, lambda c: c.off_sum_rows)
-    raise InputError(
-        f"--scores probs was given, but {off.sum()} rows of the predictions "
-        f"'{dataset.scores.source}' do not sum to 1 (ids {describe_ids(dataset.ids, off)}). "
-        "Normalize each row, or pass --scores logits (or auto) if these are logits."
+    above = _rows_where(
+        dataset,
+        chunk_rows,
+        lambda c, raw: np.flatnonzero((raw > 1 + RANGE_SLACK).any(axis=1)),
+        with_raw=True,
     )
+    raise InputError(
+        f"--scores probs was given, but the predictions '{dataset.scores.source}' hold values "
+        f"above 1 in {count(int(above.sum()), 'row')} (ids {describe_ids(dataset.ids, above)}). "
+        "Probabilities lie in [0, 1]; pass --scores logits (or auto) if these are logits."
+    )
+
+
+def _reject_zero_rows(dataset: Dataset, check: ScoreCheck, chunk_rows: int) -> None:
+    if check.row_sums is None or (check.row_sums > 0).all():
+        return
+    zero = _rows_where(dataset, chunk_rows, lambda c: np.flatnonzero(c.row_sums <= 0))
+    raise InputError(
+        f"{count(int(zero.sum()), 'row')} of the predictions '{dataset.scores.source}' have no "
+        f"probability on any class (every score 0; ids {describe_ids(dataset.ids, zero)}), so "
+        "they cannot be read as probabilities. Fix or drop those rows."
+    )
+
+
+def _logits_or_reject_ambiguous(dataset: Dataset, chunk_rows: int) -> str:
+    """Scores in [0, 1] whose rows do not sum to 1: "logits" when other chunks show values
+    outside [0, 1]; otherwise they are per-class scores (one-vs-rest, sigmoid) or truncated
+    distributions, and reading them either way would change every figure, so ask."""
+    for raw, _rows in dataset.score_chunks(chunk_rows):
+        if reading(check_scores(raw, expect_row_sum=True), multi_label=False) == "logits":
+            return "logits"
+    off = _rows_where(dataset, chunk_rows, lambda c: c.off_sum_rows)
+    sums = _row_sum_range(dataset, chunk_rows, off)
+    raise InputError(
+        f"The predictions '{dataset.scores.source}' hold values in [0, 1], but "
+        f"{count(int(off.sum()), 'row')} {'does' if off.sum() == 1 else 'do'} not sum to 1 "
+        f"(sums from {sums[0]:.4g} to {sums[1]:.4g}; ids {describe_ids(dataset.ids, off)}). "
+        "They are neither a probability distribution over the classes nor plausible logits, so "
+        "labelaudit will not guess. Pass "
+        "--scores probs to divide each row by its sum, or --scores logits to apply a softmax; "
+        "if each row may hold several classes, read the labels as multi-label (a list column "
+        "or --label-sep)."
+    )
+
+
+def _row_sum_range(dataset: Dataset, chunk_rows: int, mask: np.ndarray) -> tuple[float, float]:
+    low, high = math.inf, -math.inf
+    for raw, rows in dataset.score_chunks(chunk_rows, mask):
+        picked = mask[rows]
+        if picked.any():
+            sums = raw[picked].sum(axis=1, dtype=np.float64)
+            low, high = min(low, float(sums.min())), max(high, float(sums.max()))
+    return low, high
 
 
 def _rows_where(dataset: Dataset, chunk_rows: int, pick, with_raw: bool = False) -> np.ndarray:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from labelaudit._text import count
 from labelaudit.config import ScanConfig
 from labelaudit.core.noise import Detection, finish_detection, quality_histogram, rank_by_quality
 from labelaudit.core.noise_multilabel import detect_multilabel
@@ -27,6 +28,19 @@ from labelaudit.report.schema import (
 )
 
 IN_SAMPLE_ACCURACY = 0.99
+CONFIDENT_OTHER = 0.9  # another class this probable contradicts the given label confidently
+CONFIDENT_CONTRADICTIONS = 1 / 2_000  # out-of-sample scores on real labels show more than this
+
+
+def looks_in_sample(accuracy: float, best_other_probability: np.ndarray, n_classes: int) -> bool:
+    """Scores from a model that trained on these rows: near-perfect accuracy AND (almost) no
+    label confidently contradicted. Real labels hold errors (0.1-10% in common benchmarks) that
+    an out-of-sample model contradicts confidently; a model that memorized them does not. A
+    cross-validated 99%-accurate model still contradicts its errors, so it is not flagged."""
+    if n_classes < 2 or accuracy <= IN_SAMPLE_ACCURACY:
+        return False
+    confident = int((best_other_probability >= CONFIDENT_OTHER).sum())
+    return confident <= CONFIDENT_CONTRADICTIONS * best_other_probability.size
 
 
 class LazyTable:
@@ -138,19 +152,21 @@ def multiclass_label_issues(
 
 def _detection_warnings(dataset: Dataset, detection: Detection, accuracy: float) -> list[str]:
     warnings = []
-    if accuracy > IN_SAMPLE_ACCURACY:
+    if looks_in_sample(accuracy, detection.evidence.best_other_probability, dataset.n_classes):
         warnings.append(
-            f"Accuracy on the given labels is {accuracy:.4f}: the scores are probably in-sample "
-            "(from a model that trained on these rows), which hides label errors. Use "
-            "out-of-sample scores (cross-validation, or `labelaudit score --cv`)."
+            f"Accuracy on the given labels is {accuracy:.4f} and the model contradicts no label "
+            "confidently: the scores are probably in-sample (from a model that trained on these "
+            "rows), which hides label errors. Use out-of-sample scores (cross-validation, or "
+            "`labelaudit score --cv`)."
         )
     without = detection.classes_without_threshold
     if without.size:
         names = ", ".join(dataset.classes[c] for c in without[:10])
         more = f" and {without.size - 10} more" if without.size > 10 else ""
         warnings.append(
-            f"{without.size} classes have fewer than 2 samples, so no confident-learning "
-            f"threshold: {names}{more}. No sample is confidently assigned to them."
+            f"{count(int(without.size), 'class')} {'has' if without.size == 1 else 'have'} fewer "
+            f"than 2 samples, so no confident-learning threshold: {names}{more}. No sample is "
+            f"confidently assigned to {'it' if without.size == 1 else 'them'}."
         )
     return warnings
 

@@ -48,7 +48,7 @@ def tune_thresholds(
     if holdout is not None and not 0 < holdout < 1:
         raise InputError(f"--holdout must be a fraction in (0, 1); found {holdout}.")
     dataset = load_dataset(labels, preds, config)
-    probabilities, truth, strata = _probabilities(dataset, config)
+    probabilities, truth, strata, warnings = _probabilities(dataset, config)
     if folds is None:
         fraction = DEFAULT_HOLDOUT if holdout is None else holdout
         evaluation_rows = _holdout_mask(strata, fraction, seed)
@@ -70,6 +70,7 @@ def tune_thresholds(
     before = _decide(probabilities[evaluation_rows], None, dataset)
     target = _truth_matrix(truth, dataset)[evaluation_rows]
     result = _result(dataset, objective, chosen, target, before, after, method, tuning_rows, seed)
+    result["warnings"] = list(dataset.warnings) + warnings
     if curves:
         tuning = ~evaluation_rows if folds is None else np.ones(dataset.n_samples, dtype=bool)
         grid, values = th.f1_curves(probabilities[tuning], _truth_matrix(truth, dataset)[tuning])
@@ -82,20 +83,23 @@ def tune_thresholds(
     return result
 
 
-def _probabilities(dataset: Dataset, config: ScanConfig) -> tuple[np.ndarray, Any, np.ndarray]:
-    """(N, K) probabilities in label order, the truth, and strata for the split."""
+def _probabilities(
+    dataset: Dataset, config: ScanConfig
+) -> tuple[np.ndarray, Any, np.ndarray, list[str]]:
+    """(N, K) probabilities in label order, the truth, strata for the split, and what reading
+    the scores changed (warnings)."""
     if dataset.scores is None:
         raise InputError("Thresholds are tuned on scores: pass --preds.")
     if dataset.multi_label:
         evaluation = evaluate_multilabel(dataset, config.scores, config.chunk_rows, 0.5)
         truth = dataset.indicators.astype(bool)
         strata = np.where(truth.any(axis=1), truth.argmax(axis=1), -1)
-        return evaluation.probabilities, truth, strata
-    mode = multiclass_score_mode(dataset, config.scores, config.chunk_rows)
+        return evaluation.probabilities, truth, strata, evaluation.warnings
+    score_reading = multiclass_score_mode(dataset, config.scores, config.chunk_rows)
     probabilities = np.empty((dataset.n_samples, dataset.n_classes), dtype=np.float64)
-    for block, rows in probability_chunks(dataset, mode, config.chunk_rows)(None):
+    for block, rows in probability_chunks(dataset, score_reading.mode, config.chunk_rows)(None):
         probabilities[rows] = block
-    return probabilities, dataset.labels, dataset.labels
+    return probabilities, dataset.labels, dataset.labels, score_reading.warnings
 
 
 def _holdout_mask(strata: np.ndarray, fraction: float, seed: int) -> np.ndarray:

@@ -36,11 +36,11 @@ BAD_INPUTS = {
     "NaN and inf scores": (["labels.csv", "--preds", "nan_scores.csv"], "in 2 rows (ids 2, 5)"),
     "negative probabilities": (
         ["labels.csv", "--preds", "negative_probs.csv", "--scores", "probs"],
-        "negative values in 1 rows (ids 1)",
+        "negative values in 1 row (ids 1)",
     ),
-    "rows not summing to 1": (
-        ["labels.csv", "--preds", "not_summing.csv", "--scores", "probs"],
-        "do not sum to 1 (ids 2)",
+    "rows in [0, 1] not summing to 1": (
+        ["labels.csv", "--preds", "not_summing.csv"],
+        "1 row does not sum to 1 (sums from 1.7 to 1.7; ids 2)",
     ),
     "ids missing both ways": (
         ["labels.csv", "--preds", "preds_missing_ids.csv"],

@@ -117,7 +117,7 @@ def test_logits_are_detected_and_softmaxed(rng: np.random.Generator) -> None:
 def test_late_logits_chunk_restarts_auto_detection(rng: np.random.Generator) -> None:
     """The first chunk looks like probabilities, a later one reveals logits: all read as logits."""
     n, k = 300, 3
-    logits = np.abs(rng.normal(0, 0.1, (n, k)))
+    logits = rng.normal(0, 1.0, (n, k))  # negative values: only logits
     logits[:100] = np.eye(k)[rng.integers(0, k, 100)]  # one-hot rows: valid probabilities
     labels = rng.integers(0, k, n)
     classes = [str(c) for c in range(k)]

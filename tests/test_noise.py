@@ -275,9 +275,31 @@ def test_in_sample_scores_and_tiny_classes_are_warned_once(rng: np.random.Genera
     assert sum("probably in-sample" in w for w in warnings) == 1
     assert sum("fewer than 2 samples" in w for w in warnings) == 1
     assert any(
-        "classes have fewer than 2 samples, so no confident-learning threshold: 3" in w
+        "1 class has fewer than 2 samples, so no confident-learning threshold: 3" in w
         for w in warnings
     )
+
+
+def test_a_cross_validated_99_percent_model_is_not_called_in_sample(
+    rng: np.random.Generator,
+) -> None:
+    """99.5% accurate, but its few disagreements are confident (label errors it did not fit):
+    out-of-sample evidence, so no in-sample warning."""
+    n = 4_000
+    labels = rng.integers(0, 3, n)
+    probs = np.eye(3)[labels] * 0.97 + 0.01
+    wrong = rng.choice(n, 20, replace=False)
+    probs[wrong] = np.eye(3)[(labels[wrong] + 1) % 3] * 0.97 + 0.01
+    report = scan(labels_frame(labels), preds_frame(probs, ["0", "1", "2"]))
+    assert report.to_dict()["metrics"]["accuracy"] == pytest.approx(0.995)
+    assert not any("in-sample" in w for w in report.warnings)
+
+
+def test_one_class_is_never_called_in_sample() -> None:
+    labels = np.zeros(500, dtype=int)
+    probs = np.ones((500, 1))
+    report = scan(labels_frame(labels), preds_frame(probs, ["0"]))
+    assert not any("in-sample" in w for w in report.warnings)
 
 
 def test_cifar10_review_figures() -> None:

@@ -15,7 +15,10 @@ from labelaudit.core.thresholds import multiclass_decide
 
 ECE_BINS = 15
 TOP_K = 5
-SUM_TOLERANCE = 1e-3
+SUM_TOLERANCE = 1e-3  # float error of a row of probabilities (float32, float16 included)
+DISTRIBUTION_TOLERANCE = 1e-2  # rows this close to 1 (plus rounding) read as distributions
+EXACT_SUM = 1e-6  # rows off by more than this are renormalized when read as probabilities
+RANGE_SLACK = 1e-3  # values this far outside [0, 1] still read as (clipped) probabilities
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -39,43 +42,119 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ScoreCheck:
-    """What one chunk of raw scores looks like: used to validate and to detect logits."""
+    """What one chunk of raw scores looks like: used to validate them and to decide how to read
+    them (see `reading`)."""
 
     non_finite_rows: np.ndarray
-    has_negative: bool
-    has_above_one: bool
+    low: float
+    high: float
+    row_sums: np.ndarray | None
     off_sum_rows: np.ndarray
+    decimals: int | None
 
 
 def check_scores(scores: np.ndarray, expect_row_sum: bool) -> ScoreCheck:
-    """Rows with NaN/inf, negative or >1 values, and rows whose sum is not 1 within tolerance.
+    """Rows with NaN/inf, the range of the finite values and (multi-class) the rows whose sum is
+    not 1 within the tolerance of their rounding (`sum_tolerance`).
 
-    Two passes over the chunk: row sums (a NaN or inf makes its row's sum non-finite, so only
-    those rows are inspected element by element) and the minimum.
+    Row sums come first: a NaN or inf makes its row's sum non-finite, so only those rows are
+    inspected element by element. The maximum is only needed when rows may not sum to 1.
     """
-    sums = scores.sum(axis=1)
+    sums = scores.sum(axis=1, dtype=np.float64)
     suspect = np.flatnonzero(~np.isfinite(sums))
     finite_rows = np.ones(scores.shape[0], dtype=bool)
     if suspect.size:
         finite_rows[suspect[~np.isfinite(scores[suspect]).all(axis=1)]] = False
     non_finite = np.flatnonzero(~finite_rows)
-    finite_scores = scores if non_finite.size == 0 else scores[finite_rows]
-    has_negative = bool(finite_scores.size and finite_scores.min() < 0)
+    finite = scores if non_finite.size == 0 else scores[finite_rows]
+    if finite.size == 0:
+        return ScoreCheck(non_finite, 0.0, 0.0, None, np.empty(0, dtype=np.int64), None)
+    low = float(finite.min())
+    off_sum = np.empty(0, dtype=np.int64)
+    decimals = None
     if expect_row_sum:
-        off_sum = np.flatnonzero(finite_rows & ~(np.abs(sums - 1.0) <= SUM_TOLERANCE))
-        # Rows summing to 1 with no negative value cannot hold a value above 1 (+ tolerance).
-        has_above_one = bool(off_sum.size and finite_scores.max() > 1)
+        deviation = np.abs(sums - 1.0)
+        off_sum = np.flatnonzero(finite_rows & ~(deviation <= SUM_TOLERANCE))
+        if off_sum.size:  # visibly off: rounded, sloppy, or not distributions at all
+            decimals = rounding_decimals(finite)
+            tolerance = sum_tolerance(scores.shape[1], decimals)
+            off_sum = off_sum[deviation[off_sum] > tolerance]
+        # Non-negative rows summing to about 1 hold no value much above 1: no second pass.
+        high = float(finite.max()) if off_sum.size or low < 0 else 1.0
     else:
-        off_sum = np.empty(0, dtype=np.int64)
-        has_above_one = bool(finite_scores.size and finite_scores.max() > 1)
-    return ScoreCheck(non_finite, has_negative, has_above_one, off_sum)
+        high = float(finite.max())
+    return ScoreCheck(non_finite, low, high, sums, off_sum, decimals)
 
 
-def looks_like_logits(check: ScoreCheck, multi_label: bool) -> bool:
-    """Auto-detection: values outside [0, 1], or (multi-class) rows not summing to 1."""
-    if check.has_negative or check.has_above_one:
-        return True
-    return (not multi_label) and check.off_sum_rows.size > 0
+def rounding_decimals(scores: np.ndarray, most: int = 6) -> int | None:
+    """The fewest decimals (1..most) every score is a multiple of (probabilities written rounded,
+    e.g. to 3 decimals), or None when they are not rounded."""
+    eps = np.finfo(scores.dtype).eps if np.issubdtype(scores.dtype, np.floating) else 0.0
+    sample = scores[:4096].astype(np.float64)
+    for decimals in range(1, most + 1):
+        scaled = sample * 10.0**decimals
+        slack = 4 * eps * 10.0**decimals + 1e-9
+        if np.all(np.abs(scaled - np.rint(scaled)) <= slack):
+            whole = scores.astype(np.float64) * 10.0**decimals
+            if np.all(np.abs(whole - np.rint(whole)) <= slack):
+                return decimals
+    return None
+
+
+def sum_tolerance(n_classes: int, decimals: int | None) -> float:
+    """How far from 1 a row of probabilities may sum: DISTRIBUTION_TOLERANCE (float error and
+    sloppy normalization: 1.001 is a distribution, not logits), plus K half-steps when the values
+    were rounded to `decimals` (each rounded value is off by at most half a step, so K of them by
+    at most K half-steps)."""
+    if decimals is None:
+        return DISTRIBUTION_TOLERANCE
+    return DISTRIBUTION_TOLERANCE + n_classes * 0.5 * 10.0**-decimals
+
+
+def reading(check: ScoreCheck, multi_label: bool) -> str:
+    """How a chunk reads, by the documented rule (docs/inputs.md):
+
+    - a value outside [0, 1] by more than RANGE_SLACK: "logits";
+    - multi-label, values in [0, 1]: "probs";
+    - multi-class, values in [0, 1], every row summing to 1 within its rounding tolerance:
+      "probs" (rows off by more than float error are renormalized when read);
+    - multi-class, values in [0, 1] but rows that do not sum to 1: "ambiguous" (neither a
+      distribution over the classes nor plausible logits; the caller stops and asks).
+    """
+    if check.low < -RANGE_SLACK or check.high > 1 + RANGE_SLACK:
+        return "logits"
+    if multi_label or check.off_sum_rows.size == 0:
+        return "probs"
+    return "ambiguous"
+
+
+def to_probabilities(
+    raw: np.ndarray, mode: str, multi_label: bool = False, check: ScoreCheck | None = None
+) -> np.ndarray:
+    """Scores read as `mode`: logits through softmax (sigmoid for multi-label); probabilities
+    clipped into [0, 1] and (multi-class) each row off 1 by more than float error divided by
+    its sum. Works in place on `raw` for probabilities; `check` (of this very block) saves the
+    passes that find the range and the row sums."""
+    if mode == "logits":
+        return sigmoid(raw) if multi_label else softmax(raw)
+    if check is None:  # multi-class needs no maximum: renormalizing brings values into [0, 1]
+        low = float(raw.min()) if raw.size else 0.0
+        high = float(raw.max()) if raw.size and multi_label else 1.0
+        sums = None
+    else:
+        low, high, sums = check.low, check.high, check.row_sums
+    if low < 0 or (multi_label and high > 1):
+        np.clip(raw, 0.0, 1.0, out=raw)
+        sums = None
+    if multi_label:
+        return raw
+    if sums is None:
+        sums = raw.sum(axis=1, dtype=np.float64)
+    off = np.flatnonzero(np.abs(sums - 1.0) > EXACT_SUM)
+    if off.size:
+        safe = np.where(sums[off] > 0, sums[off], 1.0)
+        raw[off] = raw[off] / safe[:, None].astype(raw.dtype)
+    return raw
 
 
 @dataclass
