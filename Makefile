@@ -7,19 +7,28 @@ TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: demo test lint format docs fixtures bench clean
 
+# pip's output goes to a log, shown only when an install fails: `make demo` prints the report.
+PIP = $(BIN)/python -m pip install --quiet --disable-pip-version-check
+LOG = $(VENV)/pip.log
+QUIET = >>$(LOG) 2>&1 || { cat $(LOG); exit 1; }
+
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "Creating $(VENV) (a minute on a fresh machine)..."
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) --upgrade pip $(QUIET)
 
 $(DEMO_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
-	touch $@
+	@echo "Installing labelaudit into $(VENV)..."
+	@$(PIP) -e . $(QUIET)
+	@touch $@
 
-# torch==2.13.0 first: the CPU build on this machine's disk, so the [torch] extra pulls nothing more.
+# torch==2.13.0 first: the CPU build on this machine's disk, so the [torch] extra pulls nothing
+# more (the extra itself accepts any torch >= 2.2).
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[dev,torch]'
-	touch $@ $(DEMO_STAMP)
+	@echo "Installing labelaudit with its test dependencies into $(VENV)..."
+	@$(PIP) torch==2.13.0 $(QUIET)
+	@$(PIP) -e '.[dev,torch]' $(QUIET)
+	@touch $@ $(DEMO_STAMP)
 
 demo: $(DEMO_STAMP)
 	$(BIN)/labelaudit scan fixtures/cifar10-test/labels.csv --top 5 \

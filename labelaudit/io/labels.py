@@ -101,15 +101,28 @@ def _read_ids(
                 "to use the row number as the id."
             )
         return pl.Series("id", np.arange(frame.height, dtype=np.int64)), False
-    ids = frame[id_col].rename("id")
-    nulls = ids.null_count()
-    if nulls:
-        first = np.flatnonzero(ids.is_null().to_numpy())[:5].tolist()
-        raise InputError(
-            f"The id column '{id_col}' of '{name}' has {nulls} empty values (first at rows "
-            f"{first}, counting from 0). Every row needs an id; fill them or drop the column."
+    return checked_ids(frame[id_col], id_col, f"'{name}'"), True
+
+
+def checked_ids(column: pl.Series, id_col: str, where: str) -> pl.Series:
+    """An id column as the join needs it: scalars (no lists or records), none null or NaN."""
+    if column.dtype.is_nested() or isinstance(column.dtype, pl.Binary | pl.Object | pl.Null):
+        raise SchemaError(
+            f"The id column '{id_col}' of {where} holds {column.dtype} values; an id is one "
+            "scalar per row (a number or a string). Check --id-col."
         )
-    return ids, True
+    ids = column.rename("id")
+    missing = ids.is_null()
+    if ids.dtype.is_float():
+        missing = missing | ids.is_nan()
+    if missing.any():
+        first = np.flatnonzero(missing.to_numpy())[:5].tolist()
+        raise InputError(
+            f"The id column '{id_col}' of {where} has {int(missing.sum())} empty values (first "
+            f"at rows {first}, counting from 0). Every row needs an id; fill them or drop the "
+            "column."
+        )
+    return ids
 
 
 def _usable_label_column(raw: pl.Series, name: str, label_col: str) -> pl.Series:
@@ -138,11 +151,14 @@ def _usable_label_column(raw: pl.Series, name: str, label_col: str) -> pl.Series
     if dtype.is_float() or dtype.is_decimal():
         values = raw.cast(pl.Float64)
         finite = values.fill_nan(None)
-        fractional = finite.is_not_null() & (finite != finite.round(0))
+        fractional = finite.is_not_null() & (
+            finite.is_infinite() | (finite != finite.round(0)) | (finite.abs() >= 2.0**63)
+        )
         if fractional.any():
             example = finite.filter(fractional).head(3).to_list()
             raise SchemaError(
-                f"The label column '{label_col}' of '{name}' holds fractional numbers (e.g. "
+                f"The label column '{label_col}' of '{name}' holds numbers that are not integers "
+                f"(e.g. "
                 f"{', '.join(str(v) for v in example)}); a label is a class name or an integer. "
                 "Check --label-col."
             )

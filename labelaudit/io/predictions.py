@@ -10,6 +10,7 @@ import numpy as np
 import polars as pl
 
 from labelaudit.errors import InputError, SchemaError
+from labelaudit.io.labels import checked_ids
 from labelaudit.io.tables import detect_format, expand_paths, read_npy, read_table
 
 
@@ -122,12 +123,11 @@ def _from_frame(
 ) -> ScoreMatrix:
     if frame.height == 0:
         raise InputError(f"The predictions in '{name}' have no rows.")
-    ids = frame[id_col].rename("id") if id_col in frame.columns else None
-    if ids is not None and ids.null_count():
-        raise InputError(
-            f"The id column '{id_col}' of the predictions '{name}' has {ids.null_count()} empty "
-            "values. Every row of predictions needs an id."
-        )
+    ids = (
+        checked_ids(frame[id_col], id_col, f"the predictions '{name}'")
+        if id_col in frame.columns
+        else None
+    )
     if probs_col is not None:
         return _from_list_column(frame, name, ids, probs_col, classes)
     if classes is not None:

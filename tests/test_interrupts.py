@@ -1,0 +1,81 @@
+"""Interrupts: a real process stopped by SIGINT or SIGTERM while it writes (or computes) exits
+130 / 143, leaves no temporary file, and keeps the previous outputs intact."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import FIXTURES
+
+CIFAR = FIXTURES / "cifar10-test"
+
+# Runs the real CLI in a fresh interpreter; the named step signals the process itself halfway,
+# deterministically (a timed kill from outside would race the interpreter's start).
+SCRIPT = """
+import os, signal, sys, time
+import polars as pl
+import labelaudit.api
+
+step, name = sys.argv[1], sys.argv[2]
+
+def stop_now():
+    os.kill(os.getpid(), getattr(signal, name))
+    time.sleep(10)  # the handler raises at the next bytecode; never reached in full
+
+if step == "write":
+    def write_csv(self, file, *args, **kwargs):
+        with open(file, "w") as handle:
+            handle.write("half of a table")
+        stop_now()
+    pl.DataFrame.write_csv = write_csv
+else:
+    real = labelaudit.api.build_report
+    def build_report(*args, **kwargs):
+        stop_now()
+        return real(*args, **kwargs)
+    labelaudit.api.build_report = build_report
+
+from labelaudit.cli import main
+sys.argv = ["labelaudit", *sys.argv[3:]]
+main()
+"""
+
+
+@pytest.mark.parametrize(("name", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+@pytest.mark.parametrize("step", ["write", "compute"])
+def test_an_interrupted_run_exits_128_plus_the_signal_and_leaves_nothing(
+    name: str, code: int, step: str, tmp_path: Path
+) -> None:
+    (tmp_path / "issues.csv").write_text("previous output\n")
+    args = [
+        "scan", str(CIFAR / "labels.csv"), "--preds", str(CIFAR / "preds.parquet"),
+        "--issues-out", "issues.csv", "-o", "report.txt",
+    ]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, step, name, *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == code, done.stderr
+    assert "Interrupted" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["issues.csv"]
+    assert (tmp_path / "issues.csv").read_text() == "previous output\n"
+
+
+def test_signal_handlers_are_restored_after_a_run(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from labelaudit.cli import cli
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    (tmp_path / "l.csv").write_text("label\na\n")
+    CliRunner().invoke(cli, ["scan", str(tmp_path / "l.csv")])
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
