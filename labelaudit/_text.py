@@ -50,3 +50,8 @@ def plural(noun: str, n: int) -> str:
 def count(n: int, noun: str) -> str:
     """'1 class', '2 classes', '1,234 rows': a number and its noun, in agreement."""
     return f"{n:,} {plural(noun, n)}"
+
+
+def agree(n: int, singular: str, plural: str) -> str:
+    """The verb (or pronoun) form that agrees with a count: agree(1, "has", "have") == "has"."""
+    return singular if n == 1 else plural

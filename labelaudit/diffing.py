@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from labelaudit._text import agree, count
 from labelaudit.api import load_label_table, load_score_matrix
 from labelaudit.config import ScanConfig, build_scan_config, load_config_file
 from labelaudit.core import diff as diff_stats
@@ -67,7 +68,9 @@ def diff(
         _require_unique_ids(ds)
         if ds.null_labels:
             warnings.append(
-                f"{ds.null_labels} rows of '{ds.source}' have no label and were left out "
+                f"{count(ds.null_labels, 'row')} of '{ds.source}' "
+                f"{agree(ds.null_labels, 'has', 'have')} no label and "
+                f"{agree(ds.null_labels, 'was', 'were')} left out "
                 f"(ids {ds.null_label_examples})."
             )
     matched_old, matched_new = _match(old_ds, new_ds)
@@ -94,7 +97,8 @@ def _require_unique_ids(ds: Dataset) -> None:
         ids = ds.ids.filter(repeated).unique(maintain_order=True)
         raise InputError(
             f"labelaudit diff joins the versions on id, but '{ds.source}' repeats "
-            f"{ids.len()} ids on {int(repeated.sum())} rows (e.g. {describe_ids(ids)}). "
+            f"{count(ids.len(), 'id')} on {count(int(repeated.sum()), 'row')} (e.g. "
+            f"{describe_ids(ids)}). "
             "Make the ids unique (`labelaudit scan` reports the duplicates)."
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from labelaudit._text import agree, count
 from labelaudit.config import ScanConfig
 from labelaudit.core import remedies
 from labelaudit.io.dataset import Dataset
@@ -44,8 +45,10 @@ def recommendations(
     per_sample = remedies.sample_weights(sampling, dataset.labels, dataset.indicators)
     notes = []
     if imbalance.zero_support_classes:
+        n_empty = len(imbalance.zero_support_classes)
         notes.append(
-            f"{len(imbalance.zero_support_classes)} classes have no sample and get no weight: "
+            f"{count(n_empty, 'class')} {agree(n_empty, 'has', 'have')} no sample and "
+            f"{agree(n_empty, 'gets', 'get')} no weight: "
             f"{', '.join(imbalance.zero_support_classes[:10])}."
         )
     if config.max_weight is not None:

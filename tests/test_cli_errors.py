@@ -103,7 +103,7 @@ def test_duplicate_prediction_ids_are_an_error(tmp_path: Path) -> None:
     preds.write_text("id,bird,cat,dog\n1,0.1,0.8,0.1\n1,0.1,0.8,0.1\n")
     result = run(str(MALFORMED / "labels.csv"), "--preds", str(preds))
     assert result.exit_code == 2
-    assert "repeat 1 ids on 2 rows (e.g. 1)" in result.stderr
+    assert "repeat 1 id on 2 rows (e.g. 1)" in result.stderr
 
 
 def test_failed_run_leaves_no_output_file(tmp_path: Path) -> None:

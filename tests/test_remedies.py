@@ -139,4 +139,5 @@ def test_zero_support_class_gets_no_weight_and_a_note() -> None:
     ).to_dict()
     weights = report["recommendations"]["class_weights"][0]["weights"]
     assert weights["c"] is None
-    assert "no sample and get no weight" in report["recommendations"]["sampling"]["notes"][0]
+    notes = report["recommendations"]["sampling"]["notes"]
+    assert "1 class has no sample and gets no weight: c" in notes[0]

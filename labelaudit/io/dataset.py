@@ -293,8 +293,9 @@ def _pair_rows(table: LabelTable, scores: ScoreMatrix) -> tuple[np.ndarray, np.n
     if scores.ids is None or not table.has_id_column:
         if scores.n_rows != table.n_rows:
             raise InputError(
-                f"The predictions '{scores.source}' have {scores.n_rows} rows and no id column, so "
-                f"they must be row-aligned with the {table.n_rows} rows of '{table.source}'. Give "
+                f"The predictions '{scores.source}' have {count(scores.n_rows, 'row')} and no id "
+                f"column, so they must be row-aligned with the {count(table.n_rows, 'row')} of "
+                f"'{table.source}'. Give "
                 "both files an id column, or scores for every label row in the same order."
             )
         rows = np.arange(table.n_rows)
@@ -312,9 +313,9 @@ def _pair_rows(table: LabelTable, scores: ScoreMatrix) -> tuple[np.ndarray, np.n
     if duplicated.any():
         ids = score_ids.filter(pl.Series(duplicated)).unique(maintain_order=True)
         raise InputError(
-            f"The predictions '{scores.source}' repeat {ids.len()} ids on "
-            f"{int(duplicated.sum())} rows (e.g. {describe_ids(ids)}). A sample needs exactly "
-            "one row of scores; remove the repeats."
+            f"The predictions '{scores.source}' repeat {count(ids.len(), 'id')} on "
+            f"{count(int(duplicated.sum()), 'row')} (e.g. {describe_ids(ids)}). A sample needs "
+            "exactly one row of scores; remove the repeats."
         )
     if same:
         rows = np.arange(table.n_rows)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from labelaudit._text import count
 from labelaudit.errors import InputError, SchemaError
 from labelaudit.io.tables import read_table
 
@@ -84,7 +85,7 @@ def load_labels(
     if null_mask.all():
         raise InputError(
             f"Every label in column '{label_col}' of '{name}' is null or empty "
-            f"({frame.height} rows). Check --label-col and the file's contents."
+            f"({count(frame.height, 'row')}). Check --label-col and the file's contents."
         )
     boolean = frame[label_col].dtype == pl.Boolean
     return LabelTable(name, ids, has_ids, task, values, null_mask, integer, boolean)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from labelaudit._text import agree, count
 from labelaudit.errors import InputError, SchemaError
 from labelaudit.io.labels import checked_ids
 from labelaudit.io.tables import detect_format, expand_paths, read_npy, read_table
@@ -192,7 +193,8 @@ def _from_list_column(
         if wrong.any():
             rows = np.flatnonzero(wrong)[:5].tolist()
             raise SchemaError(
-                f"{int(wrong.sum())} rows of '{probs_col}' in '{name}' do not hold {k} scores "
+                f"{count(int(wrong.sum()), 'row')} of '{probs_col}' in '{name}' "
+                f"{agree(int(wrong.sum()), 'does', 'do')} not hold {k} scores "
                 f"(one per class in --classes); first rows: {rows}."
             )
     flat = series.explode().cast(pl.Float64).to_numpy() if lengths is not None else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from labelaudit._text import agree, count
 from labelaudit.io.dataset import Dataset
 from labelaudit.report.schema import (
     DuplicatesSection,
@@ -20,11 +21,12 @@ def collect_findings(
     """The label-level findings of a scan, most serious first."""
     found: list[Finding] = []
     if label_issues is not None and label_issues.n_suspects:
+        n = label_issues.n_suspects
         found.append(
             Finding(
                 "suspected_label_errors",
                 "warning",
-                f"{label_issues.n_suspects} labels are suspected wrong "
+                f"{count(n, 'label')} {agree(n, 'is', 'are')} suspected wrong "
                 f"({100 * label_issues.suspect_rate:.2f}% of scored samples; rule "
                 f"{label_issues.rule}); estimated label errors: {label_issues.estimated_errors}.",
                 label_issues.n_suspects,
@@ -36,8 +38,9 @@ def collect_findings(
             Finding(
                 "confused_pair",
                 "info",
-                f"{pair.from_class} {arrow} {pair.to_class}: {pair.count} samples labeled "
-                f"{pair.from_class} look like {pair.to_class} ({100 * pair.share:.1f}%, "
+                f"{pair.from_class} {arrow} {pair.to_class}: {count(pair.count, 'sample')} labeled "
+                f"{pair.from_class} {agree(pair.count, 'looks', 'look')} like {pair.to_class} "
+                f"({100 * pair.share:.1f}%, "
                 f"{pair.ratio_to_median:.0f}x the typical pair; reverse: {pair.reverse_count}).",
                 pair.count,
             )
@@ -47,7 +50,9 @@ def collect_findings(
             Finding(
                 "conflicting_duplicates",
                 "warning",
-                f"{duplicates.conflicting_ids} ids appear on several rows with different labels "
+                f"{count(duplicates.conflicting_ids, 'id')} "
+                f"{agree(duplicates.conflicting_ids, 'appears', 'appear')} on several rows with "
+                "different labels "
                 f"(e.g. {_show(duplicates.example_conflicting_ids)}).",
                 duplicates.conflicting_ids,
             )
@@ -57,7 +62,9 @@ def collect_findings(
             Finding(
                 "null_labels",
                 "warning",
-                f"{dataset.null_labels} rows have a null or empty label and were left out "
+                f"{count(dataset.null_labels, 'row')} "
+                f"{agree(dataset.null_labels, 'has', 'have')} a null or empty label and "
+                f"{agree(dataset.null_labels, 'was', 'were')} left out "
                 f"(ids {dataset.null_label_examples}).",
                 dataset.null_labels,
             )
@@ -68,7 +75,8 @@ def collect_findings(
             Finding(
                 "zero_support_classes",
                 "warning",
-                f"{len(names)} classes have no sample: {_show(names)}.",
+                f"{count(len(names), 'class')} {agree(len(names), 'has', 'have')} no sample: "
+                f"{_show(names)}.",
                 len(names),
             )
         )
@@ -78,7 +86,8 @@ def collect_findings(
             Finding(
                 "rare_classes",
                 "info",
-                f"{len(names)} classes have fewer than {imbalance.min_support} samples: "
+                f"{count(len(names), 'class')} {agree(len(names), 'has', 'have')} fewer than "
+                f"{count(imbalance.min_support, 'sample')}: "
                 f"{_show(names)}.",
                 len(names),
             )
@@ -88,8 +97,9 @@ def collect_findings(
             Finding(
                 "duplicate_ids",
                 "info",
-                f"{duplicates.duplicate_ids} ids appear on more than one row "
-                f"({duplicates.duplicate_rows} rows; "
+                f"{count(duplicates.duplicate_ids, 'id')} "
+                f"{agree(duplicates.duplicate_ids, 'appears', 'appear')} on more than one row "
+                f"({count(duplicates.duplicate_rows, 'row')}; "
                 f"e.g. {_show(duplicates.example_duplicate_ids)}).",
                 duplicates.duplicate_ids,
             )

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from labelaudit._text import human_lines
+from labelaudit._text import count, human_lines
 
 FORMATS = ("text", "json", "markdown", "html")
 MAX_MATRIX_CLASSES = 20
@@ -61,8 +61,12 @@ def _headline(data: dict[str, Any]) -> list[str]:
     ds = data["dataset"]
     lines = [
         f"labelaudit scan: {ds['source']}",
-        f"  {ds['n_samples']:,} samples, {ds['n_classes']} classes, {ds['task']}"
-        + (f" ({ds['null_labels']:,} rows with no label left out)" if ds["null_labels"] else ""),
+        f"  {count(ds['n_samples'], 'sample')}, {count(ds['n_classes'], 'class')}, {ds['task']}"
+        + (
+            f" ({count(ds['null_labels'], 'row')} with no label left out)"
+            if ds["null_labels"]
+            else ""
+        ),
     ]
     if ds["predictions"]:
         mode = data["metrics"]["score_mode"] if data["metrics"] else ""
@@ -143,7 +147,7 @@ def render_text(data: dict[str, Any]) -> str:
     lines += ["", *(f"  {line}" for line in _support_summary(data))]
     metrics = data["metrics"]
     if metrics:
-        lines += ["", f"Metrics ({metrics['n_scored']:,} samples scored)"]
+        lines += ["", f"Metrics ({count(metrics['n_scored'], 'sample')} scored)"]
         rows = _metric_rows(metrics)
         name_width = max(width, len("weighted avg"))
         lines.append(
@@ -240,7 +244,7 @@ def _pair_lines(issues: dict[str, Any]) -> list[str]:
 def _health_lines(issues: dict[str, Any], limit: int = 5) -> list[str]:
     return [
         f"{h['class']}: estimated noise {100 * h['estimated_noise_rate']:.1f}%, "
-        f"{h['suspects']} suspects ({100 * h['suspect_share']:.1f}%)"
+        f"{count(h['suspects'], 'suspect')} ({100 * h['suspect_share']:.1f}%)"
         for h in issues["per_class"][:limit]
     ]
 
@@ -350,7 +354,8 @@ def render_markdown(data: dict[str, Any]) -> str:
     lines = [
         f"# labelaudit scan: {md_code(ds['source'])}",
         "",
-        f"{ds['n_samples']:,} samples, {ds['n_classes']} classes, {md_text(ds['task'])}"
+        f"{count(ds['n_samples'], 'sample')}, {count(ds['n_classes'], 'class')}, "
+        f"{md_text(ds['task'])}"
         + (f"; predictions {md_code(ds['predictions'])}" if ds["predictions"] else "")
         + ".",
         "",
@@ -365,7 +370,7 @@ def render_markdown(data: dict[str, Any]) -> str:
     lines += ["", *_md_list(_support_summary(data))]
     metrics = data["metrics"]
     if metrics:
-        lines += ["", f"## Metrics ({metrics['n_scored']:,} samples scored)", ""]
+        lines += ["", f"## Metrics ({count(metrics['n_scored'], 'sample')} scored)", ""]
         lines += md_table(
             ["class", "precision", "recall", "f1", "support"],
             [list(row) for row in _metric_rows(metrics)],
@@ -410,7 +415,8 @@ def render_markdown(data: dict[str, Any]) -> str:
 def _diff_summary(data: dict[str, Any]) -> list[str]:
     sm, sh = data["summary"], data["shift"]
     lines = [
-        f"{sm['n_old']:,} rows before, {sm['n_new']:,} after: {sm['unchanged']:,} unchanged, "
+        f"{count(sm['n_old'], 'row')} before, {sm['n_new']:,} after: "
+        f"{sm['unchanged']:,} unchanged, "
         f"{sm['relabeled']:,} relabeled ({100 * sm['relabel_rate']:.2f}% of matched), "
         f"{sm['added']:,} added, {sm['removed']:,} removed",
         f"class distribution shift: TVD {sh['tvd']:.4f}, Jensen-Shannon {sh['js']:.4f}, "
