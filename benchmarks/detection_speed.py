@@ -1,6 +1,7 @@
 """Speed of label-error detection beside cleanlab, in one run, interleaved.
 
     python benchmarks/detection_speed.py [--rows 1000000] [--classes 100] [--rounds 3]
+        [--quality-score half_margin] [--suspects balanced_count] [--in-memory-only]
 
 1. In memory: labelaudit's whole detection (thresholds, joint, scores, suspects, pairs) on an
    (N, K) float32 matrix, against cleanlab's find_label_issues + get_label_quality_scores. Time,
@@ -27,7 +28,7 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scan_speed import make_input
 
-from labelaudit.core.noise import detect, in_memory_chunks
+from labelaudit.core.noise import QUALITY_SCORES, SUSPECT_RULES, detect, in_memory_chunks
 
 OUT = Path(__file__).resolve().parent.parent / "bench-data"
 
@@ -42,7 +43,13 @@ def measure(call) -> tuple[float, float]:
     return seconds, peak / 2**20
 
 
-def in_memory(labels_path: Path, preds_path: Path, rounds: int) -> None:
+def in_memory(
+    labels_path: Path,
+    preds_path: Path,
+    rounds: int,
+    quality_score: str = "half_margin",
+    rule: str = "balanced_count",
+) -> None:
     labels = pl.read_parquet(labels_path)["label"].to_numpy().astype(np.int64)
     frame = pl.read_parquet(preds_path)
     probs = np.ascontiguousarray(frame.drop("id").to_numpy())
@@ -51,7 +58,7 @@ def in_memory(labels_path: Path, preds_path: Path, rounds: int) -> None:
     matrix_mib = probs.nbytes / 2**20
 
     def ours() -> None:
-        detect(in_memory_chunks(probs), labels, k, "normalized_margin", "prune_by_noise_rate")
+        detect(in_memory_chunks(probs), labels, k, quality_score, rule)
 
     def theirs() -> None:
         from cleanlab.filter import find_label_issues
@@ -64,7 +71,10 @@ def in_memory(labels_path: Path, preds_path: Path, rounds: int) -> None:
     for _ in range(rounds):
         times["labelaudit"].append(measure(ours))
         times["cleanlab"].append(measure(theirs))
-    print(f"### Detection in memory: {probs.shape[0]:,} x {k} float32 ({matrix_mib:.0f} MiB)\n")
+    print(
+        f"### Detection in memory: {probs.shape[0]:,} x {k} float32 ({matrix_mib:.0f} MiB), "
+        f"{quality_score} + {rule}\n"
+    )
     print("| tool | median s | min s | extra memory (peak, MiB) | extra / matrix |")
     print("| --- | ---: | ---: | ---: | ---: |")
     medians = {}
@@ -131,10 +141,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--classes", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quality-score", choices=QUALITY_SCORES, default="half_margin")
+    parser.add_argument("--suspects", choices=SUSPECT_RULES, default="balanced_count")
+    parser.add_argument("--in-memory-only", action="store_true")
     args = parser.parse_args()
     labels_path, preds_path = make_input(args.rows, args.classes)
-    in_memory(labels_path, preds_path, args.rounds)
-    end_to_end(labels_path, preds_path, args.rounds)
+    in_memory(labels_path, preds_path, args.rounds, args.quality_score, args.suspects)
+    if not args.in_memory_only:
+        end_to_end(labels_path, preds_path, args.rounds)
 
 
 if __name__ == "__main__":

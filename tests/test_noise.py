@@ -12,9 +12,18 @@ from click.testing import CliRunner
 
 from labelaudit.api import scan
 from labelaudit.cli import cli
+from labelaudit.core.ensemble import (
+    ModelAgreement,
+    combine_probabilities,
+    detect_ensemble,
+    in_memory_model_chunks,
+)
 from labelaudit.core.noise import (
     NO_CLASS,
+    QUALITY_SCORES,
+    SUSPECT_RULES,
     SampleEvidence,
+    balanced_count,
     detect,
     estimate_noise,
     in_memory_chunks,
@@ -76,12 +85,15 @@ def test_quality_scores_by_formula(rng: np.random.Generator) -> None:
     np.testing.assert_allclose(
         label_quality(evidence, "normalized_margin"), (given - best_other + 1) / 2
     )
+    np.testing.assert_allclose(
+        label_quality(evidence, "half_margin"), (given + (given - best_other) + 1) / 3
+    )
     p = np.clip(probs, 1e-12, None)
     entropy = -(p * np.log(p)).sum(axis=1) / np.log(k)
     ratio = entropy / np.clip(given, 1e-6, None)
     expected = np.log(ratio + 1) / np.clip(ratio, 1e-6, None)
     np.testing.assert_allclose(label_quality(evidence, "confidence_weighted_entropy"), expected)
-    for method in ("self_confidence", "normalized_margin", "confidence_weighted_entropy"):
+    for method in QUALITY_SCORES:
         q = label_quality(evidence, method)
         assert ((q >= 0) & (q <= 1 + 1e-12)).all()
 
@@ -107,9 +119,33 @@ def test_prune_by_noise_rate_takes_the_largest_margins_per_pair(rng: np.random.G
 def test_a_sample_the_model_agrees_with_is_never_flagged(rng: np.random.Generator) -> None:
     probs = _probs(rng, 500, 6)
     labels = rng.integers(0, 6, 500)
-    for rule in ("confident_joint", "prune_by_noise_rate", "both", "argmax", "estimated_count"):
-        d = detect(in_memory_chunks(probs.copy()), labels, 6, "normalized_margin", rule)
-        assert not (d.flagged & (probs.argmax(axis=1) == labels)).any(), rule
+    for rule in SUSPECT_RULES:
+        for score in ("normalized_margin", "self_confidence"):
+            d = detect(in_memory_chunks(probs.copy()), labels, 6, score, rule)
+            assert not (d.flagged & (probs.argmax(axis=1) == labels)).any(), rule
+
+
+def test_balanced_count_flags_the_lowest_quality_disagreements() -> None:
+    scenario = make_scenario("uniform", seed=2, n=2000, model="weak")
+    probs, labels = scenario.probabilities, scenario.given
+    n, k = probs.shape
+    for score in ("half_margin", "self_confidence"):
+        d = detect(in_memory_chunks(probs.copy(), 97), labels, k, score, "balanced_count")
+        disagrees = probs[np.arange(n), labels] < probs.max(axis=1)
+        count = min(round(np.sqrt(d.noise.estimated_errors * disagrees.sum())), disagrees.sum())
+        assert 0 < d.noise.estimated_errors < disagrees.sum()  # the count lies strictly between
+        rows = np.flatnonzero(disagrees)
+        expected = np.zeros(n, dtype=bool)
+        expected[rows[np.argsort(d.quality[rows], kind="stable")[:count]]] = True
+        np.testing.assert_array_equal(d.flagged, expected)
+        assert d.flagged.sum() == count
+
+
+def test_balanced_count_is_the_geometric_mean_capped_by_disagreements() -> None:
+    assert balanced_count(100, 400) == 200
+    assert balanced_count(400, 100) == 100  # never more than the disagreements
+    assert balanced_count(0, 50) == 0 and balanced_count(50, 0) == 0
+    assert balanced_count(2, 3) == 2  # sqrt(6) = 2.45 rounds to 2
 
 
 def test_chunking_does_not_change_detection(rng: np.random.Generator) -> None:
@@ -120,6 +156,79 @@ def test_chunking_does_not_change_detection(rng: np.random.Generator) -> None:
     np.testing.assert_array_equal(a.flagged, b.flagged)
     np.testing.assert_array_equal(a.confident.counts, b.confident.counts)
     np.testing.assert_array_equal(a.suggested, b.suggested)
+
+
+def test_combined_probabilities_are_the_weighted_mean(rng: np.random.Generator) -> None:
+    a, b, c = (_probs(rng, 50, 4).astype(np.float32) for _ in range(3))
+    combined = combine_probabilities([a, b, c], [1.0, 2.0, 1.0])
+    assert combined.dtype == np.float32
+    np.testing.assert_allclose(combined, (a + 2 * b + c) / 4, rtol=1e-6)
+    np.testing.assert_allclose(combine_probabilities([a, b]), (a + b) / 2, rtol=1e-6)
+    with pytest.raises(ValueError, match="non-negative weights"):
+        combine_probabilities([a, b], [1.0, -1.0])
+
+
+def test_model_agreement_sums_match_a_direct_count(rng: np.random.Generator) -> None:
+    n, k = 700, 4
+    models = [_probs(rng, n, k) for _ in range(3)]
+    labels = rng.integers(0, k, n)
+    agreement = ModelAgreement(n, 3)
+    for blocks, rows in in_memory_model_chunks(models, 64)(None):
+        agreement.add(blocks, labels[rows], rows)
+    at = np.arange(n)
+    disagree = [p[at, labels] < p.max(axis=1) for p in models]
+    np.testing.assert_array_equal(agreement.models_disagreeing, np.sum(disagree, axis=0))
+    mean = sum(models) / 3
+    consensus = mean[at, labels] >= mean.max(axis=1)
+    assert agreement.consensus_rows == consensus.sum()
+    rates = [((d & consensus).sum() + 0.5) / (consensus.sum() + 1) for d in disagree]
+    np.testing.assert_allclose(agreement.error_rates(), rates)
+    inverse = 1 / np.array(rates)
+    np.testing.assert_allclose(agreement.weights(), inverse / inverse.sum())
+
+
+def test_ensemble_detection_equals_detection_on_the_weighted_mean(
+    rng: np.random.Generator,
+) -> None:
+    n, k = 800, 5
+    models = [_probs(rng, n, k) for _ in range(2)]
+    labels = rng.integers(0, k, n)
+    e = detect_ensemble(in_memory_model_chunks(models, 100), labels, 2, k)
+    mean = e.weights[0] * models[0] + e.weights[1] * models[1]
+    d = detect(in_memory_chunks(mean), labels, k, "half_margin", "balanced_count")
+    np.testing.assert_array_equal(e.detection.flagged, d.flagged)
+    np.testing.assert_allclose(e.detection.quality, d.quality)
+
+
+def test_two_weak_models_beat_each_alone_on_planted_errors() -> None:
+    scenario = make_scenario("confusion", seed=1, n=4000, models=("weak", "weak"))
+    truth = scenario.is_error
+
+    def f1(flagged: np.ndarray) -> float:
+        tp = (flagged & truth).sum()
+        return 2 * tp / (flagged.sum() + truth.sum())
+
+    singles = [
+        detect(in_memory_chunks(p.copy()), scenario.given, 10, "half_margin", "balanced_count")
+        for p in scenario.models
+    ]
+    e = detect_ensemble(in_memory_model_chunks(list(scenario.models)), scenario.given, 2, 10)
+    assert f1(e.detection.flagged) > max(f1(d.flagged) for d in singles) + 0.03
+    assert _average_precision(truth, e.detection.quality) > max(
+        _average_precision(truth, d.quality) for d in singles
+    )
+    # a model that is pure noise gets a small weight
+    noise = np.random.default_rng(0).dirichlet(np.ones(10), size=4000)
+    w = detect_ensemble(
+        in_memory_model_chunks([scenario.models[0], noise]), scenario.given, 2, 10
+    ).weights
+    assert w[1] < 0.2 * w[0]
+
+
+def _average_precision(is_positive: np.ndarray, quality: np.ndarray) -> float:
+    hits = is_positive[np.argsort(quality, kind="stable")]
+    precision_at = np.cumsum(hits) / np.arange(1, hits.size + 1)
+    return float((precision_at * hits).sum() / hits.sum())
 
 
 def _truth_join(report) -> pl.DataFrame:

@@ -19,13 +19,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-QUALITY_SCORES = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
+QUALITY_SCORES = (
+    "self_confidence",
+    "normalized_margin",
+    "half_margin",
+    "confidence_weighted_entropy",
+)
 SUSPECT_RULES = (
     "confident_joint",
     "prune_by_noise_rate",
     "both",
     "argmax",
     "estimated_count",
+    "balanced_count",
 )
 NO_CLASS = -1
 _ENTROPY_FLOOR = 1e-6  # the clip cleanlab uses for its confidence-weighted entropy
@@ -200,12 +206,24 @@ def estimate_noise(counts: np.ndarray, class_count: np.ndarray) -> NoiseEstimate
 
 
 def label_quality(evidence: SampleEvidence, method: str) -> np.ndarray:
-    """Per-sample label quality in [0, 1]; lower is more suspect."""
+    """Per-sample label quality in [0, 1]; lower is more suspect.
+
+    - self_confidence: p(given).
+    - normalized_margin: (p(given) - p(best other) + 1) / 2.
+    - half_margin: (2 p(given) - p(best other) + 1) / 3, the average of self-confidence and the
+      margin p(given) - p(best other), mapped into [0, 1]. Self-confidence ranks best when the
+      model's doubt is spread over many classes (uniform noise, weak models), the margin when one
+      other class stands out (noise between look-alike classes); each fails where the other
+      works, and their average stays close to the better one of the two.
+    - confidence_weighted_entropy: see below.
+    """
     given, other = evidence.given_probability, evidence.best_other_probability
     if method == "self_confidence":
         return np.clip(given, 0.0, 1.0)
     if method == "normalized_margin":
         return np.clip((given - other + 1.0) / 2.0, 0.0, 1.0)
+    if method == "half_margin":
+        return np.clip((2.0 * given - other + 1.0) / 3.0, 0.0, 1.0)
     if method == "confidence_weighted_entropy":
         # Entropy over self-confidence, mapped into (0, 1] by log(s + 1) / s (as cleanlab does).
         ratio = evidence.normalized_entropy / np.clip(given, _ENTROPY_FLOOR, None)
@@ -270,12 +288,31 @@ def flag_suspects(
         return disagrees
     if rule == "estimated_count":
         return lowest_quality(quality, noise.estimated_errors) & disagrees
+    if rule == "balanced_count":
+        count = balanced_count(noise.estimated_errors, int(disagrees.sum()))
+        return lowest_quality(np.where(disagrees, quality, np.inf), count)
     pruned = _prune_by_noise_rate(labels, evidence, noise) & disagrees
     if rule == "prune_by_noise_rate":
         return pruned
     if rule == "both":
         return pruned & off_diagonal
     raise ValueError(f"unknown suspect rule {rule!r}; expected one of {SUSPECT_RULES}")
+
+
+def balanced_count(estimated_errors: int, disagreements: int) -> int:
+    """How many samples `balanced_count` flags: the geometric mean of two estimates of the number
+    of label errors that err in opposite directions, at most the number of disagreements.
+
+    The number of samples the model disagrees with counts the model's own mistakes as errors, so
+    it is too high when the model is weak or the noise is low; the calibrated confident joint's
+    count leaves out errors on ambiguous samples (no class clears its threshold), so it is too
+    low when errors are hard, instance-dependent ones (human noise). The geometric mean is the
+    midpoint on a ratio scale: off by at most the square root of the worse estimate's factor
+    when the truth lies between them.
+    """
+    if estimated_errors <= 0 or disagreements <= 0:
+        return 0
+    return min(round(float(np.sqrt(float(estimated_errors) * disagreements))), disagreements)
 
 
 def _prune_by_noise_rate(
