@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -14,11 +16,13 @@ from labelaudit.core.metrics import metrics_from_confusion
 from labelaudit.evaluate import (
     MulticlassEvaluation,
     MultilabelEvaluation,
+    evaluate_models,
     evaluate_multiclass,
     evaluate_multilabel,
 )
 from labelaudit.io.dataset import Dataset, align_boolean_names, build_dataset, resolve_classes
 from labelaudit.io.labels import LabelTable, load_labels
+from labelaudit.io.models import CombinedScores, align_models, check_same_classes
 from labelaudit.io.predictions import ScoreMatrix, load_predictions, read_class_file
 from labelaudit.io.thresholds_file import read_thresholds
 from labelaudit.recommend import recommendations
@@ -33,6 +37,8 @@ from labelaudit.report.schema import (
     DuplicatesSection,
     ImbalanceSection,
     LabelPair,
+    ModelMember,
+    ModelsSection,
     MulticlassMetricsSection,
     MultilabelMetricsSection,
     MultilabelSection,
@@ -47,7 +53,7 @@ ScoreSource = str | os.PathLike[str] | pl.DataFrame | np.ndarray
 
 def scan(
     labels: Source,
-    preds: ScoreSource | None = None,
+    preds: ScoreSource | Sequence[ScoreSource] | None = None,
     *,
     classes: list[str] | None = None,
     config: ScanConfig | None = None,
@@ -56,9 +62,11 @@ def scan(
 ) -> ScanReport:
     """Audit `labels` (and a model's out-of-sample `preds`) and return the report.
 
-    `options` are ScanConfig fields (min_support=20, scores="logits", ...); they override
-    `config_file`'s [tool.labelaudit] settings, which override the defaults. `classes` fixes the
-    class vocabulary and its order, like `--classes FILE`.
+    `preds` is one model's scores, or a list of several models' scores for the same rows (they
+    are combined; see docs/detection.md). `options` are ScanConfig fields (min_support=20,
+    scores="logits", ...); they override `config_file`'s [tool.labelaudit] settings, which
+    override the defaults. `classes` fixes the class vocabulary and its order, like
+    `--classes FILE`.
     """
     if config is None:
         loaded = load_config_file(config_file, discover=False)
@@ -67,22 +75,74 @@ def scan(
     return build_report(dataset, config)
 
 
+def score_sources(preds: ScoreSource | Sequence[ScoreSource] | None) -> list[ScoreSource]:
+    """`preds` as a list of models' score sources: none, one, or several."""
+    if preds is None:
+        return []
+    if isinstance(preds, list | tuple):
+        return list(preds)
+    return [preds]
+
+
 def load_dataset(
     labels: Source,
-    preds: ScoreSource | None,
+    preds: ScoreSource | Sequence[ScoreSource] | None,
     config: ScanConfig,
     classes: list[str] | None = None,
 ) -> Dataset:
-    """Read labels and scores and join them into a Dataset (io layer only, no statistics)."""
+    """Read labels and scores and join them into a Dataset (several models' scores combined)."""
     fixed = classes if classes is not None else None
     if fixed is None and config.classes is not None:
         fixed = read_class_file(config.classes)
     table = load_label_table(labels, config)
-    scores = load_score_matrix(preds, config, fixed) if preds is not None else None
-    table = align_boolean_names(table, scores)
-    vocabulary, warnings = resolve_classes(table, scores, fixed)
-    return build_dataset(
-        table, scores, vocabulary, on_missing=config.on_missing, extra_warnings=warnings
+    matrices = load_score_matrices(preds, config, fixed)
+    table = align_boolean_names(table, matrices[0] if matrices else None)
+    vocabulary, warnings = resolve_classes(table, matrices[0] if matrices else None, fixed)
+    return scored_dataset(table, matrices, vocabulary, config, warnings)
+
+
+def load_score_matrices(
+    preds: ScoreSource | Sequence[ScoreSource] | None,
+    config: ScanConfig,
+    classes: list[str] | None,
+) -> list[ScoreMatrix]:
+    """Every model's scores, read; several models must score the same classes."""
+    matrices = [load_score_matrix(p, config, classes) for p in score_sources(preds)]
+    if len(matrices) > 1:
+        check_same_classes(matrices)
+    return matrices
+
+
+def scored_dataset(
+    table: LabelTable,
+    matrices: list[ScoreMatrix],
+    vocabulary: list[str],
+    config: ScanConfig,
+    warnings: list[str],
+) -> Dataset:
+    """The labels joined to one model's scores, or to several models' combined scores (pass 0
+    over the models decides how each reads, its weight and per-sample agreement)."""
+    if len(matrices) <= 1:
+        scores = matrices[0] if matrices else None
+        return build_dataset(
+            table, scores, vocabulary, on_missing=config.on_missing, extra_warnings=warnings
+        )
+    datasets = [
+        build_dataset(table, m, vocabulary, on_missing=config.on_missing, extra_warnings=warnings)
+        for m in matrices
+    ]
+    ensemble = evaluate_models(datasets, align_models(datasets), config.scores, config.chunk_rows)
+    first = datasets[0]
+    combined = CombinedScores(ensemble.models, ensemble.weights, vocabulary, first.multi_label)
+    return replace(
+        first,
+        scores=combined,
+        class_positions=np.arange(len(vocabulary)),
+        score_rows=None,
+        label_rows=None,
+        score_mode="probs",
+        ensemble=ensemble,
+        warnings=first.warnings + tuple(ensemble.warnings),
     )
 
 
@@ -212,6 +272,7 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
         duplicates=duplicates,
         multilabel=multilabel,
         metrics=metrics,
+        models=_models_section(dataset),
         label_issues=label_issues,
         recommendations=advice,
         findings=findings,
@@ -220,6 +281,33 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
         suspects_table=table,
         weights_table=weights_table,
     )
+
+
+def _models_section(dataset: Dataset) -> ModelsSection | None:
+    """Per model: weight, score reading and own figures (multi-class), for several models."""
+    ensemble = dataset.ensemble
+    if ensemble is None:
+        return None
+    members = []
+    for i, model in enumerate(ensemble.models):
+        sums = ensemble.sums[i] if ensemble.sums is not None else None
+        figures = metrics_from_confusion(sums.confusion) if sums is not None else None
+        members.append(
+            ModelMember(
+                source=model.source,
+                weight=float(ensemble.weights[i]),
+                score_mode=model.mode,
+                accuracy=figures.accuracy if figures else None,
+                log_loss=sums.log_loss() if sums is not None else None,
+                macro_f1=figures.macro.f1 if figures else None,
+                consensus_error_rate=float(ensemble.error_rates[i])
+                if ensemble.error_rates is not None
+                else None,
+            )
+        )
+    weighting = "equal" if ensemble.error_rates is None else "inverse_consensus_error_rate"
+    return ModelsSection(method="weighted_mean_of_probabilities", weighting=weighting,
+                         members=members)  # fmt: skip
 
 
 def _ids_at(dataset: Dataset, rows: np.ndarray) -> list[Any]:

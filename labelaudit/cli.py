@@ -136,8 +136,10 @@ def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "--preds",
             "preds",
             metavar="PATH",
+            multiple=True,
             help="Model scores: a table with one column per class (or --probs-col), or a .npy "
-            "array; a quoted glob reads shards as one table.",
+            "array; a quoted glob reads shards as one table. Repeat for several models' scores "
+            "of the same rows: they are combined (docs/detection.md).",
         ),
         click.option(
             "--classes",
@@ -358,7 +360,8 @@ def _settings(config_file: str | None, flags: dict[str, Any]) -> tuple[Any, Any,
     from labelaudit.config import build_scan_config, load_config_file
 
     loaded = load_config_file(config_file)
-    preds = flags.pop("preds")
+    given = list(flags.pop("preds") or ())
+    preds = None if not given else given[0] if len(given) == 1 else given
     config = build_scan_config(loaded.values, flags, source="the command line")
     return loaded, preds, config
 
@@ -383,7 +386,8 @@ def _check_paths(
 
         check_media_root(media_root, Path("."))
 
-    files = [*inputs, loaded.path, config.classes, config.thresholds]
+    flat = [f for item in inputs for f in (item if isinstance(item, list) else [item])]
+    files = [*flat, loaded.path, config.classes, config.thresholds]
     check_outputs(outputs, files, tables, {"--plots-dir": plots_dir})
 
 

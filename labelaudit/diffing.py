@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 
 from labelaudit._text import agree, count
-from labelaudit.api import load_label_table, load_score_matrix
+from labelaudit.api import load_label_table, load_score_matrices, scored_dataset
 from labelaudit.config import ScanConfig, build_scan_config, load_config_file
 from labelaudit.core import diff as diff_stats
 from labelaudit.core.support import class_counts, multilabel_class_counts
@@ -58,11 +58,12 @@ def diff(
             f"{new_table.task}; both versions must be read the same way (check --label-sep)."
         )
     fixed = read_class_file(config.classes) if config.classes else None
-    scores = load_score_matrix(preds, config, fixed) if preds is not None else None
+    matrices = load_score_matrices(preds, config, fixed)
+    scores = matrices[0] if matrices else None
     old_table, new_table = (align_boolean_names(t, scores) for t in (old_table, new_table))
     classes, warnings = _vocabulary(old_table, new_table, scores, fixed)
     old_ds = build_dataset(old_table, None, classes)
-    new_ds = build_dataset(new_table, scores, classes, on_missing=config.on_missing)
+    new_ds = scored_dataset(new_table, matrices, classes, config, [])
     warnings += list(new_ds.warnings)
     for ds in (old_ds, new_ds):
         _require_unique_ids(ds)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from labelaudit._text import count
+from labelaudit.core.ensemble import ModelAgreement
 from labelaudit.core.multilabel import MultilabelMetrics, multilabel_metrics
 from labelaudit.core.noise import SampleEvidence, run_in_parallel
 from labelaudit.core.scores import (
@@ -29,6 +30,7 @@ from labelaudit.core.scores import (
 from labelaudit.errors import InputError
 from labelaudit.io.dataset import Dataset
 from labelaudit.io.labels import describe_ids
+from labelaudit.io.models import ModelScores
 
 
 @dataclass
@@ -122,6 +124,7 @@ def evaluate_multiclass(
 ) -> MulticlassEvaluation:
     """One pass (two at most, in auto mode when late chunks reveal logits) over the scores,
     shared by the metrics and the first pass of label-error detection."""
+    mode = dataset.score_mode or mode
     args = (chunk_rows, with_entropy, with_evidence, thresholds)
     first_try = _multiclass_pass(dataset, mode, *args)
     if first_try is not None:
@@ -211,6 +214,7 @@ def multiclass_score_mode(dataset: Dataset, mode: str, chunk_rows: int) -> Score
     metrics pass's validation and decision, for commands that need the probabilities but not
     the metrics: logits when any chunk reads as logits (auto), an error when `--scores probs`
     is contradicted, a chunk is ambiguous, or a score is not finite."""
+    mode = dataset.score_mode or mode
     if mode == "logits":
         return ScoreReading(mode, [])
     log = ReadingLog()
@@ -239,6 +243,7 @@ def evaluate_multilabel(
     dataset: Dataset, mode: str, chunk_rows: int, threshold: float | np.ndarray
 ) -> MultilabelEvaluation:
     """Gather (N, K) probabilities in label order, then compute the multi-label metrics."""
+    mode = dataset.score_mode or mode
     probabilities = np.zeros((dataset.n_samples, dataset.n_classes), dtype=np.float64)
     scored = np.zeros(dataset.n_samples, dtype=bool)
     any_logits = False
@@ -349,3 +354,78 @@ def _rows_where(dataset: Dataset, chunk_rows: int, pick, with_raw: bool = False)
         flagged = pick(check, raw) if with_raw else pick(check)
         mask[rows[flagged]] = True
     return mask
+
+
+@dataclass(frozen=True)
+class EnsembleEvaluation:
+    """Pass 0 over several models' aligned scores: how each reads, its metrics sums (multi-class),
+    the weights of the combination, and per sample how many models disagree with the label."""
+
+    models: list[ModelScores]
+    weights: np.ndarray
+    error_rates: np.ndarray | None
+    sums: list[MulticlassScoreSums] | None
+    models_disagreeing: np.ndarray
+    warnings: list[str]
+
+
+def evaluate_models(
+    datasets: list[Dataset], models: list[ModelScores], mode: str, chunk_rows: int
+) -> EnsembleEvaluation:
+    """Decide how each model's scores read (with the single-model validation), then one pass
+    over the aligned chunks: per-model metric sums and the agreement behind the weights
+    (multi-class: inverse error rates on consensus rows, see core/ensemble.py; multi-label: equal
+    weights, a model disagrees when its p >= 0.5 tag set differs from the given set)."""
+    base = datasets[0]
+    warnings: list[str] = []
+    read = []
+    for ds, model in zip(datasets, models, strict=True):
+        if base.multi_label:
+            evaluation = evaluate_multilabel(ds, mode, chunk_rows, 0.5)
+            reading_ = ScoreReading(evaluation.score_mode, evaluation.warnings)
+        else:
+            reading_ = multiclass_score_mode(ds, mode, chunk_rows)
+        warnings += reading_.warnings
+        read.append(replace(model, mode=reading_.mode))
+    n, k = base.n_samples, base.n_classes
+    if base.multi_label:
+        disagreeing = np.zeros(n, dtype=np.int16)
+
+        def tally(rows: slice) -> None:
+            given = base.indicators[rows].astype(bool)
+            for model in read:
+                decided = model.probabilities(rows, True) >= 0.5
+                disagreeing[rows] += (decided != given).any(axis=1)
+
+        run_in_parallel(_row_chunks(n, chunk_rows), lambda rows, _: tally(rows))
+        weights = np.full(len(read), 1.0 / len(read))
+        return EnsembleEvaluation(read, weights, None, None, disagreeing, warnings)
+    agreement = ModelAgreement(n, len(read))
+    sums = [MulticlassScoreSums(k) for _ in read]
+    lock = threading.Lock()
+
+    def add(rows: slice) -> None:
+        blocks = [model.probabilities(rows, False) for model in read]
+        labels = base.labels[rows]
+        parts = [MulticlassScoreSums(k) for _ in read]
+        for part, block in zip(parts, blocks, strict=True):
+            part.add(block, labels)
+        agreement.add(blocks, labels, rows)
+        with lock:
+            for total, part in zip(sums, parts, strict=True):
+                total.merge(part)
+
+    run_in_parallel(_row_chunks(n, chunk_rows), lambda rows, _: add(rows))
+    return EnsembleEvaluation(
+        read,
+        agreement.weights(),
+        agreement.error_rates(),
+        sums,
+        agreement.models_disagreeing,
+        warnings,
+    )
+
+
+def _row_chunks(n: int, chunk_rows: int) -> Iterator[tuple[slice, None]]:
+    for start in range(0, n, chunk_rows):
+        yield slice(start, min(start + chunk_rows, n)), None

@@ -89,6 +89,7 @@ def multiclass_label_issues(
     n_suspects = int(detection.flagged.sum())
     top_rows = _most_suspect(detection.quality, detection.flagged, config.top)
     top_ranks = rank_of(detection.quality, top_rows)
+    against = models_against(dataset, detection.evidence.predicted_class >= 0)
     section = LabelIssuesSection(
         quality_score=config.quality_score,
         rule=config.suspects,
@@ -142,12 +143,13 @@ def multiclass_label_issues(
                 given_probability=float(detection.evidence.given_probability[r]),
                 suggested_probability=float(detection.suggested_probability[r]),
                 margin=float(detection.margin[r]),
+                n_models_disagree=int(against[r]) if dataset.ensemble is not None else None,
             )
             for r, rank in zip(top_rows, top_ranks, strict=True)
         ],
         quality_histogram=histogram_section(detection.quality, detection.flagged),
     )
-    return section, LazyTable(lambda: _multiclass_table(dataset, detection)), warnings
+    return section, LazyTable(lambda: _multiclass_table(dataset, detection, against)), warnings
 
 
 def _detection_warnings(dataset: Dataset, detection: Detection, accuracy: float) -> list[str]:
@@ -171,7 +173,15 @@ def _detection_warnings(dataset: Dataset, detection: Detection, accuracy: float)
     return warnings
 
 
-def _multiclass_table(dataset: Dataset, detection: Detection) -> pl.DataFrame:
+def models_against(dataset: Dataset, disagrees: np.ndarray) -> np.ndarray:
+    """Per sample, how many models' most probable class (multi-label: decided tag set) is not
+    the given label: from pass 0 for several models, else 0 or 1 from the one model."""
+    if dataset.ensemble is not None:
+        return dataset.ensemble.models_disagreeing
+    return disagrees.astype(np.int16)
+
+
+def _multiclass_table(dataset: Dataset, detection: Detection, against: np.ndarray) -> pl.DataFrame:
     names = pl.Series("class", dataset.classes, dtype=pl.String)
     return pl.DataFrame(
         {
@@ -184,6 +194,7 @@ def _multiclass_table(dataset: Dataset, detection: Detection) -> pl.DataFrame:
             "given_probability": detection.evidence.given_probability,
             "suggested_probability": detection.suggested_probability,
             "margin": detection.margin,
+            "n_models_disagree": against,
         }
     )
 
@@ -201,6 +212,10 @@ def multilabel_label_issues(
     n_suspects = int(detection.flagged.sum())
     suspects_per_class = detection.tag_suspects.sum(axis=0)
     positives = indicators.sum(axis=0)
+    decided = probabilities >= config.threshold
+    against = models_against(dataset, (decided != indicators.astype(bool)).any(axis=1))
+    if dataset.ensemble is not None:
+        against = against[scored]
     top_rows = _most_suspect(detection.quality, detection.flagged, config.top)
     top_ranks = rank_of(detection.quality, top_rows)
     given_sets = _label_sets(indicators, classes)
@@ -248,6 +263,7 @@ def multilabel_label_issues(
                 if detection.worst_is_missing[r]
                 else float(1 - tag_probability[r]),
                 margin=float(1 - 2 * detection.quality[r]),
+                n_models_disagree=int(against[r]) if dataset.ensemble is not None else None,
             )
             for r, rank in zip(top_rows, top_ranks, strict=True)
         ],
@@ -265,6 +281,7 @@ def multilabel_label_issues(
                 "rank": rank_by_quality(detection.quality),
                 "tag": pl.Series(classes).gather(detection.worst_class),
                 "tag_error": np.where(detection.worst_is_missing, "missing", "extra"),
+                "n_models_disagree": against,
             }
         )
 

@@ -6,6 +6,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -43,6 +44,9 @@ class Dataset:
     score_rows: np.ndarray | None
     label_rows: np.ndarray | None
     warnings: tuple[str, ...]
+    # Set for several models' combined scores: already probabilities, and pass 0's results.
+    score_mode: str | None = None
+    ensemble: Any = None
 
     @property
     def n_samples(self) -> int:

@@ -172,6 +172,9 @@ def render_text(data: dict[str, Any]) -> str:
         lines += [f"  {k:<{label_width}}  {v}" for k, v in _scalar_metrics(metrics)]
         if "confusion_matrix" in metrics:
             lines += ["", *_confusion_text(metrics["confusion_matrix"])]
+    if data.get("models"):
+        lines += ["", "Models (combined: the metrics above are the combination's)"]
+        lines += [f"  {line}" for line in _models_lines(data["models"])]
     if data.get("label_issues"):
         lines += _issues_text(data["label_issues"])
     advice = _advice_lines(data)
@@ -179,6 +182,22 @@ def render_text(data: dict[str, Any]) -> str:
         lines += ["", "Recommendations", *(f"  {x}" for x in advice)]
     lines += _notes_text(data)
     return human_lines(lines)
+
+
+def _models_lines(models: dict[str, Any]) -> list[str]:
+    """One line per model: its weight in the combination and its own figures."""
+    out = []
+    for m in models["members"]:
+        figures = [f"weight {m['weight']:.3f}", f"scores read as {m['score_mode']}"]
+        if m["accuracy"] is not None:
+            figures += [
+                f"accuracy {_num(m['accuracy'])}",
+                f"macro F1 {_num(m['macro_f1'])}",
+                f"log loss {_num(m['log_loss'])}",
+            ]
+        out.append(f"{m['source']}: " + ", ".join(figures))
+    out.append(f"weights: {models['weighting'].replace('_', ' ')}")
+    return out
 
 
 def _confusion_text(confusion: dict[str, Any]) -> list[str]:
@@ -201,6 +220,7 @@ def _confusion_text(confusion: dict[str, Any]) -> list[str]:
 
 
 def _suspect_rows(issues: dict[str, Any]) -> list[list[str]]:
+    ensemble = _from_models(issues)
     return [
         [
             str(s["rank"]),
@@ -210,8 +230,19 @@ def _suspect_rows(issues: dict[str, Any]) -> list[list[str]]:
             _num(s["given_probability"], 3),
             _num(s["suggested_probability"], 3),
         ]
+        + ([str(s["n_models_disagree"])] if ensemble else [])
         for s in issues["top_suspects"]
     ]
+
+
+def _from_models(issues: dict[str, Any]) -> bool:
+    """Whether the suspects come from several models (they then say how many disagree)."""
+    return any(s.get("n_models_disagree") is not None for s in issues["top_suspects"])
+
+
+def suspect_header(issues: dict[str, Any]) -> list[str]:
+    """The suspects table's columns; with several models, how many disagree with the label."""
+    return SUSPECT_HEADER + (["models against"] if _from_models(issues) else [])
 
 
 SUSPECT_HEADER = ["rank", "id", "given -> suggested", "quality", "p(given)", "p(suggested)"]
@@ -252,8 +283,9 @@ def _health_lines(issues: dict[str, Any], limit: int = 5) -> list[str]:
 def _issues_text(issues: dict[str, Any]) -> list[str]:
     lines = ["", "Suspected label errors", *(f"  {line}" for line in _issues_summary(issues))]
     if issues["top_suspects"]:
-        rows = [SUSPECT_HEADER, *_suspect_rows(issues)]
-        widths = [max(len(r[i]) for r in rows) for i in range(len(SUSPECT_HEADER))]
+        header = suspect_header(issues)
+        rows = [header, *_suspect_rows(issues)]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         lines.append("")
         for row in rows:
             lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
@@ -391,11 +423,13 @@ def render_markdown(data: dict[str, Any]) -> str:
                 ],
                 align="r",
             )
+    if data.get("models"):
+        lines += ["", "### Models (combined)", "", *_md_list(_models_lines(data["models"]))]
     issues = data.get("label_issues")
     if issues:
         lines += ["", "## Suspected label errors", "", *_md_list(_issues_summary(issues))]
         if issues["top_suspects"]:
-            lines += ["", *md_table(SUSPECT_HEADER, _suspect_rows(issues))]
+            lines += ["", *md_table(suspect_header(issues), _suspect_rows(issues))]
         if issues["pairs"]:
             lines += ["", "### Confused class pairs", "", *_md_list(_pair_lines(issues))]
         lines += ["", "### Least healthy classes", "", *_md_list(_health_lines(issues))]

@@ -146,6 +146,29 @@ class CalibrationBin:
 
 
 @dataclass(frozen=True)
+class ModelMember:
+    """One model of several: its file, weight in the combination, how its scores read, and its
+    own figures on the given labels."""
+
+    source: str
+    weight: float
+    score_mode: str
+    accuracy: float | None
+    log_loss: float | None
+    macro_f1: float | None
+    consensus_error_rate: float | None
+
+
+@dataclass(frozen=True)
+class ModelsSection:
+    """How several models' scores were combined into the one estimate the report analyzes."""
+
+    method: str
+    weighting: str
+    members: list[ModelMember]
+
+
+@dataclass(frozen=True)
 class MulticlassMetricsSection:
     score_mode: str
     decision: str
@@ -197,6 +220,7 @@ class Suspect:
     given_probability: float
     suggested_probability: float
     margin: float
+    n_models_disagree: int | None = None
 
 
 @dataclass(frozen=True)
@@ -324,6 +348,7 @@ class ScanReport(JsonReport):
     duplicates: DuplicatesSection
     multilabel: MultilabelSection | None
     metrics: MulticlassMetricsSection | MultilabelMetricsSection | None
+    models: ModelsSection | None
     label_issues: LabelIssuesSection | None
     recommendations: RecommendationsSection | None
     findings: list[Finding]
