@@ -244,6 +244,29 @@ def _metrics_section(page: Page, data: dict[str, Any]) -> None:
         + _table(["class", "precision", "recall", "F1", "support"], rows)
         + "</details>"
     )
+    if data.get("models"):
+        _models_table(page, data["models"])
+
+
+def _models_table(page: Page, models: dict[str, Any]) -> None:
+    """Several models: each one's weight in the combination and its own figures."""
+    rows = [
+        [
+            _e(m["source"]),
+            _cell(m["weight"]),
+            _e(m["score_mode"]),
+            _cell(m["accuracy"]),
+            _cell(m["macro_f1"]),
+            _cell(m["log_loss"]),
+        ]
+        for m in models["members"]
+    ]
+    header = ["model", "weight", "scores", "accuracy", "macro F1", "log loss"]
+    page.add(
+        "<h3>Models (the metrics above are the combination's)</h3>"
+        + _table(header, rows)
+        + f'<p class="sub">Weights: {_e(models["weighting"].replace("_", " "))}.</p>'
+    )
 
 
 def _issues_section(page: Page, data: dict[str, Any]) -> None:
@@ -308,7 +331,9 @@ def _suspects_table(page: Page, suspects: list[dict[str, Any]]) -> None:
     if not suspects:
         return
     with_media = bool(page.media)
+    ensemble = any(s.get("n_models_disagree") is not None for s in suspects)
     header = ["rank", "id", "given -> suggested", "label quality", "p(given)", "p(suggested)"]
+    header += ["models against"] if ensemble else []
     rows = []
     for s in suspects:
         row = [
@@ -319,6 +344,8 @@ def _suspects_table(page: Page, suspects: list[dict[str, Any]]) -> None:
             _cell(s["given_probability"]),
             _cell(s["suggested_probability"]),
         ]
+        if ensemble:
+            row.append(_cell(s["n_models_disagree"]))
         if with_media:
             row.insert(2, _media_cell(page.media.get(s["id"])))
         rows.append(row)
