@@ -372,42 +372,60 @@ class EnsembleEvaluation:
 def evaluate_models(
     datasets: list[Dataset], models: list[ModelScores], mode: str, chunk_rows: int
 ) -> EnsembleEvaluation:
-    """Decide how each model's scores read (with the single-model validation), then one pass
-    over the aligned chunks: per-model metric sums and the agreement behind the weights
-    (multi-class: inverse error rates on consensus rows, see core/ensemble.py; multi-label: equal
-    weights, a model disagrees when its p >= 0.5 tag set differs from the given set)."""
+    """Pass 0 over the models' aligned chunks: how each model's scores read (the single-model
+    rule and validation, decided on its first chunk), its metric sums, and the agreement behind
+    the weights (multi-class: inverse error rates on consensus rows, see core/ensemble.py;
+    multi-label: equal weights, a model disagrees when its p >= 0.5 tag set differs from the
+    given set)."""
+    if datasets[0].multi_label:
+        return _multilabel_models(datasets, models, mode, chunk_rows)
+    forced: dict[int, str] = {}
+    while True:  # at most once more per model whose later chunks show logits
+        outcome = _multiclass_models_pass(datasets, models, mode, chunk_rows, forced)
+        if isinstance(outcome, EnsembleEvaluation):
+            return outcome
+        forced |= dict.fromkeys(outcome, "logits")
+
+
+def _multiclass_models_pass(
+    datasets: list[Dataset],
+    models: list[ModelScores],
+    mode: str,
+    chunk_rows: int,
+    forced: dict[int, str],
+) -> EnsembleEvaluation | set[int]:
+    """One pass 0; the models to re-read as logits when a later chunk contradicts the first."""
     base = datasets[0]
-    warnings: list[str] = []
-    read = []
-    for ds, model in zip(datasets, models, strict=True):
-        if base.multi_label:
-            evaluation = evaluate_multilabel(ds, mode, chunk_rows, 0.5)
-            reading_ = ScoreReading(evaluation.score_mode, evaluation.warnings)
-        else:
-            reading_ = multiclass_score_mode(ds, mode, chunk_rows)
-        warnings += reading_.warnings
-        read.append(replace(model, mode=reading_.mode))
-    n, k = base.n_samples, base.n_classes
-    if base.multi_label:
-        disagreeing = np.zeros(n, dtype=np.int16)
-
-        def tally(rows: slice) -> None:
-            given = base.indicators[rows].astype(bool)
-            for model in read:
-                decided = model.probabilities(rows, True) >= 0.5
-                disagreeing[rows] += (decided != given).any(axis=1)
-
-        run_in_parallel(_row_chunks(n, chunk_rows), lambda rows, _: tally(rows))
-        weights = np.full(len(read), 1.0 / len(read))
-        return EnsembleEvaluation(read, weights, None, None, disagreeing, warnings)
-    agreement = ModelAgreement(n, len(read))
-    sums = [MulticlassScoreSums(k) for _ in read]
+    n, k, m = base.n_samples, base.n_classes, len(models)
+    chosen: list[str | None] = [forced.get(i, None if mode == "auto" else mode) for i in range(m)]
+    logs = [ReadingLog() for _ in range(m)]
+    agreement = ModelAgreement(n, m)
+    sums = [MulticlassScoreSums(k, top_k=k) for _ in range(m)]  # accuracy, F1, log loss only
     lock = threading.Lock()
+    contradicted: set[int] = set()
 
     def add(rows: slice) -> None:
-        blocks = [model.probabilities(rows, False) for model in read]
+        blocks = []
+        for i, model in enumerate(models):
+            raw = model.raw(rows)
+            check = check_scores(raw, expect_row_sum=True)
+            _reject_non_finite(datasets[i], check, chunk_rows)
+            how = (
+                "logits"
+                if chosen[i] == "logits"
+                else _multiclass_reading(datasets[i], check, mode, chunk_rows)
+            )
+            if chosen[i] is None:
+                chosen[i] = how
+            elif chosen[i] == "probs" and how == "logits":
+                contradicted.add(i)
+                return
+            if chosen[i] == "probs":
+                logs[i].note(check)
+            probs = chosen[i] == "probs"
+            blocks.append(to_probabilities(raw, chosen[i], check=check if probs else None))
         labels = base.labels[rows]
-        parts = [MulticlassScoreSums(k) for _ in read]
+        parts = [MulticlassScoreSums(k, top_k=k) for _ in range(m)]
         for part, block in zip(parts, blocks, strict=True):
             part.add(block, labels)
         agreement.add(blocks, labels, rows)
@@ -415,15 +433,47 @@ def evaluate_models(
             for total, part in zip(sums, parts, strict=True):
                 total.merge(part)
 
-    run_in_parallel(_row_chunks(n, chunk_rows), lambda rows, _: add(rows))
+    chunks = _row_chunks(n, chunk_rows)
+    first = next(chunks, None)
+    if first is not None:
+        add(first[0])  # alone: it decides how each model's scores read
+        run_in_parallel(chunks, lambda rows, _: None if contradicted else add(rows))
+    if contradicted:
+        return contradicted
+    read = [replace(model, mode=chosen[i] or "probs") for i, model in enumerate(models)]
+    warnings = [
+        w
+        for i, log in enumerate(logs)
+        if chosen[i] == "probs"
+        for w in log.warnings(read[i].source)
+    ]
     return EnsembleEvaluation(
-        read,
-        agreement.weights(),
-        agreement.error_rates(),
-        sums,
-        agreement.models_disagreeing,
+        read, agreement.weights(), agreement.error_rates(), sums, agreement.models_disagreeing,
         warnings,
-    )
+    )  # fmt: skip
+
+
+def _multilabel_models(
+    datasets: list[Dataset], models: list[ModelScores], mode: str, chunk_rows: int
+) -> EnsembleEvaluation:
+    warnings: list[str] = []
+    read = []
+    for ds, model in zip(datasets, models, strict=True):
+        evaluation = evaluate_multilabel(ds, mode, chunk_rows, 0.5)
+        warnings += evaluation.warnings
+        read.append(replace(model, mode=evaluation.score_mode))
+    base = datasets[0]
+    disagreeing = np.zeros(base.n_samples, dtype=np.int16)
+
+    def tally(rows: slice) -> None:
+        given = base.indicators[rows].astype(bool)
+        for model in read:
+            decided = model.probabilities(rows, True) >= 0.5
+            disagreeing[rows] += (decided != given).any(axis=1)
+
+    run_in_parallel(_row_chunks(base.n_samples, chunk_rows), lambda rows, _: tally(rows))
+    weights = np.full(len(read), 1.0 / len(read))
+    return EnsembleEvaluation(read, weights, None, None, disagreeing, warnings)
 
 
 def _row_chunks(n: int, chunk_rows: int) -> Iterator[tuple[slice, None]]:

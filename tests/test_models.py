@@ -189,3 +189,15 @@ def test_confusion_of_the_combination_matches_its_argmax() -> None:
     np.add.at(counts, (given, combined.argmax(axis=1)), 1)
     assert data["metrics"]["confusion_matrix"]["counts"] == counts.tolist()
     assert data["metrics"]["accuracy"] == metrics_from_confusion(counts).accuracy
+
+
+def test_a_model_whose_later_chunks_show_logits_is_read_as_logits() -> None:
+    truth, given, _ = planted(300)
+    rng = np.random.default_rng(21)
+    logits = rng.normal(0, 1.0, (300, K))
+    logits[:100] = np.eye(K)[truth[:100]]  # the first chunk looks like probabilities
+    probs = weak_model(truth, 2.0, 22)
+    report = scan(
+        named(given), [preds_frame(probs, CLASSES), preds_frame(logits, CLASSES)], chunk_rows=100
+    )
+    assert [m["score_mode"] for m in report.to_dict()["models"]["members"]] == ["probs", "logits"]
