@@ -1,6 +1,6 @@
 """labelaudit: audit classification labels and a model's out-of-sample scores.
 
-`import labelaudit` stays light: the API (and polars, numpy) loads on first use of `scan`.
+`import labelaudit` stays light: the API (and polars, numpy) loads on first use of a function.
 """
 
 from __future__ import annotations
@@ -8,23 +8,20 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "cross_validate", "diff", "scan", "score"]
+__all__ = [
+    "__version__",
+    "cross_validate",
+    "diff",
+    "gate",
+    "scan",
+    "score",
+    "tune_thresholds",
+]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "scan":
-        from labelaudit.api import scan
+    if name in __all__ and name != "__version__":
+        from labelaudit import api
 
-        return scan
-    if name == "diff":
-        from labelaudit.diffing import diff
-
-        return diff
-    if name in ("score", "cross_validate"):  # torch-backed: imported only when asked for
-        from labelaudit._deps import import_optional
-
-        import_optional("torch")
-        from labelaudit.scoring import run
-
-        return getattr(run, name)
+        return getattr(api, name)
     raise AttributeError(f"module 'labelaudit' has no attribute {name!r}")

@@ -223,23 +223,25 @@ def analysis_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--format and -o, shared by every command that writes a report."""
-    command = click.option(
-        "-o",
-        "--output",
-        metavar="FILE",
-        help="Write the report to FILE (atomically) instead of stdout.",
-    )(command)
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(FORMATS),
-        default="text",
-        show_default=True,
-        help="Report format: text for people, json for machines, markdown for pull requests, "
-        "html for one self-contained page with figures.",
-    )(command)
+def output_options(
+    default_format: str = "text",
+    output_help: str = "Write the report to FILE (atomically) instead of stdout.",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--format and -o, shared by every command that writes a report (one list of formats)."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        command = click.option("-o", "--output", metavar="FILE", help=output_help)(command)
+        return click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(FORMATS),
+            default=default_format,
+            show_default=True,
+            help="Report format: text for people, json for machines, markdown for pull "
+            "requests, html for one self-contained page with figures.",
+        )(command)
+
+    return decorate
 
 
 def figure_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -304,7 +306,7 @@ def media_option(command: Callable[..., Any]) -> Callable[..., Any]:
     help="Write one row per scored sample (id, given_label, suggested_label, label_quality, "
     "is_suspect, rank, ...) to FILE (.csv or .parquet).",
 )
-@output_options
+@output_options()
 @figure_options
 @media_option
 @debug_option
@@ -401,7 +403,7 @@ def _check_paths(
     help="Share changes are listed for classes with at least this many samples in either "
     "version (default: 10).",
 )
-@output_options
+@output_options()
 @figure_options
 @debug_option
 def diff(
@@ -419,11 +421,11 @@ def diff(
     With --preds (scores for NEW's rows), each relabel is judged: the model agrees when the new
     label is more probable than the old one.
     """
-    from labelaudit.diffing import diff as run_diff
+    from labelaudit.pipelines.diff import run_diff
 
     loaded, preds, config = _settings(config_file, flags)
     _check_paths(loaded, config, [old, new, preds], {"-o": output}, plots_dir=plots_dir)
-    emit(run_diff(old, new, preds, config=config), fmt, output, plots_dir=plots_dir)
+    emit(run_diff(old, new, preds, config), fmt, output, plots_dir=plots_dir)
     return EXIT_OK
 
 
@@ -460,7 +462,7 @@ def diff(
     help="Known suspects (from --write-baseline): only new suspects count against "
     "max_suspect_rate; entries that no longer apply are reported.",
 )
-@output_options
+@output_options()
 @figure_options
 @media_option
 @debug_option
@@ -486,12 +488,11 @@ def gate(
     """
     import os
 
-    from labelaudit.gate import parse_rules
-    from labelaudit.gating import current_suspects
-    from labelaudit.gating import gate as run_gate
     from labelaudit.io.writers import write_frame, write_text
+    from labelaudit.pipelines.gate import current_suspects, run_gate
+    from labelaudit.pipelines.gate_rules import parse_rules
+    from labelaudit.report.ci import github_annotations, render_junit, summary_line
     from labelaudit.report.render import render
-    from labelaudit.report.render_gate import github_annotations, render_junit, summary_line
 
     loaded, preds, config = _settings(config_file, flags)
     source = f"[gate] of '{loaded.path}'" if loaded.path else "the configuration"
@@ -514,7 +515,7 @@ def gate(
         fail_on=fail_on,
     )  # fmt: skip
     if write_baseline:
-        write_frame(write_baseline, current_suspects(report.scan_report))
+        write_frame(write_baseline, current_suspects(report.scan))
     data = report.to_dict()
     media = _media(labels, config, media_col, media_root, data["scan"]) if media_col else None
     emit(report, fmt, output, plots_dir=plots_dir, media=media)
@@ -556,22 +557,22 @@ def gate(
     help="Cross-fit instead: each of K folds is judged by thresholds tuned on the others.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split.")
-@click.option(
-    "-o",
-    "--output",
-    metavar="FILE",
-    help="Write thresholds.json to FILE (atomically); default: stdout.",
+@output_options(
+    default_format="json",
+    output_help="Write the report to FILE (atomically) instead of stdout; as json (the default) "
+    "it is the thresholds.json that `scan --thresholds` applies.",
 )
 @click.option(
     "--html",
     "html_out",
     metavar="FILE",
-    help="Also write an HTML page: the gain, each class's F1 against threshold, the table.",
+    help="Deprecated (use --format html -o FILE): also write the HTML page to FILE.",
 )
 @figure_options
 @debug_option
 def thresholds(
     labels: str,
+    fmt: str,
     output: str | None,
     config_file: str | None,
     metric: str,
@@ -585,43 +586,28 @@ def thresholds(
     """Tune per-class decision thresholds on part of the rows and measure the gain on rows that
     did not choose them; write thresholds.json for `scan --thresholds`.
     """
-    import json
-
     from labelaudit.io.writers import write_text
-    from labelaudit.thresholding import tune_thresholds
+    from labelaudit.pipelines.thresholds import run_thresholds
+    from labelaudit.report.render import render_page
 
     loaded, preds, config = _settings(config_file, flags)
     _check_paths(
         loaded, config, [labels, preds], {"-o": output, "--html": html_out}, plots_dir=plots_dir
     )
-    pictures = bool(html_out or plots_dir)
-    result = tune_thresholds(
-        labels, preds, config=config, metric=metric, holdout=holdout, folds=folds, seed=seed,
-        curves=pictures,
+    report = run_thresholds(
+        labels, preds, config, metric=metric, holdout=holdout, folds=folds, seed=seed,
+        curves=fmt == "html" or bool(html_out or plots_dir),
     )  # fmt: skip
-    curves = result.pop("curves", None)
-    if pictures:
-        from labelaudit.io.writers import write_pngs
-        from labelaudit.report.html import render_html
-
-        page, images = render_html({**result, "curves": curves})
-        if html_out:
-            write_text(html_out, page)
-        if plots_dir:
-            write_pngs(plots_dir, images)
-    text = json.dumps(result, indent=2) + "\n"
-    if output:
-        write_text(output, text)
-    else:
-        click.echo(text, nl=False)
-    ev = result["evaluation"]
+    if html_out:
+        click.echo("warning: --html is deprecated; use --format html -o FILE.", err=True)
+        write_text(html_out, render_page(report)[0])
+    emit(report, fmt, output, plots_dir=plots_dir)
+    ev = report.evaluation
     click.echo(
-        f"labelaudit thresholds ({result['metric']}, {ev['method']}): macro F1 {ev['before']:.4f} "
-        f"-> {ev['after']:.4f} on {ev['n_evaluation']:,} rows that did not choose the thresholds",
+        f"labelaudit thresholds ({report.metric}, {ev.method}): macro F1 {ev.before:.4f} -> "
+        f"{ev.after:.4f} on {ev.n_evaluation:,} rows that did not choose the thresholds",
         err=True,
     )
-    for warning in result.get("warnings", []):
-        click.echo(f"warning: {warning}", err=True)
     return EXIT_OK
 
 
@@ -891,13 +877,11 @@ def _render_with_figures(
 ) -> str:
     """The report in `fmt`; the HTML figures are drawn when the page or --plots-dir needs them."""
     from labelaudit.io.writers import write_pngs
-    from labelaudit.report.render import render
+    from labelaudit.report.render import render, render_page
 
     if fmt != "html" and not plots_dir:
         return render(report, fmt)
-    from labelaudit.report.html import render_html
-
-    page, images = render_html(report.to_dict(), media=media)
+    page, images = render_page(report, media=media)
     if plots_dir:
         write_pngs(plots_dir, images)
         click.echo(f"{len(images)} figures written to {plots_dir}", err=True)

@@ -105,7 +105,9 @@ def load_config_file(path: str | Path | None, discover: bool = True) -> LoadedCo
     check_keys(values, {f.name for f in fields(ScanConfig)}, where)
     for key, value in values.items():
         _check_value(key, value, where)
-    from labelaudit.gate import parse_rules  # the gate's rules live beside their checks
+    from labelaudit.pipelines.gate_rules import (
+        parse_rules,  # the gate's rules live beside their checks
+    )
 
     if "gate" in sections:
         parse_rules(sections["gate"], f"[gate] of '{file}'")

@@ -11,9 +11,18 @@ from .conftest import CliRun
 
 BAD_PYPROJECTS = {
     "gate is a number": ("[tool.labelaudit]\ngate = 5\n", "must be a table of rules"),
-    "gate rule NaN": ("[tool.labelaudit.gate]\nmax_suspect_rate = nan\n", "finite number"),
-    "gate rule inf": ("[tool.labelaudit.gate]\nmin_accuracy = inf\n", "finite number"),
-    "unknown gate rule": ("[tool.labelaudit.gate]\nmax_suspects = 3\n", "Unknown gate rule"),
+    "gate rule NaN": (
+        "[tool.labelaudit.gate]\nmax_suspect_rate = nan\n",
+        "finite number",
+    ),
+    "gate rule inf": (
+        "[tool.labelaudit.gate]\nmin_accuracy = inf\n",
+        "finite number",
+    ),
+    "unknown gate rule": (
+        "[tool.labelaudit.gate]\nmax_suspects = 3\n",
+        "Unknown gate rule",
+    ),
     "wrong type": ('[tool.labelaudit]\nmin_support = "ten"\n', "pyproject.toml"),
     "threshold NaN": ("[tool.labelaudit]\nthreshold = nan\n", "finite number"),
     "max_weight NaN": ("[tool.labelaudit]\nmax_weight = nan\n", "max_weight"),

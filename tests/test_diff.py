@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency
 
+from labelaudit.api import diff
 from labelaudit.cli import cli
 from labelaudit.core.diff import distribution_shift
-from labelaudit.diffing import diff
 
 from .conftest import FIXTURES
 

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from labelaudit.cli import cli
-from labelaudit.gate import RULES
-from labelaudit.report.render_gate import escape_data, escape_property
+from labelaudit.pipelines.gate_rules import RULES
+from labelaudit.report.ci import escape_data, escape_property
 
 from .conftest import FIXTURES
 
@@ -263,7 +263,7 @@ def test_documented_configuration_is_valid() -> None:
     import re
     import tomllib
 
-    from labelaudit.gate import parse_rules
+    from labelaudit.pipelines.gate_rules import parse_rules
 
     from .conftest import ROOT
 

@@ -19,7 +19,7 @@ CIFAR = FIXTURES / "cifar10-test"
 SCRIPT = """
 import os, signal, sys, time
 import polars as pl
-import labelaudit.api
+import labelaudit.pipelines.scan
 
 step, name = sys.argv[1], sys.argv[2]
 
@@ -34,11 +34,11 @@ if step == "write":
         stop_now()
     pl.DataFrame.write_csv = write_csv
 else:
-    real = labelaudit.api.build_report
+    real = labelaudit.pipelines.scan.build_report
     def build_report(*args, **kwargs):
         stop_now()
         return real(*args, **kwargs)
-    labelaudit.api.build_report = build_report
+    labelaudit.pipelines.scan.build_report = build_report
 
 from labelaudit.cli import main
 sys.argv = ["labelaudit", *sys.argv[3:]]

@@ -14,7 +14,7 @@ from sklearn import metrics as skm
 
 from labelaudit.api import scan
 from labelaudit.core.metrics import confusion_matrix, metrics_from_confusion
-from labelaudit.core.multilabel import average_precision, multilabel_metrics
+from labelaudit.core.metrics_multilabel import average_precision, multilabel_metrics
 
 from .conftest import labels_frame, preds_frame
 

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from labelaudit._text import human_line, printable
 from labelaudit.cli import cli
 from labelaudit.report import figures
-from labelaudit.report.render import md_text
+from labelaudit.report._format import md_text
 
 MATH = ["a $x^$", "50% $", "_x_", "back\\slash", "$\\frac{$", "plain"]
 MARKUP = ["a|b", "<script>", "x & y", "a\\|b", "- list", "plain"]

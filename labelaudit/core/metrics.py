@@ -71,6 +71,19 @@ def scores_from_counts(
     return PerClassScores(precision, recall, f1, support)
 
 
+def indicator_counts(
+    truth: np.ndarray, predicted: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-class TP, FP and FN of (N, K) boolean truth and prediction matrices (one-vs-rest:
+    for one-hot rows these equal the confusion matrix's)."""
+    truth = truth.astype(bool, copy=False)
+    predicted = predicted.astype(bool, copy=False)
+    true_positive = (truth & predicted).sum(axis=0, dtype=np.int64)
+    false_positive = (~truth & predicted).sum(axis=0, dtype=np.int64)
+    false_negative = (truth & ~predicted).sum(axis=0, dtype=np.int64)
+    return true_positive, false_positive, false_negative
+
+
 def micro_average(
     true_positive: np.ndarray, false_positive: np.ndarray, false_negative: np.ndarray
 ) -> Averages:

@@ -15,8 +15,8 @@ import numpy as np
 
 from labelaudit._deps import import_optional
 from labelaudit._text import printable
+from labelaudit.report._format import MAX_MATRIX_CLASSES
 
-MAX_MATRIX = 20  # classes shown in a heatmap; the full matrix stays in the JSON
 MAX_BARS = 30  # classes listed in a per-class chart
 PALETTE = {"main": "#3465a4", "second": "#f0a030", "third": "#4e9a06", "alert": "#c4302b"}
 # Text settings every figure is drawn under, whatever the user's matplotlibrc says: with usetex,
@@ -338,7 +338,7 @@ def threshold_curves(data: dict[str, Any]) -> Any:
     if not curves:
         return None
     grid = np.array(curves["grid"])
-    classes = curves["classes"][:MAX_MATRIX]
+    classes = curves["classes"][:MAX_MATRIX_CLASSES]
     figure = new_figure(7.5, 3.8)
     axes = figure.add_subplot()
     colormap = import_optional("matplotlib").colormaps["tab20"]
@@ -372,7 +372,7 @@ def _class_matrix(
     axes_and_colors: tuple[str, str, str],
     selection: np.ndarray | None = None,
 ) -> Any:
-    """A class-by-class heatmap; beyond MAX_MATRIX classes, those with the most off-diagonal
+    """A class-by-class heatmap; beyond MAX_MATRIX_CLASSES classes, those with the most off-diagonal
     mass in `selection` (default: the matrix itself), colors capped at the largest confusion."""
     chosen = _most_confused(matrix if selection is None else selection)
     if chosen.size < matrix.shape[0]:
@@ -387,14 +387,15 @@ def _class_matrix(
 
 
 def _most_confused(matrix: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
-    """Indices of the classes with the most off-diagonal mass, at most MAX_MATRIX, in order."""
+    """Indices of the classes with the most off-diagonal mass (at most MAX_MATRIX_CLASSES), in
+    order."""
     n = matrix.shape[0]
-    if n <= MAX_MATRIX:
+    if n <= MAX_MATRIX_CLASSES:
         return np.arange(n)
     off = matrix.copy()
     np.fill_diagonal(off, 0)
     mass = off.sum(axis=0) + off.sum(axis=1) + (0 if extra is None else extra)
-    return np.sort(np.argsort(-mass, kind="stable")[:MAX_MATRIX])
+    return np.sort(np.argsort(-mass, kind="stable")[:MAX_MATRIX_CLASSES])
 
 
 def _off_diagonal_cap(matrix: np.ndarray) -> float | None:

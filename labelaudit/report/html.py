@@ -16,7 +16,7 @@ from typing import Any
 from labelaudit import __version__
 from labelaudit._text import printable
 from labelaudit.report import figures
-from labelaudit.report.render import _names, _num, _pct
+from labelaudit.report._format import names_list, num, pct
 
 STYLE = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
@@ -129,19 +129,19 @@ def _scan_cards(data: dict[str, Any]) -> list[tuple[str, str]]:
     cards = [
         (f"{dataset['n_samples']:,}", "samples"),
         (f"{dataset['n_classes']:,}", "classes"),
-        (_num(imbalance["ratio"], 1) + "x" if imbalance["ratio"] else "n/a", "imbalance ratio"),
+        (num(imbalance["ratio"], 1) + "x" if imbalance["ratio"] else "n/a", "imbalance ratio"),
     ]
     metrics = data.get("metrics") or {}
     if "accuracy" in metrics:
-        cards.append((_num(metrics["accuracy"]), "accuracy"))
+        cards.append((num(metrics["accuracy"]), "accuracy"))
     if "subset_accuracy" in metrics:
-        cards.append((_num(metrics["subset_accuracy"]), "subset accuracy"))
+        cards.append((num(metrics["subset_accuracy"]), "subset accuracy"))
     if metrics:
-        cards.append((_num(metrics["macro"]["f1"]), "macro F1"))
+        cards.append((num(metrics["macro"]["f1"]), "macro F1"))
     issues = data.get("label_issues")
     if issues:
-        cards.append((f"{issues['n_suspects']:,}", f"suspects ({_pct(issues['suspect_rate'])})"))
-        cards.append((_pct(issues["estimated_noise_rate"]), "estimated noise"))
+        cards.append((f"{issues['n_suspects']:,}", f"suspects ({pct(issues['suspect_rate'])})"))
+        cards.append((pct(issues["estimated_noise_rate"]), "estimated noise"))
     return cards
 
 
@@ -155,11 +155,11 @@ def _labels_section(page: Page, data: dict[str, Any]) -> None:
     )
     imbalance, duplicates = data["imbalance"], data["duplicates"]
     facts = [
-        ("imbalance ratio (largest / smallest non-empty)", _num(imbalance["ratio"], 2)),
-        ("normalized entropy", _num(imbalance["normalized_entropy"])),
-        ("effective number of classes", _num(imbalance["effective_classes"], 2)),
-        (f"rare classes (< {imbalance['min_support']})", _names(imbalance["rare_classes"], 12)),
-        ("classes without samples", _names(imbalance["zero_support_classes"], 12)),
+        ("imbalance ratio (largest / smallest non-empty)", num(imbalance["ratio"], 2)),
+        ("normalized entropy", num(imbalance["normalized_entropy"])),
+        ("effective number of classes", num(imbalance["effective_classes"], 2)),
+        (f"rare classes (< {imbalance['min_support']})", names_list(imbalance["rare_classes"], 12)),
+        ("classes without samples", names_list(imbalance["zero_support_classes"], 12)),
         (
             "duplicate ids / conflicting ids",
             f"{duplicates['duplicate_ids']:,} / {duplicates['conflicting_ids']:,}",
@@ -169,7 +169,7 @@ def _labels_section(page: Page, data: dict[str, Any]) -> None:
     multilabel = data.get("multilabel")
     if multilabel:
         facts += [
-            ("label cardinality (labels per sample)", _num(multilabel["cardinality"], 3)),
+            ("label cardinality (labels per sample)", num(multilabel["cardinality"], 3)),
             ("samples without a label", f"{multilabel['samples_without_label']:,}"),
         ]
     page.add(_table(["", ""], [[_e(k), _e(v)] for k, v in facts], show_header=False))
@@ -276,7 +276,7 @@ def _issues_section(page: Page, data: dict[str, Any]) -> None:
         f"<p>{issues['n_suspects']:,} of {issues['n_scored']:,} scored samples are flagged "
         f"(rule <code>{_e(issues['rule'])}</code>, ranked by <code>{_e(issues['quality_score'])}"
         f"</code>); estimated label errors: {issues['estimated_errors']:,} "
-        f"({_pct(issues['estimated_noise_rate'])}).</p>"
+        f"({pct(issues['estimated_noise_rate'])}).</p>"
     )
     page.figure(
         "label_quality",
@@ -297,9 +297,9 @@ def _issues_section(page: Page, data: dict[str, Any]) -> None:
                 _e(f"{p['from']} -> {p['to']}"),
                 _e(p["kind"]),
                 _cell(p["count"]),
-                _pct(p["share"]),
+                pct(p["share"]),
                 _cell(p["reverse_count"]),
-                _num(p["ratio_to_median"], 1) + "x",
+                num(p["ratio_to_median"], 1) + "x",
                 _e(", ".join(map(str, p["example_ids"][:3]))),
             ]
             for p in issues["pairs"]
@@ -315,9 +315,9 @@ def _issues_section(page: Page, data: dict[str, Any]) -> None:
         [
             _e(h["class"]),
             _cell(h["support"]),
-            _pct(h["estimated_noise_rate"]),
+            pct(h["estimated_noise_rate"]),
             _cell(h["suspects"]),
-            _pct(h["suspect_share"]),
+            pct(h["suspect_share"]),
         ]
         for h in issues["per_class"][:15]
     ]
@@ -409,10 +409,10 @@ def _diff_page(page: Page, data: dict[str, Any], level: int = 1) -> None:
         _cards(
             [
                 (f"{summary['n_old']:,} -> {summary['n_new']:,}", "samples"),
-                (f"{summary['relabeled']:,}", f"relabeled ({_pct(summary['relabel_rate'])})"),
+                (f"{summary['relabeled']:,}", f"relabeled ({pct(summary['relabel_rate'])})"),
                 (f"{summary['added']:,}", "added"),
                 (f"{summary['removed']:,}", "removed"),
-                (_num(shift["tvd"]), "total variation distance"),
+                (num(shift["tvd"]), "total variation distance"),
             ]
         )
     )
@@ -441,7 +441,7 @@ def _diff_page(page: Page, data: dict[str, Any], level: int = 1) -> None:
         page.add(
             f"<h3>Relabels judged by the model</h3><p>The model agrees with "
             f"{verdict['agree']:,} of {verdict['checked']:,} relabels "
-            f"({_pct(verdict['agree_rate'])}).</p>"
+            f"({pct(verdict['agree_rate'])}).</p>"
         )
         rows = [
             [
@@ -517,8 +517,8 @@ def _thresholds_page(page: Page, data: dict[str, Any]) -> None:
     page.add(
         _cards(
             [
-                (_num(evaluation["before"]), "macro F1 at default decisions"),
-                (_num(evaluation["after"]), "macro F1 with the thresholds"),
+                (num(evaluation["before"]), "macro F1 at default decisions"),
+                (num(evaluation["after"]), "macro F1 with the thresholds"),
                 (f"{evaluation['n_evaluation']:,}", f"rows judged ({_e(evaluation['method'])})"),
             ]
         )

@@ -15,12 +15,10 @@ _JSON_KEYS = {"class_name": "class", "or_": "or", "from_class": "from", "to_clas
 
 def to_jsonable(value: Any) -> Any:
     """Dataclasses, lists and dicts to plain JSON values; NaN and inf become null."""
+    if isinstance(value, JsonReport):
+        return value.to_dict()  # a report inside a report keeps its own key order
     if is_dataclass(value):
-        return {
-            _JSON_KEYS.get(f.name, f.name): to_jsonable(getattr(value, f.name))
-            for f in fields(value)
-            if not f.metadata.get("internal")
-        }
+        return _fields(value)
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -36,6 +34,16 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def _fields(value: Any) -> dict[str, Any]:
+    """A dataclass's JSON fields: internal ones left out, `omit_if_none` ones when None."""
+    return {
+        _JSON_KEYS.get(f.name, f.name): to_jsonable(getattr(value, f.name))
+        for f in fields(value)
+        if not f.metadata.get("internal")
+        and not (f.metadata.get("omit_if_none") and getattr(value, f.name) is None)
+    }
+
+
 class JsonReport:
     """A command's report: `to_dict()` is its JSON, schema_version and command first."""
 
@@ -46,10 +54,14 @@ class JsonReport:
         object.__setattr__(self, "warnings", [human_line(w) for w in self.warnings])
 
     def to_dict(self) -> dict[str, Any]:
-        data = to_jsonable(self)
+        data = _fields(self)
         ordered = {"schema_version": data.pop("schema_version"), "command": data.pop("command")}
         ordered.update(data)
         return ordered
+
+    def page_data(self) -> dict[str, Any]:
+        """What the HTML page draws: the JSON, plus figure inputs kept out of it."""
+        return self.to_dict()
 
 
 @dataclass(frozen=True)
@@ -543,10 +555,62 @@ class GateReport(JsonReport):
     rules: list[GateRuleSetting]
     findings: list[GateFinding]
     accepted: AcceptedSuspects | None
-    scan: dict[str, Any]
-    diff: dict[str, Any] | None
+    scan: ScanReport
+    diff: DiffReport | None
     config: dict[str, Any]
     warnings: list[str]
     schema_version: str = SCHEMA_VERSION
     command: str = field(default="gate")
-    scan_report: Any = field(default=None, repr=False, metadata={"internal": True})
+
+
+@dataclass(frozen=True)
+class ThresholdsEvaluation:
+    """How the thresholds were judged: on rows that did not choose them."""
+
+    method: str
+    holdout_fraction: float | None = field(default=None, metadata={"omit_if_none": True})
+    folds: int | None = field(default=None, metadata={"omit_if_none": True})
+    seed: int = 0
+    n_tuning: int = 0
+    n_evaluation: int = 0
+    measure: str = "macro_f1"
+    before: float = 0.0
+    after: float = 0.0
+    micro_f1_before: float = 0.0
+    micro_f1_after: float = 0.0
+    note: str = (
+        "Before: the default decision (argmax, or p >= 0.5 for multi-label). After: the tuned "
+        "thresholds. Both are measured on rows that did not choose the thresholds."
+    )
+
+
+@dataclass(frozen=True)
+class ClassThreshold:
+    class_name: str
+    threshold: float
+    precision_before: float
+    recall_before: float
+    precision_after: float
+    recall_after: float
+
+
+@dataclass(frozen=True)
+class ThresholdsReport(JsonReport):
+    """`labelaudit thresholds`: per-class thresholds and their honest evaluation. Its JSON is
+    the thresholds.json that `scan --thresholds` reads (io/thresholds_file.py)."""
+
+    metric: str
+    task: str
+    rule: str
+    thresholds: dict[str, float]
+    switched_off: list[str]
+    evaluation: ThresholdsEvaluation
+    per_class: list[ClassThreshold]
+    warnings: list[str]
+    schema_version: str = SCHEMA_VERSION
+    command: str = field(default="thresholds")
+    # Each class's F1 against threshold on the tuning rows: drawn on the HTML page only.
+    curves: dict[str, Any] | None = field(default=None, repr=False, metadata={"internal": True})
+
+    def page_data(self) -> dict[str, Any]:
+        return {**self.to_dict(), "curves": to_jsonable(self.curves)}

@@ -9,6 +9,7 @@ from labelaudit._text import agree, count
 from labelaudit.config import ScanConfig
 from labelaudit.core import remedies
 from labelaudit.io.dataset import Dataset
+from labelaudit.pipelines.label_issues import LazyTable
 from labelaudit.report.schema import (
     ClassWeightsSection,
     ImbalanceSection,
@@ -18,7 +19,6 @@ from labelaudit.report.schema import (
     RecommendationsSection,
     SamplingSection,
 )
-from labelaudit.suspects import LazyTable
 
 
 def _by_class(classes: list[str], values: np.ndarray) -> dict[str, float | None]:

@@ -14,6 +14,7 @@ from typing import Any
 
 from labelaudit.config import check_keys
 from labelaudit.errors import ConfigError
+from labelaudit.report.schema import GateFinding
 
 SEVERITIES = ("warning", "error")
 PREDS = "predictions"
@@ -48,18 +49,6 @@ class RuleSetting:
     value: Any
     severity: str = "error"
     optional: bool = False
-
-
-@dataclass(frozen=True)
-class RuleResult:
-    """The outcome of one rule. status: pass, fail, error (uncomputable) or skipped."""
-
-    rule: str
-    status: str
-    severity: str
-    value: Any
-    limit: Any
-    message: str
 
 
 def _issues(inputs: GateInputs) -> dict[str, Any] | None:
@@ -210,7 +199,7 @@ def _check_value(rule: Rule, value: Any, where: str) -> None:
         raise ConfigError(f"The {where} must be a finite number; found {value!r}.")
 
 
-def evaluate(settings: list[RuleSetting], inputs: GateInputs) -> list[RuleResult]:
+def evaluate(settings: list[RuleSetting], inputs: GateInputs) -> list[GateFinding]:
     """Apply each configured rule; the order of the configuration is kept."""
     available = {PREDS} if inputs.scan.get("metrics") is not None else set()
     if inputs.diff is not None:
@@ -220,7 +209,7 @@ def evaluate(settings: list[RuleSetting], inputs: GateInputs) -> list[RuleResult
 
 def _evaluate_one(
     rule: Rule, setting: RuleSetting, inputs: GateInputs, available: set[str]
-) -> RuleResult:
+) -> GateFinding:
     missing = sorted(rule.needs - available)
     measured = None if missing else rule.measure(inputs)
     if missing or measured is None:
@@ -232,7 +221,7 @@ def _evaluate_one(
         )
         status = "skipped" if setting.optional else "error"
         # Uncomputable is an error finding whatever the rule's own severity.
-        return RuleResult(
+        return GateFinding(
             rule.name, status, "error", None, setting.value,
             f"{rule.name} could not be computed: {why}"
             + ("; optional, so skipped." if setting.optional else "; uncomputable is not a pass."),
@@ -242,7 +231,7 @@ def _evaluate_one(
     message = (
         f"{rule.name} {verb}: {rule.description}: measured {shown}, limit {_show(setting.value)}"
     )
-    return RuleResult(
+    return GateFinding(
         rule.name, "pass" if passed else "fail", setting.severity, measured, setting.value, message
     )
 
@@ -267,7 +256,7 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def failing(results: list[RuleResult], fail_on: str) -> list[RuleResult]:
+def failing(results: list[GateFinding], fail_on: str) -> list[GateFinding]:
     """Findings that fail the gate: errors always; warnings too with --fail-on warning."""
     counted = {"error"} if fail_on == "error" else {"error", "warning"}
     return [r for r in results if r.status in ("fail", "error") and r.severity in counted]

@@ -16,8 +16,12 @@ from labelaudit._text import count
 from labelaudit.config import ScanConfig
 from labelaudit.core.noise import Detection, finish_detection, quality_histogram, rank_by_quality
 from labelaudit.core.noise_multilabel import detect_multilabel
-from labelaudit.evaluate import MulticlassEvaluation, MultilabelEvaluation, probability_chunks
 from labelaudit.io.dataset import Dataset
+from labelaudit.pipelines.passes import (
+    MulticlassEvaluation,
+    MultilabelEvaluation,
+    probability_chunks,
+)
 from labelaudit.report.schema import (
     ClassHealth,
     LabelIssuesSection,

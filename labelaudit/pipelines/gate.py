@@ -7,16 +7,15 @@ from typing import Any
 
 import polars as pl
 
-from labelaudit.api import scan
 from labelaudit.config import ScanConfig
-from labelaudit.diffing import diff
 from labelaudit.errors import InputError
-from labelaudit.gate import GateInputs, RuleSetting, evaluate, failing
 from labelaudit.io.labels import describe_ids
 from labelaudit.io.tables import read_table
+from labelaudit.pipelines.diff import run_diff
+from labelaudit.pipelines.gate_rules import GateInputs, RuleSetting, evaluate, failing
+from labelaudit.pipelines.scan import run_scan
 from labelaudit.report.schema import (
     AcceptedSuspects,
-    GateFinding,
     GateReport,
     GateRuleSetting,
     GateSummary,
@@ -25,7 +24,7 @@ from labelaudit.report.schema import (
 FAIL_ON = ("warning", "error")
 
 
-def gate(
+def run_gate(
     labels: Any,
     preds: Any = None,
     *,
@@ -36,14 +35,13 @@ def gate(
     fail_on: str = "error",
 ) -> GateReport:
     """Run the rules on `labels` (with `preds` and a `baseline` version when given)."""
-    report = scan(labels, preds, config=config)
-    scan_dict = report.to_dict()
-    diff_dict = None
-    if baseline is not None:
-        diff_dict = diff(baseline, labels, None, config=config).to_dict()
+    report = run_scan(labels, preds, config)
+    compared = run_diff(baseline, labels, None, config) if baseline is not None else None
     accepted = _apply_accept(accept, report) if accept is not None else None
     inputs = GateInputs(
-        scan=scan_dict, diff=diff_dict, new_suspects=accepted.new_suspects if accepted else None
+        scan=report.to_dict(),
+        diff=compared.to_dict() if compared is not None else None,
+        new_suspects=accepted.new_suspects if accepted else None,
     )
     results = evaluate(rules, inputs)
     bad = failing(results, fail_on)
@@ -59,14 +57,13 @@ def gate(
     return GateReport(
         summary=summary,
         rules=[GateRuleSetting(s.name, s.value, s.severity, s.optional) for s in rules],
-        findings=[GateFinding(**vars(r)) for r in results],
+        findings=results,
         accepted=accepted,
-        scan=scan_dict,
-        diff=diff_dict,
+        scan=report,
+        diff=compared,
         config=config.to_dict(),
         warnings=list(report.warnings)
         + ([describe_stale(accepted)] if accepted and accepted.no_longer_apply else []),
-        scan_report=report,
     )
 
 

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from labelaudit._text import agree, count
-from labelaudit.api import load_label_table, load_score_matrices, scored_dataset
-from labelaudit.config import ScanConfig, build_scan_config, load_config_file
+from labelaudit.config import ScanConfig
 from labelaudit.core import diff as diff_stats
 from labelaudit.core.support import class_counts, multilabel_class_counts
 from labelaudit.errors import InputError
-from labelaudit.evaluate import multiclass_score_mode, probability_chunks
 from labelaudit.io.dataset import Dataset, align_boolean_names, build_dataset, resolve_classes
 from labelaudit.io.labels import LabelTable, describe_ids
+from labelaudit.io.load import ScoreSources, Source, load_label_table, load_score_matrices
 from labelaudit.io.predictions import read_class_file
+from labelaudit.pipelines.models import scored_dataset
+from labelaudit.pipelines.passes import multiclass_score_mode, probability_chunks
 from labelaudit.report.schema import (
     DiffDatasets,
     DiffReport,
@@ -32,24 +32,12 @@ from labelaudit.report.schema import (
     TransitionCount,
 )
 
-Source = str | os.PathLike[str] | pl.DataFrame
 EXAMPLES = 5
 TOP_PAIRS = 10
 
 
-def diff(
-    old: Source,
-    new: Source,
-    preds: Any = None,
-    *,
-    config: ScanConfig | None = None,
-    config_file: str | os.PathLike[str] | None = None,
-    **options: Any,
-) -> DiffReport:
+def run_diff(old: Source, new: Source, preds: ScoreSources, config: ScanConfig) -> DiffReport:
     """Compare `old` and `new` labels joined on id; `preds` scores NEW's rows (optional)."""
-    if config is None:
-        loaded = load_config_file(config_file, discover=False)
-        config = build_scan_config(loaded.values, options, source="diff() options")
     old_table = load_label_table(old, config)
     new_table = load_label_table(new, config)
     if old_table.task != new_table.task:

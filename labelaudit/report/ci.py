@@ -1,17 +1,16 @@
-"""Render the gate's verdict: text, markdown, JUnit XML, GitHub Actions annotations."""
+"""What CI systems read: the gate's one-line summary, JUnit XML and GitHub Actions annotations."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from labelaudit._text import human_line, human_lines, printable
-from labelaudit.report.render import md_table, md_text
+from labelaudit._text import human_line, printable
 
 STATUS_MARK = {"pass": "PASS", "fail": "FAIL", "error": "ERROR", "skipped": "SKIP"}
 
 
-def _value(value: Any) -> str:
+def shown_value(value: Any) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, float):
@@ -30,50 +29,6 @@ def summary_line(data: dict[str, Any]) -> str:
     )
 
 
-def render_gate(data: dict[str, Any], fmt: str) -> str:
-    if fmt == "markdown":
-        return render_gate_markdown(data)
-    lines = [summary_line(data), ""]
-    width = max((len(f["rule"]) for f in data["findings"]), default=4)
-    for f in data["findings"]:
-        severity = f"[{f['severity']}]"
-        lines.append(
-            f"  {STATUS_MARK[f['status']]:<5} {f['rule']:<{width}}  {severity:<9}  "
-            f"measured {_value(f['value'])}, limit {_value(f['limit'])}"
-        )
-    accepted = data.get("accepted")
-    if accepted:
-        lines += [
-            "",
-            f"  accepted suspects ({accepted['file']}): {accepted['still_suspected']} still "
-            f"suspected, {accepted['new_suspects']} new, {accepted['no_longer_apply']} no longer "
-            "apply",
-        ]
-    if data["warnings"]:
-        lines += ["", "Warnings", *(f"  - {w}" for w in data["warnings"])]
-    return human_lines(lines)
-
-
-def render_gate_markdown(data: dict[str, Any]) -> str:
-    s = data["summary"]
-    icon = "✅" if s["verdict"] == "pass" else "❌"
-    lines = [
-        f"## {icon} labelaudit gate: {s['verdict'].upper()}",
-        "",
-        f"{s['passed']} passed, {s['failed']} failed, {s['errors']} uncomputable, "
-        f"{s['skipped']} skipped (failing on {md_text(s['fail_on'])}).",
-        "",
-    ]
-    rows = [
-        [STATUS_MARK[f["status"]], f["rule"], f["severity"], _value(f["value"]), _value(f["limit"])]
-        for f in data["findings"]
-    ]
-    lines += md_table(["status", "rule", "severity", "measured", "limit"], rows, align="lllrr")
-    if data["warnings"]:
-        lines += ["", *(f"- {md_text(w)}" for w in data["warnings"])]
-    return human_lines(lines)
-
-
 def render_junit(data: dict[str, Any]) -> str:
     """One testcase per rule. A failure that counts (per --fail-on) is a <failure>; a failing
     warning that does not count goes to <system-out>; an uncomputable rule is an <error>."""
@@ -90,7 +45,7 @@ def render_junit(data: dict[str, Any]) -> str:
     for f in findings:
         case = ET.SubElement(suite, "testcase", classname="labelaudit.gate", name=f["rule"])
         # XML 1.0 cannot hold most control characters: a class name's are written escaped.
-        text = printable(f"measured {_value(f['value'])}, limit {_value(f['limit'])}")
+        text = printable(f"measured {shown_value(f['value'])}, limit {shown_value(f['limit'])}")
         message = printable(f["message"])
         if f["status"] == "fail" and f["rule"] in counted:
             node = ET.SubElement(case, "failure", message=text, type=f["severity"])

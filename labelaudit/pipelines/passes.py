@@ -16,7 +16,7 @@ import numpy as np
 
 from labelaudit._text import count
 from labelaudit.core.ensemble import ModelAgreement
-from labelaudit.core.multilabel import MultilabelMetrics, multilabel_metrics
+from labelaudit.core.metrics_multilabel import MultilabelMetrics, multilabel_metrics
 from labelaudit.core.noise import SampleEvidence, run_in_parallel
 from labelaudit.core.scores import (
     RANGE_SLACK,

@@ -15,6 +15,7 @@ import numpy as np
 from labelaudit.core.metrics import (
     Averages,
     PerClassScores,
+    indicator_counts,
     macro_average,
     micro_average,
     scores_from_counts,
@@ -86,9 +87,7 @@ def multilabel_metrics(
         predicted = multilabel_decide(probabilities, np.asarray(threshold))
     else:
         predicted = probabilities >= threshold
-    true_positive = (truth & predicted).sum(axis=0, dtype=np.int64)
-    false_positive = (~truth & predicted).sum(axis=0, dtype=np.int64)
-    false_negative = (truth & ~predicted).sum(axis=0, dtype=np.int64)
+    true_positive, false_positive, false_negative = indicator_counts(truth, predicted)
     per_class = scores_from_counts(true_positive, false_positive, false_negative)
     micro = micro_average(true_positive, false_positive, false_negative)
     macro = macro_average(per_class)

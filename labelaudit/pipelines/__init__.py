@@ -1,0 +1,1 @@
+"""One module per command: read through io/, run core/ statistics, build the report."""

@@ -1,0 +1,302 @@
+"""`labelaudit scan`: read the inputs, run every statistic, assemble the ScanReport."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from labelaudit.config import ScanConfig
+from labelaudit.core import support as support_stats
+from labelaudit.core.metrics import metrics_from_confusion
+from labelaudit.io.dataset import Dataset
+from labelaudit.io.load import ScoreSources, Source, read_inputs
+from labelaudit.io.thresholds_file import read_thresholds
+from labelaudit.pipelines.findings import collect_findings
+from labelaudit.pipelines.label_issues import multiclass_label_issues, multilabel_label_issues
+from labelaudit.pipelines.models import scored_dataset
+from labelaudit.pipelines.passes import (
+    MulticlassEvaluation,
+    MultilabelEvaluation,
+    evaluate_multiclass,
+    evaluate_multilabel,
+)
+from labelaudit.pipelines.recommendations import recommendations
+from labelaudit.report.schema import (
+    AverageMetrics,
+    CalibrationBin,
+    ClassMetrics,
+    ClassSupport,
+    ConfusionSection,
+    DatasetInfo,
+    DuplicatesSection,
+    ImbalanceSection,
+    LabelPair,
+    ModelMember,
+    ModelsSection,
+    MulticlassMetricsSection,
+    MultilabelMetricsSection,
+    MultilabelSection,
+    ScanReport,
+    SupportSection,
+)
+
+
+def run_scan(
+    labels: Source, preds: ScoreSources, config: ScanConfig, classes: list[str] | None = None
+) -> ScanReport:
+    """Read `labels` (and `preds`), run every statistic, and return the report."""
+    return build_report(load_dataset(labels, preds, config, classes), config)
+
+
+def load_dataset(
+    labels: Source,
+    preds: ScoreSources,
+    config: ScanConfig,
+    classes: list[str] | None = None,
+) -> Dataset:
+    """Read labels and scores and join them into a Dataset (several models' scores combined)."""
+    table, matrices, vocabulary, warnings = read_inputs(labels, preds, config, classes)
+    return scored_dataset(table, matrices, vocabulary, config, warnings)
+
+
+def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
+    """Run every statistic on a loaded Dataset and assemble the report."""
+    classes = dataset.classes
+    if dataset.multi_label:
+        counts = support_stats.multilabel_class_counts(dataset.indicators)
+        label_codes = support_stats.label_set_codes(dataset.indicators)
+    else:
+        counts = support_stats.class_counts(dataset.labels, dataset.n_classes)
+        label_codes = dataset.labels
+    total = counts.sum()
+    support = SupportSection(
+        [
+            ClassSupport(name, int(c), float(c / total) if total else 0.0)
+            for name, c in zip(classes, counts, strict=True)
+        ]
+    )
+    figures = support_stats.imbalance(counts, config.min_support)
+    imbalance = ImbalanceSection(
+        ratio=figures.ratio,
+        normalized_entropy=figures.normalized_entropy,
+        effective_classes=figures.effective_classes,
+        min_support=config.min_support,
+        rare_classes=[classes[i] for i in figures.rare_classes],
+        zero_support_classes=[classes[i] for i in figures.zero_support_classes],
+    )
+    dups = support_stats.duplicates(dataset.id_codes, label_codes)
+    duplicates = DuplicatesSection(
+        duplicate_ids=dups.duplicate_ids,
+        duplicate_rows=dups.duplicate_rows,
+        conflicting_ids=dups.conflicting_ids,
+        example_duplicate_ids=_ids_at(dataset, dups.example_duplicate_rows),
+        example_conflicting_ids=_ids_at(dataset, dups.example_conflicting_rows),
+    )
+    multilabel = _multilabel_section(dataset) if dataset.multi_label else None
+    metrics = label_issues = table = None
+    warnings = list(dataset.warnings)
+    detect = config.suspects != "none"
+    thresholds = decision = None
+    if dataset.scores is not None and config.thresholds:
+        thresholds = read_thresholds(config.thresholds, dataset.classes, dataset.task)
+        decision = f"per-class thresholds from {config.thresholds}"
+        warnings.append(f"Metrics use the per-class thresholds of '{config.thresholds}'.")
+    elif config.thresholds:
+        warnings.append(
+            f"The thresholds of '{config.thresholds}' were not applied: they decide predictions, "
+            "and there are none without --preds."
+        )
+    if dataset.scores is not None:
+        if dataset.multi_label:
+            evaluation = evaluate_multilabel(
+                dataset,
+                config.scores,
+                config.chunk_rows,
+                config.threshold if thresholds is None else thresholds,
+            )
+            warnings += evaluation.warnings
+            metrics = _multilabel_metrics(
+                dataset, evaluation, decision or f"p >= {config.threshold:g}"
+            )
+            if detect:
+                label_issues, table, extra = multilabel_label_issues(dataset, evaluation, config)
+                warnings += extra
+        else:
+            evaluation = evaluate_multiclass(
+                dataset,
+                config.scores,
+                config.chunk_rows,
+                with_entropy=config.quality_score == "confidence_weighted_entropy",
+                with_evidence=detect,
+                thresholds=thresholds,
+            )
+            warnings += evaluation.warnings
+            metrics = _multiclass_metrics(dataset, evaluation, decision or "argmax")
+            if detect:
+                label_issues, table, extra = multiclass_label_issues(
+                    dataset, evaluation, config, metrics.accuracy
+                )
+                warnings += extra
+    info = DatasetInfo(
+        source=dataset.source,
+        predictions=dataset.scores.source if dataset.scores is not None else None,
+        task=dataset.task,
+        n_samples=dataset.n_samples,
+        n_classes=dataset.n_classes,
+        classes=list(classes),
+        rows_read=dataset.n_samples + dataset.null_labels,
+        null_labels=dataset.null_labels,
+    )
+    advice, weights_table = recommendations(
+        dataset, counts, imbalance, multilabel, label_issues, config
+    )
+    findings = collect_findings(dataset, imbalance, duplicates, label_issues)
+    return ScanReport(
+        dataset=info,
+        support=support,
+        imbalance=imbalance,
+        duplicates=duplicates,
+        multilabel=multilabel,
+        metrics=metrics,
+        models=_models_section(dataset),
+        label_issues=label_issues,
+        recommendations=advice,
+        findings=findings,
+        config=config.to_dict(),
+        warnings=warnings,
+        suspects_table=table,
+        weights_table=weights_table,
+    )
+
+
+def _models_section(dataset: Dataset) -> ModelsSection | None:
+    """Per model: weight, score reading and own figures (multi-class), for several models."""
+    ensemble = dataset.ensemble
+    if ensemble is None:
+        return None
+    members = []
+    for i, model in enumerate(ensemble.models):
+        sums = ensemble.sums[i] if ensemble.sums is not None else None
+        figures = metrics_from_confusion(sums.confusion) if sums is not None else None
+        members.append(
+            ModelMember(
+                source=model.source,
+                weight=float(ensemble.weights[i]),
+                score_mode=model.mode,
+                accuracy=figures.accuracy if figures else None,
+                log_loss=sums.log_loss() if sums is not None else None,
+                macro_f1=figures.macro.f1 if figures else None,
+                consensus_error_rate=float(ensemble.error_rates[i])
+                if ensemble.error_rates is not None
+                else None,
+            )
+        )
+    weighting = "equal" if ensemble.error_rates is None else "inverse_consensus_error_rate"
+    return ModelsSection(method="weighted_mean_of_probabilities", weighting=weighting,
+                         members=members)  # fmt: skip
+
+
+def _ids_at(dataset: Dataset, rows: np.ndarray) -> list[Any]:
+    return dataset.ids.gather(rows).to_list() if rows.size else []
+
+
+def _multilabel_section(dataset: Dataset) -> MultilabelSection:
+    shape = support_stats.multilabel_cardinality(dataset.indicators)
+    return MultilabelSection(
+        cardinality=shape.cardinality,
+        density=shape.density,
+        samples_without_label=shape.samples_without_label,
+        max_labels_per_sample=shape.max_labels_per_sample,
+        top_pairs=[
+            LabelPair([dataset.classes[a], dataset.classes[b]], n) for a, b, n in shape.top_pairs
+        ],
+    )
+
+
+def _multiclass_metrics(
+    dataset: Dataset, evaluation: MulticlassEvaluation, decision: str
+) -> MulticlassMetricsSection:
+    sums = evaluation.sums
+    result = metrics_from_confusion(sums.confusion)
+    per_class = result.per_class
+    return MulticlassMetricsSection(
+        score_mode=evaluation.score_mode,
+        decision=decision,
+        fallback_rows=sums.fallback_rows,
+        n_scored=sums.rows,
+        accuracy=result.accuracy,
+        balanced_accuracy=result.balanced_accuracy,
+        top_5_accuracy=sums.top_k_accuracy(),
+        log_loss=sums.log_loss(),
+        expected_calibration_error=sums.expected_calibration_error(),
+        per_class=[
+            ClassMetrics(
+                name,
+                float(per_class.precision[i]),
+                float(per_class.recall[i]),
+                float(per_class.f1[i]),
+                int(per_class.support[i]),
+            )
+            for i, name in enumerate(dataset.classes)
+        ],
+        micro=AverageMetrics(**vars(result.micro)),
+        macro=AverageMetrics(**vars(result.macro)),
+        weighted=AverageMetrics(**vars(result.weighted)),
+        confusion_matrix=ConfusionSection(
+            classes=list(dataset.classes),
+            counts=result.confusion.tolist(),
+            normalized=result.confusion_normalized.tolist(),
+        ),
+        calibration=_calibration_bins(sums),
+    )
+
+
+def _calibration_bins(sums: Any) -> list[CalibrationBin]:
+    counts, confidence, accuracy = sums.reliability()
+    edges = np.linspace(0.0, 1.0, counts.size + 1)
+    return [
+        CalibrationBin(
+            lower=float(edges[b]),
+            upper=float(edges[b + 1]),
+            count=int(counts[b]),
+            mean_confidence=float(confidence[b]) if counts[b] else None,
+            accuracy=float(accuracy[b]) if counts[b] else None,
+        )
+        for b in range(counts.size)
+    ]
+
+
+def _multilabel_metrics(
+    dataset: Dataset, evaluation: MultilabelEvaluation, decision: str
+) -> MultilabelMetricsSection:
+    m = evaluation.metrics
+    return MultilabelMetricsSection(
+        score_mode=evaluation.score_mode,
+        decision=decision,
+        n_scored=int(dataset.n_scored),
+        threshold=None if np.ndim(m.threshold) else float(m.threshold),
+        subset_accuracy=m.subset_accuracy,
+        hamming_loss=m.hamming_loss,
+        cp=m.cp,
+        cr=m.cr,
+        cf1=m.cf1,
+        op=m.op,
+        or_=m.or_,
+        of1=m.of1,
+        mean_average_precision=m.mean_average_precision,
+        per_class=[
+            ClassMetrics(
+                name,
+                float(m.per_class.precision[i]),
+                float(m.per_class.recall[i]),
+                float(m.per_class.f1[i]),
+                int(m.per_class.support[i]),
+                None if np.isnan(m.average_precision[i]) else float(m.average_precision[i]),
+            )
+            for i, name in enumerate(dataset.classes)
+        ],
+        micro=AverageMetrics(**vars(m.micro)),
+        macro=AverageMetrics(**vars(m.macro)),
+        weighted=AverageMetrics(**vars(m.weighted)),
+    )

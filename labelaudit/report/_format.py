@@ -1,0 +1,65 @@
+"""Formatting shared by the renderers: numbers, lists of names, and markdown escaping."""
+
+from __future__ import annotations
+
+import re
+
+MAX_MATRIX_CLASSES = 20  # classes shown in a matrix or heatmap; the full one stays in the JSON
+
+
+def num(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def names_list(names: list[str], limit: int = 10) -> str:
+    if not names:
+        return "none"
+    return ", ".join(names[:limit]) + (
+        f" (+{len(names) - limit} more)" if len(names) > limit else ""
+    )
+
+
+def md_table(header: list[str], rows: list[list[str]], align: str = "l") -> list[str]:
+    """A markdown table of plain-text cells, every cell and header escaped with `md_text`.
+    `align`: "l" (all left), "r" (first column left, the rest right), or one l/r per column."""
+    if len(align) == len(header) and len(header) > 1:
+        marks = ["---:" if a == "r" else "---" for a in align]
+    else:
+        marks = ["---" if i == 0 or align != "r" else "---:" for i in range(len(header))]
+    out = ["| " + " | ".join(md_text(h) for h in header) + " |", "| " + " | ".join(marks) + " |"]
+    out += ["| " + " | ".join(md_text(c) for c in row) + " |" for row in rows]
+    return out
+
+
+# Characters markdown (GitHub's included) reads as syntax inside a line: backslash first, so the
+# escapes added for the others are not escaped again.
+_MD_SYNTAX = re.compile(r"([\\`*_\[\]|$~#])")
+
+# What only acts at the start of a line: a list marker, a block quote.
+_MD_LINE_START = re.compile(r"^(?:[-+]|\d+[.)])(?=\s|$)|^>")
+
+
+def md_text(text: object) -> str:
+    """Plain text (a class name, a message) for a markdown line or table cell, shown as written:
+    `&` and `<` as HTML entities (no tag or entity reaches the page), markdown syntax and `|`
+    (which would end a table cell) backslash-escaped, and no list marker or `>` at its start.
+    A `>` elsewhere acts on nothing, so arrows (`a -> b`) stay readable in the raw text."""
+    escaped = str(text).replace("&", "&amp;").replace("<", "&lt;")
+    escaped = _MD_SYNTAX.sub(r"\\\1", escaped)
+    return _MD_LINE_START.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], escaped)
+
+
+def md_code(text: str) -> str:
+    """`text` as an inline code span, fenced with more backticks than it holds in a row."""
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def md_list(items: list[str]) -> list[str]:
+    """Plain-text lines as a markdown bullet list, each escaped with `md_text`."""
+    return [f"- {md_text(item.strip())}" for item in items]

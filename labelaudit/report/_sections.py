@@ -1,0 +1,255 @@
+"""A report's sections as lines, shared by the text and markdown renderers (formatting only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labelaudit._text import count
+from labelaudit.report._format import names_list, num, pct
+
+
+def headline(data: dict[str, Any]) -> list[str]:
+    ds = data["dataset"]
+    lines = [
+        f"labelaudit scan: {ds['source']}",
+        f"  {count(ds['n_samples'], 'sample')}, {count(ds['n_classes'], 'class')}, {ds['task']}"
+        + (
+            f" ({count(ds['null_labels'], 'row')} with no label left out)"
+            if ds["null_labels"]
+            else ""
+        ),
+    ]
+    if ds["predictions"]:
+        mode = data["metrics"]["score_mode"] if data["metrics"] else ""
+        lines.append(f"  predictions: {ds['predictions']} (read as {mode})")
+    return lines
+
+
+def support_summary(data: dict[str, Any]) -> list[str]:
+    imb, dup = data["imbalance"], data["duplicates"]
+    lines = [
+        f"imbalance ratio {num(imb['ratio'], 2)} (largest / smallest non-empty class)",
+        f"normalized entropy {num(imb['normalized_entropy'], 3)}, "
+        f"effective classes {num(imb['effective_classes'], 2)}",
+        f"rare classes (< {imb['min_support']}): {names_list(imb['rare_classes'])}; "
+        f"zero-support classes: {names_list(imb['zero_support_classes'])}",
+        f"duplicate ids: {dup['duplicate_ids']:,} ({dup['duplicate_rows']:,} rows); "
+        f"conflicting: {dup['conflicting_ids']:,}",
+    ]
+    ml = data["multilabel"]
+    if ml:
+        pairs = ", ".join(
+            f"{p['classes'][0]}+{p['classes'][1]} ({p['count']})" for p in ml["top_pairs"][:5]
+        )
+        lines += [
+            f"label cardinality {ml['cardinality']:.3f}, density {ml['density']:.4f}, "
+            f"max labels per sample {ml['max_labels_per_sample']}, "
+            f"samples without label {ml['samples_without_label']:,}",
+            f"most frequent label pairs: {pairs or 'none'}",
+        ]
+    return lines
+
+
+def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    rows = [
+        (c["class"], num(c["precision"]), num(c["recall"]), num(c["f1"]), f"{c['support']:,}")
+        for c in metrics["per_class"]
+    ]
+    total = sum(c["support"] for c in metrics["per_class"])
+    for name in ("micro", "macro", "weighted"):
+        avg = metrics[name]
+        rows.append(
+            (
+                f"{name} avg",
+                num(avg["precision"]),
+                num(avg["recall"]),
+                num(avg["f1"]),
+                f"{total:,}",
+            )
+        )
+    return rows
+
+
+def scalar_metrics(metrics: dict[str, Any]) -> list[tuple[str, str]]:
+    if "cp" in metrics:
+        return [
+            ("threshold (predicted when p >= t)", num(metrics["threshold"], 2)),
+            ("subset accuracy", num(metrics["subset_accuracy"])),
+            ("hamming loss", num(metrics["hamming_loss"])),
+            ("CP / CR / CF1", " / ".join(num(metrics[k]) for k in ("cp", "cr", "cf1"))),
+            ("OP / OR / OF1", " / ".join(num(metrics[k]) for k in ("op", "or", "of1"))),
+            ("mAP", num(metrics["mean_average_precision"])),
+        ]
+    return [
+        ("accuracy", num(metrics["accuracy"])),
+        ("balanced accuracy", num(metrics["balanced_accuracy"])),
+        ("top-5 accuracy", num(metrics["top_5_accuracy"])),
+        ("log loss", num(metrics["log_loss"])),
+        ("expected calibration error (15 bins)", num(metrics["expected_calibration_error"])),
+    ]
+
+
+def models_lines(models: dict[str, Any]) -> list[str]:
+    """One line per model: its weight in the combination and its own figures."""
+    out = []
+    for m in models["members"]:
+        figures = [f"weight {m['weight']:.3f}", f"scores read as {m['score_mode']}"]
+        if m["accuracy"] is not None:
+            figures += [
+                f"accuracy {num(m['accuracy'])}",
+                f"macro F1 {num(m['macro_f1'])}",
+                f"log loss {num(m['log_loss'])}",
+            ]
+        out.append(f"{m['source']}: " + ", ".join(figures))
+    out.append(f"weights: {models['weighting'].replace('_', ' ')}")
+    return out
+
+
+def suspect_rows(issues: dict[str, Any]) -> list[list[str]]:
+    ensemble = from_models(issues)
+    return [
+        [
+            str(s["rank"]),
+            str(s["id"]),
+            f"{s['given_label']} -> {s['suggested_label']}",
+            num(s["label_quality"], 3),
+            num(s["given_probability"], 3),
+            num(s["suggested_probability"], 3),
+        ]
+        + ([str(s["n_models_disagree"])] if ensemble else [])
+        for s in issues["top_suspects"]
+    ]
+
+
+def from_models(issues: dict[str, Any]) -> bool:
+    """Whether the suspects come from several models (they then say how many disagree)."""
+    return any(s.get("n_models_disagree") is not None for s in issues["top_suspects"])
+
+
+def suspect_header(issues: dict[str, Any]) -> list[str]:
+    """The suspects table's columns; with several models, how many disagree with the label."""
+    return SUSPECT_HEADER + (["models against"] if from_models(issues) else [])
+
+
+SUSPECT_HEADER = ["rank", "id", "given -> suggested", "quality", "p(given)", "p(suggested)"]
+
+
+def issues_summary(issues: dict[str, Any]) -> list[str]:
+    return [
+        f"{issues['n_suspects']:,} suspected label errors ({100 * issues['suspect_rate']:.2f}% of "
+        f"{issues['n_scored']:,} scored; rule {issues['rule']}, "
+        f"ranked by {issues['quality_score']})",
+        f"estimated label errors {issues['estimated_errors']:,} "
+        f"(noise rate {100 * issues['estimated_noise_rate']:.2f}%); "
+        f"label health {issues['health_score']:.3f}",
+    ]
+
+
+def pair_lines(issues: dict[str, Any]) -> list[str]:
+    lines = []
+    for p in issues["pairs"][:10]:
+        arrow = "->" if p["kind"] == "asymmetric" else "<->"
+        examples = ", ".join(str(i) for i in p["example_ids"][:3])
+        lines.append(
+            f"{p['from']} {arrow} {p['to']}: {p['count']} ({100 * p['share']:.1f}% of "
+            f"{p['from']}; reverse {p['reverse_count']}; {p['ratio_to_median']:.0f}x typical) "
+            f"e.g. ids {examples}"
+        )
+    return lines
+
+
+def health_lines(issues: dict[str, Any], limit: int = 5) -> list[str]:
+    return [
+        f"{h['class']}: estimated noise {100 * h['estimated_noise_rate']:.1f}%, "
+        f"{count(h['suspects'], 'suspect')} ({100 * h['suspect_share']:.1f}%)"
+        for h in issues["per_class"][:limit]
+    ]
+
+
+def advice_lines(data: dict[str, Any]) -> list[str]:
+    advice = data.get("recommendations")
+    if not advice:
+        return []
+    loss = advice["loss"]
+    params = ", ".join(f"{k}={v}" for k, v in loss["params"].items())
+    runner = loss["runner_up"]
+    runner_params = ", ".join(f"{k}={v}" for k, v in runner.get("params", {}).items())
+    lines = [f"loss: {loss['name']}" + (f" ({params})" if params else "")]
+    lines += [f"  why: {r}" for r in loss["reasons"]]
+    lines.append(
+        f"  runner-up: {runner['name']}" + (f" ({runner_params})" if runner_params else "")
+    )
+    lines += [f"  risk: {r}" for r in loss["risks"]]
+    sampling = advice["sampling"]
+    chosen = next(w for w in advice["class_weights"] if w["method"] == sampling["method"])
+    defined = {c: w for c, w in chosen["weights"].items() if w is not None}
+    counts = {c["class"]: c["count"] for c in data["support"]["per_class"]}
+    if defined:
+        rarest = min(defined, key=lambda c: (counts[c], c))
+        largest = max(defined, key=lambda c: (counts[c], c))
+        lines.append(
+            f"sampling weights ({sampling['method']}"
+            + (", recommended" if sampling["recommended"] else "")
+            + f"): rarest class {rarest} {defined[rarest]:.3g}, largest {largest} "
+            f"{defined[largest]:.3g}; per sample {sampling['min_weight']:.3g} to "
+            f"{sampling['max_weight']:.3g} (--weights-out)"
+        )
+    lines += [f"  note: {n}" for n in sampling["notes"]]
+    return lines
+
+
+def diff_summary(data: dict[str, Any]) -> list[str]:
+    sm, sh = data["summary"], data["shift"]
+    lines = [
+        f"{count(sm['n_old'], 'row')} before, {sm['n_new']:,} after: "
+        f"{sm['unchanged']:,} unchanged, "
+        f"{sm['relabeled']:,} relabeled ({100 * sm['relabel_rate']:.2f}% of matched), "
+        f"{sm['added']:,} added, {sm['removed']:,} removed",
+        f"class distribution shift: TVD {sh['tvd']:.4f}, Jensen-Shannon {sh['js']:.4f}, "
+        f"PSI {sh['psi']:.4f}, chi-square p {num(sh['chi2_p'], 4)} (information only)",
+        f"new classes: {names_list(data['new_classes'])}; "
+        f"vanished: {names_list(data['vanished_classes'])}",
+    ]
+    verdict = data.get("relabels_vs_model")
+    if verdict:
+        lines.append(
+            f"relabels judged by the model: {verdict['agree']:,} agree (likely fixes), "
+            f"{verdict['disagree']:,} disagree (likely regressions) of {verdict['checked']:,}"
+        )
+    return lines
+
+
+def diff_support_rows(data: dict[str, Any]) -> list[list[str]]:
+    return [
+        [s["class"], f"{s['old']:,}", f"{s['new']:,}", f"{s['delta']:+,}",
+         pct(s["old_share"]), pct(s["new_share"])]
+        for s in data["support"]
+    ]  # fmt: skip
+
+
+def relabel_lines(data: dict[str, Any]) -> list[str]:
+    return [
+        f"{p['from']} -> {p['to']}: {p['count']:,} (e.g. "
+        f"{', '.join(str(i) for i in p['example_ids'][:3])})"
+        for p in data["top_relabels"]
+    ]
+
+
+def regression_lines(data: dict[str, Any]) -> list[str]:
+    verdict = data.get("relabels_vs_model") or {}
+    return [
+        f"{v['id']}: {v['old_label']} -> {v['new_label']} "
+        f"(p old {v['old_label_probability']:.3f}, p new {v['new_label_probability']:.3f})"
+        for v in verdict.get("worst_regressions", [])
+    ]
+
+
+def tag_lines(data: dict[str, Any]) -> list[str]:
+    return [
+        f"{t['class']}: +{t['added']:,} / -{t['removed']:,}"
+        for t in data.get("tag_changes") or []
+        if t["added"] or t["removed"]
+    ]
+
+
+DIFF_SUPPORT_HEADER = ["class", "before", "after", "delta", "share before", "share after"]

@@ -1,0 +1,169 @@
+"""Markdown reports, for pull requests and CI step summaries: scan, diff, gate and thresholds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labelaudit._text import count, human_lines
+from labelaudit.report._format import (
+    MAX_MATRIX_CLASSES,
+    md_code,
+    md_list,
+    md_table,
+    md_text,
+    num,
+    pct,
+)
+from labelaudit.report._sections import (
+    DIFF_SUPPORT_HEADER,
+    advice_lines,
+    diff_summary,
+    diff_support_rows,
+    health_lines,
+    issues_summary,
+    metric_rows,
+    models_lines,
+    pair_lines,
+    regression_lines,
+    relabel_lines,
+    scalar_metrics,
+    support_summary,
+    suspect_header,
+    suspect_rows,
+    tag_lines,
+)
+from labelaudit.report.ci import STATUS_MARK, shown_value
+
+
+def render_markdown(data: dict[str, Any]) -> str:
+    ds = data["dataset"]
+    lines = [
+        f"# labelaudit scan: {md_code(ds['source'])}",
+        "",
+        f"{count(ds['n_samples'], 'sample')}, {count(ds['n_classes'], 'class')}, "
+        f"{md_text(ds['task'])}"
+        + (f"; predictions {md_code(ds['predictions'])}" if ds["predictions"] else "")
+        + ".",
+        "",
+        "## Support",
+        "",
+    ]
+    lines += md_table(
+        ["class", "count", "share"],
+        [[c["class"], f"{c['count']:,}", pct(c["share"])] for c in data["support"]["per_class"]],
+        align="r",
+    )
+    lines += ["", *md_list(support_summary(data))]
+    metrics = data["metrics"]
+    if metrics:
+        lines += ["", f"## Metrics ({count(metrics['n_scored'], 'sample')} scored)", ""]
+        lines += md_table(
+            ["class", "precision", "recall", "f1", "support"],
+            [list(row) for row in metric_rows(metrics)],
+            align="r",
+        )
+        lines += ["", *md_list([f"{k}: {v}" for k, v in scalar_metrics(metrics)])]
+        if (
+            "confusion_matrix" in metrics
+            and len(metrics["confusion_matrix"]["classes"]) <= MAX_MATRIX_CLASSES
+        ):
+            cm = metrics["confusion_matrix"]
+            lines += ["", "### Confusion matrix (rows: given, columns: predicted)", ""]
+            lines += md_table(
+                ["given \\ predicted", *cm["classes"]],
+                [
+                    [name, *(f"{v:,}" for v in row)]
+                    for name, row in zip(cm["classes"], cm["counts"], strict=True)
+                ],
+                align="r",
+            )
+    if data.get("models"):
+        lines += ["", "### Models (combined)", "", *md_list(models_lines(data["models"]))]
+    issues = data.get("label_issues")
+    if issues:
+        lines += ["", "## Suspected label errors", "", *md_list(issues_summary(issues))]
+        if issues["top_suspects"]:
+            lines += ["", *md_table(suspect_header(issues), suspect_rows(issues))]
+        if issues["pairs"]:
+            lines += ["", "### Confused class pairs", "", *md_list(pair_lines(issues))]
+        lines += ["", "### Least healthy classes", "", *md_list(health_lines(issues))]
+    advice = advice_lines(data)
+    if advice:
+        lines += ["", "## Recommendations", "", *md_list(advice)]
+    if data["findings"]:
+        lines += ["", "## Findings", ""]
+        lines += [
+            f"- **{md_text(f['severity'])}** {md_text(f['message'])}" for f in data["findings"]
+        ]
+    if data["warnings"]:
+        lines += ["", "## Warnings", "", *md_list(data["warnings"])]
+    return human_lines(lines)
+
+
+def render_diff_markdown(data: dict[str, Any]) -> str:
+    ds = data["dataset"]
+    lines = [f"# labelaudit diff: {md_code(ds['old'])} -> {md_code(ds['new'])}", ""]
+    lines += md_list(diff_summary(data))
+    lines += ["", "## Support", "", *md_table(DIFF_SUPPORT_HEADER, diff_support_rows(data), "r")]
+    for title, body in (
+        ("Top relabels", relabel_lines(data)),
+        ("Tags added / removed", tag_lines(data)),
+        ("Likely regressions", regression_lines(data)),
+    ):
+        if body:
+            lines += ["", f"## {title}", "", *md_list(body)]
+    if data["warnings"]:
+        lines += ["", "## Warnings", "", *md_list(data["warnings"])]
+    return human_lines(lines)
+
+
+def render_gate_markdown(data: dict[str, Any]) -> str:
+    s = data["summary"]
+    icon = "✅" if s["verdict"] == "pass" else "❌"
+    lines = [
+        f"## {icon} labelaudit gate: {s['verdict'].upper()}",
+        "",
+        f"{s['passed']} passed, {s['failed']} failed, {s['errors']} uncomputable, "
+        f"{s['skipped']} skipped (failing on {md_text(s['fail_on'])}).",
+        "",
+    ]
+    rows = [
+        [
+            STATUS_MARK[f["status"]],
+            f["rule"],
+            f["severity"],
+            shown_value(f["value"]),
+            shown_value(f["limit"]),
+        ]
+        for f in data["findings"]
+    ]
+    lines += md_table(["status", "rule", "severity", "measured", "limit"], rows, align="lllrr")
+    if data["warnings"]:
+        lines += ["", *(f"- {md_text(w)}" for w in data["warnings"])]
+    return human_lines(lines)
+
+
+def render_thresholds_markdown(data: dict[str, Any]) -> str:
+    """Per-class thresholds for a pull request: the honest gain and the table."""
+    ev = data["evaluation"]
+    lines = [
+        f"# labelaudit thresholds ({md_text(data['metric'])}, {md_text(data['task'])})",
+        "",
+        f"Macro F1 **{num(ev['before'])} -> {num(ev['after'])}** on "
+        f"{count(ev['n_evaluation'], 'row')} that did not choose the thresholds "
+        f"({md_text(ev['method'])}; tuned on {count(ev['n_tuning'], 'row')}).",
+        "",
+    ]
+    lines += md_table(
+        ["class", "threshold", "precision before", "precision after", "recall before",
+         "recall after"],
+        [
+            [c["class"], num(c["threshold"], 3), num(c["precision_before"], 3),
+             num(c["precision_after"], 3), num(c["recall_before"], 3), num(c["recall_after"], 3)]
+            for c in data["per_class"]
+        ],
+        align="r",
+    )  # fmt: skip
+    if data["warnings"]:
+        lines += ["", "## Warnings", "", *md_list(list(data["warnings"]))]
+    return human_lines(lines)

@@ -1,0 +1,193 @@
+"""Plain-text reports for people: scan, diff, gate and thresholds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labelaudit._text import count, human_lines
+from labelaudit.report._format import MAX_MATRIX_CLASSES, names_list, num, pct
+from labelaudit.report._sections import (
+    DIFF_SUPPORT_HEADER,
+    advice_lines,
+    diff_summary,
+    diff_support_rows,
+    headline,
+    health_lines,
+    issues_summary,
+    metric_rows,
+    models_lines,
+    pair_lines,
+    regression_lines,
+    relabel_lines,
+    scalar_metrics,
+    support_summary,
+    suspect_header,
+    suspect_rows,
+    tag_lines,
+)
+from labelaudit.report.ci import STATUS_MARK, shown_value, summary_line
+
+
+def render_text(data: dict[str, Any]) -> str:
+    lines = [*headline(data), "", "Support"]
+    width = max(len("class"), *(len(c["class"]) for c in data["support"]["per_class"]))
+    lines.append(f"  {'class':<{width}}  {'count':>10}  {'share':>7}")
+    for c in data["support"]["per_class"]:
+        lines.append(f"  {c['class']:<{width}}  {c['count']:>10,}  {pct(c['share']):>7}")
+    lines += ["", *(f"  {line}" for line in support_summary(data))]
+    metrics = data["metrics"]
+    if metrics:
+        lines += ["", f"Metrics ({count(metrics['n_scored'], 'sample')} scored)"]
+        rows = metric_rows(metrics)
+        name_width = max(width, len("weighted avg"))
+        lines.append(
+            f"  {'':<{name_width}}  {'precision':>9}  {'recall':>9}  {'f1':>9}  {'support':>10}"
+        )
+        for i, row in enumerate(rows):
+            if i == len(rows) - 3:
+                lines.append("")
+            lines.append(
+                f"  {row[0]:<{name_width}}  {row[1]:>9}  {row[2]:>9}  {row[3]:>9}  {row[4]:>10}"
+            )
+        if "cp" in metrics:
+            lines += [
+                "",
+                "  average precision per class: "
+                + ", ".join(
+                    f"{c['class']} {num(c['average_precision'], 3)}" for c in metrics["per_class"]
+                ),
+            ]
+        lines.append("")
+        label_width = max(len(k) for k, _ in scalar_metrics(metrics))
+        lines += [f"  {k:<{label_width}}  {v}" for k, v in scalar_metrics(metrics)]
+        if "confusion_matrix" in metrics:
+            lines += ["", *_confusion_text(metrics["confusion_matrix"])]
+    if data.get("models"):
+        lines += ["", "Models (combined: the metrics above are the combination's)"]
+        lines += [f"  {line}" for line in models_lines(data["models"])]
+    if data.get("label_issues"):
+        lines += _issues_text(data["label_issues"])
+    advice = advice_lines(data)
+    if advice:
+        lines += ["", "Recommendations", *(f"  {x}" for x in advice)]
+    lines += _notes_text(data)
+    return human_lines(lines)
+
+
+def _confusion_text(confusion: dict[str, Any]) -> list[str]:
+    classes = confusion["classes"]
+    if len(classes) > MAX_MATRIX_CLASSES:
+        return [
+            f"Confusion matrix: {len(classes)} classes, too many to print; the full matrix is "
+            "in the JSON report (--format json)."
+        ]
+    counts = confusion["counts"]
+    # Columns as wide as the numbers (at least 6): long class names are cut in the header only.
+    cell = max(6, *(len(f"{v:,}") for row in counts for v in row))
+    short = [c[:cell] for c in classes]
+    width = max(len(c) for c in classes)
+    lines = ["Confusion matrix (rows: given label, columns: predicted class)"]
+    lines.append(f"  {'':<{width}}  " + "  ".join(f"{c:>{cell}}" for c in short))
+    for name, row in zip(classes, counts, strict=True):
+        lines.append(f"  {name:<{width}}  " + "  ".join(f"{v:>{cell},}" for v in row))
+    return lines
+
+
+def _issues_text(issues: dict[str, Any]) -> list[str]:
+    lines = ["", "Suspected label errors", *(f"  {line}" for line in issues_summary(issues))]
+    if issues["top_suspects"]:
+        header = suspect_header(issues)
+        rows = [header, *suspect_rows(issues)]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+        lines.append("")
+        for row in rows:
+            lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    pairs = pair_lines(issues)
+    if pairs:
+        lines += ["", "  Confused class pairs (-> one-way, <-> both ways)"]
+        lines += [f"    {line}" for line in pairs]
+    lines += ["", "  Least healthy classes", *(f"    {line}" for line in health_lines(issues))]
+    return lines
+
+
+def _notes_text(data: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    if data["findings"]:
+        lines += ["", "Findings"]
+        lines += [f"  [{f['severity']}] {f['message']}" for f in data["findings"]]
+    if data["warnings"]:
+        lines += ["", "Warnings"]
+        lines += [f"  - {w}" for w in data["warnings"]]
+    return lines
+
+
+def render_diff_text(data: dict[str, Any]) -> str:
+    ds = data["dataset"]
+    lines = [f"labelaudit diff: {ds['old']} -> {ds['new']} ({ds['task']})", ""]
+    lines += [f"  {x}" for x in diff_summary(data)]
+    rows = [DIFF_SUPPORT_HEADER, *diff_support_rows(data)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(DIFF_SUPPORT_HEADER))]
+    lines += ["", "Support"]
+    for row in rows:
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        lines.append("  " + "  ".join(cells))
+    for title, body in (
+        ("Top relabels (before -> after)", relabel_lines(data)),
+        ("Tags added / removed", tag_lines(data)),
+        ("Relabels the model disagrees with most (likely regressions)", regression_lines(data)),
+    ):
+        if body:
+            lines += ["", title, *(f"  {x}" for x in body)]
+    lines += _notes_text({"findings": [], "warnings": data["warnings"]})
+    return human_lines(lines)
+
+
+def render_gate_text(data: dict[str, Any]) -> str:
+    lines = [summary_line(data), ""]
+    width = max((len(f["rule"]) for f in data["findings"]), default=4)
+    for f in data["findings"]:
+        severity = f"[{f['severity']}]"
+        lines.append(
+            f"  {STATUS_MARK[f['status']]:<5} {f['rule']:<{width}}  {severity:<9}  "
+            f"measured {shown_value(f['value'])}, limit {shown_value(f['limit'])}"
+        )
+    accepted = data.get("accepted")
+    if accepted:
+        lines += [
+            "",
+            f"  accepted suspects ({accepted['file']}): {accepted['still_suspected']} still "
+            f"suspected, {accepted['new_suspects']} new, {accepted['no_longer_apply']} no longer "
+            "apply",
+        ]
+    if data["warnings"]:
+        lines += ["", "Warnings", *(f"  - {w}" for w in data["warnings"])]
+    return human_lines(lines)
+
+
+def render_thresholds_text(data: dict[str, Any]) -> str:
+    """Per-class thresholds for people: the honest gain, then each class's threshold."""
+    ev = data["evaluation"]
+    lines = [
+        f"labelaudit thresholds ({data['metric']}, {data['task']}, {ev['method']})",
+        f"  macro F1 {num(ev['before'])} -> {num(ev['after'])} on "
+        f"{count(ev['n_evaluation'], 'row')} that did not choose the thresholds "
+        f"(tuned on {count(ev['n_tuning'], 'row')})",
+        f"  rule: {data['rule']}",
+        "",
+        "Thresholds",
+    ]
+    width = max((len(c["class"]) for c in data["per_class"]), default=5)
+    lines.append(f"  {'class':<{width}}  {'threshold':>9}  {'precision':>17}  {'recall':>17}")
+    for c in data["per_class"]:
+        lines.append(
+            f"  {c['class']:<{width}}  {num(c['threshold'], 3):>9}  "
+            f"{num(c['precision_before'], 3) + ' -> ' + num(c['precision_after'], 3):>17}  "
+            f"{num(c['recall_before'], 3) + ' -> ' + num(c['recall_after'], 3):>17}"
+        )
+    if data["switched_off"]:
+        lines += ["", f"  switched off: {names_list(data['switched_off'])}"]
+    if data["warnings"]:
+        lines += ["", "Warnings", *(f"  - {w}" for w in data["warnings"])]
+    return human_lines(lines)
