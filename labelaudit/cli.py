@@ -10,14 +10,7 @@ from typing import Any
 import click
 
 from labelaudit import __version__
-from labelaudit.config import (
-    INPUT_FORMATS,
-    ON_MISSING,
-    QUALITY_SCORES,
-    SCORE_MODES,
-    SUSPECT_RULES,
-    WEIGHTING_METHODS,
-)
+from labelaudit.config import INPUT_FORMATS
 from labelaudit.errors import (
     EXIT_BAD_INPUT,
     EXIT_FINDINGS,
@@ -28,7 +21,9 @@ from labelaudit.errors import (
     Interrupted,
     LabelAuditError,
 )
+from labelaudit.pipelines.gate_rules import SEVERITIES
 from labelaudit.report.render import FORMATS
+from labelaudit.scoring.choices import PRECISIONS, PROBES
 
 
 class LabelAuditGroup(click.Group):
@@ -129,6 +124,20 @@ def cli() -> None:
     """
 
 
+def setting_option(name: str, metavar: str | None = None) -> Callable[..., Any]:
+    """A click option for ScanConfig setting `name`: its flag, help, default and choices come
+    from the setting's one declaration in config.py (the flag's value is None unless given)."""
+    from labelaudit.config import SETTINGS, choices_of, external_key, help_of
+
+    meta = SETTINGS[name].metadata
+    choices = choices_of(name)
+    kind = meta["kind"]
+    option_type: Any = click.Choice(choices) if choices else kind if kind in (int, float) else None
+    flag = "--" + external_key(name).replace("_", "-")
+    return click.option(flag, external_key(name), type=option_type, metavar=metavar,
+                        help=help_of(name))  # fmt: skip
+
+
 def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options that say how to read labels and predictions, shared by every command."""
     options = [
@@ -141,44 +150,15 @@ def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
             "array; a quoted glob reads shards as one table. Repeat for several models' scores "
             "of the same rows: they are combined (docs/detection.md).",
         ),
-        click.option(
-            "--classes",
-            metavar="FILE",
-            help="Class vocabulary and order: one class name a line.",
-        ),
-        click.option("--id-col", metavar="NAME", help="Id column (default: id; else row number)."),
-        click.option("--label-col", metavar="NAME", help="Label column (default: label)."),
-        click.option(
-            "--label-sep",
-            metavar="SEP",
-            help="Multi-label: split string labels on SEP (e.g. '|').",
-        ),
-        click.option(
-            "--probs-col",
-            metavar="NAME",
-            help="Predictions hold one list column of scores; order from --classes.",
-        ),
-        click.option(
-            "--ignore-cols",
-            metavar="NAMES",
-            help="Comma-separated prediction columns that are neither the id nor a class's "
-            "scores (a fold, an index): dropped before the class columns are matched.",
-        ),
-        click.option(
-            "--scores",
-            type=click.Choice(SCORE_MODES),
-            help="Whether scores are probabilities or logits (default: auto, detected).",
-        ),
-        click.option(
-            "--on-missing",
-            type=click.Choice(ON_MISSING),
-            help="Ids in only one of labels / predictions: error (default) or drop them.",
-        ),
-        click.option(
-            "--input-format",
-            type=click.Choice(INPUT_FORMATS),
-            help="Read inputs as this format whatever their extension.",
-        ),
+        setting_option("classes", "FILE"),
+        setting_option("id_col", "NAME"),
+        setting_option("label_col", "NAME"),
+        setting_option("label_sep", "SEP"),
+        setting_option("probs_col", "NAME"),
+        setting_option("ignore_cols", "NAMES"),
+        setting_option("scores"),
+        setting_option("on_missing"),
+        setting_option("input_format"),
         click.option(
             "--config",
             "config_file",
@@ -194,32 +174,8 @@ def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def analysis_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """How labels and scores are analyzed, shared by scan and gate (which runs a scan)."""
-    options = [
-        click.option(
-            "--min-support",
-            type=int,
-            help="Classes with fewer samples are reported as rare (default: 10).",
-        ),
-        click.option(
-            "--threshold",
-            type=float,
-            help="Multi-label: a class is predicted when its probability is >= this "
-            "(default: 0.5).",
-        ),
-        click.option(
-            "--quality-score",
-            type=click.Choice(QUALITY_SCORES),
-            help="Per-sample label quality used to rank suspects (default: normalized_margin).",
-        ),
-        click.option(
-            "--suspects",
-            type=click.Choice((*SUSPECT_RULES, "none")),
-            help="Rule that decides the flagged set of suspected label errors (default: "
-            "prune_by_noise_rate; none: skip detection, metrics only); see docs/detection.md.",
-        ),
-    ]
-    for option in reversed(options):
-        command = option(command)
+    for name in reversed(("min_support", "threshold", "quality_score", "suspect_rule")):
+        command = setting_option(name)(command)
     return command
 
 
@@ -273,27 +229,10 @@ def media_option(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.argument("labels", metavar="LABELS")
 @input_options
 @analysis_options
-@click.option(
-    "--top",
-    type=int,
-    help="How many suspects the report lists, most suspect first (default: 20).",
-)
-@click.option(
-    "--thresholds",
-    metavar="FILE",
-    help="Apply the per-class thresholds of FILE (from `labelaudit thresholds`) to the metrics.",
-)
-@click.option(
-    "--weighting",
-    type=click.Choice(WEIGHTING_METHODS),
-    help="Class weighting behind --weights-out (default: the recommended one; see "
-    "docs/remedies.md).",
-)
-@click.option(
-    "--max-weight",
-    type=float,
-    help="Cap every class and sample weight at this value (default: uncapped).",
-)
+@setting_option("top")
+@setting_option("thresholds", "FILE")
+@setting_option("weighting")
+@setting_option("max_weight")
 @click.option(
     "--weights-out",
     metavar="FILE",
@@ -333,7 +272,7 @@ def scan(
     loaded, preds, config = _settings(config_file, flags)
     if issues_out and preds is None:
         raise LabelAuditError("--issues-out needs --preds: label errors are found from scores.")
-    if issues_out and config.suspects == "none":
+    if issues_out and config.suspect_rule == "none":
         raise LabelAuditError(
             "--issues-out needs label-error detection, which --suspects none turns off. Drop "
             "one of the two."
@@ -439,7 +378,7 @@ def diff(
 )
 @click.option(
     "--fail-on",
-    type=click.Choice(("warning", "error")),
+    type=click.Choice(SEVERITIES),
     default="error",
     show_default=True,
     help="Lowest severity of a failing rule that fails the gate (exit 1).",
@@ -654,7 +593,7 @@ def _parse_floats(text: str | None, option: str, count: int | None = None) -> tu
 )
 @click.option(
     "--probe",
-    type=click.Choice(("linear", "mlp")),
+    type=click.Choice(PROBES),
     default="linear",
     show_default=True,
     help="With --cv: the probe (mlp: one hidden ReLU layer of --hidden units).",
@@ -689,7 +628,7 @@ def _parse_floats(text: str | None, option: str, count: int | None = None) -> tu
 )
 @click.option(
     "--input-format",
-    type=click.Choice(("csv", "tsv", "parquet", "ndjson", "ipc", "npy")),
+    type=click.Choice(INPUT_FORMATS),
     help="Read DATA as this format whatever its extension.",
 )
 @click.option(
@@ -708,7 +647,7 @@ def _parse_floats(text: str | None, option: str, count: int | None = None) -> tu
 )
 @click.option(
     "--precision",
-    type=click.Choice(("auto", "fp32", "bf16", "fp16")),
+    type=click.Choice(PRECISIONS),
     default="auto",
     show_default=True,
     help="Autocast precision; auto: bf16 on a GPU that supports it, else fp32.",

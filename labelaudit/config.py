@@ -5,10 +5,11 @@ from __future__ import annotations
 import difflib
 import math
 import tomllib
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from labelaudit.core import CHUNK_ROWS
 from labelaudit.core.noise import QUALITY_SCORES, SUSPECT_RULES
 from labelaudit.core.remedies import WEIGHTING_METHODS
 from labelaudit.errors import ConfigError
@@ -16,35 +17,130 @@ from labelaudit.errors import ConfigError
 SCORE_MODES = ("auto", "probs", "logits")
 ON_MISSING = ("error", "drop")
 INPUT_FORMATS = ("csv", "tsv", "parquet", "ndjson", "ipc", "npy")
+SUSPECT_CHOICES = (*SUSPECT_RULES, "none")
 # Tables that belong to other commands; validated by those commands.
 SECTIONS = ("gate",)
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    kind: type | None = None,
+    choices: tuple[str, ...] | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    positive: bool = False,
+    key: str | None = None,
+) -> Any:
+    """A ScanConfig field with everything said about it once: its help text, its type, its
+    choices and bounds (checked for files, flags and Python options alike), and its external
+    `key` (the TOML key, the JSON echo and the keyword) when that differs from the field name."""
+    return field(
+        default=default,
+        metadata={
+            "help": help,
+            "kind": kind or type(default),
+            "choices": choices,
+            "minimum": minimum,
+            "maximum": maximum,
+            "positive": positive,
+            "key": key,
+        },
+    )
 
 
 @dataclass(frozen=True)
 class ScanConfig:
     """The effective settings of one scan; echoed in the JSON report."""
 
-    id_col: str = "id"
-    label_col: str = "label"
-    label_sep: str | None = None
-    probs_col: str | None = None
-    classes: str | None = None
-    scores: str = "auto"
-    on_missing: str = "error"
-    min_support: int = 10
-    threshold: float = 0.5
-    quality_score: str = "normalized_margin"
-    suspects: str = "prune_by_noise_rate"
-    top: int = 20
-    weighting: str | None = None
-    max_weight: float | None = None
-    thresholds: str | None = None
-    input_format: str | None = None
-    ignore_cols: tuple[str, ...] = ()
-    chunk_rows: int = 32_768
+    id_col: str = setting("id", "Id column; without one, the row number is the id.")
+    label_col: str = setting("label", "Label column.")
+    label_sep: str | None = setting(
+        None, "Multi-label: split string labels on SEP (e.g. '|').", kind=str
+    )
+    probs_col: str | None = setting(
+        None, "Predictions hold one list column of scores; order from --classes.", kind=str
+    )
+    classes: str | None = setting(
+        None, "Class vocabulary and order: one class name a line.", kind=str
+    )
+    scores: str = setting(
+        "auto", "Whether scores are probabilities or logits (auto: by the documented rule).",
+        choices=SCORE_MODES,
+    )  # fmt: skip
+    on_missing: str = setting(
+        "error", "Ids in only one of labels / predictions: an error, or drop them.",
+        choices=ON_MISSING,
+    )  # fmt: skip
+    min_support: int = setting(10, "Classes with fewer samples are reported as rare.", minimum=0)
+    threshold: float = setting(
+        0.5, "Multi-label: a class is predicted when its probability is >= this.",
+        minimum=0.0, maximum=1.0,
+    )  # fmt: skip
+    quality_score: str = setting(
+        "normalized_margin", "Per-sample label quality used to rank suspects.",
+        choices=QUALITY_SCORES,
+    )  # fmt: skip
+    suspect_rule: str = setting(
+        "prune_by_noise_rate",
+        "Rule that decides the flagged set of suspected label errors (none: skip detection, "
+        "metrics only); see docs/detection.md.",
+        choices=SUSPECT_CHOICES,
+        key="suspects",
+    )
+    top: int = setting(20, "How many suspects the report lists, most suspect first.", minimum=0)
+    weighting: str | None = setting(
+        None, "Class weighting behind --weights-out (default: the recommended one).",
+        kind=str, choices=WEIGHTING_METHODS,
+    )  # fmt: skip
+    max_weight: float | None = setting(
+        None, "Cap every class and sample weight at this value (default: uncapped).",
+        kind=float, positive=True,
+    )  # fmt: skip
+    thresholds: str | None = setting(
+        None, "Apply the per-class thresholds of FILE (from `labelaudit thresholds`).", kind=str
+    )
+    input_format: str | None = setting(
+        None, "Read inputs as this format whatever their extension.", kind=str,
+        choices=INPUT_FORMATS,
+    )  # fmt: skip
+    ignore_cols: tuple[str, ...] = setting(
+        (), "Prediction columns (comma-separated; a list in a configuration file) that are "
+        "neither the id nor a class's scores, e.g. a fold or an index: dropped before the class "
+        "columns are matched.",
+    )  # fmt: skip
+    chunk_rows: int = setting(
+        CHUNK_ROWS, "Rows per chunk of scores: memory is bounded by a few chunks.", minimum=1
+    )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {external_key(f.name): getattr(self, f.name) for f in fields(self)} | {
+            "ignore_cols": list(self.ignore_cols)
+        }
+
+
+SETTINGS = {f.name: f for f in fields(ScanConfig)}
+KEYS = {f.metadata["key"] or f.name: f.name for f in fields(ScanConfig)}  # external -> field
+
+
+def external_key(name: str) -> str:
+    """The name a setting has in files, the JSON echo and keyword options."""
+    return SETTINGS[name].metadata["key"] or name
+
+
+def choices_of(name: str) -> tuple[str, ...]:
+    """The declared choices of a setting (for click.Choice and messages)."""
+    return SETTINGS[name].metadata["choices"]
+
+
+def help_of(name: str) -> str:
+    """A setting's help text with its default, for the command line (stated once, here)."""
+    default = SETTINGS[name].default
+    text = SETTINGS[name].metadata["help"]
+    if default in (None, ()):
+        return text
+    return f"{text.removesuffix('.')} (default: {default})."
 
 
 @dataclass(frozen=True)
@@ -54,16 +150,6 @@ class LoadedConfig:
     values: dict[str, Any]
     path: str | None
     sections: dict[str, Any]
-
-
-_CHOICES = {
-    "quality_score": QUALITY_SCORES,
-    "suspects": (*SUSPECT_RULES, "none"),
-    "weighting": WEIGHTING_METHODS,
-    "scores": SCORE_MODES,
-    "on_missing": ON_MISSING,
-    "input_format": INPUT_FORMATS,
-}
 
 
 def find_config_file(start: Path | None = None) -> Path | None:
@@ -102,9 +188,9 @@ def load_config_file(path: str | Path | None, discover: bool = True) -> LoadedCo
     sections = {name: data[name] for name in SECTIONS if name in data}
     values = {k: v for k, v in data.items() if k not in SECTIONS}
     where = f"{table} of '{file}'"
-    check_keys(values, {f.name for f in fields(ScanConfig)}, where)
+    check_keys(values, set(KEYS), where)
     for key, value in values.items():
-        _check_value(key, value, where)
+        _check_value(KEYS[key], value, where)
     from labelaudit.pipelines.gate_rules import (
         parse_rules,  # the gate's rules live beside their checks
     )
@@ -129,68 +215,62 @@ def check_keys(values: dict[str, Any], known: set[str], where: str, noun: str = 
 def build_scan_config(
     file_values: dict[str, Any], cli_values: dict[str, Any], source: str = "configuration"
 ) -> ScanConfig:
-    """Merge defaults < file < flags (flags given as None are not set) and check each value.
+    """Merge defaults < file < options (options given as None are not set) and check each value.
 
-    File values were checked (naming their file) when the file was read; `source` names where
-    the flags came from in messages."""
-    config = ScanConfig()
-    types = {f.name for f in fields(ScanConfig)}
-    for key, value in file_values.items():
-        config = replace(config, **{key: _check_value(key, value, "the configuration file")})
-    for key, value in cli_values.items():
-        if value is None:
-            continue
-        if key not in types:
-            raise ConfigError(f"Unknown setting '{key}' in {source}.")
-        config = replace(config, **{key: _check_value(key, value, source)})
-    return config
+    Keys are the external names (`suspects`) or the field names (`suspect_rule`). File values
+    were checked (naming their file) when the file was read; `source` names where the options
+    came from in messages."""
+    changes: dict[str, Any] = {}
+    for values, where in ((file_values, "the configuration file"), (cli_values, source)):
+        for key, value in values.items():
+            if value is None:
+                continue
+            name = KEYS.get(key, key)
+            if name not in SETTINGS:
+                close = difflib.get_close_matches(key, sorted(KEYS), n=1)
+                hint = f" Did you mean '{close[0]}'?" if close else ""
+                raise ConfigError(f"Unknown setting '{key}' in {where}.{hint}")
+            changes[name] = _check_value(name, value, where)
+    return replace(ScanConfig(), **changes)
 
 
-def _check_value(key: str, value: Any, source: str) -> Any:
-    default = getattr(ScanConfig(), key)
-    if isinstance(default, tuple):  # a list of names: TOML array, or comma-separated text
+def _check_value(name: str, value: Any, source: str) -> Any:
+    """`value` for setting `name` as its declaration says (type, choices, bounds), or a
+    ConfigError naming the setting, the value and where it came from."""
+    meta = SETTINGS[name].metadata
+    key, kind = external_key(name), meta["kind"]
+    if value is None and SETTINGS[name].default is None:
+        return None
+    if kind is tuple:  # a list of names: a TOML array, or comma-separated text
         names = value.split(",") if isinstance(value, str) else value
         if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
             raise ConfigError(
                 f"Setting '{key}' must be a list of column names; found {value!r} in {source}."
             )
         return tuple(n.strip() for n in names if n.strip())
-    if key in _CHOICES and value is not None and value not in _CHOICES[key]:
-        raise ConfigError(
-            f"Setting '{key}' is '{value}' in {source}; expected one of: "
-            f"{', '.join(_CHOICES[key])}."
-        )
-    if key == "max_weight":
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            raise ConfigError(
-                f"Setting 'max_weight' must be a number; found {value!r} in {source}."
-            )
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise ConfigError(
-                f"Setting 'max_weight' must be a finite number > 0; found {value} in {source}."
-            )
-        return None if value is None else float(value)
-    if default is None:
-        if value is not None and not isinstance(value, str):
+    if kind is str:
+        if not isinstance(value, str):
             raise ConfigError(f"Setting '{key}' must be a string; found {value!r} in {source}.")
+        if meta["choices"] is not None and value not in meta["choices"]:
+            raise ConfigError(
+                f"Setting '{key}' is '{value}' in {source}; expected one of: "
+                f"{', '.join(meta['choices'])}."
+            )
         return value
-    if isinstance(default, int) and not (isinstance(value, int) and not isinstance(value, bool)):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        noun = "an integer" if kind is int else "a number"
+        raise ConfigError(f"Setting '{key}' must be {noun}; found {value!r} in {source}.")
+    if kind is int and not isinstance(value, int):
         raise ConfigError(f"Setting '{key}' must be an integer; found {value!r} in {source}.")
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"Setting '{key}' must be a number; found {value!r} in {source}.")
-        value = float(value)
-    if isinstance(default, str) and not isinstance(value, str):
-        raise ConfigError(f"Setting '{key}' must be a string; found {value!r} in {source}.")
-    if key in ("min_support", "top") and value < 0:
-        raise ConfigError(f"Setting '{key}' must be >= 0; found {value} in {source}.")
-    if key == "chunk_rows" and value < 1:
-        raise ConfigError(f"Setting 'chunk_rows' must be >= 1; found {value} in {source}.")
-    if isinstance(value, float) and not math.isfinite(value):
+    if not math.isfinite(value):
         raise ConfigError(f"Setting '{key}' must be a finite number; found {value} in {source}.")
-    if key == "threshold" and not 0.0 <= value <= 1.0:
-        raise ConfigError(f"Setting 'threshold' must be in [0, 1]; found {value} in {source}.")
-    return value
+    if meta["positive"] and value <= 0:
+        raise ConfigError(f"Setting '{key}' must be > 0; found {value} in {source}.")
+    low, high = meta["minimum"], meta["maximum"]
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
+        raise ConfigError(f"Setting '{key}' must be {bounds}; found {value} in {source}.")
+    return float(value) if kind is float else value
 
 
 def _tool_tables(data: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from labelaudit.core import CHUNK_ROWS
 from labelaudit.core.noise import Detection, SampleEvidence, finish_detection, run_in_parallel
 
 ModelChunks = Callable[[np.ndarray | None], Iterable[tuple[Sequence[np.ndarray], np.ndarray]]]
@@ -116,7 +117,7 @@ def combined_chunks(
 
 
 def in_memory_model_chunks(
-    probabilities: Sequence[np.ndarray], chunk_rows: int = 65_536
+    probabilities: Sequence[np.ndarray], chunk_rows: int = CHUNK_ROWS
 ) -> ModelChunks:
     """Aligned chunks (views) of several in-memory (N, K) matrices, one per model."""
     n = probabilities[0].shape[0]

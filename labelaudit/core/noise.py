@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from labelaudit.core import CHUNK_ROWS
+
 QUALITY_SCORES = (
     "self_confidence",
     "normalized_margin",
@@ -546,7 +548,7 @@ def finish_detection(
 
 
 def in_memory_chunks(
-    probabilities: np.ndarray, chunk_rows: int = 65_536
+    probabilities: np.ndarray, chunk_rows: int = CHUNK_ROWS
 ) -> Callable[[np.ndarray | None], Iterator[tuple[np.ndarray, np.ndarray]]]:
     """Chunks of an in-memory matrix as views (modified in pass 1, then restored)."""
 

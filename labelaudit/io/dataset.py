@@ -12,12 +12,12 @@ import numpy as np
 import polars as pl
 
 from labelaudit._text import count
+from labelaudit.core import CHUNK_ROWS
 from labelaudit.errors import InputError
 from labelaudit.io.labels import MULTILABEL, LabelTable, describe_ids
 from labelaudit.io.predictions import ScoreMatrix
 
 ON_MISSING_CHOICES = ("error", "drop")
-DEFAULT_CHUNK_ROWS = 65_536
 GATHER_BELOW_SHARE = 0.25  # measured: gathering half a chunk costs more than copying it all
 PREFETCH = 1  # chunks copied ahead of the one being computed on
 
@@ -68,7 +68,7 @@ class Dataset:
         return self.n_samples if self.score_rows is None else int(self.score_rows.size)
 
     def score_chunks(
-        self, chunk_rows: int = DEFAULT_CHUNK_ROWS, needed: np.ndarray | None = None
+        self, chunk_rows: int = CHUNK_ROWS, needed: np.ndarray | None = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield (raw scores, row indices into this dataset) chunk by chunk, memory bounded.
 

@@ -21,8 +21,6 @@ from labelaudit.report.schema import (
     GateSummary,
 )
 
-FAIL_ON = ("warning", "error")
-
 
 def run_gate(
     labels: Any,

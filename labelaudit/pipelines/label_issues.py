@@ -82,7 +82,7 @@ def multiclass_label_issues(
     """Run detection's second pass and shape the results."""
     chunks = probability_chunks(dataset, evaluation.score_mode, config.chunk_rows)
     detection = finish_detection(
-        evaluation.evidence, chunks, dataset.labels, config.quality_score, config.suspects
+        evaluation.evidence, chunks, dataset.labels, config.quality_score, config.suspect_rule
     )
     classes = dataset.classes
     labels = dataset.labels
@@ -96,7 +96,7 @@ def multiclass_label_issues(
     against = models_against(dataset, detection.evidence.predicted_class >= 0)
     section = LabelIssuesSection(
         quality_score=config.quality_score,
-        rule=config.suspects,
+        rule=config.suspect_rule,
         n_scored=n,
         n_suspects=n_suspects,
         suspect_rate=n_suspects / n if n else 0.0,

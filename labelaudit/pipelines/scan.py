@@ -96,7 +96,7 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
     multilabel = _multilabel_section(dataset) if dataset.multi_label else None
     metrics = label_issues = table = None
     warnings = list(dataset.warnings)
-    detect = config.suspects != "none"
+    detect = config.suspect_rule != "none"
     thresholds = decision = None
     if dataset.scores is not None and config.thresholds:
         thresholds = read_thresholds(config.thresholds, dataset.classes, dataset.task)

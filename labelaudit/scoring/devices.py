@@ -7,11 +7,11 @@ from typing import Any
 
 from labelaudit._deps import import_optional
 from labelaudit.errors import InputError
+from labelaudit.scoring.choices import PRECISIONS
 
 torch = import_optional("torch")
 
 DEVICES_HELP = "auto|cpu|cuda|cuda:N|mps"
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
 
 

@@ -20,7 +20,6 @@ from labelaudit.core.thresholds import split_folds
 
 torch = import_optional("torch")
 
-PROBES = ("linear", "mlp")
 INNER_FOLDS = 10  # one inner fold of ten stops the training: a stratified tenth of the rows
 MIN_GAIN, MIN_GAIN_SHARE = 1e-4, 1e-3  # an epoch improves when the inner loss drops by more
 
