@@ -1,6 +1,6 @@
 """`python -m labelaudit` runs the command-line interface."""
 
-from labelaudit.cli import main
+from labelaudit._console import main
 
 if __name__ == "__main__":
     main()

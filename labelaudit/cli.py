@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import sys
 import traceback
 from collections.abc import Callable
@@ -11,16 +13,7 @@ import click
 
 from labelaudit import __version__
 from labelaudit.config import INPUT_FORMATS
-from labelaudit.errors import (
-    EXIT_BAD_INPUT,
-    EXIT_FINDINGS,
-    EXIT_INTERNAL,
-    EXIT_OK,
-    EXIT_SIGINT,
-    ISSUE_TRACKER,
-    Interrupted,
-    LabelAuditError,
-)
+from labelaudit.errors import ISSUE_TRACKER, ExitCode, Interrupted, LabelAuditError
 from labelaudit.pipelines.gate_rules import SEVERITIES
 from labelaudit.report.render import FORMATS
 from labelaudit.scoring.choices import PRECISIONS, PROBES
@@ -39,14 +32,14 @@ class LabelAuditGroup(click.Group):
         except click.exceptions.Exit as done:
             code = done.exit_code
         except click.exceptions.Abort:  # click's form of KeyboardInterrupt
-            code = _interrupted(EXIT_SIGINT)
+            code = _interrupted(ExitCode.SIGINT)
         except KeyboardInterrupt:
-            code = _interrupted(EXIT_SIGINT)
+            code = _interrupted(ExitCode.SIGINT)
         except Interrupted as stop:
             code = _interrupted(stop.exit_code)
         except click.ClickException as usage:
             usage.show()
-            code = EXIT_BAD_INPUT
+            code = ExitCode.BAD_INPUT
         except LabelAuditError as error:
             click.echo(f"Error: {error.message}", err=True)
             code = error.exit_code
@@ -59,10 +52,10 @@ class LabelAuditGroup(click.Group):
                 "traceback).",
                 err=True,
             )
-            code = EXIT_INTERNAL
+            code = ExitCode.INTERNAL
         finally:
             _restore_signal_handlers(previous)
-        sys.exit(EXIT_OK if code is None else code)
+        sys.exit(ExitCode.OK if code is None else code)
 
 
 def _install_signal_handlers() -> dict[int, Any]:
@@ -76,7 +69,8 @@ def _install_signal_handlers() -> dict[int, Any]:
 
     def stop(signal_number: int, _frame: Any) -> None:
         for number in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(number, signal.SIG_IGN)
+            with contextlib.suppress(OSError, ValueError):  # a second signal racing this one
+                signal.signal(number, signal.SIG_IGN)
         if signal_number == signal.SIGINT:
             raise KeyboardInterrupt
         raise Interrupted(signal_number)
@@ -92,7 +86,8 @@ def _restore_signal_handlers(previous: dict[int, Any]) -> None:
     import signal
 
     for number, handler in previous.items():
-        signal.signal(number, handler)
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(number, handler)
 
 
 def _interrupted(code: int) -> int:
@@ -284,7 +279,7 @@ def scan(
         outputs={"-o": output, "--issues-out": issues_out, "--weights-out": weights_out},
         tables=("--issues-out", "--weights-out"),
         plots_dir=plots_dir,
-        media_root=media_root,
+        media=(labels, media_col, media_root),
     )
     report = run_scan(labels, preds, config=config)
     if issues_out:
@@ -293,7 +288,7 @@ def scan(
         write_frame(weights_out, report.weights)
     media = _media(labels, config, media_col, media_root, report.to_dict()) if media_col else None
     emit(report, fmt, output, plots_dir=plots_dir, media=media)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _settings(config_file: str | None, flags: dict[str, Any]) -> tuple[Any, Any, Any]:
@@ -314,22 +309,42 @@ def _check_paths(
     outputs: dict[str, str | None],
     tables: tuple[str, ...] = (),
     plots_dir: str | None = None,
-    media_root: str | None = None,
+    media: tuple[str, str | None, str | None] | None = None,
+    step_summary: bool = False,
 ) -> None:
-    """Every output checked against every input (the settings files included) before any work;
-    a --media-root that is not a folder too."""
+    """Every output (the figures --plots-dir will hold and a GitHub step summary included)
+    checked against every input (settings files, and the images --media-col names) before any
+    work; a --media-root that is not a folder too."""
     from labelaudit.io.paths import check_outputs
-
-    if media_root is not None:
-        from pathlib import Path
-
-        from labelaudit.io.media import media_root as check_media_root
-
-        check_media_root(media_root, Path("."))
+    from labelaudit.report.figures import FIGURE_NAMES
 
     flat = [f for item in inputs for f in (item if isinstance(item, list) else [item])]
     files = [*flat, loaded.path, config.classes, config.thresholds]
-    check_outputs(outputs, files, tables, {"--plots-dir": plots_dir})
+    if media is not None and media[1] is not None:
+        files += _media_files(media[0], config, media[1], media[2])
+    figures = {"--plots-dir": (plots_dir, [f"{name}.png" for name in FIGURE_NAMES])}
+    extra = _step_summary() if step_summary else {}
+    check_outputs(outputs | extra, files, tables, figures)
+
+
+def _step_summary() -> dict[str, str | None]:
+    """GitHub's step summary file, an output of `gate` on GitHub Actions."""
+    import os
+
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        return {}
+    return {"GITHUB_STEP_SUMMARY": os.environ.get("GITHUB_STEP_SUMMARY") or None}
+
+
+def _media_files(labels: str, config: Any, media_col: str, root: str | None) -> list[str]:
+    """The local files --media-col names (inputs a figure or a report must never replace)."""
+    from pathlib import Path
+
+    from labelaudit.io.media import media_paths, media_root
+
+    base = Path(labels).absolute().parent
+    media_root(root, base)  # a --media-root that is not a folder: exit 2 before any work
+    return media_paths(labels, media_col, base, config.input_format)
 
 
 @cli.command()
@@ -365,7 +380,7 @@ def diff(
     loaded, preds, config = _settings(config_file, flags)
     _check_paths(loaded, config, [old, new, preds], {"-o": output}, plots_dir=plots_dir)
     emit(run_diff(old, new, preds, config), fmt, output, plots_dir=plots_dir)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 @cli.command()
@@ -447,7 +462,8 @@ def gate(
         outputs={"-o": output, "--junit": junit, "--write-baseline": write_baseline},
         tables=("--write-baseline",),
         plots_dir=plots_dir,
-        media_root=media_root,
+        media=(labels, media_col, media_root),
+        step_summary=True,
     )
     report = run_gate(
         labels, preds, rules=rules, config=config, baseline=baseline, accept=accept,
@@ -469,10 +485,17 @@ def gate(
             click.echo(line, err=True)
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary:
-            with open(step_summary, "a", encoding="utf-8") as handle:
-                handle.write(render(report, "markdown"))
+            try:
+                with open(step_summary, "a", encoding="utf-8") as handle:
+                    handle.write(render(report, "markdown"))
+            except OSError as exc:  # the verdict stands; the summary is a courtesy
+                click.echo(
+                    f"warning: could not append to GITHUB_STEP_SUMMARY '{step_summary}': "
+                    f"{exc.strerror or exc}.",
+                    err=True,
+                )
     failed = data["summary"]["verdict"] == "fail"
-    return EXIT_FINDINGS if failed and not exit_zero else EXIT_OK
+    return ExitCode.FINDINGS if failed and not exit_zero else ExitCode.OK
 
 
 @cli.command()
@@ -547,7 +570,7 @@ def thresholds(
         f"{ev.after:.4f} on {ev.n_evaluation:,} rows that did not choose the thresholds",
         err=True,
     )
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _parse_floats(text: str | None, option: str, count: int | None = None) -> tuple[float, ...]:
@@ -790,7 +813,7 @@ def score(
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(_score_summary(result.summary, output), err=True)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _score_summary(summary: dict[str, Any], output: str) -> str:
@@ -858,15 +881,30 @@ def emit(
     from labelaudit.io.writers import write_text
 
     text = _render_with_figures(report, fmt, plots_dir, media)
-    if output:
+    if output and output != "-":
         write_text(output, text)
         click.echo(f"Report written to {output}", err=True)
     else:
-        click.echo(text, nl=False)
+        _to_stdout(text)
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
 
 
+def _to_stdout(text: str) -> None:
+    """The report on stdout; a closed or full stdout is an error (exit 2), not a lost report."""
+    if sys.stdout is None or sys.stdout.closed:
+        raise LabelAuditError("stdout is closed, so the report has nowhere to go. Pass -o FILE.")
+    try:
+        click.echo(text, nl=False)
+        sys.stdout.flush()
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:  # the reader left (`| head`): nothing more to say
+            raise
+        raise LabelAuditError(
+            f"Could not write the report to stdout: {exc.strerror or exc}. Pass -o FILE."
+        ) from exc
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (see labelaudit/_console.py for the first instants)."""
     cli.main()

@@ -1,15 +1,27 @@
-"""The exceptions labelaudit raises on purpose; each carries the exit code the CLI uses."""
+"""The exit codes, and the exceptions labelaudit raises on purpose (each knows its exit code).
+
+Messages are written for the command line (`--classes FILE`); read from Python, `str(error)`
+names the keyword parameters instead (`classes=...`), by one mapping: `python_wording`.
+"""
 
 from __future__ import annotations
 
+import re
+from enum import IntEnum
+
 from labelaudit._text import human_line
 
-EXIT_OK = 0
-EXIT_FINDINGS = 1
-EXIT_BAD_INPUT = 2
-EXIT_INTERNAL = 3
-EXIT_SIGINT = 130  # 128 + SIGINT, the shell's convention for Ctrl-C
-EXIT_SIGTERM = 143  # 128 + SIGTERM
+
+class ExitCode(IntEnum):
+    """Every exit code labelaudit uses; a contract (docs/exit-codes.md), never changed."""
+
+    OK = 0
+    FINDINGS = 1  # the gate found violations
+    BAD_INPUT = 2  # bad usage, input or configuration
+    INTERNAL = 3  # a bug
+    SIGINT = 130  # 128 + SIGINT, the shell's convention for Ctrl-C
+    SIGTERM = 143  # 128 + SIGTERM
+
 
 ISSUE_TRACKER = "https://github.com/labelaudit/labelaudit/issues"
 
@@ -17,13 +29,39 @@ ISSUE_TRACKER = "https://github.com/labelaudit/labelaudit/issues"
 class LabelAuditError(Exception):
     """A problem with the user's input, options or environment: exit code 2, no traceback."""
 
-    exit_code = EXIT_BAD_INPUT
+    exit_code = ExitCode.BAD_INPUT
 
     def __init__(self, message: str) -> None:
         # One paragraph on one line: a name quoted from the data cannot break it or forge a line.
         message = human_line(message)
         super().__init__(message)
-        self.message = message
+        self.message = message  # the command line's wording, shown by the CLI
+
+    def __str__(self) -> str:
+        return python_wording(self.message)
+
+
+# Flags whose Python keyword is not the flag's own name with dashes as underscores.
+_KEYWORD_OF = {"config": "config_file", "suspects": "suspects"}
+_FLAG = re.compile(
+    r"(?<![\w-])--([a-z][a-z0-9-]*)(?: ([a-z][a-z0-9_]*|[A-Z][A-Z0-9_,/]*)(?=[ .,;:)'\"]|$))?"
+)
+
+
+def python_wording(message: str) -> str:
+    """A CLI message for a Python caller: `--label-col` becomes `label_col`, a flag with a
+    value (`--scores logits`) becomes `scores="logits"`, one with a placeholder (`--classes
+    FILE`) becomes `classes=FILE`."""
+
+    def keyword(match: re.Match[str]) -> str:
+        name = match.group(1).replace("-", "_")
+        name = _KEYWORD_OF.get(name, name)
+        value = match.group(2)
+        if not value:
+            return name
+        return f"{name}={value}" if value.isupper() else f'{name}="{value}"'
+
+    return _FLAG.sub(keyword, message)
 
 
 class InputError(LabelAuditError):
@@ -47,4 +85,4 @@ class Interrupted(BaseException):
 
     def __init__(self, signal_number: int) -> None:
         super().__init__(signal_number)
-        self.exit_code = 128 + signal_number
+        self.exit_code = ExitCode.SIGINT if signal_number == 2 else ExitCode.SIGTERM

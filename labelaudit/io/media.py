@@ -45,6 +45,31 @@ def lookup_media(
     return {i: m for i, m in zip(rows["id"], rows["media"], strict=True) if m}
 
 
+def media_paths(
+    labels: str | os.PathLike[str] | pl.DataFrame,
+    media_col: str,
+    base: Path,
+    input_format: str | None = None,
+) -> list[str]:
+    """Every local file the media column names (relative paths tried from the current folder and
+    from `base`, the labels' folder), for the output checks; URLs and absent files left out."""
+    frame = (
+        labels if isinstance(labels, pl.DataFrame) else read_table(labels, "labels", input_format)
+    )
+    if media_col not in frame.columns:
+        raise SchemaError(
+            f"--media-col: the labels have no column '{media_col}'. Columns found: "
+            f"{', '.join(frame.columns[:20])}."
+        )
+    values = frame[media_col].cast(pl.String).drop_nulls().unique().to_list()
+    found = []
+    for value in values:  # one per distinct file, on the --media-col path only
+        if not value or is_url(value):
+            continue
+        found += [str(p) for p in (Path(value), base / value) if p.is_file()]
+    return found
+
+
 def is_url(value: str) -> bool:
     return value.startswith(("http://", "https://", "s3://", "gs://"))
 

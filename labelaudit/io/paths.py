@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 from labelaudit.errors import InputError
 
 TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 
 
 @dataclass(frozen=True)
@@ -63,30 +65,39 @@ def check_outputs(
     outputs: Mapping[str, str | os.PathLike[str] | None],
     inputs: Iterable[object] = (),
     tables: Iterable[str] = (),
-    folders: Mapping[str, str | os.PathLike[str] | None] | None = None,
+    folders: Mapping[str, tuple[str | os.PathLike[str] | None, Iterable[str]]] | None = None,
 ) -> None:
     """Fail (exit 2) before any work when an output could destroy an input or cannot be written.
 
-    `outputs` maps each option (e.g. `--issues-out`) to its file; options in `tables` must have a
-    table extension; `folders` maps folder options (`--plots-dir`) to their folder. Checked: an
-    output is not an input (by any spelling: relative, `./`, symlink, hard link), not another
-    output of the run, not a folder; its folder exists and is writable; an existing read-only file
-    is refused rather than replaced.
+    `outputs` maps each option (e.g. `--issues-out`) to its file (`-` for `-o` is stdout);
+    options in `tables` must have a table extension; `folders` maps folder options
+    (`--plots-dir`) to their folder and the names of the files the run may write there. Checked:
+    no output is an input (by any spelling: relative, `./`, symlink, hard link) or another
+    output of the run (a planned file in a folder included); no file output is a folder; its
+    folder exists and is writable; an existing read-only file is refused rather than replaced
+    (by its permission bits, so also for root). Targets that are not regular files (/dev/null,
+    a pipe) are written in place.
     """
     sources = _input_files(inputs)
     table_options = set(tables)
     claimed: dict[str, str] = {}
-    for option, value in outputs.items():
-        if value is None:
+    planned: list[tuple[str, str]] = [
+        (option, os.fspath(value)) for option, value in outputs.items() if _is_file(value)
+    ]
+    for option, (folder, names) in (folders or {}).items():
+        if folder is None:
             continue
-        target = _resolve(os.fspath(value))
+        _check_folder_target(option, os.fspath(folder))
+        planned += [(option, os.path.join(os.fspath(folder), name)) for name in names]
+    for option, value in planned:
+        target = _resolve(value)
         for source in sources:
             if _same(target, source):
                 raise InputError(
                     f"{option} '{target.given}' is one of this run's inputs ('{source.given}'). "
                     "labelaudit never writes over an input; choose another output path."
                 )
-        if target.real in claimed:
+        if target.real in claimed and claimed[target.real] != option:
             raise InputError(
                 f"{option} and {claimed[target.real]} both name '{target.given}': each output of "
                 "a run needs its own path."
@@ -94,11 +105,18 @@ def check_outputs(
         claimed[target.real] = option
         if option in table_options:
             _check_table_suffix(option, target.given)
-        _check_file_target(option, target.given)
-    for option, value in (folders or {}).items():
-        if value is None:
-            continue
-        _check_folder_target(option, os.fspath(value), sources)
+        if option not in (folders or {}):
+            _check_file_target(option, target.given)
+    for option, (folder, _names) in (folders or {}).items():
+        if folder is not None and os.path.realpath(folder) in claimed:
+            raise InputError(
+                f"{option} '{folder}' is also the file of {claimed[os.path.realpath(folder)]}: "
+                "each output of a run needs its own path."
+            )
+
+
+def _is_file(value: object) -> bool:
+    return value is not None and os.fspath(value) != "-"  # type: ignore[arg-type]
 
 
 def _check_table_suffix(option: str, path: str) -> None:
@@ -114,6 +132,8 @@ def _check_file_target(option: str, path: str) -> None:
     target = Path(path)
     if target.is_dir():
         raise InputError(f"{option} '{path}' is a folder; give a file name inside it.")
+    if target.exists() and not target.is_file():
+        return  # a device or a pipe: written in place
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(
@@ -121,24 +141,19 @@ def _check_file_target(option: str, path: str) -> None:
         )
     if not os.access(folder, os.W_OK | os.X_OK):
         raise InputError(f"{option} '{path}': the folder '{folder}' is not writable.")
-    if target.exists() and not os.access(target, os.W_OK):
+    if target.exists() and (
+        not os.access(target, os.W_OK) or not target.stat().st_mode & WRITE_BITS
+    ):
         raise InputError(
             f"{option} '{path}' exists and is read-only; labelaudit does not replace read-only "
             "files. Make it writable or choose another path."
         )
 
 
-def _check_folder_target(option: str, path: str, sources: list[_Resolved]) -> None:
+def _check_folder_target(option: str, path: str) -> None:
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{option} '{path}' is a file; give a folder (it is created if absent).")
     parent = folder if folder.is_dir() else _writable_folder(folder)
     if not os.access(parent, os.W_OK | os.X_OK):
         raise InputError(f"{option} '{path}': the folder '{parent}' is not writable.")
-    real = os.path.realpath(path)
-    for source in sources:
-        if os.path.dirname(source.real) == real and source.real.lower().endswith(".png"):
-            raise InputError(
-                f"{option} '{path}' holds the input '{source.given}'; figures written there "
-                "could replace it. Choose another folder."
-            )

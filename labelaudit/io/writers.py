@@ -10,6 +10,7 @@ import atexit
 import contextlib
 import os
 import secrets
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,11 +34,19 @@ atexit.register(remove_pending)
 
 
 def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None]) -> None:
-    """Call `write(tmp_path)`, then rename onto `path`; an interruption leaves no half file."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
+    """Call `write(tmp_path)`, then rename onto `path`; an interruption leaves no half file.
+
+    A symbolic link is written through (its target is replaced, the link stays); an existing
+    file keeps its permissions; a target that is not a regular file (/dev/null, /dev/stdout, a
+    named pipe) is written directly, since it cannot be replaced."""
+    target = Path(os.path.realpath(path))
+    if target.exists() and not target.is_file():
+        _write_in_place(path, target, write)
+        return
+    folder = target.parent
     if not folder.is_dir():
-        raise InputError(f"Cannot write '{target}': the folder '{folder}' does not exist.")
+        raise InputError(f"Cannot write '{path}': the folder '{folder}' does not exist.")
+    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
     # The name is registered before the file exists, so no interrupt can orphan it.
     tmp = str(folder / f".{target.name}.{secrets.token_hex(6)}.tmp")
     _PENDING.add(tmp)
@@ -45,14 +54,34 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None])
         handle = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
         os.close(handle)
         write(tmp)
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, target)
     except OSError as exc:
-        raise InputError(f"Cannot write '{target}': {exc.strerror or exc}.") from exc
+        raise InputError(f"Cannot write '{path}': {exc.strerror or exc}.") from exc
+    except pl.exceptions.PolarsError as exc:  # e.g. a full disk while polars writes
+        raise InputError(f"Cannot write '{path}': {_first_line(exc)}.") from exc
     finally:
         with contextlib.suppress(OSError):
             if os.path.exists(tmp):
                 os.unlink(tmp)
         _PENDING.discard(tmp)
+
+
+def _write_in_place(
+    path: str | os.PathLike[str], target: Path, write: Callable[[str], None]
+) -> None:
+    try:
+        write(str(target))
+    except OSError as exc:
+        raise InputError(f"Cannot write '{path}': {exc.strerror or exc}.") from exc
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"Cannot write '{path}': {_first_line(exc)}.") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -81,15 +110,27 @@ def write_frame(path: str | os.PathLike[str], frame: pl.DataFrame) -> None:
 
 
 def write_pngs(folder: str | os.PathLike[str], images: dict[str, bytes]) -> list[Path]:
-    """Write each image as folder/<name>.png (atomically), creating the folder."""
+    """Write each image as folder/<name>.png (atomically), creating the folder; a folder this
+    call created is removed again when writing fails (a full disk leaves nothing behind)."""
     target = Path(folder)
+    created = [p for p in (target, *target.parents) if not p.exists()]
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"--plots-dir: cannot create the folder '{folder}' ({exc}).") from exc
     written = []
-    for name, data in images.items():
-        path = target / f"{name}.png"
-        write_atomically(path, lambda tmp, data=data: Path(tmp).write_bytes(data))
-        written.append(path)
+    try:
+        for name, data in images.items():
+            path = target / f"{name}.png"
+            write_atomically(path, lambda tmp, data=data: Path(tmp).write_bytes(data))
+            written.append(path)
+    except BaseException:
+        if created:  # a folder of this run only: take it back whole
+            for path in written:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            for made in created:  # deepest first
+                with contextlib.suppress(OSError):
+                    made.rmdir()
+        raise
     return written

@@ -17,6 +17,20 @@ from labelaudit._deps import import_optional
 from labelaudit._text import printable
 from labelaudit.report._format import MAX_MATRIX_CLASSES
 
+# Every figure a page may draw, by the name its PNG gets under --plots-dir (checked before a run
+# so that no figure can replace an input or another output).
+FIGURE_NAMES = (
+    "support",
+    "per_class_metrics",
+    "confusion_matrix",
+    "confused_pairs",
+    "reliability",
+    "label_quality",
+    "noise_matrix",
+    "diff_support",
+    "transitions",
+    "threshold_curves",
+)
 MAX_BARS = 30  # classes listed in a per-class chart
 PALETTE = {"main": "#3465a4", "second": "#f0a030", "third": "#4e9a06", "alert": "#c4302b"}
 # Text settings every figure is drawn under, whatever the user's matplotlibrc says: with usetex,
