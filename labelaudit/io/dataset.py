@@ -222,6 +222,12 @@ def build_dataset(
         keep_analyzed, message = _check_missing(table, scores, covered, keep, unknown, on_missing)
         if message:
             warnings.append(message)
+        if not keep_analyzed.any():
+            raise InputError(
+                f"No labeled row of '{table.source}' has predictions in '{scores.source}' (the "
+                "ids do not overlap), so there is nothing to measure. Check that both files use "
+                "the same ids (and --id-col)."
+            )
         if not keep_analyzed.all():
             new_index = np.cumsum(keep_analyzed) - 1
             pair_label = new_index[pair_label]

@@ -49,7 +49,7 @@ def load_features(
         ids = pl.Series("id", np.arange(features.shape[0]))
         labels = None
     else:
-        frame = read_table(source, "features", input_format)
+        frame = read_table(source, "features", input_format, ids=(id_col,), label=label_col)
         if frame.height == 0:
             raise InputError(f"The features table '{name}' has no rows.")
         ids = _ids(frame, id_col, name)

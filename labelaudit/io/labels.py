@@ -55,7 +55,8 @@ def load_labels(
     if isinstance(source, pl.DataFrame):
         frame, name = source, "labels DataFrame"
     else:
-        frame, name = read_table(source, "labels", input_format), str(source)
+        frame = read_table(source, "labels", input_format, ids=(id_col,), label=label_col)
+        name = str(source)
     if frame.height == 0:
         raise InputError(
             f"The labels in '{name}' have no rows. Give a table with one row a sample."

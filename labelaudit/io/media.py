@@ -29,7 +29,9 @@ def lookup_media(
     """The media column's value for each of `ids` (ids absent or with an empty value are left
     out)."""
     frame = (
-        labels if isinstance(labels, pl.DataFrame) else read_table(labels, "labels", input_format)
+        labels
+        if isinstance(labels, pl.DataFrame)
+        else read_table(labels, "labels", input_format, ids=(id_col,))
     )
     if media_col not in frame.columns:
         raise SchemaError(

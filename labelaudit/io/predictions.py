@@ -83,7 +83,8 @@ def load_predictions(
     first = expand_paths(source, "predictions")[0]
     if detect_format(first, input_format, "predictions") == "npy":
         return _from_array(read_npy(source, "predictions"), str(source), classes)
-    frame = _drop_ignored(read_table(source, "predictions", input_format), str(source), ignore_cols)
+    table = read_table(source, "predictions", input_format, ids=(id_col,))
+    frame = _drop_ignored(table, str(source), ignore_cols)
     return _from_frame(frame, str(source), id_col, label_col, probs_col, classes)
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import glob
+import io
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
 
+from labelaudit._text import printable
 from labelaudit.errors import InputError
 
 FORMATS_BY_EXTENSION = {
@@ -31,14 +34,24 @@ DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 GLOB_CHARACTERS = set("*?[")
 
 
-def _readers() -> dict[str, Callable[[str], pl.DataFrame]]:
-    return {
-        "csv": lambda path: pl.read_csv(path, infer_schema_length=10_000),
-        "tsv": lambda path: pl.read_csv(path, separator="\t", infer_schema_length=10_000),
+def _read(source: Any, fmt: str, text_columns: Sequence[str]) -> pl.DataFrame:
+    """Read one file (a path, or the bytes of a pipe) in `fmt`. In CSV/TSV, `text_columns` are
+    read as written (text): polars would read `007` as 7 and `01` and `1` as one value."""
+    if fmt in ("csv", "tsv"):
+        separator = "," if fmt == "csv" else "\t"
+        header = pl.read_csv(source, separator=separator, n_rows=0).columns
+        if hasattr(source, "seek"):
+            source.seek(0)
+        overrides = {c: pl.String for c in text_columns if c in header}
+        return pl.read_csv(
+            source, separator=separator, infer_schema_length=10_000, schema_overrides=overrides
+        )
+    readers: dict[str, Callable[[Any], pl.DataFrame]] = {
         "parquet": pl.read_parquet,
         "ndjson": pl.read_ndjson,
         "ipc": pl.read_ipc,
     }
+    return readers[fmt](source)
 
 
 def expand_paths(path: str | os.PathLike[str], role: str) -> list[str]:
@@ -80,9 +93,15 @@ def detect_format(path: str, override: str | None, role: str) -> str:
 
 
 def read_table(
-    path: str | os.PathLike[str], role: str, override: str | None = None
+    path: str | os.PathLike[str],
+    role: str,
+    override: str | None = None,
+    ids: Sequence[str] = (),
+    label: str | None = None,
 ) -> pl.DataFrame:
-    """Read one table, or several shards as one (stacked in sorted file-name order)."""
+    """Read one table, or several shards as one (stacked in sorted file-name order). In CSV and
+    TSV, the `ids` columns and the `label` column are read as the text they are; then
+    `canonical_integers` (ids) and `numbers_as_written` (the label) decide their type."""
     paths = expand_paths(path, role)
     frames = []
     for one in paths:
@@ -92,7 +111,15 @@ def read_table(
                 f"The {role} file '{one}' is a .npy array, but a table is needed here "
                 "(csv, tsv, parquet, ndjson, arrow)."
             )
-        frames.append(_read_one(one, fmt, role))
+        text = [*ids, *([label] if label else [])]
+        frame = _read_one(one, fmt, role, text)
+        if fmt in ("csv", "tsv"):
+            frame = frame.with_columns(
+                (numbers_as_written if c == label else canonical_integers)(frame[c])
+                for c in text
+                if c in frame.columns
+            )
+        frames.append(frame)
     if len(frames) == 1:
         return frames[0]
     try:
@@ -104,21 +131,57 @@ def read_table(
         ) from exc
 
 
-def _read_one(path: str, fmt: str, role: str) -> pl.DataFrame:
-    if os.path.getsize(path) == 0:
+def _read_one(path: str, fmt: str, role: str, text_columns: Sequence[str]) -> pl.DataFrame:
+    regular = os.path.isfile(path)
+    if regular and os.path.getsize(path) == 0:
         raise InputError(f"The {role} file '{path}' is empty (0 bytes). Give a file with rows.")
     try:
-        frame = _readers()[fmt](path)
+        # A pipe (/dev/stdin, <(...)) is read once into memory: polars needs to seek.
+        source: Any = path if regular else io.BytesIO(Path(path).read_bytes())
+        if not regular and source.getbuffer().nbytes == 0:
+            raise InputError(f"The {role} input '{path}' is empty: nothing was piped into it.")
+        frame = _read(source, fmt, text_columns)
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        where = _parse_error_line(path, fmt)
+        where = _parse_error_line(path, fmt) if regular else ""
         raise InputError(
-            f"The {role} file '{path}' could not be read as {fmt}{where}: {_first_line(exc)}. "
-            "Check that the file is complete and of the format its extension says (or pass "
-            "--input-format)."
+            f"The {role} file '{path}' could not be read as {fmt}{where}: "
+            f"{printable(_first_line(exc))[:200]}. Check that the file is complete and of the "
+            "format its extension says (or pass --input-format)."
         ) from exc
     if fmt in ("csv", "tsv"):
         _check_header(frame, path, role, fmt)
     return frame
+
+
+DECIMAL = r"^[-+]?(\d+\.\d*|\.\d+)([eE][-+]?\d+)?$|^[-+]?\d+[eE][-+]?\d+$|^(?i:[-+]?(nan|inf))$"
+
+
+def numbers_as_written(column: pl.Series) -> pl.Series:
+    """A text column of numbers as numbers, by how they are written: every value a canonical
+    integer gives integers; canonical integers and decimals (`1.0`, `2.5e3`, `nan`) give
+    floats; anything else (`007`, `+1`, `cat`) stays text. For labels: `1.0` is then the
+    integer-valued float 1 (class "1"), while `007` stays the class "007"."""
+    column = canonical_integers(column)
+    if column.dtype != pl.String:
+        return column
+    values = column.drop_nulls()
+    integer = values.str.contains(r"^-?(0|[1-9][0-9]{0,17})$")
+    decimal = values.str.contains(DECIMAL)
+    if values.len() == 0 or not (integer | decimal).all() or not decimal.any():
+        return column
+    return column.cast(pl.Float64)
+
+
+def canonical_integers(column: pl.Series) -> pl.Series:
+    """A text column whose every value is an integer written the canonical way (`12`, `-3`; not
+    `007`, `+1` or `1.0`) as integers; any other text column as it is. One rule for ids and
+    labels read from CSV, so `01` and `1` stay two values while `1, 2, 3` are integers."""
+    if column.dtype != pl.String:
+        return column
+    values = column.drop_nulls()
+    if values.len() == 0 or not values.str.contains(r"^-?(0|[1-9][0-9]{0,17})$").all():
+        return column
+    return column.cast(pl.Int64)
 
 
 def _check_header(frame: pl.DataFrame, path: str, role: str, fmt: str) -> None:

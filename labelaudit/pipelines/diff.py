@@ -51,8 +51,10 @@ def run_diff(old: Source, new: Source, preds: ScoreSources, config: ScanConfig) 
     old_table, new_table = (align_boolean_names(t, scores) for t in (old_table, new_table))
     classes, warnings = _vocabulary(old_table, new_table, scores, fixed)
     old_ds = build_dataset(old_table, None, classes)
-    new_ds = scored_dataset(new_table, matrices, classes, config, [])
-    warnings += list(new_ds.warnings)
+    new_ds = build_dataset(new_table, None, classes)
+    # Scores judge the relabels only: rows without scores (--on-missing drop) stay in the diff.
+    scored = scored_dataset(new_table, matrices, classes, config, []) if matrices else None
+    warnings += list(scored.warnings) if scored is not None else []
     for ds in (old_ds, new_ds):
         _require_unique_ids(ds)
         if ds.null_labels:
@@ -64,8 +66,8 @@ def run_diff(old: Source, new: Source, preds: ScoreSources, config: ScanConfig) 
             )
     matched_old, matched_new = _match(old_ds, new_ds)
     if old_ds.multi_label:
-        return _multilabel_diff(old_ds, new_ds, matched_old, matched_new, config, warnings)
-    return _multiclass_diff(old_ds, new_ds, matched_old, matched_new, config, warnings)
+        return _multilabel_diff(old_ds, new_ds, scored, matched_old, matched_new, config, warnings)
+    return _multiclass_diff(old_ds, new_ds, scored, matched_old, matched_new, config, warnings)
 
 
 def _vocabulary(
@@ -155,6 +157,7 @@ def _support_and_shift(
 def _multiclass_diff(
     old: Dataset,
     new: Dataset,
+    scored: Dataset | None,
     matched_old: np.ndarray,
     matched_new: np.ndarray,
     config: ScanConfig,
@@ -180,7 +183,7 @@ def _multiclass_diff(
         dataset=DiffDatasets(
             old.source,
             new.source,
-            new.scores.source if new.scores is not None else None,
+            scored.scores.source if scored is not None else None,
             old.task,
             list(classes),
         ),
@@ -198,8 +201,10 @@ def _multiclass_diff(
         new_classes=new_classes,
         vanished_classes=vanished,
         shift=shift,
-        relabels_vs_model=_judge_relabels(new, relabeled_new, old_label_of_new, config, warnings)
-        if new.scores is not None
+        relabels_vs_model=_judge_relabels(
+            new, scored, relabeled_new, old_label_of_new, config, warnings
+        )
+        if scored is not None
         else None,
         tag_changes=None,
         config=config.to_dict(),
@@ -231,26 +236,34 @@ def _top_pairs(new: Dataset, rows: np.ndarray, old_label_of_new: np.ndarray) -> 
 
 def _judge_relabels(
     new: Dataset,
+    scored: Dataset,
     relabeled: np.ndarray,
     old_label_of_new: np.ndarray,
     config: ScanConfig,
     warnings: list[str],
 ) -> RelabelsVsModel:
     """A relabel agrees with the model when the new label is more probable than the old one;
-    what reading the scores changed is added to `warnings`."""
-    score_reading = multiclass_score_mode(new, config.scores, config.chunk_rows)
+    relabeled rows without scores are not judged. What reading the scores changed is added to
+    `warnings`."""
+    score_reading = multiclass_score_mode(scored, config.scores, config.chunk_rows)
     warnings += score_reading.warnings
     mode = score_reading.mode
-    needed = np.zeros(new.n_samples, dtype=bool)
-    needed[relabeled] = True
+    row_of_scored = _rows_of(scored, new)  # scored row -> row of NEW
+    has_scores = np.zeros(new.n_samples, dtype=bool)
+    has_scores[row_of_scored] = True
+    relabeled = relabeled[has_scores[relabeled]]
+    needed = np.zeros(scored.n_samples, dtype=bool)
+    is_relabeled = np.zeros(new.n_samples, dtype=bool)
+    is_relabeled[relabeled] = True
+    needed[is_relabeled[row_of_scored]] = True
     p_old = np.zeros(new.n_samples)
     p_new = np.zeros(new.n_samples)
-    for block, rows in probability_chunks(new, mode, config.chunk_rows)(needed):
+    for block, rows in probability_chunks(scored, mode, config.chunk_rows)(needed):
         keep = needed[rows]
-        block, rows = block[keep], rows[keep]
-        at = np.arange(rows.size)
-        p_old[rows] = block[at, old_label_of_new[rows]]
-        p_new[rows] = block[at, new.labels[rows]]
+        block, target = block[keep], row_of_scored[rows[keep]]
+        at = np.arange(target.size)
+        p_old[target] = block[at, old_label_of_new[target]]
+        p_new[target] = block[at, new.labels[target]]
     gain = p_new[relabeled] - p_old[relabeled]
     agree = int((gain > 0).sum())
 
@@ -280,9 +293,21 @@ def _judge_relabels(
     )
 
 
+def _rows_of(scored: Dataset, new: Dataset) -> np.ndarray:
+    """For each row of `scored` (NEW joined to its scores), its row in NEW."""
+    if scored.ids.len() == new.ids.len() and scored.ids.equals(new.ids):
+        return np.arange(new.n_samples)
+    position = pl.DataFrame({"id": new.ids, "row": np.arange(new.n_samples)})
+    joined = pl.DataFrame({"id": scored.ids}).join(
+        position, on="id", how="left", maintain_order="left"
+    )
+    return joined["row"].to_numpy()
+
+
 def _multilabel_diff(
     old: Dataset,
     new: Dataset,
+    scored: Dataset | None,
     matched_old: np.ndarray,
     matched_new: np.ndarray,
     config: ScanConfig,
@@ -299,7 +324,7 @@ def _multilabel_diff(
         old.classes, old_counts, new_counts, config.min_support
     )
     relabeled = int(changed.sum())
-    if new.scores is not None:
+    if scored is not None:
         warnings.append("--preds is not used by diff for multi-label data yet.")
     return DiffReport(
         dataset=DiffDatasets(old.source, new.source, None, old.task, list(old.classes)),

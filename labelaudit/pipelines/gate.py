@@ -83,7 +83,7 @@ def current_suspects(report: Any) -> pl.DataFrame:
 
 
 def _apply_accept(path: str | os.PathLike[str], report: Any) -> AcceptedSuspects:
-    accepted = read_table(path, "accepted suspects")
+    accepted = read_table(path, "accepted suspects", ids=("id", "given_label"))
     missing = {"id", "given_label"} - set(accepted.columns)
     if missing:
         raise InputError(
