@@ -375,8 +375,8 @@ def weighted_count(estimated_errors: int, disagreements: int, confident_disagree
     noisy labels, errors on ambiguous samples (human noise) are unconfident, and C falls far below
     the true count, while A counts them all. So C gets the weight of the evidence it actually
     sees: when every disagreement is confident (w = 1) the count is C, the confident joint's
-    own regime; when none is (w = 0) it is A. No constant is tuned: `balanced_count` is the
-    special case w = 1/2. With no disagreement there is nothing to flag; with C = 0 no
+    own regime; when none is (w = 0) it is A. No constant is tuned (`balanced_count` is the same
+    mean with w fixed at 1/2). With no disagreement there is nothing to flag; with C = 0 no
     disagreement is confident (w = 0) and the count is A.
     """
     if disagreements <= 0:
