@@ -51,7 +51,8 @@ from labelaudit.core.noise import QUALITY_SCORES, SUSPECT_RULES, detect, in_memo
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
-DEFAULT = ("half_margin", "balanced_count")  # the proposed defaults
+DEFAULT = ("adaptive_margin", "weighted_count")  # the proposed defaults (round 2)
+ROUND1 = ("half_margin", "balanced_count")  # proposed in round 1
 TODAY = ("normalized_margin", "prune_by_noise_rate")  # the defaults before issue 11
 RATES = (0.08, 0.15, 0.25)
 ENSEMBLE_PAIRS = (
@@ -268,6 +269,7 @@ def _explore_scores(probs, given):
 def single_methods(with_cleanlab: bool) -> dict[str, Method]:
     methods: dict[str, Method] = {
         "labelaudit today (prune_by_noise_rate, normalized_margin)": _labelaudit(*TODAY),
+        "labelaudit round 1 (balanced_count, half_margin)": _labelaudit(*ROUND1),
     }
     for rule in SUSPECT_RULES:
         methods[f"labelaudit {rule}"] = _labelaudit(DEFAULT[0], rule)
@@ -280,7 +282,7 @@ def single_methods(with_cleanlab: bool) -> dict[str, Method]:
     return methods
 
 
-def _ensemble(weights: str) -> Method:
+def _ensemble(weights: str, defaults: tuple[str, str] = DEFAULT) -> Method:
     def run(probs, given):
         w = None
         if weights == "equal":
@@ -288,7 +290,7 @@ def _ensemble(weights: str) -> Method:
         elif weights == "accuracy":
             w = np.array([(p.argmax(axis=1) == given).mean() for p in probs])
         e = detect_ensemble(
-            in_memory_model_chunks(probs), given, len(probs), probs[0].shape[1], *DEFAULT, w
+            in_memory_model_chunks(probs), given, len(probs), probs[0].shape[1], *defaults, w
         )
         return e.detection.flagged, e.detection.quality
 
@@ -300,8 +302,10 @@ def _ensemble_argmax(probs, given):
 
 
 def _per_model_scores(probs, given):
-    """Average of the models' own half_margin qualities (weights from the agreement pass)."""
-    e = detect_ensemble(in_memory_model_chunks(probs), given, len(probs), probs[0].shape[1])
+    """Average of the models' own qualities (weights from the agreement pass)."""
+    e = detect_ensemble(
+        in_memory_model_chunks(probs), given, len(probs), probs[0].shape[1], *DEFAULT
+    )
     quality = sum(
         w * detect(in_memory_chunks(p.copy()), given, p.shape[1], *DEFAULT).quality
         for w, p in zip(e.weights, probs, strict=True)
@@ -333,13 +337,16 @@ def _model(i: int, quality: str, rule: str) -> Method:
 def ensemble_methods(with_cleanlab: bool) -> dict[str, Method]:
     methods: dict[str, Method] = {
         "labelaudit, weights from agreement (proposed)": _ensemble("agreement"),
+        "labelaudit round 1 (agreement, balanced_count, half_margin)": _ensemble(
+            "agreement", ROUND1
+        ),
         "labelaudit, equal weights": _ensemble("equal"),
         "labelaudit, accuracy weights": _ensemble("accuracy"),
-        "average of per-model half_margin": _per_model_scores,
+        "average of per-model qualities": _per_model_scores,
         "every model disagrees": _all_disagree,
         "argmax of the mean": _ensemble_argmax,
-        "model 1 alone (balanced_count)": _model(0, *DEFAULT),
-        "model 2 alone (balanced_count)": _model(1, *DEFAULT),
+        "model 1 alone (proposed)": _model(0, *DEFAULT),
+        "model 2 alone (proposed)": _model(1, *DEFAULT),
     }
     if with_cleanlab:
         methods["cleanlab 2.9 (ensemble scores, mean probs)"] = _cleanlab_ensemble
@@ -381,6 +388,8 @@ def evaluate_partial(p: PartialSet, with_cleanlab: bool) -> list[tuple]:
         runs[f"labelaudit {q}, {DEFAULT[1]}"] = (d.flagged, d.quality)
     d = detect(in_memory_chunks(p.probs.copy()), p.given, p.probs.shape[1], *TODAY)
     runs["labelaudit today"] = (d.flagged, d.quality)
+    d = detect(in_memory_chunks(p.probs.copy()), p.given, p.probs.shape[1], *ROUND1)
+    runs["labelaudit round 1 (balanced_count, half_margin)"] = (d.flagged, d.quality)
     runs["argmax != given (rank by self_confidence)"] = (
         _argmax([p.probs], p.given)[0],
         p.probs[np.arange(p.given.size), p.given],
@@ -507,7 +516,8 @@ def main() -> None:
         "argmax != given",
         "cleanlab 2.9",
         "labelaudit estimated_count",
-        "labelaudit balanced_count",
+        "labelaudit round 1 (balanced_count, half_margin)",
+        "labelaudit weighted_count",
     ]
     f1_names = [n for n in f1_names if any(n in v for v in flags.values())]
     real_sets = [s.name for s in single if s.group != "scenario"]
@@ -517,7 +527,7 @@ def main() -> None:
         f1_names,
         lambda v: v[2],
     )
-    ap_names = [q for q in ("normalized_margin", "self_confidence", "half_margin")]
+    ap_names = ["normalized_margin", "self_confidence", "half_margin", "adaptive_margin"]
     ap_names += ["cleanlab 2.9"] if with_cleanlab else []
     _per_set(
         "AP per set (real models' scores)", {s: aps[s] for s in real_sets}, ap_names, lambda v: v
@@ -551,9 +561,10 @@ def main() -> None:
     _summary("Ranking: average precision (AP)", aps2, egroups, lambda v: v)
     shown = [
         "labelaudit, weights from agreement (proposed)",
+        "labelaudit round 1 (agreement, balanced_count, half_margin)",
         "labelaudit, equal weights",
-        "model 1 alone (balanced_count)",
-        "model 2 alone (balanced_count)",
+        "model 1 alone (proposed)",
+        "model 2 alone (proposed)",
     ]
     shown += ["cleanlab 2.9 (ensemble scores, mean probs)"] if with_cleanlab else []
     human_pairs = {s: flags2[s] for s in egroups["ensemble"]}

@@ -3,6 +3,9 @@
 The data lives outside the repository, in ../shared/data next to the checkout (see its READMEs);
 these tests are skipped when it is absent. The floors sit a little below the figures of
 benchmarks/detection_real.py, so that a change that makes detection worse on real noise fails.
+On the full CIFAR-10N "worst" labels (40% wrong, the models' disagreements are nearly all
+errors) the proposed rule flags a little fewer than argmax and ends up to 0.011 F1 below it
+(round 1's balanced_count: 0.004); the floors say so rather than hide it.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from labelaudit.core.noise import detect, in_memory_chunks
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CIFAR10N = DATA / "real-noise" / "cifar10n-worst"
-DEFAULT = ("half_margin", "balanced_count")  # proposed defaults
+DEFAULT = ("adaptive_margin", "weighted_count")  # proposed defaults (round 2)
+ROUND1 = ("half_margin", "balanced_count")  # proposed in round 1
 TODAY = ("normalized_margin", "prune_by_noise_rate")  # the defaults before issue 11
 
 pytestmark = pytest.mark.skipif(
@@ -60,7 +64,7 @@ def _subsample(given: np.ndarray, truth: np.ndarray, rate: float) -> np.ndarray:
 
 
 @pytest.mark.parametrize(
-    ("model", "f1_floor", "ap_floor"), [("resnet18", 0.87, 0.95), ("swin", 0.94, 0.985)]
+    ("model", "f1_floor", "ap_floor"), [("resnet18", 0.875, 0.955), ("swin", 0.938, 0.989)]
 )
 def test_human_noise_one_model(cifar10n, model: str, f1_floor: float, ap_floor: float) -> None:
     models, given, truth = cifar10n
@@ -68,8 +72,10 @@ def test_human_noise_one_model(cifar10n, model: str, f1_floor: float, ap_floor: 
     d = detect(in_memory_chunks(probs.copy()), given, 10, *DEFAULT)
     wrong = given != truth
     assert _f1(d.flagged, wrong) >= f1_floor
-    assert _f1(d.flagged, wrong) >= _f1(_argmax_flags(probs, given), wrong) - 0.005
+    assert _f1(d.flagged, wrong) >= _f1(_argmax_flags(probs, given), wrong) - 0.015
     assert _average_precision(wrong, d.quality) >= ap_floor
+    round1 = detect(in_memory_chunks(probs.copy()), given, 10, *ROUND1)
+    assert _average_precision(wrong, d.quality) >= _average_precision(wrong, round1.quality) - 0.001
 
 
 @pytest.mark.parametrize("model", ["resnet18", "swin"])
@@ -78,7 +84,7 @@ def test_at_lower_noise_the_default_beats_argmax(cifar10n, model: str) -> None:
     rows = _subsample(given, truth, 0.15)
     probs, labels, wrong = models[model][rows], given[rows], (given != truth)[rows]
     d = detect(in_memory_chunks(probs.copy()), labels, 10, *DEFAULT)
-    assert _f1(d.flagged, wrong) >= _f1(_argmax_flags(probs, labels), wrong) + 0.005
+    assert _f1(d.flagged, wrong) >= _f1(_argmax_flags(probs, labels), wrong) + 0.002
     today = detect(in_memory_chunks(probs.copy()), labels, 10, *TODAY)
     assert _f1(d.flagged, wrong) > _f1(today.flagged, wrong)
 
@@ -89,7 +95,7 @@ def test_two_models_match_or_beat_the_better_one(cifar10n) -> None:
     e = detect_ensemble(in_memory_model_chunks(list(models.values())), given, 2, 10)
     assert e.weights[1] > e.weights[0]  # the Swin transformer makes fewer mistakes of its own
     f1, ap = _f1(e.detection.flagged, wrong), _average_precision(wrong, e.detection.quality)
-    assert f1 >= 0.94 and ap >= 0.988
+    assert f1 >= 0.938 and ap >= 0.99
     swin = detect(in_memory_chunks(models["swin"].copy()), given, 10, *DEFAULT)
     assert f1 >= _f1(swin.flagged, wrong) - 0.005
     assert ap >= _average_precision(wrong, swin.quality)

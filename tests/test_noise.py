@@ -26,8 +26,10 @@ from labelaudit.core.noise import (
     balanced_count,
     detect,
     estimate_noise,
+    flip_concentration,
     in_memory_chunks,
     label_quality,
+    weighted_count,
 )
 
 from .conftest import FIXTURES, labels_frame, preds_frame
@@ -93,9 +95,48 @@ def test_quality_scores_by_formula(rng: np.random.Generator) -> None:
     ratio = entropy / np.clip(given, 1e-6, None)
     expected = np.log(ratio + 1) / np.clip(ratio, 1e-6, None)
     np.testing.assert_allclose(label_quality(evidence, "confidence_weighted_entropy"), expected)
+    noise = estimate_noise(rng.integers(0, 20, (k, k)), np.bincount(labels, minlength=k))
     for method in QUALITY_SCORES:
-        q = label_quality(evidence, method)
+        q = label_quality(evidence, method, noise)
         assert ((q >= 0) & (q <= 1 + 1e-12)).all()
+    with pytest.raises(ValueError, match="noise estimate"):
+        label_quality(evidence, "adaptive_margin")
+
+
+def test_flip_concentration_by_hand() -> None:
+    spread = np.full((4, 4), 5.0)  # every label's flips spread evenly over the 3 other classes
+    np.fill_diagonal(spread, 90.0)
+    assert flip_concentration(spread) == pytest.approx(0.0)
+    one_source = np.diag([90.0, 90.0, 90.0, 90.0])
+    one_source[0, 1] = one_source[1, 2] = one_source[2, 3] = one_source[3, 0] = 12.0
+    assert flip_concentration(one_source) == pytest.approx(1.0)
+    mixed = np.diag([50.0, 50.0, 50.0])
+    mixed[0, 1], mixed[0, 2] = 6.0, 2.0  # label 0: share 6/8 -> (0.75 - 0.5) / 0.5 = 0.5
+    mixed[1, 0] = 2.0  # label 1: one source -> 1
+    # weighted by off-diagonal mass: (0.5 * 8 + 1 * 2) / 10
+    assert flip_concentration(mixed) == pytest.approx(0.6)
+    assert flip_concentration(np.diag([5.0, 5.0, 5.0])) == 0.5  # no evidence either way
+    assert flip_concentration(np.array([[9.0, 1.0], [3.0, 7.0]])) == 1.0  # two classes
+
+
+def test_adaptive_margin_by_formula(rng: np.random.Generator) -> None:
+    n, k = 800, 5
+    probs = _probs(rng, n, k)
+    labels = rng.integers(0, k, n)
+    d = detect(in_memory_chunks(probs.copy(), 111), labels, k, "adaptive_margin", "argmax")
+    joint = d.noise.calibrated_joint
+    shares, masses = [], []
+    for i in range(k):  # the concentration, label by label
+        off = [joint[i, j] for j in range(k) if j != i]
+        masses.append(sum(off))
+        share = max(off) / sum(off) if sum(off) > 0 else 0.0
+        shares.append(min(max((share - 1 / (k - 1)) / (1 - 1 / (k - 1)), 0.0), 1.0))
+    c = sum(s * m for s, m in zip(shares, masses, strict=True)) / sum(masses)
+    given = probs[np.arange(n), labels]
+    best_other = np.array([max(probs[i, j] for j in range(k) if j != labels[i]) for i in range(n)])
+    np.testing.assert_allclose(d.quality, (given - c * best_other + c) / (1 + c))
+    self_conf = detect(in_memory_chunks(probs.copy()), labels, k, "self_confidence", "argmax")
+    assert 0 < c < 1 and not np.allclose(d.ranks(), self_conf.ranks())
 
 
 def test_prune_by_noise_rate_takes_the_largest_margins_per_pair(rng: np.random.Generator) -> None:
@@ -148,6 +189,39 @@ def test_balanced_count_is_the_geometric_mean_capped_by_disagreements() -> None:
     assert balanced_count(2, 3) == 2  # sqrt(6) = 2.45 rounds to 2
 
 
+def test_weighted_count_is_a_weighted_geometric_mean_capped_by_disagreements() -> None:
+    assert weighted_count(100, 400, 200) == 200  # w = 1/2: the geometric mean
+    assert weighted_count(100, 400, 400) == 100  # every disagreement confident: C
+    assert weighted_count(100, 400, 0) == 400  # none confident: A
+    assert weighted_count(100, 400, 100) == round(100**0.25 * 400**0.75)
+    assert weighted_count(900, 400, 100) == 400  # never more than the disagreements
+    assert weighted_count(0, 50, 0) == 50 and weighted_count(50, 0, 0) == 0
+
+
+def test_weighted_count_flags_the_lowest_quality_disagreements() -> None:
+    scenario = make_scenario("human_like", seed=1, n=3000, model="medium")
+    probs, labels = scenario.probabilities, scenario.given
+    n, k = probs.shape
+    for score in ("adaptive_margin", "self_confidence"):
+        d = detect(in_memory_chunks(probs.copy(), 97), labels, k, score, "weighted_count")
+        disagrees = probs[np.arange(n), labels] < probs.max(axis=1)
+        thresholds = np.array([probs[labels == j, j].mean() for j in range(k)])
+        confident_other = np.zeros(n, dtype=bool)
+        for i in np.flatnonzero(disagrees):  # the paper's confident class, row by row
+            cleared = [j for j in range(k) if probs[i, j] >= thresholds[j]]
+            confident_other[i] = (
+                bool(cleared) and max(cleared, key=lambda j: probs[i, j]) != labels[i]
+            )
+        a, c = int(disagrees.sum()), d.noise.estimated_errors
+        w = confident_other.sum() / a
+        count = min(round(np.exp(w * np.log(c) + (1 - w) * np.log(a))), a)
+        assert 0 < w < 1 and c < count < a  # the count lies strictly between C and A
+        rows = np.flatnonzero(disagrees)
+        expected = np.zeros(n, dtype=bool)
+        expected[rows[np.argsort(d.quality[rows], kind="stable")[:count]]] = True
+        np.testing.assert_array_equal(d.flagged, expected)
+
+
 def test_chunking_does_not_change_detection(rng: np.random.Generator) -> None:
     probs = _probs(rng, 1000, 7)
     labels = rng.integers(0, 7, 1000)
@@ -195,7 +269,7 @@ def test_ensemble_detection_equals_detection_on_the_weighted_mean(
     labels = rng.integers(0, k, n)
     e = detect_ensemble(in_memory_model_chunks(models, 100), labels, 2, k)
     mean = e.weights[0] * models[0] + e.weights[1] * models[1]
-    d = detect(in_memory_chunks(mean), labels, k, "half_margin", "balanced_count")
+    d = detect(in_memory_chunks(mean), labels, k, "adaptive_margin", "weighted_count")
     np.testing.assert_array_equal(e.detection.flagged, d.flagged)
     np.testing.assert_allclose(e.detection.quality, d.quality)
 

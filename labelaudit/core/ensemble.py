@@ -149,8 +149,8 @@ def detect_ensemble(
     labels: np.ndarray,
     n_models: int,
     n_classes: int,
-    quality_score: str = "half_margin",
-    rule: str = "balanced_count",
+    quality_score: str = "adaptive_margin",
+    rule: str = "weighted_count",
     weights: np.ndarray | Sequence[float] | None = None,
 ) -> EnsembleDetection:
     """Pass 0 (agreement and weights, unless `weights` are given), then detection's two passes on

@@ -25,6 +25,7 @@ QUALITY_SCORES = (
     "self_confidence",
     "normalized_margin",
     "half_margin",
+    "adaptive_margin",
     "confidence_weighted_entropy",
 )
 SUSPECT_RULES = (
@@ -34,6 +35,7 @@ SUSPECT_RULES = (
     "argmax",
     "estimated_count",
     "balanced_count",
+    "weighted_count",
 )
 NO_CLASS = -1
 _ENTROPY_FLOOR = 1e-6  # the clip cleanlab uses for its confidence-weighted entropy
@@ -207,7 +209,9 @@ def estimate_noise(counts: np.ndarray, class_count: np.ndarray) -> NoiseEstimate
     )
 
 
-def label_quality(evidence: SampleEvidence, method: str) -> np.ndarray:
+def label_quality(
+    evidence: SampleEvidence, method: str, noise: NoiseEstimate | None = None
+) -> np.ndarray:
     """Per-sample label quality in [0, 1]; lower is more suspect.
 
     - self_confidence: p(given).
@@ -217,6 +221,15 @@ def label_quality(evidence: SampleEvidence, method: str) -> np.ndarray:
       model's doubt is spread over many classes (uniform noise, weak models), the margin when one
       other class stands out (noise between look-alike classes); each fails where the other
       works, and their average stays close to the better one of the two.
+    - adaptive_margin: (p(given) - c p(best other) + c) / (1 + c), c = `flip_concentration`
+      of the calibrated confident joint (so `noise` is required): self-confidence (c = 0) when
+      the estimated label flips into a class come from many classes, the margin (c = 1) when
+      they come from one class each, in between otherwise. Why: the odds that a sample labeled
+      y is mislabeled are the sum over other classes j of P(labeled y | truly j) p(j), over
+      P(labeled y | truly y) p(y). When the flips into y are spread evenly over the other
+      classes, that sum is proportional to 1 - p(y), and the ranking is that of self-confidence;
+      when they come from one class (the one the sample resembles), it is proportional to
+      p(best other), and the ranking is that of p(given) against p(best other).
     - confidence_weighted_entropy: see below.
     """
     given, other = evidence.given_probability, evidence.best_other_probability
@@ -226,11 +239,41 @@ def label_quality(evidence: SampleEvidence, method: str) -> np.ndarray:
         return np.clip((given - other + 1.0) / 2.0, 0.0, 1.0)
     if method == "half_margin":
         return np.clip((2.0 * given - other + 1.0) / 3.0, 0.0, 1.0)
+    if method == "adaptive_margin":
+        if noise is None:
+            raise ValueError("adaptive_margin needs the noise estimate (the confident joint)")
+        c = flip_concentration(noise.calibrated_joint)
+        return np.clip((given - c * other + c) / (1.0 + c), 0.0, 1.0)
     if method == "confidence_weighted_entropy":
         # Entropy over self-confidence, mapped into (0, 1] by log(s + 1) / s (as cleanlab does).
         ratio = evidence.normalized_entropy / np.clip(given, _ENTROPY_FLOOR, None)
         return np.log(ratio + 1.0) / np.clip(ratio, _ENTROPY_FLOOR, None)
     raise ValueError(f"unknown label-quality score {method!r}; expected one of {QUALITY_SCORES}")
+
+
+def flip_concentration(calibrated_joint: np.ndarray) -> float:
+    """How concentrated the estimated label flips are, in [0, 1]: 0 when the samples labeled i
+    that belong elsewhere are spread evenly over the other classes, 1 when they all belong to
+    one other class. Computed on the calibrated confident joint (rows: given label, columns:
+    confident class): per given label i, the largest off-diagonal share of row i's off-diagonal
+    mass, rescaled so that an even spread over the K - 1 other classes is 0; then the average
+    over labels weighted by their off-diagonal mass. With 2 classes it is 1 (a single other
+    class; self-confidence and the margin rank alike there); with no off-diagonal mass at all,
+    1/2 (no evidence either way).
+    """
+    k = calibrated_joint.shape[0]
+    if k <= 2:
+        return 1.0
+    off = np.asarray(calibrated_joint, dtype=np.float64).copy()
+    np.fill_diagonal(off, 0.0)
+    mass = off.sum(axis=1)
+    total = float(mass.sum())
+    if total <= 0:
+        return 0.5
+    share = np.divide(off.max(axis=1), mass, out=np.zeros(k), where=mass > 0)
+    even = 1.0 / (k - 1)
+    per_label = np.clip((share - even) / (1.0 - even), 0.0, 1.0)
+    return float((per_label * mass).sum() / total)
 
 
 def suggested_labels(
@@ -293,6 +336,11 @@ def flag_suspects(
     if rule == "balanced_count":
         count = balanced_count(noise.estimated_errors, int(disagrees.sum()))
         return lowest_quality(np.where(disagrees, quality, np.inf), count)
+    if rule == "weighted_count":
+        count = weighted_count(
+            noise.estimated_errors, int(disagrees.sum()), int((off_diagonal & disagrees).sum())
+        )
+        return lowest_quality(np.where(disagrees, quality, np.inf), count)
     pruned = _prune_by_noise_rate(labels, evidence, noise) & disagrees
     if rule == "prune_by_noise_rate":
         return pruned
@@ -315,6 +363,33 @@ def balanced_count(estimated_errors: int, disagreements: int) -> int:
     if estimated_errors <= 0 or disagreements <= 0:
         return 0
     return min(round(float(np.sqrt(float(estimated_errors) * disagreements))), disagreements)
+
+
+def weighted_count(estimated_errors: int, disagreements: int, confident_disagreements: int) -> int:
+    """How many samples `weighted_count` flags: a weighted geometric mean of the disagreements A
+    and the calibrated confident joint's estimate C, C^w A^(1 - w), with w the share of the
+    disagreements whose best other class clears its own threshold (the confident
+    disagreements); at most A.
+
+    The confident joint counts the disagreements it sees (a confident other class) and
+    extrapolates to the rest, the samples where no class clears its threshold, as if their error
+    rate were that of the confident ones. That is where C goes wrong: with a model trained on the
+    noisy labels, errors on ambiguous samples (human noise) are unconfident, and C falls far below
+    the true count, while A counts them all. So C gets the weight of the evidence it actually
+    sees: when every disagreement is confident (w = 1) the count is C, the confident joint's
+    own regime; when none is (w = 0) it is A. No constant is tuned (`balanced_count` is the same
+    mean with w fixed at 1/2). With no disagreement there is nothing to flag; with C = 0 no
+    disagreement is confident (w = 0) and the count is A.
+    """
+    if disagreements <= 0:
+        return 0
+    if confident_disagreements <= 0:
+        return disagreements  # w = 0: the count is A
+    if estimated_errors <= 0:
+        return 0
+    w = min(confident_disagreements / disagreements, 1.0)
+    log_count = w * np.log(float(estimated_errors)) + (1.0 - w) * np.log(float(disagreements))
+    return min(round(float(np.exp(log_count))), disagreements)
 
 
 def _prune_by_noise_rate(
@@ -519,7 +594,7 @@ def finish_detection(
         run_in_parallel(chunks(unsettled), settle)
     confident.count()
     noise = estimate_noise(confident.counts, evidence.class_count)
-    quality = label_quality(evidence, quality_score)
+    quality = label_quality(evidence, quality_score, noise)
     margin = evidence.best_other_probability - evidence.given_probability
     flagged = flag_suspects(rule, labels, evidence, confident, noise, quality)
     suggested = suggested_labels(evidence, confident, labels)
