@@ -79,11 +79,11 @@ class ScanConfig:
         minimum=0.0, maximum=1.0,
     )  # fmt: skip
     quality_score: str = setting(
-        "normalized_margin", "Per-sample label quality used to rank suspects.",
+        "adaptive_margin", "Per-sample label quality used to rank suspects.",
         choices=QUALITY_SCORES,
     )  # fmt: skip
     suspect_rule: str = setting(
-        "prune_by_noise_rate",
+        "weighted_count",
         "Rule that decides the flagged set of suspected label errors (none: skip detection, "
         "metrics only); see docs/detection.md.",
         choices=SUSPECT_CHOICES,

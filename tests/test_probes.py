@@ -118,7 +118,9 @@ def test_digits_with_flipped_labels_are_found(tmp_path: Path) -> None:
     flagged = set(issues.filter(pl.col("is_suspect"))["id"].to_list())
     hits = len(flagged & set(flipped.tolist()))
     precision, recall = hits / len(flagged), hits / flipped.size
-    assert precision > 0.8 and recall > 0.8, (precision, recall)  # measured: 0.855 and 0.855
+    f1 = 2 * precision * recall / (precision + recall)
+    # measured: precision 0.756, recall 0.989, F1 0.857 (the old default: 0.855 / 0.855 / 0.855)
+    assert f1 > 0.83 and recall > 0.95, (precision, recall)
 
 
 BAD_CV = {
