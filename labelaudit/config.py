@@ -14,7 +14,7 @@ from labelaudit.core.noise import QUALITY_SCORES, SUSPECT_RULES
 from labelaudit.core.remedies import WEIGHTING_METHODS
 from labelaudit.errors import ConfigError
 
-SCORE_MODES = ("auto", "probs", "logits")
+SCORE_MODES = ("auto", "probs", "logits", "percent")
 ON_MISSING = ("error", "drop")
 INPUT_FORMATS = ("csv", "tsv", "parquet", "ndjson", "ipc", "npy")
 SUSPECT_CHOICES = (*SUSPECT_RULES, "none")

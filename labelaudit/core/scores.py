@@ -16,9 +16,12 @@ from labelaudit.core.thresholds import multiclass_decide
 ECE_BINS = 15
 TOP_K = 5
 SUM_TOLERANCE = 1e-3  # float error of a row of probabilities (float32, float16 included)
-DISTRIBUTION_TOLERANCE = 1e-2  # rows this close to 1 (plus rounding) read as distributions
+DISTRIBUTION_TOLERANCE = 0.05  # rows this close to 1 (plus rounding) read as distributions
 EXACT_SUM = 1e-6  # rows off by more than this are renormalized when read as probabilities
-RANGE_SLACK = 1e-3  # values this far outside [0, 1] still read as (clipped) probabilities
+RANGE_SLACK = 1e-3  # values this far outside [0, 1] are not probabilities (unless rows sum to 1)
+CLIP_SLACK = 0.01  # rows summing to 1 with values this far outside [0, 1]: clipped probabilities
+NEAR_PROBABILITIES = 0.05  # logits within this of [0, 1] are said to be a close call
+PERCENT = 100.0
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -51,6 +54,7 @@ class ScoreCheck:
     row_sums: np.ndarray | None
     off_sum_rows: np.ndarray
     decimals: int | None
+    percent_rows: bool = False  # every row sums to 100 within its tolerance
 
 
 def check_scores(scores: np.ndarray, expect_row_sum: bool) -> ScoreCheck:
@@ -75,14 +79,19 @@ def check_scores(scores: np.ndarray, expect_row_sum: bool) -> ScoreCheck:
     if expect_row_sum:
         deviation = np.abs(sums - 1.0)
         off_sum = np.flatnonzero(finite_rows & ~(deviation <= SUM_TOLERANCE))
-        if off_sum.size:  # visibly off: rounded, sloppy, or not distributions at all
+        percent = False
+        if off_sum.size:  # visibly off: rounded, sloppy, percentages, or not distributions
             decimals = rounding_decimals(finite)
             tolerance = sum_tolerance(scores.shape[1], decimals)
             off_sum = off_sum[deviation[off_sum] > tolerance]
+            # Percentages rounded to d decimals are probabilities rounded to d + 2.
+            shifted = None if decimals is None else decimals + 2
+            in_percent = np.abs(sums[finite_rows] / PERCENT - 1.0)
+            percent = bool((in_percent <= sum_tolerance(scores.shape[1], shifted)).all())
         # Non-negative rows summing to about 1 hold no value much above 1: no second pass.
         high = float(finite.max()) if off_sum.size or low < 0 else 1.0
-    else:
-        high = float(finite.max())
+        return ScoreCheck(non_finite, low, high, sums, off_sum, decimals, percent)
+    high = float(finite.max())
     return ScoreCheck(non_finite, low, high, sums, off_sum, decimals)
 
 
@@ -112,20 +121,28 @@ def sum_tolerance(n_classes: int, decimals: int | None) -> float:
 
 
 def reading(check: ScoreCheck, multi_label: bool) -> str:
-    """How a chunk reads, by the documented rule (docs/inputs.md):
+    """How a chunk reads, by the documented rule (docs/inputs.md), in this order:
 
-    - a value outside [0, 1] by more than RANGE_SLACK: "logits";
-    - multi-label, values in [0, 1]: "probs";
-    - multi-class, values in [0, 1], every row summing to 1 within its rounding tolerance:
-      "probs" (rows off by more than float error are renormalized when read);
-    - multi-class, values in [0, 1] but rows that do not sum to 1: "ambiguous" (neither a
+    - multi-class rows summing to 1 within their tolerance, values within CLIP_SLACK of [0, 1]:
+      "probs" (clipped into [0, 1], renormalized when read);
+    - values in [0, 100] whose rows sum to 100 within the same tolerance (multi-label: any
+      values in [0, 100] above 1): "percent" (divided by 100);
+    - any value outside [0, 1] by more than RANGE_SLACK: "logits";
+    - multi-label values in [0, 1]: "probs";
+    - multi-class values in [0, 1] whose rows do not sum to 1: "ambiguous" (neither a
       distribution over the classes nor plausible logits; the caller stops and asks).
     """
-    if check.low < -RANGE_SLACK or check.high > 1 + RANGE_SLACK:
-        return "logits"
-    if multi_label or check.off_sum_rows.size == 0:
+    low, high = check.low, check.high
+    in_range = low >= -RANGE_SLACK and high <= 1 + RANGE_SLACK
+    if multi_label:
+        if in_range:
+            return "probs"
+        return "percent" if low >= 0 and high <= PERCENT else "logits"
+    if check.off_sum_rows.size == 0 and low >= -CLIP_SLACK and high <= 1 + CLIP_SLACK:
         return "probs"
-    return "ambiguous"
+    if low >= 0 and 1 < high <= PERCENT and check.percent_rows:
+        return "percent"
+    return "ambiguous" if in_range else "logits"
 
 
 def to_probabilities(
@@ -137,6 +154,9 @@ def to_probabilities(
     passes that find the range and the row sums."""
     if mode == "logits":
         return sigmoid(raw) if multi_label else softmax(raw)
+    if mode == "percent":
+        raw = np.divide(raw, PERCENT, out=raw if raw.dtype.kind == "f" else None)
+        check = None
     if check is None:  # multi-class needs no maximum: renormalizing brings values into [0, 1]
         low = float(raw.min()) if raw.size else 0.0
         high = float(raw.max()) if raw.size and multi_label else 1.0

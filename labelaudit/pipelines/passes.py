@@ -19,6 +19,8 @@ from labelaudit.core.ensemble import ModelAgreement
 from labelaudit.core.metrics_multilabel import MultilabelMetrics, multilabel_metrics
 from labelaudit.core.noise import SampleEvidence, run_in_parallel
 from labelaudit.core.scores import (
+    NEAR_PROBABILITIES,
+    PERCENT,
     RANGE_SLACK,
     SUM_TOLERANCE,
     MulticlassScoreSums,
@@ -39,6 +41,8 @@ class ReadingLog:
     over chunks from several threads, for the report's warnings."""
 
     multi_label: bool = False
+    percent: bool = False
+    logits_near_probabilities: bool = True
     renormalized: int = 0
     lowest_sum: float = math.inf
     highest_sum: float = -math.inf
@@ -47,13 +51,17 @@ class ReadingLog:
     decimals: set[int] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def note(self, check: ScoreCheck) -> None:
-        """Record one chunk that is read as probabilities."""
+    def note(self, check: ScoreCheck, how: str) -> None:
+        """Record one chunk and how it is read (probs, percent or logits)."""
         visibly_off = np.empty(0)
-        if check.row_sums is not None and not self.multi_label:
-            sums = check.row_sums[np.isfinite(check.row_sums)]
+        if how != "logits" and check.row_sums is not None and not self.multi_label:
+            scale = PERCENT if how == "percent" else 1.0
+            sums = check.row_sums[np.isfinite(check.row_sums)] / scale
             visibly_off = sums[np.abs(sums - 1.0) > SUM_TOLERANCE]
+        near = check.low >= -NEAR_PROBABILITIES and check.high <= 1 + NEAR_PROBABILITIES
         with self._lock:
+            self.percent |= how == "percent"
+            self.logits_near_probabilities &= how != "logits" or near
             self.lowest_value = min(self.lowest_value, check.low)
             self.highest_value = max(self.highest_value, check.high)
             if visibly_off.size:
@@ -63,20 +71,37 @@ class ReadingLog:
                 if check.decimals is not None:
                     self.decimals.add(check.decimals)
 
-    def warnings(self, source: str) -> list[str]:
-        """Say what was done to the scores, and how to read them otherwise."""
+    def warnings(self, source: str, mode: str) -> list[str]:
+        """Say what was done to the scores read as `mode`, and how to read them otherwise."""
         out = []
+        if mode == "logits":
+            if self.logits_near_probabilities and math.isfinite(self.lowest_value):
+                out.append(
+                    f"The predictions '{source}' were read as logits, but their values lie just "
+                    f"outside [0, 1] (from {self.lowest_value:.6g} to {self.highest_value:.6g}): "
+                    "if they are probabilities, pass --scores probs."
+                )
+            return out
+        if mode == "percent":
+            out.append(
+                f"The predictions '{source}' were read as percentages (values up to "
+                f"{self.highest_value:.6g}{'' if self.multi_label else ', rows summing to 100'}):"
+                " divided by 100. If they are logits, pass --scores logits."
+            )
         if self.renormalized:
             rounded = (
                 f" (rounded to {max(self.decimals)} decimals)" if len(self.decimals) == 1 else ""
             )
+            low, high = f"{self.lowest_sum:.6g}", f"{self.highest_sum:.6g}"
+            sums = f"about {low}" if low == high else f"between {low} and {high}"
             out.append(
-                f"{count(self.renormalized, 'row')} of the predictions '{source}' sum to between "
-                f"{self.lowest_sum:.6g} and {self.highest_sum:.6g}, not 1: read as probabilities"
+                f"{count(self.renormalized, 'row')} of the predictions '{source}' sum to {sums}"
+                ", not 1: read as probabilities"
                 f"{rounded} and renormalized (each row divided by its sum). If they are logits, "
                 "pass --scores logits."
             )
-        if self.lowest_value < 0 or (self.multi_label and self.highest_value > 1):
+        top = PERCENT if mode == "percent" else 1.0
+        if self.lowest_value < 0 or (self.multi_label and self.highest_value > top):
             out.append(
                 f"Some probabilities in '{source}' lie slightly outside [0, 1] (from "
                 f"{self.lowest_value:.6g} to {self.highest_value:.6g}); they were clipped into "
@@ -167,11 +192,12 @@ def _multiclass_pass(
         how = _multiclass_reading(dataset, check, mode, chunk_rows)
         if chosen is None:
             chosen = how
-        elif chosen == "probs" and how == "logits":
-            contradicted.set()
-            return
-        if chosen == "probs":
-            log.note(check)
+        elif how != chosen:
+            if how == "logits" or chosen == "logits":
+                contradicted.set()  # logits anywhere: the whole file is read as logits
+                return
+            _reject_mixed(dataset)
+        log.note(check, how)
         probabilities = to_probabilities(raw, chosen, check=check if chosen == "probs" else None)
         labels = dataset.labels[rows]
         part = MulticlassScoreSums(dataset.n_classes, thresholds=thresholds)
@@ -189,16 +215,15 @@ def _multiclass_pass(
     if contradicted.is_set():
         return None
     chosen = chosen or "probs"
-    warnings = log.warnings(dataset.scores.source) if chosen == "probs" else []
-    return MulticlassEvaluation(sums, evidence, chosen, warnings)
+    return MulticlassEvaluation(sums, evidence, chosen, log.warnings(dataset.scores.source, chosen))
 
 
 def _multiclass_reading(dataset: Dataset, check: ScoreCheck, mode: str, chunk_rows: int) -> str:
-    """How one chunk reads under `mode`: "logits" or "probs"; an error when `--scores probs`
-    is contradicted or (auto) the chunk is neither probabilities nor logits."""
+    """How one chunk reads under `mode`: "logits", "probs" or "percent"; an error when
+    `--scores probs` is contradicted or (auto) the chunk is neither probabilities nor logits."""
     how = reading(check, multi_label=False)
-    if mode == "logits":
-        return "logits"
+    if mode in ("logits", "percent"):
+        return mode
     if mode == "probs":
         if how == "logits":
             _reject_not_probabilities(dataset, chunk_rows)
@@ -218,13 +243,19 @@ def multiclass_score_mode(dataset: Dataset, mode: str, chunk_rows: int) -> Score
     if mode == "logits":
         return ScoreReading(mode, [])
     log = ReadingLog()
+    chosen = None
     for raw, _rows in dataset.score_chunks(chunk_rows):
         check = check_scores(raw, expect_row_sum=True)
         _reject_non_finite(dataset, check, chunk_rows)
-        if _multiclass_reading(dataset, check, mode, chunk_rows) == "logits":
+        how = _multiclass_reading(dataset, check, mode, chunk_rows)
+        if how == "logits":
             return ScoreReading("logits", [])
-        log.note(check)
-    return ScoreReading("probs", log.warnings(dataset.scores.source))
+        if chosen is not None and how != chosen:
+            _reject_mixed(dataset)
+        chosen = how
+        log.note(check, how)
+    chosen = chosen or "probs"
+    return ScoreReading(chosen, log.warnings(dataset.scores.source, chosen))
 
 
 def probability_chunks(
@@ -246,23 +277,25 @@ def evaluate_multilabel(
     mode = dataset.score_mode or mode
     probabilities = np.zeros((dataset.n_samples, dataset.n_classes), dtype=np.float64)
     scored = np.zeros(dataset.n_samples, dtype=bool)
-    any_logits = False
+    readings: set[str] = set()
     log = ReadingLog(multi_label=True)
     for raw, rows in dataset.score_chunks(chunk_rows):
         check = check_scores(raw, expect_row_sum=False)
         _reject_non_finite(dataset, check, chunk_rows)
-        logits = reading(check, multi_label=True) == "logits"
-        if mode == "probs" and logits:
+        how = reading(check, multi_label=True)
+        if mode == "probs" and how != "probs":
             _reject_not_probabilities(dataset, chunk_rows)
-        any_logits |= logits
-        log.note(check)
+        readings.add(how)
+        log.note(check, how)
         probabilities[rows] = raw
         scored[rows] = True
-    as_logits = mode == "logits" or (mode == "auto" and any_logits)
-    score_mode = "logits" if as_logits else "probs"
+    # Logits anywhere: all are logits; else percentages anywhere: all are (a chunk of small
+    # percentages looks like probabilities).
+    auto = "logits" if "logits" in readings else "percent" if "percent" in readings else "probs"
+    score_mode = auto if mode == "auto" else mode
     probabilities = to_probabilities(probabilities, score_mode, multi_label=True)
     metrics = multilabel_metrics(dataset.indicators[scored], probabilities[scored], threshold)
-    warnings = [] if as_logits else log.warnings(dataset.scores.source)
+    warnings = log.warnings(dataset.scores.source, score_mode)
     return MultilabelEvaluation(metrics, probabilities, scored, score_mode, warnings)
 
 
@@ -304,6 +337,15 @@ def _reject_not_probabilities(dataset: Dataset, chunk_rows: int) -> None:
     )
 
 
+def _reject_mixed(dataset: Dataset) -> None:
+    raise InputError(
+        f"The predictions '{dataset.scores.source}' hold rows of probabilities (summing to 1) "
+        "and rows of percentages (summing to 100) in one file, so labelaudit will not guess how "
+        "to read them. Make every row one or the other, or pass --scores probs to divide each "
+        "row by its sum."
+    )
+
+
 def _reject_zero_rows(dataset: Dataset, check: ScoreCheck, chunk_rows: int) -> None:
     if check.row_sums is None or (check.row_sums > 0).all():
         return
@@ -327,7 +369,7 @@ def _logits_or_reject_ambiguous(dataset: Dataset, chunk_rows: int) -> str:
     raise InputError(
         f"The predictions '{dataset.scores.source}' hold values in [0, 1], but "
         f"{count(int(off.sum()), 'row')} {'does' if off.sum() == 1 else 'do'} not sum to 1 "
-        f"(sums from {sums[0]:.4g} to {sums[1]:.4g}; ids {describe_ids(dataset.ids, off)}). "
+        f"(sums from {sums[0]:.6g} to {sums[1]:.6g}; ids {describe_ids(dataset.ids, off)}). "
         "They are neither a probability distribution over the classes nor plausible logits, so "
         "labelaudit will not guess. Pass "
         "--scores probs to divide each row by its sum, or --scores logits to apply a softmax; "
@@ -417,11 +459,12 @@ def _multiclass_models_pass(
             )
             if chosen[i] is None:
                 chosen[i] = how
-            elif chosen[i] == "probs" and how == "logits":
+            elif how != chosen[i]:
+                if how != "logits":
+                    _reject_mixed(datasets[i])
                 contradicted.add(i)
                 return
-            if chosen[i] == "probs":
-                logs[i].note(check)
+            logs[i].note(check, how)
             probs = chosen[i] == "probs"
             blocks.append(to_probabilities(raw, chosen[i], check=check if probs else None))
         labels = base.labels[rows]
@@ -441,12 +484,7 @@ def _multiclass_models_pass(
     if contradicted:
         return contradicted
     read = [replace(model, mode=chosen[i] or "probs") for i, model in enumerate(models)]
-    warnings = [
-        w
-        for i, log in enumerate(logs)
-        if chosen[i] == "probs"
-        for w in log.warnings(read[i].source)
-    ]
+    warnings = [w for i, log in enumerate(logs) for w in log.warnings(read[i].source, read[i].mode)]
     return EnsembleEvaluation(
         read, agreement.weights(), agreement.error_rates(), sums, agreement.models_disagreeing,
         warnings,
