@@ -7,13 +7,14 @@ Actions a line that starts with `::` (or holds `##[`) is read by the runner as a
 
 from __future__ import annotations
 
-# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators, shown as the
-# escapes Python would write for them, so `a\nb` reads as the four characters a, \, n, b.
+# Control characters (C0, DEL, C1), the Unicode line and paragraph separators, and the
+# bidirectional controls (which can make a name display as another, the "Trojan Source" trick),
+# shown as the escapes Python would write for them, so `a\nb` reads as a, \, n, b.
 _SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _CONTROLS = [*range(0x20), 0x7F, *range(0x80, 0xA0)]
+_UNICODE_CONTROLS = [0x2028, 0x2029, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
 _ESCAPES = {code: _SHORT.get(chr(code), f"\\x{code:02x}") for code in _CONTROLS} | {
-    0x2028: "\\u2028",
-    0x2029: "\\u2029",
+    code: f"\\u{code:04x}" for code in _UNICODE_CONTROLS
 }
 
 

@@ -755,7 +755,11 @@ def score(
     from labelaudit.io.paths import check_outputs
     from labelaudit.io.writers import write_frame
 
-    if (model is None) == (cv is None):
+    if model is not None and cv is not None:
+        raise LabelAuditError(
+            "Give --model MODEL to run a model or --cv K to train probes, not both."
+        )
+    if model is None and cv is None:
         raise LabelAuditError("Give --model MODEL to run a model, or --cv K to train probes.")
     if cv is not None and (weights or shard or logits or multi_label):
         raise LabelAuditError(

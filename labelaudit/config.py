@@ -281,8 +281,8 @@ def _tool_tables(data: dict[str, Any]) -> dict[str, Any]:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        # A byte-order mark (some Windows editors write one) is not part of the TOML.
+        return tomllib.loads(path.read_bytes().decode("utf-8-sig"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"The configuration file '{path}' is not valid TOML: {exc}.") from exc
     except UnicodeDecodeError as exc:

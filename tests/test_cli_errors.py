@@ -135,7 +135,7 @@ def test_conflicting_duplicates_are_a_finding() -> None:
     report = json.loads(result.stdout)
     assert report["duplicates"]["duplicate_ids"] == 2
     assert report["duplicates"]["conflicting_ids"] == 1
-    assert report["duplicates"]["example_conflicting_ids"] == [2, 2]
+    assert report["duplicates"]["example_conflicting_ids"] == [2]  # each id once
     assert "conflicting_duplicates" in [f["code"] for f in report["findings"]]
 
 

@@ -41,7 +41,7 @@ def test_duplicates_and_conflicts() -> None:
     assert summary.duplicate_ids == 3
     assert summary.duplicate_rows == 7
     assert summary.conflicting_ids == 2
-    assert summary.example_conflicting_rows.tolist() == [2, 3, 5, 6, 7]
+    assert summary.example_conflicting_rows.tolist() == [2, 5]  # the first row of each id
 
 
 def test_multilabel_cardinality_by_hand() -> None:

@@ -125,9 +125,17 @@ def duplicates(
         duplicate_ids=int(dup_mask_ids.sum()),
         duplicate_rows=int(dup_row_mask.sum()),
         conflicting_ids=int(conflicting_ids.size),
-        example_duplicate_rows=np.flatnonzero(dup_row_mask)[:examples],
-        example_conflicting_rows=np.flatnonzero(conflict_row_mask)[:examples],
+        example_duplicate_rows=_first_row_of_each_id(id_codes, dup_row_mask, examples),
+        example_conflicting_rows=_first_row_of_each_id(id_codes, conflict_row_mask, examples),
     )
+
+
+def _first_row_of_each_id(id_codes: np.ndarray, mask: np.ndarray, examples: int) -> np.ndarray:
+    """The first row of each of the first `examples` distinct ids among the masked rows (so an
+    example list names each id once)."""
+    rows = np.flatnonzero(mask)
+    _, first = np.unique(id_codes[rows], return_index=True)
+    return rows[np.sort(first)][:examples]
 
 
 def label_set_codes(indicators: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 OFF = 1.0
+BELOW_OFF = float(np.nextafter(1.0, 0.0))
 _METRIC = re.compile(r"^(f1|precision@recall=(?P<r>[0-9.]+)|recall@precision=(?P<p>[0-9.]+))$")
 
 
@@ -81,7 +82,9 @@ def best_threshold(
     best = int(np.argmax(value))  # the first maximum: the highest threshold among ties
     if value[best] < 0 or value[best] == 0:
         return OFF
-    return float(thresholds[best])
+    # 1.0 is the OFF marker: a class best predicted at p >= 1.0 gets the largest float below 1,
+    # which selects exactly the same rows and still reads as "on".
+    return min(float(thresholds[best]), BELOW_OFF)
 
 
 def _candidate_rows(

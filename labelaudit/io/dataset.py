@@ -204,7 +204,7 @@ def build_dataset(
     extra_warnings: list[str] | None = None,
 ) -> Dataset:
     """Encode labels to the vocabulary and align score rows to label rows by id."""
-    warnings = list(extra_warnings or [])
+    warnings = [*table.warnings, *(extra_warnings or [])]
     keep = ~table.null_mask
     null_count = int(table.null_mask.sum())
     null_examples = describe_ids(table.ids, table.null_mask) if null_count else ""

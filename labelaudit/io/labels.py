@@ -28,6 +28,7 @@ class LabelTable:
     null_mask: np.ndarray
     integer_labels: bool
     boolean_labels: bool = False
+    warnings: tuple[str, ...] = ()
 
     @property
     def n_rows(self) -> int:
@@ -89,7 +90,37 @@ def load_labels(
             f"({count(frame.height, 'row')}). Check --label-col and the file's contents."
         )
     boolean = frame[label_col].dtype == pl.Boolean
-    return LabelTable(name, ids, has_ids, task, values, null_mask, integer, boolean)
+    notes = _check_label_texts(values, name, label_col) if task == MULTICLASS else ()
+    return LabelTable(name, ids, has_ids, task, values, null_mask, integer, boolean, notes)
+
+
+JSON_LIST = r'^\[\s*(\]|("[^"]*"|-?\d+)(\s*,\s*("[^"]*"|-?\d+))*\s*\])$'
+SEPARATORS = ("|", ";", ",")
+
+
+def _check_label_texts(values: pl.Series, name: str, label_col: str) -> tuple[str, ...]:
+    """One label a row, as read: a JSON list in the text (a JSON-lines column mixing single
+    labels and lists) is an error; separators in many labels get a hint (--label-sep)."""
+    if values.dtype != pl.String:
+        return ()
+    distinct = values.drop_nulls().unique()
+    lists = distinct.filter(distinct.str.contains(JSON_LIST))
+    if lists.len():
+        raise SchemaError(
+            f"The label column '{label_col}' of '{name}' mixes single labels with lists (e.g. "
+            f"{lists[0]}). Give every row a list (multi-label) or every row one label."
+        )
+    notes = []
+    for sep in SEPARATORS:
+        holding = int(distinct.str.contains(sep, literal=True).sum())
+        if holding and holding >= max(2, distinct.len() // 4):
+            notes.append(
+                f"{count(holding, 'distinct label')} of '{name}' contain '{sep}' (e.g. "
+                f"{distinct.filter(distinct.str.contains(sep, literal=True))[0]!r}): if a row "
+                f"holds several labels, pass --label-sep '{sep}'."
+            )
+            break
+    return tuple(notes)
 
 
 def _read_ids(
@@ -174,9 +205,10 @@ def _multiclass_values(raw: pl.Series) -> pl.Series:
     if raw.dtype.is_integer():
         # Integer labels stay integers (their string form names the class); no blanks possible.
         return raw.cast(pl.Int64).rename("label")
-    text = raw.cast(pl.String).str.strip_chars()
+    text = raw.cast(pl.String).str.strip_chars().str.normalize("NFC")
     # An empty or blank label is as missing as a null one; blanks around a name are not part of
-    # it (the same rule as for multi-label elements).
+    # it; names compare in Unicode NFC, so a composed and a decomposed "café" are one class
+    # (the same rules as for multi-label elements, prediction columns and --classes).
     return pl.select(pl.when(text == "").then(None).otherwise(text).alias("label")).to_series()
 
 
@@ -192,8 +224,9 @@ def _multilabel_from_strings(raw: pl.Series, sep: str) -> pl.Series:
 
 
 def _clean_elements(lists: pl.Series) -> pl.Series:
-    """Each element stripped of surrounding blanks; empty and null elements dropped."""
-    stripped = pl.element().str.strip_chars()
+    """Each element stripped of surrounding blanks and in Unicode NFC; empty and null elements
+    dropped."""
+    stripped = pl.element().str.strip_chars().str.normalize("NFC")
     return lists.list.eval(stripped.filter(stripped.is_not_null() & (stripped != "")))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,6 +126,11 @@ def _from_frame(
 ) -> ScoreMatrix:
     if frame.height == 0:
         raise InputError(f"The predictions in '{name}' have no rows.")
+    # Column names compare in Unicode NFC, like label values (a composed and a decomposed
+    # "café" are one class); a rename that would merge two columns is left to the repeat check.
+    normalized = {c: unicodedata.normalize("NFC", c) for c in frame.columns}
+    if len(set(normalized.values())) == len(normalized):
+        frame = frame.rename(normalized)
     ids = (
         checked_ids(frame[id_col], id_col, f"the predictions '{name}'")
         if id_col in frame.columns
@@ -210,7 +216,7 @@ def read_class_file(path: str | os.PathLike[str]) -> list[str]:
         what = "is a folder" if file.is_dir() else "does not exist"
         raise InputError(f"The classes file '{path}' {what}. Give a file with one class a line.")
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8-sig")  # a byte-order mark is not a class name
     except UnicodeDecodeError as exc:
         raise InputError(
             f"The classes file '{path}' is not UTF-8 text ({exc.reason} at byte {exc.start}). "
@@ -220,7 +226,7 @@ def read_class_file(path: str | os.PathLike[str]) -> list[str]:
         raise InputError(
             f"The classes file '{path}' could not be read: {exc.strerror or exc}."
         ) from exc
-    names = [line.strip() for line in text.splitlines()]
+    names = [unicodedata.normalize("NFC", line.strip()) for line in text.splitlines()]
     names = [n for n in names if n]
     if not names:
         raise InputError(f"The classes file '{path}' names no class. Give one class name a line.")

@@ -221,14 +221,19 @@ def _parse_error_line(path: str, fmt: str) -> str:
         with opener(path, "rt", encoding="utf-8", newline="") as handle:
             if fmt == "ndjson":
                 return _first_bad_json_line(handle)
-            rows = csv.reader(handle, delimiter="," if fmt == "csv" else "\t")
+            rows = csv.reader(handle, delimiter="," if fmt == "csv" else "\t", strict=True)
             width = len(next(rows, []))
+            started = 1
             for row in rows:
                 if row and len(row) != width:
                     return f", line {rows.line_num} (expected {width} fields, found {len(row)})"
+                started = rows.line_num + 1
     except UnicodeDecodeError as exc:
         return f" (it is not UTF-8 text: {exc.reason} at byte {exc.start})"
-    except (OSError, csv.Error, EOFError):
+    except csv.Error as exc:
+        why = "a quote opened there is never closed" if "end of data" in str(exc) else str(exc)
+        return f", the record starting on line {started} ({why})"
+    except (OSError, EOFError):
         return ""
     return ""
 
@@ -247,10 +252,31 @@ def _first_bad_json_line(lines: Iterable[str]) -> str:
 
 def read_npy(path: str | os.PathLike[str], role: str) -> np.ndarray:
     """Memory-map a 2-D .npy score matrix, so a large file costs no memory up front."""
-    (one,) = expand_paths(path, role)[:1]
+    paths = expand_paths(path, role)
+    if len(paths) > 1:
+        raise InputError(
+            f"The {role} pattern '{path}' matches {len(paths)} .npy files; a .npy array is read "
+            "whole, one file. Give one file (or tables, whose shards a glob reads as one)."
+        )
+    one = paths[0]
+    try:
+        with open(one, "rb") as handle:
+            magic = handle.read(6)
+    except OSError as exc:
+        raise InputError(f"The {role} file '{one}' could not be read: {exc.strerror}.") from exc
+    if magic != b"\x93NUMPY":
+        raise InputError(
+            f"The {role} file '{one}' is not a NumPy .npy file (it lacks the .npy header). Save "
+            "the scores with numpy.save, or give a table (csv, parquet, ...)."
+        )
     try:
         array = np.load(one, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:
+        raise InputError(
+            f"The {role} file '{one}' holds Python objects (a pickled array), which labelaudit "
+            "never loads; save the scores as a numeric array (float32 or float64)."
+        ) from exc
+    except OSError as exc:
         raise InputError(
             f"The {role} file '{one}' could not be read as a .npy array: {_first_line(exc)}."
         ) from exc

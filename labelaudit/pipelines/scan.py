@@ -69,7 +69,8 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
     else:
         counts = support_stats.class_counts(dataset.labels, dataset.n_classes)
         label_codes = dataset.labels
-    total = counts.sum()
+    # The share is of analyzed samples (multi-label: shares then sum to the cardinality).
+    total = dataset.n_samples
     support = SupportSection(
         [
             ClassSupport(name, int(c), float(c / total) if total else 0.0)

@@ -91,6 +91,8 @@ def run_thresholds(
         raise InputError("Give --holdout FRACTION or --folds K, not both.")
     if folds is not None and folds < 2:
         raise InputError(f"--folds must be at least 2; found {folds}.")
+    if folds is not None and folds > 10_000:
+        raise InputError(f"--folds {folds} is more folds than any split needs; use 2 to 20.")
     if holdout is not None and not 0 < holdout < 1:
         raise InputError(f"--holdout must be a fraction in (0, 1); found {holdout}.")
     dataset = load_dataset(labels, preds, config)
@@ -100,6 +102,7 @@ def run_thresholds(
         fraction = DEFAULT_HOLDOUT if holdout is None else holdout
         evaluation_rows = _holdout_mask(strata, fraction, seed)
         tuning = ~evaluation_rows
+        _require_rows(int(tuning.sum()), int(evaluation_rows.sum()), fraction)
         chosen = task.tune(probabilities[tuning], truth[tuning])
         after = task.decide(probabilities[evaluation_rows], chosen)
         method = ThresholdsEvaluation("holdout", holdout_fraction=fraction, seed=seed)
@@ -197,6 +200,18 @@ def _probabilities(
         probabilities[rows] = block
     truth = np.eye(dataset.n_classes, dtype=bool)[dataset.labels]
     return probabilities, truth, dataset.labels, score_reading.warnings
+
+
+def _require_rows(tuning: int, judged: int, fraction: float) -> None:
+    """Both sides of a holdout need rows: thresholds tuned on nothing, or judged on nothing,
+    would be reported as figures."""
+    if tuning == 0 or judged == 0:
+        side = "tuned on" if tuning == 0 else "judged on"
+        raise InputError(
+            f"--holdout {fraction:g} leaves {tuning:,} rows to tune on and {judged:,} to judge "
+            f"on: the thresholds would be {side} no row. Choose a fraction that leaves rows on "
+            "both sides (default 0.5), or --folds K."
+        )
 
 
 def _holdout_mask(strata: np.ndarray, fraction: float, seed: int) -> np.ndarray:

@@ -6,6 +6,7 @@ Both return a ScoreResult whose `predictions` frame (id + one column per class) 
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -200,8 +201,14 @@ def cross_validate(
             f"--cv trains probes on features, but '{data}' is a folder. Give a features table "
             "with an id, a label and the feature columns (e.g. embeddings)."
         )
+    _check_probe_settings(settings)
     where = resolve_device(device)
     features = _read_features(data, data_options, shaped=False)
+    if folds > features.n_rows:
+        raise InputError(
+            f"--cv {folds} asks for more folds than '{data}' has rows ({features.n_rows:,}); "
+            "each fold needs rows to predict. Use fewer folds (5 or 10 is usual)."
+        )
     names, codes = _encode_labels(features, data_options)
     warnings = _small_class_warnings(names, codes, folds)
     flat = features.features.reshape(features.n_rows, -1)
@@ -297,6 +304,30 @@ def _frame(ids: pl.Series, scores: np.ndarray, names: list[str], ok: np.ndarray 
     frame = pl.from_numpy(scores, schema=names, orient="row").with_columns(ids.alias("id"))
     frame = frame.select("id", *names)
     return frame if ok is None else frame.filter(pl.Series(ok))
+
+
+def _check_probe_settings(settings: ProbeSettings) -> None:
+    """Settings that would train nothing or diverge are bad input, not a bug."""
+    checks = [
+        (settings.max_epochs >= 1, f"--epochs must be at least 1; found {settings.max_epochs}."),
+        (settings.hidden >= 1, f"--hidden must be at least 1; found {settings.hidden}."),
+        (settings.patience >= 1, f"--patience must be at least 1; found {settings.patience}."),
+        (
+            settings.batch_size is None or settings.batch_size >= 0,
+            f"--batch-size must be 0 (full batch) or more; found {settings.batch_size}.",
+        ),
+        (
+            math.isfinite(settings.lr) and settings.lr > 0,
+            f"--lr must be a finite number above 0; found {settings.lr}.",
+        ),
+        (
+            math.isfinite(settings.weight_decay) and settings.weight_decay >= 0,
+            f"--weight-decay must be a finite number, 0 or more; found {settings.weight_decay}.",
+        ),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise InputError(message)
 
 
 def _check_sizes(run: RunOptions) -> None:
