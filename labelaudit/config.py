@@ -180,14 +180,20 @@ def load_config_file(path: str | Path | None, discover: bool = True) -> LoadedCo
         what = "is a folder" if file.is_dir() else "does not exist"
         raise ConfigError(f"The configuration file '{file}' {what}. Give a .toml file.")
     data = _read_toml(file)
-    table = "[tool.labelaudit]" if file.name == "pyproject.toml" or "tool" in data else "the file"
-    if table == "[tool.labelaudit]":
-        data = _tool_tables(data).get("labelaudit", {})
+    nested = "tool" in data and "labelaudit" in _tool_tables(data)
+    if file.name != "pyproject.toml" and nested and len(data) > 1:
+        raise ConfigError(
+            f"'{file}' holds settings both at the top level and under [tool.labelaudit]; which "
+            "one applies would be a guess. Keep one: in labelaudit.toml, the top level."
+        )
+    if file.name == "pyproject.toml" or nested:
+        data, where = _tool_tables(data).get("labelaudit", {}), f"[tool.labelaudit] of '{file}'"
+    else:
+        where = f"'{file}'"
     if not isinstance(data, dict):
-        raise ConfigError(f"{table} in '{file}' must be a table; found {data!r}.")
+        raise ConfigError(f"The settings in {where} must be a table; found {data!r}.")
     sections = {name: data[name] for name in SECTIONS if name in data}
     values = {k: v for k, v in data.items() if k not in SECTIONS}
-    where = f"{table} of '{file}'"
     check_keys(values, set(KEYS), where)
     for key, value in values.items():
         _check_value(KEYS[key], value, where)
@@ -238,38 +244,40 @@ def _check_value(name: str, value: Any, source: str) -> Any:
     """`value` for setting `name` as its declaration says (type, choices, bounds), or a
     ConfigError naming the setting, the value and where it came from."""
     meta = SETTINGS[name].metadata
-    key, kind = external_key(name), meta["kind"]
+    kind = meta["kind"]
+    # Named as the person wrote it: a flag on the command line, a key in a file.
+    key = external_key(name)
+    cli = source == "the command line"
+    key = f"--{key.replace('_', '-')}" if cli else f"Setting '{key}'"
+    where = "on the command line" if cli else f"in {source}"
     if value is None and SETTINGS[name].default is None:
         return None
     if kind is tuple:  # a list of names: a TOML array, or comma-separated text
         names = value.split(",") if isinstance(value, str) else value
         if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
-            raise ConfigError(
-                f"Setting '{key}' must be a list of column names; found {value!r} in {source}."
-            )
+            raise ConfigError(f"{key} must be a list of column names; found {value!r} {where}.")
         return tuple(n.strip() for n in names if n.strip())
     if kind is str:
         if not isinstance(value, str):
-            raise ConfigError(f"Setting '{key}' must be a string; found {value!r} in {source}.")
+            raise ConfigError(f"{key} must be a string; found {value!r} {where}.")
         if meta["choices"] is not None and value not in meta["choices"]:
             raise ConfigError(
-                f"Setting '{key}' is '{value}' in {source}; expected one of: "
-                f"{', '.join(meta['choices'])}."
+                f"{key} is '{value}' {where}; expected one of: {', '.join(meta['choices'])}."
             )
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         noun = "an integer" if kind is int else "a number"
-        raise ConfigError(f"Setting '{key}' must be {noun}; found {value!r} in {source}.")
+        raise ConfigError(f"{key} must be {noun}; found {value!r} {where}.")
     if kind is int and not isinstance(value, int):
-        raise ConfigError(f"Setting '{key}' must be an integer; found {value!r} in {source}.")
+        raise ConfigError(f"{key} must be an integer; found {value!r} {where}.")
     if not math.isfinite(value):
-        raise ConfigError(f"Setting '{key}' must be a finite number; found {value} in {source}.")
+        raise ConfigError(f"{key} must be a finite number; found {value} {where}.")
     if meta["positive"] and value <= 0:
-        raise ConfigError(f"Setting '{key}' must be > 0; found {value} in {source}.")
+        raise ConfigError(f"{key} must be > 0; found {value} {where}.")
     low, high = meta["minimum"], meta["maximum"]
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
-        raise ConfigError(f"Setting '{key}' must be {bounds}; found {value} in {source}.")
+        raise ConfigError(f"{key} must be {bounds}; found {value} {where}.")
     return float(value) if kind is float else value
 
 

@@ -305,7 +305,7 @@ def test_max_weight_nan_is_an_error(tmp_path: Path, cli: CliRun) -> None:
     for value in ("nan", "inf", "-1", "0"):
         result = cli("scan", "l.csv", "--max-weight", value)
         assert result.exit_code == 2, value
-        assert "max_weight" in result.stderr
+        assert "--max-weight" in result.stderr
 
 
 # --- messages ------------------------------------------------------------------------------------

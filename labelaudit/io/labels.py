@@ -53,6 +53,11 @@ def load_labels(
     input_format: str | None = None,
 ) -> LabelTable:
     """Read the labels from a path or a DataFrame and check the columns it needs."""
+    if id_col == label_col:
+        raise SchemaError(
+            f"--id-col and --label-col both name '{label_col}'; the id and the label are two "
+            "columns."
+        )
     if isinstance(source, pl.DataFrame):
         frame, name = source, "labels DataFrame"
     else:

@@ -89,7 +89,7 @@ def check_outputs(
             continue
         _check_folder_target(option, os.fspath(folder))
         planned += [(option, os.path.join(os.fspath(folder), name)) for name in names]
-    for option, value in planned:
+    for option, value in planned:  # first what could destroy something, then the rest
         target = _resolve(value)
         for source in sources:
             if _same(target, source):
@@ -103,10 +103,11 @@ def check_outputs(
                 "a run needs its own path."
             )
         claimed[target.real] = option
+    for option, value in planned:
         if option in table_options:
-            _check_table_suffix(option, target.given)
+            _check_table_suffix(option, value)
         if option not in (folders or {}):
-            _check_file_target(option, target.given)
+            _check_file_target(option, value)
     for option, (folder, _names) in (folders or {}).items():
         if folder is not None and os.path.realpath(folder) in claimed:
             raise InputError(

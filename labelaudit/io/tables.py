@@ -111,7 +111,7 @@ def read_table(
                 f"The {role} file '{one}' is a .npy array, but a table is needed here "
                 "(csv, tsv, parquet, ndjson, arrow)."
             )
-        text = [*ids, *([label] if label else [])]
+        text = list(dict.fromkeys([*ids, *([label] if label else [])]))
         frame = _read_one(one, fmt, role, text)
         if fmt in ("csv", "tsv"):
             frame = frame.with_columns(

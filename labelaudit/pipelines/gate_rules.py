@@ -159,6 +159,11 @@ def parse_rules(table: Any, source: str) -> list[RuleSetting]:
             f"{source} must be a table of rules (e.g. [tool.labelaudit.gate] with "
             f"max_suspect_rate = 0.05); found {table!r}."
         )
+    if not table:
+        raise ConfigError(
+            f"{source} is empty, so the gate would check nothing and always pass. Add rules, or "
+            "remove the table to use the default rules (docs/gate.md)."
+        )
     check_keys(table, set(RULES), source, noun="gate rule")
     return [_parse_setting(RULES[name], raw, source) for name, raw in table.items()]
 
@@ -197,6 +202,35 @@ def _check_value(rule: Rule, value: Any, where: str) -> None:
         raise ConfigError(f"The {where} must be a number; found {value!r}.")
     elif not math.isfinite(value):
         raise ConfigError(f"The {where} must be a finite number; found {value!r}.")
+    elif rule.name in LIMITS:
+        low, high = LIMITS[rule.name]
+        if value < low or (high is not None and value > high):
+            domain = f"in [{low}, {high}]" if high is not None else f">= {low}"
+            raise ConfigError(
+                f"The {where} must be {domain}; found {value!r} (a limit no figure can reach "
+                "would pass or fail every run)."
+            )
+
+
+# The range each numeric limit can take: shares and rates in [0, 1], counts and ratios >= 0.
+_SHARE = (0, 1)
+_COUNT: tuple[float, float | None] = (0, None)
+LIMITS: dict[str, tuple[float, float | None]] = {
+    "min_support": _COUNT,
+    "max_imbalance_ratio": (1, None),
+    "max_null_labels": _COUNT,
+    "max_duplicate_ids": _COUNT,
+    "max_conflicting_duplicates": _COUNT,
+    "max_suspect_rate": _SHARE,
+    "max_class_noise_rate": _SHARE,
+    "min_accuracy": _SHARE,
+    "min_macro_f1": _SHARE,
+    "max_relabel_rate": _SHARE,
+    "max_removed_rate": _SHARE,
+    "max_added_rate": _COUNT,
+    "max_shift_tvd": _SHARE,
+    "max_class_share_change": _SHARE,
+}
 
 
 def evaluate(settings: list[RuleSetting], inputs: GateInputs) -> list[GateFinding]:
