@@ -133,6 +133,13 @@ def setting_option(name: str, metavar: str | None = None) -> Callable[..., Any]:
                         help=help_of(name))  # fmt: skip
 
 
+def choice_option(flag: str, choices: tuple[str, ...], default: str, help: str) -> Any:
+    """An option with fixed choices and a default shown in --help."""
+    return click.option(
+        flag, type=click.Choice(choices), default=default, show_default=True, help=help
+    )
+
+
 def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options that say how to read labels and predictions, shared by every command."""
     options = [
@@ -283,7 +290,7 @@ def scan(
     )
     report = run_scan(labels, preds, config=config)
     if issues_out:
-        write_frame(issues_out, report.suspects)
+        write_frame(issues_out, report.issues)
     if weights_out:
         write_frame(weights_out, report.weights)
     media = _media(labels, config, media_col, media_root, report.to_dict()) if media_col else None
@@ -391,12 +398,11 @@ def diff(
     metavar="OLD",
     help="The previous version of the labels: enables the rules that compare versions.",
 )
-@click.option(
+@choice_option(
     "--fail-on",
-    type=click.Choice(SEVERITIES),
-    default="error",
-    show_default=True,
-    help="Lowest severity of a failing rule that fails the gate (exit 1).",
+    SEVERITIES,
+    "error",
+    "Lowest severity of a failing rule that fails the gate (exit 1).",
 )
 @click.option(
     "--exit-zero",
@@ -614,12 +620,11 @@ def _parse_floats(text: str | None, option: str, count: int | None = None) -> tu
     help="Instead of a model: train K probes on the labeled features, each predicting the fold "
     "it did not see.",
 )
-@click.option(
+@choice_option(
     "--probe",
-    type=click.Choice(PROBES),
-    default="linear",
-    show_default=True,
-    help="With --cv: the probe (mlp: one hidden ReLU layer of --hidden units).",
+    PROBES,
+    "linear",
+    "With --cv: the probe (mlp: one hidden ReLU layer of --hidden units).",
 )
 @click.option("--hidden", type=int, default=256, show_default=True, help="With --probe mlp.")
 @click.option(
@@ -668,12 +673,11 @@ def _parse_floats(text: str | None, option: str, count: int | None = None) -> tu
     show_default=True,
     help="auto|cpu|cuda|cuda:N|mps; auto takes CUDA when present.",
 )
-@click.option(
+@choice_option(
     "--precision",
-    type=click.Choice(PRECISIONS),
-    default="auto",
-    show_default=True,
-    help="Autocast precision; auto: bf16 on a GPU that supports it, else fp32.",
+    PRECISIONS,
+    "auto",
+    "Autocast precision; auto: bf16 on a GPU that supports it, else fp32.",
 )
 @click.option(
     "--batch-size",

@@ -51,10 +51,10 @@ def test_two_weak_models_beat_each_alone() -> None:
     a, b = weak_model(truth, 1.6, 1), weak_model(truth, 1.6, 2)
     scores = {}
     for name, preds in {"a": preds_frame(a, CLASSES), "b": preds_frame(b, CLASSES)}.items():
-        flagged = scan(named(given), preds).suspects["is_suspect"].to_numpy()
+        flagged = scan(named(given), preds).issues["is_suspect"].to_numpy()
         scores[name] = f1(flagged, wrong)
     both = scan(named(given), [preds_frame(a, CLASSES), preds_frame(b, CLASSES)])
-    together = f1(both.suspects["is_suspect"].to_numpy(), wrong)
+    together = f1(both.issues["is_suspect"].to_numpy(), wrong)
     assert together > max(scores.values()) + 0.03, (together, scores)
 
 
@@ -97,7 +97,7 @@ def test_models_disagreeing_is_counted_per_sample() -> None:
     truth, given, _ = planted(500)
     a, b = weak_model(truth, 2.0, 8), weak_model(truth, 1.5, 9)
     report = scan(named(given), [preds_frame(a, CLASSES), preds_frame(b, CLASSES)])
-    table = report.suspects.sort("id")
+    table = report.issues.sort("id")
     expected = (a.argmax(axis=1) != given).astype(int) + (b.argmax(axis=1) != given)
     assert table["n_models_disagree"].to_numpy().tolist() == expected.tolist()
     top = report.to_dict()["label_issues"]["top_suspects"]
@@ -111,7 +111,7 @@ def test_one_model_has_no_models_section_but_the_column() -> None:
     truth, given, _ = planted(300)
     report = scan(named(given), preds_frame(weak_model(truth, 2.0, 10), CLASSES))
     assert report.to_dict()["models"] is None
-    assert set(report.suspects["n_models_disagree"].unique().to_list()) <= {0, 1}
+    assert set(report.issues["n_models_disagree"].unique().to_list()) <= {0, 1}
 
 
 def test_logits_and_probabilities_mix(tmp_path: Path) -> None:
@@ -201,3 +201,10 @@ def test_a_model_whose_later_chunks_show_logits_is_read_as_logits() -> None:
         named(given), [preds_frame(probs, CLASSES), preds_frame(logits, CLASSES)], chunk_rows=100
     )
     assert [m["score_mode"] for m in report.to_dict()["models"]["members"]] == ["probs", "logits"]
+
+
+def test_the_old_name_of_the_issues_table_still_works_with_a_warning() -> None:
+    truth, given, _ = planted(100)
+    report = scan(named(given), preds_frame(weak_model(truth, 2.0, 26), CLASSES))
+    with pytest.warns(DeprecationWarning, match="use ScanReport.issues"):
+        assert report.suspects.equals(report.issues)

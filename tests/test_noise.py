@@ -307,7 +307,7 @@ def _average_precision(is_positive: np.ndarray, quality: np.ndarray) -> float:
 
 def _truth_join(report) -> pl.DataFrame:
     truth = pl.read_csv(SYNTHETIC / "truth.csv")
-    return report.suspects.join(truth, on="id")
+    return report.issues.join(truth, on="id")
 
 
 def _precision_recall(flagged: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
@@ -360,7 +360,7 @@ def test_planted_noise_floors_on_generated_scenarios(kind: str) -> None:
 
 def test_multilabel_missing_and_extra_tags_are_found() -> None:
     report = scan(MULTILABEL / "labels.parquet", MULTILABEL / "preds.parquet")
-    table = report.suspects
+    table = report.issues
     truth = pl.read_csv(MULTILABEL / "truth.csv")
     flagged = table.filter(pl.col("is_suspect"))
     hits = flagged.join(truth, left_on=["id", "tag"], right_on=["id", "tag"], how="inner")
@@ -382,12 +382,12 @@ def test_row_order_and_class_names_do_not_change_the_suspects(rng: np.random.Gen
     )
     renamed = np.array(["v", "w", "x", "y", "z"])
     other = scan(labels_frame(renamed[labels]), preds_frame(probs, list(renamed)))
-    base_ids = set(base.suspects.filter(pl.col("is_suspect"))["id"])
-    assert set(shuffled.suspects.filter(pl.col("is_suspect"))["id"]) == base_ids
-    assert set(other.suspects.filter(pl.col("is_suspect"))["id"]) == base_ids
+    base_ids = set(base.issues.filter(pl.col("is_suspect"))["id"])
+    assert set(shuffled.issues.filter(pl.col("is_suspect"))["id"]) == base_ids
+    assert set(other.issues.filter(pl.col("is_suspect"))["id"]) == base_ids
     mapping = dict(zip(names, renamed, strict=True))
-    expected = base.suspects["suggested_label"].replace_strict(mapping)
-    assert other.suspects["suggested_label"].to_list() == expected.to_list()
+    expected = base.issues["suggested_label"].replace_strict(mapping)
+    assert other.issues["suggested_label"].to_list() == expected.to_list()
 
 
 def test_issues_file_has_one_row_per_sample_and_agrees_with_the_report(tmp_path: Path) -> None:
@@ -492,7 +492,7 @@ def test_cifar10_review_figures() -> None:
     folder = FIXTURES / "cifar10-test"
     report = scan(folder / "labels.csv", folder / "preds.parquet")
     review = pl.read_csv(folder / "review.csv")
-    ranked = report.suspects.join(review, on="id")
+    ranked = report.issues.join(review, on="id")
     validated = ranked.filter(pl.col("is_label_error"))
     assert validated.height == 54
     assert (validated["rank"] <= 275).sum() >= 52  # measured 52 with adaptive_margin
@@ -502,7 +502,7 @@ def test_cifar10_review_figures() -> None:
 
 def test_suspects_none_skips_detection_and_json_contract_otherwise() -> None:
     skipped = scan(SYNTHETIC / "labels.csv", SYNTHETIC / "preds.parquet", suspects="none")
-    assert skipped.label_issues is None and skipped.suspects is None
+    assert skipped.label_issues is None and skipped.issues is None
     assert skipped.metrics is not None
     issues = scan(SYNTHETIC / "labels.csv", SYNTHETIC / "preds.parquet").to_dict()["label_issues"]
     assert set(issues) >= {

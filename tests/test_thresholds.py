@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from labelaudit.cli import cli
 from labelaudit.core.thresholds import (
+    BELOW_OFF,
     OFF,
     Objective,
     best_threshold,
@@ -41,7 +42,8 @@ def _brute(scores: np.ndarray, positives: np.ndarray, objective: Objective) -> f
             value = recall if precision >= objective.target else -1
         if best is None or value > best[0]:
             best = (value, t)
-    return OFF if n_pos == 0 or best[0] <= 0 else best[1]
+    # A chosen threshold of 1.0 is stored just below the OFF marker (the same rows clear it).
+    return OFF if n_pos == 0 or best[0] <= 0 else min(best[1], BELOW_OFF)
 
 
 @settings(max_examples=60, deadline=None)

@@ -84,6 +84,26 @@ def indicator_counts(
     return true_positive, false_positive, false_negative
 
 
+@dataclass(frozen=True)
+class IndicatorMetrics:
+    """Per-class scores and the averages of (N, K) boolean truth and prediction matrices."""
+
+    per_class: PerClassScores
+    micro: Averages
+    macro: Averages
+    weighted: Averages
+
+
+def metrics_from_indicators(truth: np.ndarray, predicted: np.ndarray) -> IndicatorMetrics:
+    """Precision, recall and F1 per class (one-vs-rest) and their averages; for one-hot rows
+    these equal `metrics_from_confusion`'s."""
+    counts = indicator_counts(truth, predicted)
+    per_class = scores_from_counts(*counts)
+    return IndicatorMetrics(
+        per_class, micro_average(*counts), macro_average(per_class), weighted_average(per_class)
+    )
+
+
 def micro_average(
     true_positive: np.ndarray, false_positive: np.ndarray, false_negative: np.ndarray
 ) -> Averages:

@@ -12,15 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from labelaudit.core.metrics import (
-    Averages,
-    PerClassScores,
-    indicator_counts,
-    macro_average,
-    micro_average,
-    scores_from_counts,
-    weighted_average,
-)
+from labelaudit.core.metrics import Averages, PerClassScores, metrics_from_indicators
 from labelaudit.core.thresholds import multilabel_decide
 
 DEFAULT_THRESHOLD = 0.5
@@ -87,10 +79,8 @@ def multilabel_metrics(
         predicted = multilabel_decide(probabilities, np.asarray(threshold))
     else:
         predicted = probabilities >= threshold
-    true_positive, false_positive, false_negative = indicator_counts(truth, predicted)
-    per_class = scores_from_counts(true_positive, false_positive, false_negative)
-    micro = micro_average(true_positive, false_positive, false_negative)
-    macro = macro_average(per_class)
+    figures = metrics_from_indicators(truth, predicted)
+    per_class, micro, macro = figures.per_class, figures.micro, figures.macro
     mismatches = truth != predicted
     n, k = truth.shape
     ap = np.array(
@@ -102,7 +92,7 @@ def multilabel_metrics(
         per_class=per_class,
         micro=micro,
         macro=macro,
-        weighted=weighted_average(per_class),
+        weighted=figures.weighted,
         cp=macro.precision,
         cr=macro.recall,
         cf1=harmonic_mean(macro.precision, macro.recall),

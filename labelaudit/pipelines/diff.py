@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -65,9 +66,10 @@ def run_diff(old: Source, new: Source, preds: ScoreSources, config: ScanConfig) 
                 f"(ids {ds.null_label_examples})."
             )
     matched_old, matched_new = _match(old_ds, new_ds)
+    versions = _Versions(old_ds, new_ds, scored, matched_old, matched_new)
     if old_ds.multi_label:
-        return _multilabel_diff(old_ds, new_ds, scored, matched_old, matched_new, config, warnings)
-    return _multiclass_diff(old_ds, new_ds, scored, matched_old, matched_new, config, warnings)
+        return _multilabel_diff(versions, config, warnings)
+    return _multiclass_diff(versions, config, warnings)
 
 
 def _vocabulary(
@@ -154,15 +156,20 @@ def _support_and_shift(
     return support, new_classes, vanished, section
 
 
-def _multiclass_diff(
-    old: Dataset,
-    new: Dataset,
-    scored: Dataset | None,
-    matched_old: np.ndarray,
-    matched_new: np.ndarray,
-    config: ScanConfig,
-    warnings: list[str],
-) -> DiffReport:
+@dataclass(frozen=True)
+class _Versions:
+    """The two versions, NEW joined to its scores (if any), and the rows present in both."""
+
+    old: Dataset
+    new: Dataset
+    scored: Dataset | None
+    matched_old: np.ndarray
+    matched_new: np.ndarray
+
+
+def _multiclass_diff(versions: _Versions, config: ScanConfig, warnings: list[str]) -> DiffReport:
+    old, new, scored = versions.old, versions.new, versions.scored
+    matched_old, matched_new = versions.matched_old, versions.matched_new
     classes = old.classes
     k = len(classes)
     changes = diff_stats.label_changes(old.labels, new.labels, matched_old, matched_new, k)
@@ -304,15 +311,9 @@ def _rows_of(scored: Dataset, new: Dataset) -> np.ndarray:
     return joined["row"].to_numpy()
 
 
-def _multilabel_diff(
-    old: Dataset,
-    new: Dataset,
-    scored: Dataset | None,
-    matched_old: np.ndarray,
-    matched_new: np.ndarray,
-    config: ScanConfig,
-    warnings: list[str],
-) -> DiffReport:
+def _multilabel_diff(versions: _Versions, config: ScanConfig, warnings: list[str]) -> DiffReport:
+    old, new, scored = versions.old, versions.new, versions.scored
+    matched_old, matched_new = versions.matched_old, versions.matched_new
     old_y = old.indicators[matched_old].astype(bool)
     new_y = new.indicators[matched_new].astype(bool)
     changed = (old_y != new_y).any(axis=1)

@@ -72,7 +72,7 @@ def _suspect_keys(frame: pl.DataFrame) -> pl.DataFrame:
 
 def current_suspects(report: Any) -> pl.DataFrame:
     """Today's suspects: the rows a baseline file records."""
-    table = report.suspects
+    table = report.issues
     if table is None:
         raise InputError(
             "--write-baseline and --accept need --preds: suspects are found from scores."

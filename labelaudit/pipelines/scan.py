@@ -166,7 +166,7 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
         findings=findings,
         config=config.to_dict(),
         warnings=warnings,
-        suspects_table=table,
+        issues_table=table,
         weights_table=weights_table,
     )
 

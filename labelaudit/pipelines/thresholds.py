@@ -16,14 +16,7 @@ import numpy as np
 
 from labelaudit.config import ScanConfig
 from labelaudit.core import thresholds as th
-from labelaudit.core.metrics import (
-    Averages,
-    PerClassScores,
-    indicator_counts,
-    macro_average,
-    micro_average,
-    scores_from_counts,
-)
+from labelaudit.core.metrics import IndicatorMetrics, metrics_from_indicators
 from labelaudit.errors import InputError
 from labelaudit.io.dataset import Dataset
 from labelaudit.io.load import ScoreSources, Source
@@ -154,22 +147,15 @@ def run_thresholds(
     )
 
 
-@dataclass(frozen=True)
-class _Figures:
-    per_class: PerClassScores
-    micro: Averages
-    macro: Averages
-
-
-def _figures(target: np.ndarray, before: np.ndarray, after: np.ndarray) -> dict[str, _Figures]:
-    """Per-class scores and the micro / macro averages of both decisions (core/metrics.py; for
-    one-hot multi-class rows these equal the scan's confusion-matrix figures)."""
-    out = {}
-    for name, predicted in (("before", before), ("after", after)):
-        counts = indicator_counts(target, predicted)
-        per_class = scores_from_counts(*counts)
-        out[name] = _Figures(per_class, micro_average(*counts), macro_average(per_class))
-    return out
+def _figures(
+    target: np.ndarray, before: np.ndarray, after: np.ndarray
+) -> dict[str, IndicatorMetrics]:
+    """Per-class scores and averages of both decisions (for one-hot multi-class rows these equal
+    the scan's confusion-matrix figures)."""
+    return {
+        "before": metrics_from_indicators(target, before),
+        "after": metrics_from_indicators(target, after),
+    }
 
 
 def _curves(probabilities: np.ndarray, truth: np.ndarray, classes: list[str]) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from labelaudit._text import count, human_lines
+from labelaudit.report import _sections as sections
 from labelaudit.report._format import (
     MAX_MATRIX_CLASSES,
     md_code,
@@ -13,24 +14,6 @@ from labelaudit.report._format import (
     md_text,
     num,
     pct,
-)
-from labelaudit.report._sections import (
-    DIFF_SUPPORT_HEADER,
-    advice_lines,
-    diff_summary,
-    diff_support_rows,
-    health_lines,
-    issues_summary,
-    metric_rows,
-    models_lines,
-    pair_lines,
-    regression_lines,
-    relabel_lines,
-    scalar_metrics,
-    support_summary,
-    suspect_header,
-    suspect_rows,
-    tag_lines,
 )
 from labelaudit.report.ci import STATUS_MARK, shown_value
 
@@ -53,16 +36,16 @@ def render_markdown(data: dict[str, Any]) -> str:
         [[c["class"], f"{c['count']:,}", pct(c["share"])] for c in data["support"]["per_class"]],
         align="r",
     )
-    lines += ["", *md_list(support_summary(data))]
+    lines += ["", *md_list(sections.support_summary(data))]
     metrics = data["metrics"]
     if metrics:
         lines += ["", f"## Metrics ({count(metrics['n_scored'], 'sample')} scored)", ""]
         lines += md_table(
             ["class", "precision", "recall", "f1", "support"],
-            [list(row) for row in metric_rows(metrics)],
+            [list(row) for row in sections.metric_rows(metrics)],
             align="r",
         )
-        lines += ["", *md_list([f"{k}: {v}" for k, v in scalar_metrics(metrics)])]
+        lines += ["", *md_list([f"{k}: {v}" for k, v in sections.scalar_metrics(metrics)])]
         if (
             "confusion_matrix" in metrics
             and len(metrics["confusion_matrix"]["classes"]) <= MAX_MATRIX_CLASSES
@@ -78,16 +61,16 @@ def render_markdown(data: dict[str, Any]) -> str:
                 align="r",
             )
     if data.get("models"):
-        lines += ["", "### Models (combined)", "", *md_list(models_lines(data["models"]))]
+        lines += ["", "### Models (combined)", "", *md_list(sections.models_lines(data["models"]))]
     issues = data.get("label_issues")
     if issues:
-        lines += ["", "## Suspected label errors", "", *md_list(issues_summary(issues))]
+        lines += ["", "## Suspected label errors", "", *md_list(sections.issues_summary(issues))]
         if issues["top_suspects"]:
-            lines += ["", *md_table(suspect_header(issues), suspect_rows(issues))]
+            lines += ["", *md_table(sections.suspect_header(issues), sections.suspect_rows(issues))]
         if issues["pairs"]:
-            lines += ["", "### Confused class pairs", "", *md_list(pair_lines(issues))]
-        lines += ["", "### Least healthy classes", "", *md_list(health_lines(issues))]
-    advice = advice_lines(data)
+            lines += ["", "### Confused class pairs", "", *md_list(sections.pair_lines(issues))]
+        lines += ["", "### Least healthy classes", "", *md_list(sections.health_lines(issues))]
+    advice = sections.advice_lines(data)
     if advice:
         lines += ["", "## Recommendations", "", *md_list(advice)]
     if data["findings"]:
@@ -103,12 +86,17 @@ def render_markdown(data: dict[str, Any]) -> str:
 def render_diff_markdown(data: dict[str, Any]) -> str:
     ds = data["dataset"]
     lines = [f"# labelaudit diff: {md_code(ds['old'])} -> {md_code(ds['new'])}", ""]
-    lines += md_list(diff_summary(data))
-    lines += ["", "## Support", "", *md_table(DIFF_SUPPORT_HEADER, diff_support_rows(data), "r")]
+    lines += md_list(sections.diff_summary(data))
+    lines += [
+        "",
+        "## Support",
+        "",
+        *md_table(sections.DIFF_SUPPORT_HEADER, sections.diff_support_rows(data), "r"),
+    ]
     for title, body in (
-        ("Top relabels", relabel_lines(data)),
-        ("Tags added / removed", tag_lines(data)),
-        ("Likely regressions", regression_lines(data)),
+        ("Top relabels", sections.relabel_lines(data)),
+        ("Tags added / removed", sections.tag_lines(data)),
+        ("Likely regressions", sections.regression_lines(data)),
     ):
         if body:
             lines += ["", f"## {title}", "", *md_list(body)]

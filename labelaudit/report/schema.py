@@ -369,8 +369,8 @@ class ScanReport(JsonReport):
     schema_version: str = SCHEMA_VERSION
     command: str = field(default="scan")
     # One row per scored sample (id, given_label, suggested_label, label_quality, is_suspect,
-    # rank, ...): the issues file. Not part of the JSON; read it as `report.suspects`.
-    suspects_table: Any = field(default=None, repr=False, metadata={"internal": True})
+    # rank, ...): the issues file. Not part of the JSON; read it as `report.issues`.
+    issues_table: Any = field(default=None, repr=False, metadata={"internal": True})
     weights_table: Any = field(default=None, repr=False, metadata={"internal": True})
 
     @property
@@ -379,10 +379,24 @@ class ScanReport(JsonReport):
         return None if self.weights_table is None else self.weights_table.get()
 
     @property
+    def issues(self) -> Any:
+        """The issues table: every scored sample with its label quality, suggestion, rank and
+        evidence (a polars DataFrame; `--issues-out` writes it), or None when no predictions
+        were given or detection was off. Built on first access."""
+        return None if self.issues_table is None else self.issues_table.get()
+
+    @property
     def suspects(self) -> Any:
-        """Every scored sample with its label quality, suggestion and rank (a polars DataFrame),
-        or None when no predictions were given. Built on first access."""
-        return None if self.suspects_table is None else self.suspects_table.get()
+        """Deprecated alias of `issues` (it holds every scored row, not only the suspects);
+        kept for one release."""
+        import warnings
+
+        warnings.warn(
+            "ScanReport.suspects is deprecated; use ScanReport.issues (the same table).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.issues
 
 
 @dataclass(frozen=True)

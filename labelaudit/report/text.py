@@ -5,40 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from labelaudit._text import count, human_lines
+from labelaudit.report import _sections as sections
 from labelaudit.report._format import MAX_MATRIX_CLASSES, names_list, num, pct
-from labelaudit.report._sections import (
-    DIFF_SUPPORT_HEADER,
-    advice_lines,
-    diff_summary,
-    diff_support_rows,
-    headline,
-    health_lines,
-    issues_summary,
-    metric_rows,
-    models_lines,
-    pair_lines,
-    regression_lines,
-    relabel_lines,
-    scalar_metrics,
-    support_summary,
-    suspect_header,
-    suspect_rows,
-    tag_lines,
-)
 from labelaudit.report.ci import STATUS_MARK, shown_value, summary_line
 
 
 def render_text(data: dict[str, Any]) -> str:
-    lines = [*headline(data), "", "Support"]
+    lines = [*sections.headline(data), "", "Support"]
     width = max(len("class"), *(len(c["class"]) for c in data["support"]["per_class"]))
     lines.append(f"  {'class':<{width}}  {'count':>10}  {'share':>7}")
     for c in data["support"]["per_class"]:
         lines.append(f"  {c['class']:<{width}}  {c['count']:>10,}  {pct(c['share']):>7}")
-    lines += ["", *(f"  {line}" for line in support_summary(data))]
+    lines += ["", *(f"  {line}" for line in sections.support_summary(data))]
     metrics = data["metrics"]
     if metrics:
         lines += ["", f"Metrics ({count(metrics['n_scored'], 'sample')} scored)"]
-        rows = metric_rows(metrics)
+        rows = sections.metric_rows(metrics)
         name_width = max(width, len("weighted avg"))
         lines.append(
             f"  {'':<{name_width}}  {'precision':>9}  {'recall':>9}  {'f1':>9}  {'support':>10}"
@@ -58,16 +40,16 @@ def render_text(data: dict[str, Any]) -> str:
                 ),
             ]
         lines.append("")
-        label_width = max(len(k) for k, _ in scalar_metrics(metrics))
-        lines += [f"  {k:<{label_width}}  {v}" for k, v in scalar_metrics(metrics)]
+        label_width = max(len(k) for k, _ in sections.scalar_metrics(metrics))
+        lines += [f"  {k:<{label_width}}  {v}" for k, v in sections.scalar_metrics(metrics)]
         if "confusion_matrix" in metrics:
             lines += ["", *_confusion_text(metrics["confusion_matrix"])]
     if data.get("models"):
         lines += ["", "Models (combined: the metrics above are the combination's)"]
-        lines += [f"  {line}" for line in models_lines(data["models"])]
+        lines += [f"  {line}" for line in sections.models_lines(data["models"])]
     if data.get("label_issues"):
         lines += _issues_text(data["label_issues"])
-    advice = advice_lines(data)
+    advice = sections.advice_lines(data)
     if advice:
         lines += ["", "Recommendations", *(f"  {x}" for x in advice)]
     lines += _notes_text(data)
@@ -94,19 +76,27 @@ def _confusion_text(confusion: dict[str, Any]) -> list[str]:
 
 
 def _issues_text(issues: dict[str, Any]) -> list[str]:
-    lines = ["", "Suspected label errors", *(f"  {line}" for line in issues_summary(issues))]
+    lines = [
+        "",
+        "Suspected label errors",
+        *(f"  {line}" for line in sections.issues_summary(issues)),
+    ]
     if issues["top_suspects"]:
-        header = suspect_header(issues)
-        rows = [header, *suspect_rows(issues)]
+        header = sections.suspect_header(issues)
+        rows = [header, *sections.suspect_rows(issues)]
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         lines.append("")
         for row in rows:
             lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
-    pairs = pair_lines(issues)
+    pairs = sections.pair_lines(issues)
     if pairs:
         lines += ["", "  Confused class pairs (-> one-way, <-> both ways)"]
         lines += [f"    {line}" for line in pairs]
-    lines += ["", "  Least healthy classes", *(f"    {line}" for line in health_lines(issues))]
+    lines += [
+        "",
+        "  Least healthy classes",
+        *(f"    {line}" for line in sections.health_lines(issues)),
+    ]
     return lines
 
 
@@ -124,9 +114,9 @@ def _notes_text(data: dict[str, Any]) -> list[str]:
 def render_diff_text(data: dict[str, Any]) -> str:
     ds = data["dataset"]
     lines = [f"labelaudit diff: {ds['old']} -> {ds['new']} ({ds['task']})", ""]
-    lines += [f"  {x}" for x in diff_summary(data)]
-    rows = [DIFF_SUPPORT_HEADER, *diff_support_rows(data)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(DIFF_SUPPORT_HEADER))]
+    lines += [f"  {x}" for x in sections.diff_summary(data)]
+    rows = [sections.DIFF_SUPPORT_HEADER, *sections.diff_support_rows(data)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(sections.DIFF_SUPPORT_HEADER))]
     lines += ["", "Support"]
     for row in rows:
         cells = [row[0].ljust(widths[0])] + [
@@ -134,9 +124,12 @@ def render_diff_text(data: dict[str, Any]) -> str:
         ]
         lines.append("  " + "  ".join(cells))
     for title, body in (
-        ("Top relabels (before -> after)", relabel_lines(data)),
-        ("Tags added / removed", tag_lines(data)),
-        ("Relabels the model disagrees with most (likely regressions)", regression_lines(data)),
+        ("Top relabels (before -> after)", sections.relabel_lines(data)),
+        ("Tags added / removed", sections.tag_lines(data)),
+        (
+            "Relabels the model disagrees with most (likely regressions)",
+            sections.regression_lines(data),
+        ),
     ):
         if body:
             lines += ["", title, *(f"  {x}" for x in body)]
