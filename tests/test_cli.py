@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-from click.testing import CliRunner
 
-from labelaudit.cli import cli
-
-from .conftest import FIXTURES, ROOT
+from .conftest import FIXTURES, ROOT, CliRun
 
 CIFAR = FIXTURES / "cifar10-test"
 
 
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args))
-
-
-def test_scan_json_contract() -> None:
-    result = invoke(
+def test_scan_json_contract(cli: CliRun) -> None:
+    result = cli(
         "scan",
         str(CIFAR / "labels.csv"),
         "--preds",
@@ -56,74 +48,69 @@ def test_scan_json_contract() -> None:
     assert report["warnings"] == []
 
 
-def test_every_format_renders_and_exit_code_does_not_depend_on_it() -> None:
+def test_every_format_renders_and_exit_code_does_not_depend_on_it(cli: CliRun) -> None:
     for fmt in ("text", "json", "markdown"):
-        result = invoke("scan", str(CIFAR / "labels.csv"), "--format", fmt)
+        result = cli("scan", str(CIFAR / "labels.csv"), "--format", fmt)
         assert result.exit_code == 0
         assert "airplane" in result.stdout
-    markdown = invoke("scan", str(CIFAR / "labels.csv"), "--format", "markdown").stdout
+    markdown = cli("scan", str(CIFAR / "labels.csv"), "--format", "markdown").stdout
     assert markdown.startswith("# labelaudit scan")
     assert "| class | count | share |" in markdown
 
 
-def test_text_report_reads_like_a_classification_report() -> None:
-    text = invoke("scan", str(CIFAR / "labels.csv"), "--preds", str(CIFAR / "preds.parquet")).stdout
+def test_text_report_reads_like_a_classification_report(cli: CliRun) -> None:
+    text = cli("scan", str(CIFAR / "labels.csv"), "--preds", str(CIFAR / "preds.parquet")).stdout
     assert "precision" in text and "recall" in text and "support" in text
     assert "macro avg" in text and "weighted avg" in text
     assert "expected calibration error (15 bins)" in text
     assert "Confusion matrix (rows: given label, columns: predicted class)" in text
 
 
-def test_output_file_is_written_and_report_goes_nowhere_else(tmp_path: Path) -> None:
+def test_output_file_is_written_and_report_goes_nowhere_else(cli: CliRun, tmp_path: Path) -> None:
     target = tmp_path / "report.json"
-    result = invoke("scan", str(CIFAR / "labels.csv"), "--format", "json", "-o", str(target))
+    result = cli("scan", str(CIFAR / "labels.csv"), "--format", "json", "-o", str(target))
     assert result.exit_code == 0
     assert result.stdout == ""
     assert json.loads(target.read_text())["dataset"]["n_samples"] == 10_000
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
 
 
-def test_config_file_and_flag_precedence(tmp_path: Path) -> None:
+def test_config_file_and_flag_precedence(cli: CliRun, tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.labelaudit]\nmin_support = 2000\n")
     labels = str(CIFAR / "labels.csv")
-    old = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        from_file = json.loads(invoke("scan", labels, "--format", "json").stdout)
-        from_flag = json.loads(
-            invoke("scan", labels, "--format", "json", "--min-support", "5").stdout
-        )
-    finally:
-        os.chdir(old)
+    from_file = json.loads(cli("scan", labels, "--format", "json", cwd=tmp_path).stdout)
+    from_flag = json.loads(
+        cli("scan", labels, "--format", "json", "--min-support", "5", cwd=tmp_path).stdout
+    )
     assert from_file["config"]["min_support"] == 2000
     assert len(from_file["imbalance"]["rare_classes"]) == 10
     assert from_flag["config"]["min_support"] == 5
     assert from_flag["imbalance"]["rare_classes"] == []
 
 
-def test_unknown_config_key_suggests_the_nearest(tmp_path: Path) -> None:
+def test_unknown_config_key_suggests_the_nearest(cli: CliRun, tmp_path: Path) -> None:
     config = tmp_path / "labelaudit.toml"
     config.write_text("min_suport = 3\n")
-    result = invoke("scan", str(CIFAR / "labels.csv"), "--config", str(config))
+    result = cli("scan", str(CIFAR / "labels.csv"), "--config", str(config))
     assert result.exit_code == 2
     assert "Unknown setting 'min_suport'" in result.stderr
     assert "Did you mean 'min_support'?" in result.stderr
 
 
-def test_bad_config_value_type(tmp_path: Path) -> None:
+def test_bad_config_value_type(cli: CliRun, tmp_path: Path) -> None:
     config = tmp_path / "labelaudit.toml"
     config.write_text('min_support = "ten"\n')
-    result = invoke("scan", str(CIFAR / "labels.csv"), "--config", str(config))
+    result = cli("scan", str(CIFAR / "labels.csv"), "--config", str(config))
     assert result.exit_code == 2
     assert "must be an integer" in result.stderr
 
 
-def test_glob_reads_prediction_shards_as_one(tmp_path: Path) -> None:
+def test_glob_reads_prediction_shards_as_one(cli: CliRun, tmp_path: Path) -> None:
     preds = pl.read_parquet(CIFAR / "preds.parquet")
     for i, start in enumerate(range(0, preds.height, 3000)):
         preds.slice(start, 3000).write_parquet(tmp_path / f"preds-{i}.parquet")
     whole = json.loads(
-        invoke(
+        cli(
             "scan",
             str(CIFAR / "labels.csv"),
             "--preds",
@@ -133,7 +120,7 @@ def test_glob_reads_prediction_shards_as_one(tmp_path: Path) -> None:
         ).stdout
     )
     shards = json.loads(
-        invoke(
+        cli(
             "scan",
             str(CIFAR / "labels.csv"),
             "--preds",
@@ -145,7 +132,7 @@ def test_glob_reads_prediction_shards_as_one(tmp_path: Path) -> None:
     assert shards["metrics"]["confusion_matrix"] == whole["metrics"]["confusion_matrix"]
 
 
-def test_every_input_format_gives_the_same_report(tmp_path: Path) -> None:
+def test_every_input_format_gives_the_same_report(cli: CliRun, tmp_path: Path) -> None:
     labels = pl.read_csv(CIFAR / "labels.csv").head(500)
     preds = pl.read_parquet(CIFAR / "preds.parquet").head(500)
     writers = {
@@ -159,7 +146,7 @@ def test_every_input_format_gives_the_same_report(tmp_path: Path) -> None:
     for ext, write in writers.items():
         write(labels, tmp_path / f"labels.{ext}")
         write(preds, tmp_path / f"preds.{ext}")
-        result = invoke(
+        result = cli(
             "scan",
             str(tmp_path / f"labels.{ext}"),
             "--preds",
@@ -171,7 +158,7 @@ def test_every_input_format_gives_the_same_report(tmp_path: Path) -> None:
         reports.append(json.loads(result.stdout)["metrics"]["confusion_matrix"])
     np.save(tmp_path / "preds.npy", preds.drop("id").to_numpy())
     (tmp_path / "classes.txt").write_text("\n".join(preds.columns[1:]) + "\n")
-    result = invoke(
+    result = cli(
         "scan",
         str(tmp_path / "labels.csv"),
         "--preds",
@@ -186,12 +173,12 @@ def test_every_input_format_gives_the_same_report(tmp_path: Path) -> None:
     assert all(r == reports[0] for r in reports)
 
 
-def test_list_column_predictions_with_classes(tmp_path: Path) -> None:
+def test_list_column_predictions_with_classes(cli: CliRun, tmp_path: Path) -> None:
     preds = pl.read_parquet(CIFAR / "preds.parquet")
     classes = preds.columns[1:]
     listed = preds.select("id", pl.concat_list(classes).alias("probs"))
     listed.write_parquet(tmp_path / "listed.parquet")
-    result = invoke(
+    result = cli(
         "scan",
         str(CIFAR / "labels.csv"),
         "--preds",
@@ -205,7 +192,7 @@ def test_list_column_predictions_with_classes(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["metrics"]["accuracy"] == 0.9294
-    without_classes = invoke(
+    without_classes = cli(
         "scan",
         str(CIFAR / "labels.csv"),
         "--preds",

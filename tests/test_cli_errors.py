@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from labelaudit.cli import cli
-
-from .conftest import MALFORMED
-
-
-def run(*args: str, cwd: Path = MALFORMED):
-    runner = CliRunner()
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        return runner.invoke(cli, ["scan", *args])
-    finally:
-        os.chdir(old)
-
+from .conftest import MALFORMED, CliRun
 
 BAD_INPUTS = {
     "missing file": (["nope.csv"], "'nope.csv' does not exist"),
@@ -62,60 +47,66 @@ BAD_INPUTS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
-def test_bad_input_exits_2_with_a_clear_message(case: str) -> None:
+def test_bad_input_exits_2_with_a_clear_message(cli: CliRun, case: str) -> None:
     args, expected = BAD_INPUTS[case]
-    result = run(*args)
+    result = cli("scan", *args, cwd=MALFORMED)
     assert result.exit_code == 2, result.output
     assert expected in result.stderr
     assert "Traceback" not in result.output
     assert result.stdout == ""
 
 
-def test_npy_with_wrong_row_count(tmp_path: Path) -> None:
+def test_npy_with_wrong_row_count(cli: CliRun, tmp_path: Path) -> None:
     (tmp_path / "classes.txt").write_text("bird\ncat\ndog\n")
-    result = run(
+    result = cli(
+        "scan",
         str(MALFORMED / "labels.csv"),
         "--preds",
         str(MALFORMED / "wrong_shape.npy"),
         "--classes",
         str(tmp_path / "classes.txt"),
+        cwd=MALFORMED,
     )
     assert result.exit_code == 2
     assert "have 4 rows and no id column" in result.stderr
     assert "6 rows" in result.stderr
 
 
-def test_npy_with_wrong_width_for_classes(tmp_path: Path) -> None:
+def test_npy_with_wrong_width_for_classes(cli: CliRun, tmp_path: Path) -> None:
     (tmp_path / "classes.txt").write_text("bird\ncat\ndog\nemu\n")
-    result = run(
+    result = cli(
+        "scan",
         str(MALFORMED / "labels.csv"),
         "--preds",
         str(MALFORMED / "wrong_shape.npy"),
         "--classes",
         str(tmp_path / "classes.txt"),
+        cwd=MALFORMED,
     )
     assert result.exit_code == 2
     assert "have 3 columns but --classes names 4 classes" in result.stderr
 
 
-def test_duplicate_prediction_ids_are_an_error(tmp_path: Path) -> None:
+def test_duplicate_prediction_ids_are_an_error(cli: CliRun, tmp_path: Path) -> None:
     preds = tmp_path / "preds.csv"
     preds.write_text("id,bird,cat,dog\n1,0.1,0.8,0.1\n1,0.1,0.8,0.1\n")
-    result = run(str(MALFORMED / "labels.csv"), "--preds", str(preds))
+    result = cli("scan", str(MALFORMED / "labels.csv"), "--preds", str(preds), cwd=MALFORMED)
     assert result.exit_code == 2
     assert "repeat 1 id on 2 rows (e.g. 1)" in result.stderr
 
 
-def test_failed_run_leaves_no_output_file(tmp_path: Path) -> None:
+def test_failed_run_leaves_no_output_file(cli: CliRun, tmp_path: Path) -> None:
     target = tmp_path / "report.json"
-    result = run("labels.csv", "--preds", "nan_scores.csv", "-o", str(target))
+    result = cli(
+        "scan", "labels.csv", "--preds", "nan_scores.csv", "-o", str(target), cwd=MALFORMED
+    )
     assert result.exit_code == 2
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []
 
 
-def test_null_labels_are_a_finding_not_a_crash() -> None:
-    result = run("null_labels.csv", "--format", "json")
+def test_null_labels_are_a_finding_not_a_crash(cli: CliRun) -> None:
+    result = cli("scan", "null_labels.csv", "--format", "json", cwd=MALFORMED)
     assert result.exit_code == 0
     import json
 
@@ -127,10 +118,10 @@ def test_null_labels_are_a_finding_not_a_crash() -> None:
     assert "ids 2, 4" in finding["message"]
 
 
-def test_conflicting_duplicates_are_a_finding() -> None:
+def test_conflicting_duplicates_are_a_finding(cli: CliRun) -> None:
     import json
 
-    result = run("duplicate_ids.csv", "--format", "json")
+    result = cli("scan", "duplicate_ids.csv", "--format", "json", cwd=MALFORMED)
     assert result.exit_code == 0
     report = json.loads(result.stdout)
     assert report["duplicates"]["duplicate_ids"] == 2
@@ -139,28 +130,38 @@ def test_conflicting_duplicates_are_a_finding() -> None:
     assert "conflicting_duplicates" in [f["code"] for f in report["findings"]]
 
 
-def test_internal_error_exits_3_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_internal_error_exits_3_with_one_line(cli: CliRun, monkeypatch: pytest.MonkeyPatch) -> None:
     import labelaudit.api
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("boom")
 
     monkeypatch.setattr(labelaudit.api, "scan", broken)
-    result = run("labels.csv")
+    result = cli("scan", "labels.csv", cwd=MALFORMED)
     assert result.exit_code == 3
     assert "Internal error: ZeroDivisionError: boom" in result.stderr
     assert "Traceback" not in result.stderr
-    debug = run("labels.csv", "--debug")
+    debug = cli("scan", "labels.csv", "--debug", cwd=MALFORMED)
     assert debug.exit_code == 3
     assert "Traceback" in debug.stderr
 
 
-def test_prediction_column_missing_for_a_label_class_is_zero_filled(tmp_path: Path) -> None:
+def test_prediction_column_missing_for_a_label_class_is_zero_filled(
+    cli: CliRun, tmp_path: Path
+) -> None:
     preds = tmp_path / "preds.csv"
     preds.write_text(
         "id,cat,dog\n1,0.8,0.2\n2,0.3,0.7\n3,0.6,0.4\n4,0.5,0.5\n5,0.4,0.6\n6,0.9,0.1\n"
     )
-    result = run(str(MALFORMED / "labels.csv"), "--preds", str(preds), "--format", "json")
+    result = cli(
+        "scan",
+        str(MALFORMED / "labels.csv"),
+        "--preds",
+        str(preds),
+        "--format",
+        "json",
+        cwd=MALFORMED,
+    )
     assert result.exit_code == 0, result.stderr
     assert "1 class in the labels has no score column" in result.stderr
     assert np.isclose(0.0, 0.0)

@@ -8,15 +8,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from click.testing import CliRunner
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency
 
 from labelaudit.api import diff
-from labelaudit.cli import cli
 from labelaudit.core.diff import distribution_shift
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, CliRun
 
 SYNTH = FIXTURES / "synthetic-multiclass"
 OLD, NEW, PREDS = SYNTH / "labels.csv", SYNTH / "labels_v2.csv", SYNTH / "preds_v2.parquet"
@@ -116,25 +114,21 @@ def test_new_and_vanished_classes() -> None:
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
-def test_cli_formats(fmt: str) -> None:
-    result = CliRunner().invoke(
-        cli, ["diff", str(OLD), str(NEW), "--preds", str(PREDS), "--format", fmt]
-    )
+def test_cli_formats(cli: CliRun, fmt: str) -> None:
+    result = cli("diff", str(OLD), str(NEW), "--preds", str(PREDS), "--format", fmt)
     assert result.exit_code == 0, result.stderr
     assert "ant" in result.stdout
 
 
-def test_repeated_ids_are_an_error() -> None:
+def test_repeated_ids_are_an_error(cli: CliRun) -> None:
     malformed = FIXTURES / "malformed"
-    result = CliRunner().invoke(
-        cli, ["diff", str(malformed / "duplicate_ids.csv"), str(malformed / "labels.csv")]
-    )
+    result = cli("diff", str(malformed / "duplicate_ids.csv"), str(malformed / "labels.csv"))
     assert result.exit_code == 2
     assert "repeats 2 ids on 4 rows (e.g. 1, 2)" in result.stderr
 
 
-def test_multiclass_against_multilabel_is_an_error(tmp_path: Path) -> None:
+def test_multiclass_against_multilabel_is_an_error(cli: CliRun, tmp_path: Path) -> None:
     pl.DataFrame({"id": [1], "label": [["a"]]}).write_parquet(tmp_path / "ml.parquet")
-    result = CliRunner().invoke(cli, ["diff", str(OLD), str(tmp_path / "ml.parquet")])
+    result = cli("diff", str(OLD), str(tmp_path / "ml.parquet"))
     assert result.exit_code == 2
     assert "both versions must be read the same way" in result.stderr

@@ -3,34 +3,27 @@
 from __future__ import annotations
 
 import json
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import polars as pl
 import pytest
-from click.testing import CliRunner
 
-from labelaudit.cli import cli
 from labelaudit.pipelines.gate_rules import RULES
 from labelaudit.report.ci import escape_data, escape_property
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, CliRun
 
 SYNTH = FIXTURES / "synthetic-multiclass"
 MALFORMED = FIXTURES / "malformed"
 V2 = ["--preds", str(SYNTH / "preds_v2.parquet"), "--baseline", str(SYNTH / "labels.csv")]
 
 
-def run_gate(tmp_path: Path, config: str, *args: str, labels: Path = SYNTH / "labels_v2.csv",
+def run_gate(cli: CliRun, tmp_path: Path, config: str, *args: str,
+             labels: Path = SYNTH / "labels_v2.csv",
              env: dict[str, str] | None = None):  # fmt: skip
     (tmp_path / "labelaudit.toml").write_text(config)
-    old = os.getcwd()
-    os.chdir(tmp_path)
-    try:
-        return CliRunner(env=env).invoke(cli, ["gate", str(labels), "--format", "json", *args])
-    finally:
-        os.chdir(old)
+    return cli("gate", str(labels), "--format", "json", *args, cwd=tmp_path, env=env)
 
 
 # rule: (passing value, failing value, labels file, extra arguments)
@@ -67,12 +60,14 @@ def _toml(value: object) -> str:
 
 
 @pytest.mark.parametrize("rule", list(CASES))
-def test_rule_passes_and_fails(rule: str, tmp_path: Path) -> None:
+def test_rule_passes_and_fails(cli: CliRun, rule: str, tmp_path: Path) -> None:
     passing, failing_value, labels, extra = CASES[rule]
-    ok = run_gate(tmp_path, f"[gate]\n{rule} = {_toml(passing)}\n", *extra, labels=labels)
+    ok = run_gate(cli, tmp_path, f"[gate]\n{rule} = {_toml(passing)}\n", *extra, labels=labels)
     assert ok.exit_code == 0, ok.stderr
     assert json.loads(ok.stdout)["findings"][0]["status"] == "pass"
-    bad = run_gate(tmp_path, f"[gate]\n{rule} = {_toml(failing_value)}\n", *extra, labels=labels)
+    bad = run_gate(
+        cli, tmp_path, f"[gate]\n{rule} = {_toml(failing_value)}\n", *extra, labels=labels
+    )
     assert bad.exit_code == 1, bad.stderr
     finding = json.loads(bad.stdout)["findings"][0]
     assert finding["status"] == "fail"
@@ -80,94 +75,89 @@ def test_rule_passes_and_fails(rule: str, tmp_path: Path) -> None:
     assert "measured" in finding["message"] and "limit" in finding["message"]
 
 
-def test_forbid_new_classes(tmp_path: Path) -> None:
+def test_forbid_new_classes(cli: CliRun, tmp_path: Path) -> None:
     old = tmp_path / "old.csv"
     pl.DataFrame({"id": [1, 2], "label": ["a", "b"]}).write_csv(old)
     new = tmp_path / "new.csv"
     pl.DataFrame({"id": [1, 2], "label": ["a", "z"]}).write_csv(new)
-    bad = run_gate(tmp_path, "[gate]\nforbid_new_classes = true\n", "--baseline", str(old),
-                   labels=new)  # fmt: skip
+    bad = run_gate(cli, tmp_path, "[gate]\nforbid_new_classes = true\n", "--baseline",
+                   str(old), labels=new)  # fmt: skip
     assert bad.exit_code == 1
     assert json.loads(bad.stdout)["findings"][0]["value"] == ["z"]
-    ok = run_gate(tmp_path, "[gate]\nforbid_new_classes = true\n", "--baseline", str(old),
-                  labels=old)  # fmt: skip
+    ok = run_gate(cli, tmp_path, "[gate]\nforbid_new_classes = true\n", "--baseline",
+                  str(old), labels=old)  # fmt: skip
     assert ok.exit_code == 0
 
 
-def test_default_rules_need_neither_predictions_nor_baseline(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["gate", str(SYNTH / "labels_v2.csv"), "--format", "json"])
+def test_default_rules_need_neither_predictions_nor_baseline(cli: CliRun, tmp_path: Path) -> None:
+    result = cli("gate", str(SYNTH / "labels_v2.csv"), "--format", "json")
     assert result.exit_code == 0
     names = [f["rule"] for f in json.loads(result.stdout)["findings"]]
     assert names == ["max_conflicting_duplicates", "max_null_labels", "max_duplicate_ids",
                      "min_support"]  # fmt: skip
-    conflicting = CliRunner().invoke(cli, ["gate", str(MALFORMED / "duplicate_ids.csv")])
+    conflicting = cli("gate", str(MALFORMED / "duplicate_ids.csv"))
     assert conflicting.exit_code == 1
 
 
-def test_uncomputable_is_an_error_unless_optional(tmp_path: Path) -> None:
-    bad = run_gate(tmp_path, "[gate]\nmax_suspect_rate = { value = 0.1, severity = 'warning' }\n")
+def test_uncomputable_is_an_error_unless_optional(cli: CliRun, tmp_path: Path) -> None:
+    bad = run_gate(
+        cli, tmp_path, "[gate]\nmax_suspect_rate = { value = 0.1, severity = 'warning' }\n"
+    )
     assert bad.exit_code == 1
     finding = json.loads(bad.stdout)["findings"][0]
     assert (finding["status"], finding["severity"]) == ("error", "error")
     assert "needs predictions (pass --preds)" in finding["message"]
-    ok = run_gate(tmp_path, "[gate]\nmax_suspect_rate = { value = 0.1, optional = true }\n")
+    ok = run_gate(cli, tmp_path, "[gate]\nmax_suspect_rate = { value = 0.1, optional = true }\n")
     assert ok.exit_code == 0
     assert json.loads(ok.stdout)["findings"][0]["status"] == "skipped"
 
 
-def test_fail_on_and_exit_zero(tmp_path: Path) -> None:
+def test_fail_on_and_exit_zero(cli: CliRun, tmp_path: Path) -> None:
     config = "[gate]\nmin_support = { value = 50, severity = 'warning' }\n"
-    assert run_gate(tmp_path, config).exit_code == 0
-    assert run_gate(tmp_path, config, "--fail-on", "warning").exit_code == 1
+    assert run_gate(cli, tmp_path, config).exit_code == 0
+    assert run_gate(cli, tmp_path, config, "--fail-on", "warning").exit_code == 1
     hard = "[gate]\nmin_support = 50\n"
-    assert run_gate(tmp_path, hard).exit_code == 1
-    assert run_gate(tmp_path, hard, "--exit-zero").exit_code == 0
+    assert run_gate(cli, tmp_path, hard).exit_code == 1
+    assert run_gate(cli, tmp_path, hard, "--exit-zero").exit_code == 0
 
 
 @pytest.mark.parametrize("fmt", ["text", "json", "markdown"])
-def test_exit_code_does_not_depend_on_the_format(fmt: str, tmp_path: Path) -> None:
+def test_exit_code_does_not_depend_on_the_format(cli: CliRun, fmt: str, tmp_path: Path) -> None:
     (tmp_path / "labelaudit.toml").write_text("[gate]\nmin_support = 50\n")
-    result = CliRunner().invoke(
-        cli,
-        ["gate", str(SYNTH / "labels_v2.csv"), "--config", str(tmp_path / "labelaudit.toml"),
-         "--format", fmt],
-    )  # fmt: skip
+    config = str(tmp_path / "labelaudit.toml")
+    result = cli("gate", str(SYNTH / "labels_v2.csv"), "--config", config, "--format", fmt)
     assert result.exit_code == 1
     assert "labelaudit gate: FAIL" in result.stderr
 
 
-def test_config_errors_exit_2(tmp_path: Path) -> None:
-    typo = run_gate(tmp_path, "[gate]\nmax_suspect_rat = 0.1\n")
+def test_config_errors_exit_2(cli: CliRun, tmp_path: Path) -> None:
+    typo = run_gate(cli, tmp_path, "[gate]\nmax_suspect_rat = 0.1\n")
     assert typo.exit_code == 2
     assert "Did you mean 'max_suspect_rate'?" in typo.stderr
-    severity = run_gate(tmp_path, "[gate]\nmin_support = { value = 3, severity = 'fatal' }\n")
+    severity = run_gate(cli, tmp_path, "[gate]\nmin_support = { value = 3, severity = 'fatal' }\n")
     assert severity.exit_code == 2 and "use warning or error" in severity.stderr
-    kind = run_gate(tmp_path, "[gate]\nmin_support = 'ten'\n")
+    kind = run_gate(cli, tmp_path, "[gate]\nmin_support = 'ten'\n")
     assert kind.exit_code == 2 and "must be a number" in kind.stderr
-    keys = run_gate(tmp_path, "[gate]\nmin_support = { value = 3, level = 'error' }\n")
+    keys = run_gate(cli, tmp_path, "[gate]\nmin_support = { value = 3, level = 'error' }\n")
     assert keys.exit_code == 2 and "unknown keys ['level']" in keys.stderr
 
 
-def test_config_discovery_and_precedence(tmp_path: Path) -> None:
+def test_config_discovery_and_precedence(cli: CliRun, tmp_path: Path) -> None:
     project = tmp_path / "project"
     (project / "sub").mkdir(parents=True)
     (project / "pyproject.toml").write_text(
         "[tool.labelaudit]\nmin_support = 5\n[tool.labelaudit.gate]\nmin_support = 50\n"
     )
-    old = os.getcwd()
-    os.chdir(project / "sub")  # found from the working folder upward
-    try:
-        found = CliRunner().invoke(cli, ["gate", str(SYNTH / "labels_v2.csv"), "--format", "json"])
-        other = tmp_path / "other.toml"
-        other.write_text("[gate]\nmin_support = 10\n")
-        explicit = CliRunner().invoke(
-            cli, ["gate", str(SYNTH / "labels_v2.csv"), "--format", "json", "--config", str(other)]
-        )
-        flag = CliRunner().invoke(
-            cli, ["gate", str(SYNTH / "labels_v2.csv"), "--format", "json", "--min-support", "7"]
-        )
-    finally:
-        os.chdir(old)
+    sub = project / "sub"  # found from the working folder upward
+    found = cli("gate", str(SYNTH / "labels_v2.csv"), "--format", "json", cwd=sub)
+    other = tmp_path / "other.toml"
+    other.write_text("[gate]\nmin_support = 10\n")
+    explicit = cli(
+        "gate", str(SYNTH / "labels_v2.csv"), "--format", "json", "--config", str(other), cwd=sub
+    )
+    flag = cli(
+        "gate", str(SYNTH / "labels_v2.csv"), "--format", "json", "--min-support", "7", cwd=sub
+    )
     assert found.exit_code == 1
     report = json.loads(found.stdout)
     assert report["rules"] == [
@@ -178,15 +168,15 @@ def test_config_discovery_and_precedence(tmp_path: Path) -> None:
     assert json.loads(flag.stdout)["config"]["min_support"] == 7
 
 
-def test_junit_has_one_testcase_per_rule(tmp_path: Path) -> None:
+def test_junit_has_one_testcase_per_rule(cli: CliRun, tmp_path: Path) -> None:
     junit = tmp_path / "gate.xml"
     config = (
         "[gate]\nmax_suspect_rate = 0.05\nmin_support = 1\n"
         "max_relabel_rate = { value = 0.01, severity = 'warning' }\n"
         "max_shift_tvd = { value = 0.1, optional = true }\nmin_accuracy = 0.5\n"
     )
-    result = run_gate(tmp_path, config, "--preds", str(SYNTH / "preds_v2.parquet"), "--junit",
-                      str(junit))  # fmt: skip
+    result = run_gate(cli, tmp_path, config, "--preds", str(SYNTH / "preds_v2.parquet"),
+                      "--junit", str(junit))  # fmt: skip
     assert result.exit_code == 1
     suite = ET.parse(junit).getroot().find("testsuite")
     cases = {c.get("name"): c for c in suite.findall("testcase")}
@@ -205,10 +195,10 @@ def test_annotation_escaping() -> None:
     assert escape_property("gate: a, b") == "gate%3A a%2C b"
 
 
-def test_github_annotations_and_step_summary(tmp_path: Path) -> None:
+def test_github_annotations_and_step_summary(cli: CliRun, tmp_path: Path) -> None:
     summary = tmp_path / "summary.md"
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
-    result = run_gate(tmp_path, "[gate]\nmin_support = 50\n", env=env)
+    result = run_gate(cli, tmp_path, "[gate]\nmin_support = 50\n", env=env)
     assert result.exit_code == 1
     lines = [line for line in result.stderr.splitlines() if line.startswith("::")]
     assert lines == [
@@ -218,16 +208,16 @@ def test_github_annotations_and_step_summary(tmp_path: Path) -> None:
     assert "labelaudit gate: FAIL" in summary.read_text()
 
 
-def test_baseline_of_known_suspects_round_trip(tmp_path: Path) -> None:
+def test_baseline_of_known_suspects_round_trip(cli: CliRun, tmp_path: Path) -> None:
     known = tmp_path / "known.csv"
     preds = ["--preds", str(SYNTH / "preds_v2.parquet")]
     config = "[gate]\nmax_suspect_rate = 0.0\n"
-    first = run_gate(tmp_path, config, *preds, "--write-baseline", str(known))
+    first = run_gate(cli, tmp_path, config, *preds, "--write-baseline", str(known))
     assert first.exit_code == 1  # every suspect is new
     recorded = pl.read_csv(known)
     assert recorded.columns[:2] == ["id", "given_label"]
     assert recorded.height == json.loads(first.stdout)["scan"]["label_issues"]["n_suspects"]
-    second = run_gate(tmp_path, config, *preds, "--accept", str(known))
+    second = run_gate(cli, tmp_path, config, *preds, "--accept", str(known))
     assert second.exit_code == 0
     accepted = json.loads(second.stdout)["accepted"]
     assert accepted["new_suspects"] == 0 and accepted["no_longer_apply"] == 0
@@ -242,7 +232,7 @@ def test_baseline_of_known_suspects_round_trip(tmp_path: Path) -> None:
     )
     fixed.write_csv(tmp_path / "fixed.csv")
     third = run_gate(
-        tmp_path, config, *preds, "--accept", str(known), labels=tmp_path / "fixed.csv"
+        cli, tmp_path, config, *preds, "--accept", str(known), labels=tmp_path / "fixed.csv"
     )
     report = json.loads(third.stdout)
     assert report["accepted"]["no_longer_apply"] >= 1
@@ -250,8 +240,8 @@ def test_baseline_of_known_suspects_round_trip(tmp_path: Path) -> None:
     assert any("no longer apply" in w for w in report["warnings"])
 
 
-def test_gate_json_contract(tmp_path: Path) -> None:
-    result = run_gate(tmp_path, "[gate]\nmin_support = 1\n", *V2)
+def test_gate_json_contract(cli: CliRun, tmp_path: Path) -> None:
+    result = run_gate(cli, tmp_path, "[gate]\nmin_support = 1\n", *V2)
     report = json.loads(result.stdout)
     assert report["command"] == "gate" and report["schema_version"] == "1.0"
     assert set(report) >= {"summary", "rules", "findings", "scan", "diff", "config", "warnings"}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -13,12 +12,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from click.testing import CliRunner
 
-from labelaudit.cli import cli
 from labelaudit.report import figures
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, CliRun
 
 MULTI = FIXTURES / "synthetic-multiclass"
 SCAN_FIGURES = {
@@ -33,19 +30,9 @@ SCAN_FIGURES = {
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def invoke(*args: str, cwd: Path | None = None):
-    old = os.getcwd()
-    if cwd is not None:
-        os.chdir(cwd)
-    try:
-        return CliRunner().invoke(cli, list(args))
-    finally:
-        os.chdir(old)
-
-
-def scan_page(tmp_path: Path, *extra: str) -> str:
+def scan_page(cli: CliRun, tmp_path: Path, *extra: str) -> str:
     out = tmp_path / "report.html"
-    result = invoke(
+    result = cli(
         "scan",
         str(MULTI / "labels.csv"),
         "--preds",
@@ -82,8 +69,8 @@ def assert_self_contained(page: str) -> None:
         assert re.search(r'width="\d+"', tag) and re.search(r'height="\d+"', tag), tag[:80]
 
 
-def test_scan_page_is_self_contained_with_every_figure(tmp_path: Path) -> None:
-    page = scan_page(tmp_path, "--plots-dir", str(tmp_path / "plots"))
+def test_scan_page_is_self_contained_with_every_figure(cli: CliRun, tmp_path: Path) -> None:
+    page = scan_page(cli, tmp_path, "--plots-dir", str(tmp_path / "plots"))
     assert_self_contained(page)
     assert set(re.findall(r'<figure id="fig-(\w+)"', page)) == SCAN_FIGURES
     for text in (
@@ -104,9 +91,9 @@ def test_scan_page_is_self_contained_with_every_figure(tmp_path: Path) -> None:
     assert oct((tmp_path / "report.html").stat().st_mode & 0o777) != oct(0o600)
 
 
-def test_summary_numbers_come_from_the_report(tmp_path: Path) -> None:
-    page = scan_page(tmp_path)
-    result = invoke(
+def test_summary_numbers_come_from_the_report(cli: CliRun, tmp_path: Path) -> None:
+    page = scan_page(cli, tmp_path)
+    result = cli(
         "scan",
         str(MULTI / "labels.csv"),
         "--preds",
@@ -120,8 +107,8 @@ def test_summary_numbers_come_from_the_report(tmp_path: Path) -> None:
     assert f"<td>{first['id']}</td>" in page
 
 
-def test_plots_dir_with_text_format(tmp_path: Path) -> None:
-    result = invoke(
+def test_plots_dir_with_text_format(cli: CliRun, tmp_path: Path) -> None:
+    result = cli(
         "scan",
         str(MULTI / "labels.csv"),
         "--preds",
@@ -134,13 +121,13 @@ def test_plots_dir_with_text_format(tmp_path: Path) -> None:
     assert {p.stem for p in (tmp_path / "figs").glob("*.png")} == SCAN_FIGURES
 
 
-def test_labels_only_and_multilabel_pages(tmp_path: Path) -> None:
+def test_labels_only_and_multilabel_pages(cli: CliRun, tmp_path: Path) -> None:
     out = tmp_path / "labels.html"
-    labels_only = invoke("scan", str(MULTI / "labels.csv"), "--format", "html", "-o", str(out))
+    labels_only = cli("scan", str(MULTI / "labels.csv"), "--format", "html", "-o", str(out))
     page = page_of(labels_only, out)
     assert re.findall(r'<figure id="fig-(\w+)"', page) == ["support"]
     tags = FIXTURES / "synthetic-multilabel"
-    result = invoke(
+    result = cli(
         "scan",
         str(tags / "labels.csv"),
         "--preds",
@@ -158,9 +145,9 @@ def test_labels_only_and_multilabel_pages(tmp_path: Path) -> None:
     )
 
 
-def test_diff_and_gate_pages(tmp_path: Path) -> None:
+def test_diff_and_gate_pages(cli: CliRun, tmp_path: Path) -> None:
     out = tmp_path / "diff.html"
-    result = invoke(
+    result = cli(
         "diff",
         str(MULTI / "labels.csv"),
         str(MULTI / "labels_v2.csv"),
@@ -175,7 +162,7 @@ def test_diff_and_gate_pages(tmp_path: Path) -> None:
     assert set(re.findall(r'<figure id="fig-(\w+)"', page)) == {"diff_support", "transitions"}
     assert "Relabels judged by the model" in page
     (tmp_path / "labelaudit.toml").write_text("[gate]\nmax_suspect_rate = 0.01\n")
-    gate = invoke(
+    gate = cli(
         "gate",
         str(MULTI / "labels.csv"),
         "--preds",
@@ -194,9 +181,9 @@ def test_diff_and_gate_pages(tmp_path: Path) -> None:
     assert set(re.findall(r'<figure id="fig-(\w+)"', page)) >= SCAN_FIGURES
 
 
-def test_thresholds_page(tmp_path: Path) -> None:
+def test_thresholds_page(cli: CliRun, tmp_path: Path) -> None:
     out = tmp_path / "thresholds.html"
-    result = invoke(
+    result = cli(
         "thresholds",
         str(MULTI / "labels.csv"),
         "--preds",
@@ -246,10 +233,10 @@ def test_many_classes_show_the_most_confused() -> None:
     assert "the 20 most confused of 60 classes" in drawn.axes[0].get_title()
 
 
-def test_media_thumbnails_for_suspects(tmp_path: Path) -> None:
+def test_media_thumbnails_for_suspects(cli: CliRun, tmp_path: Path) -> None:
     from PIL import Image
 
-    result = invoke(
+    result = cli(
         "scan",
         str(MULTI / "labels.csv"),
         "--preds",
@@ -268,7 +255,7 @@ def test_media_thumbnails_for_suspects(tmp_path: Path) -> None:
     urls = {top[3]: f"https://example.org/{top[3]}.jpg"}
     media = [urls.get(i, p) for i, p in zip(labels["id"], paths, strict=True)]
     labels.with_columns(pl.Series("path", media)).write_csv(tmp_path / "labels.csv")
-    out = invoke(
+    out = cli(
         "scan",
         "labels.csv",
         "--preds",
@@ -288,7 +275,7 @@ def test_media_thumbnails_for_suspects(tmp_path: Path) -> None:
     assert len(re.findall(r'<img class="thumb" src="data:image/jpeg;base64,', page)) == 3
     assert f'<a href="https://example.org/{top[3]}.jpg">link</a>' in page  # linked, not fetched
     assert f"img/{top[4]}.png" in page  # missing file: the path is shown
-    bad = invoke(
+    bad = cli(
         "scan",
         "labels.csv",
         "--preds",
@@ -320,8 +307,8 @@ window.addEventListener('load', () => {
     reason="headless Chromium is not installed here (Debian "
     "package 'chromium'; .ci/run installs it)",
 )
-def test_page_renders_in_headless_chromium(tmp_path: Path) -> None:
-    page = scan_page(tmp_path)
+def test_page_renders_in_headless_chromium(cli: CliRun, tmp_path: Path) -> None:
+    page = scan_page(cli, tmp_path)
     checked = tmp_path / "checked.html"
     checked.write_text(page.replace("</body>", CHECKER), encoding="utf-8")
     flags = [

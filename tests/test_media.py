@@ -4,31 +4,19 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
 import polars as pl
 import pytest
-from click.testing import CliRunner
 
-from labelaudit.cli import cli
 from labelaudit.io.media import media_cells, media_root
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, CliRun
 
 MULTI = FIXTURES / "synthetic-multiclass"
 THUMB = re.compile(r'<img class="thumb" src="data:image/jpeg;base64,[^"]+" width="64" '
                    r'height="64" alt="([^"]*)">')  # fmt: skip
-
-
-def invoke(*args: str, cwd: Path):
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        return CliRunner().invoke(cli, list(args))
-    finally:
-        os.chdir(old)
 
 
 def image(path: Path) -> Path:
@@ -40,7 +28,7 @@ def image(path: Path) -> Path:
 
 
 @pytest.fixture
-def tree(tmp_path: Path) -> Path:
+def tree(cli: CliRun, tmp_path: Path) -> Path:
     """tmp/data/labels.csv whose top suspects name images inside data/ and outside it."""
     data = tmp_path / "data"
     image(data / "img" / "inside.png")
@@ -57,8 +45,8 @@ def tree(tmp_path: Path) -> Path:
         "img/link.png",  # a symlink pointing outside
     ]
     top = json.loads(
-        invoke("scan", str(MULTI / "labels.csv"), "--preds", str(MULTI / "preds.parquet"),
-               "--format", "json", "--top", "6", cwd=tmp_path).stdout
+        cli("scan", str(MULTI / "labels.csv"), "--preds", str(MULTI / "preds.parquet"),
+            "--format", "json", "--top", "6", cwd=tmp_path).stdout
     )["label_issues"]["top_suspects"]  # fmt: skip
     media = dict(zip([s["id"] for s in top], values, strict=True))
     labels = pl.read_csv(MULTI / "labels.csv")
@@ -67,15 +55,15 @@ def tree(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def page(tree: Path, *extra: str, cwd: Path | None = None):
+def page(cli: CliRun, tree: Path, *extra: str, cwd: Path | None = None):
     labels = str(tree / "data" / "labels.csv")
     options = ["--top", "6", "--media-col", "path", "--format", "html", "-o", "r.html"]
-    return invoke("scan", labels, "--preds", str(MULTI / "preds.parquet"), *options, *extra,
-                  cwd=cwd or tree)  # fmt: skip
+    return cli("scan", labels, "--preds", str(MULTI / "preds.parquet"), *options, *extra,
+               cwd=cwd or tree)  # fmt: skip
 
 
-def test_only_images_inside_the_labels_folder_are_embedded(tree: Path) -> None:
-    result = page(tree)
+def test_only_images_inside_the_labels_folder_are_embedded(cli: CliRun, tree: Path) -> None:
+    result = page(cli, tree)
     assert result.exit_code == 0, result.output
     html = (tree / "r.html").read_text()
     embedded = THUMB.findall(html)
@@ -89,31 +77,31 @@ def test_only_images_inside_the_labels_folder_are_embedded(tree: Path) -> None:
     assert "--media-root" in warnings[0]
 
 
-def test_relative_paths_from_another_working_folder(tree: Path) -> None:
+def test_relative_paths_from_another_working_folder(cli: CliRun, tree: Path) -> None:
     elsewhere = tree / "elsewhere"
     elsewhere.mkdir()
-    result = page(tree, cwd=elsewhere)
+    result = page(cli, tree, cwd=elsewhere)
     assert result.exit_code == 0, result.output
     assert len(THUMB.findall((elsewhere / "r.html").read_text())) == 3
 
 
-def test_media_root_widens_the_folder(tree: Path) -> None:
-    result = page(tree, "--media-root", str(tree))
+def test_media_root_widens_the_folder(cli: CliRun, tree: Path) -> None:
+    result = page(cli, tree, "--media-root", str(tree))
     assert result.exit_code == 0, result.output
     assert len(THUMB.findall((tree / "r.html").read_text())) == 6
     assert "outside" not in result.stderr
 
 
-def test_media_root_narrows_the_folder(tree: Path) -> None:
-    result = page(tree, "--media-root", str(tree / "other"))
+def test_media_root_narrows_the_folder(cli: CliRun, tree: Path) -> None:
+    result = page(cli, tree, "--media-root", str(tree / "other"))
     assert result.exit_code == 0, result.output
     assert THUMB.findall((tree / "r.html").read_text()) == ["img/link.png"]
     assert "warning: 5 media file(s)" in result.stderr
 
 
-def test_media_root_that_is_not_a_folder(tree: Path) -> None:
+def test_media_root_that_is_not_a_folder(cli: CliRun, tree: Path) -> None:
     for root in ("nope", str(tree / "secret.png")):
-        result = page(tree, "--media-root", root)
+        result = page(cli, tree, "--media-root", root)
         assert result.exit_code == 2, result.output
         assert result.stderr.startswith(f"Error: --media-root '{root}' is not a folder")
         assert "Traceback" not in result.output
@@ -134,10 +122,10 @@ def test_media_cells_never_read_urls_and_judge_resolved_paths(tmp_path: Path) ->
     assert warning is not None and warning.startswith("1 media file(s)")
 
 
-def test_gate_page_confines_media_too(tree: Path) -> None:
+def test_gate_page_confines_media_too(cli: CliRun, tree: Path) -> None:
     labels = str(tree / "data" / "labels.csv")
     args = ["--media-col", "path", "--format", "html", "-o", "g.html"]
-    result = invoke("gate", labels, "--preds", str(MULTI / "preds.parquet"), *args, cwd=tree)
+    result = cli("gate", labels, "--preds", str(MULTI / "preds.parquet"), *args, cwd=tree)
     assert result.exit_code in (0, 1), result.output
     assert len(THUMB.findall((tree / "g.html").read_text())) == 3
     assert "warning: 3 media file(s)" in result.stderr

@@ -8,10 +8,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from click.testing import CliRunner
 
 from labelaudit.api import scan
-from labelaudit.cli import cli
 from labelaudit.core.ensemble import (
     ModelAgreement,
     combine_probabilities,
@@ -32,7 +30,7 @@ from labelaudit.core.noise import (
     weighted_count,
 )
 
-from .conftest import FIXTURES, labels_frame, preds_frame
+from .conftest import FIXTURES, CliRun, labels_frame, preds_frame
 from .noise_scenarios import make_scenario
 
 SYNTHETIC = FIXTURES / "synthetic-multiclass"
@@ -390,21 +388,20 @@ def test_row_order_and_class_names_do_not_change_the_suspects(rng: np.random.Gen
     assert other.issues["suggested_label"].to_list() == expected.to_list()
 
 
-def test_issues_file_has_one_row_per_sample_and_agrees_with_the_report(tmp_path: Path) -> None:
+def test_issues_file_has_one_row_per_sample_and_agrees_with_the_report(
+    cli: CliRun, tmp_path: Path
+) -> None:
     for ext in ("csv", "parquet"):
         target = tmp_path / f"issues.{ext}"
-        result = CliRunner().invoke(
-            cli,
-            [
-                "scan",
-                str(SYNTHETIC / "labels.csv"),
-                "--preds",
-                str(SYNTHETIC / "preds.parquet"),
-                "--format",
-                "json",
-                "--issues-out",
-                str(target),
-            ],
+        result = cli(
+            "scan",
+            str(SYNTHETIC / "labels.csv"),
+            "--preds",
+            str(SYNTHETIC / "preds.parquet"),
+            "--format",
+            "json",
+            "--issues-out",
+            str(target),
         )
         assert result.exit_code == 0, result.stderr
         report = json.loads(result.stdout)
@@ -427,23 +424,17 @@ def test_issues_file_has_one_row_per_sample_and_agrees_with_the_report(tmp_path:
         assert table.filter(pl.col("id") == top["id"])["rank"][0] == top["rank"]
 
 
-def test_issues_out_needs_predictions_and_a_table_extension(tmp_path: Path) -> None:
-    runner = CliRunner()
-    no_preds = runner.invoke(
-        cli, ["scan", str(SYNTHETIC / "labels.csv"), "--issues-out", str(tmp_path / "i.csv")]
-    )
+def test_issues_out_needs_predictions_and_a_table_extension(cli: CliRun, tmp_path: Path) -> None:
+    no_preds = cli("scan", str(SYNTHETIC / "labels.csv"), "--issues-out", str(tmp_path / "i.csv"))
     assert no_preds.exit_code == 2
     assert "--issues-out needs --preds" in no_preds.stderr
-    bad = runner.invoke(
-        cli,
-        [
-            "scan",
-            str(SYNTHETIC / "labels.csv"),
-            "--preds",
-            str(SYNTHETIC / "preds.parquet"),
-            "--issues-out",
-            str(tmp_path / "i.xlsx"),
-        ],
+    bad = cli(
+        "scan",
+        str(SYNTHETIC / "labels.csv"),
+        "--preds",
+        str(SYNTHETIC / "preds.parquet"),
+        "--issues-out",
+        str(tmp_path / "i.xlsx"),
     )
     assert bad.exit_code == 2
     assert "Use .csv or .parquet" in bad.stderr
@@ -528,19 +519,16 @@ def test_suspects_none_skips_detection_and_json_contract_otherwise() -> None:
 
 
 @pytest.mark.parametrize("fmt", ["text", "markdown"])
-def test_reports_show_suspects_pairs_and_health(fmt: str) -> None:
-    result = CliRunner().invoke(
-        cli,
-        [
-            "scan",
-            str(SYNTHETIC / "labels.csv"),
-            "--preds",
-            str(SYNTHETIC / "preds.parquet"),
-            "--format",
-            fmt,
-            "--top",
-            "3",
-        ],
+def test_reports_show_suspects_pairs_and_health(cli: CliRun, fmt: str) -> None:
+    result = cli(
+        "scan",
+        str(SYNTHETIC / "labels.csv"),
+        "--preds",
+        str(SYNTHETIC / "preds.parquet"),
+        "--format",
+        fmt,
+        "--top",
+        "3",
     )
     assert result.exit_code == 0
     out = result.stdout

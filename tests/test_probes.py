@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
-from click.testing import CliRunner
 
-from labelaudit.cli import cli
+from .conftest import CliRun
 
 torch = pytest.importorskip("torch")
-
-
-def invoke(*args: str, cwd: Path):
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        return CliRunner().invoke(cli, list(args))
-    finally:
-        os.chdir(old)
 
 
 def memorizable(tmp_path: Path) -> Path:
@@ -83,11 +72,11 @@ def test_each_fold_trains_without_the_rows_it_predicts(tmp_path: Path, monkeypat
         assert set(labels[result.fold == fold]) == {0, 1, 2}
 
 
-def test_cv_is_seeded_and_deterministic(tmp_path: Path) -> None:
+def test_cv_is_seeded_and_deterministic(cli: CliRun, tmp_path: Path) -> None:
     memorizable(tmp_path)
     args = ["score", "--cv", "3", "--data", "random.parquet", "--features-col", "emb"]
     for name in ("a.parquet", "b.parquet"):
-        result = invoke(*args, "--probe", "mlp", "--hidden", "16", "-o", name, cwd=tmp_path)
+        result = cli(*args, "--probe", "mlp", "--hidden", "16", "-o", name, cwd=tmp_path)
         assert result.exit_code == 0, result.output
         assert "out-of-fold accuracy" in result.output
     first = pl.read_parquet(tmp_path / "a.parquet")
@@ -96,7 +85,7 @@ def test_cv_is_seeded_and_deterministic(tmp_path: Path) -> None:
     np.testing.assert_allclose(first.drop("id").to_numpy().sum(axis=1), 1.0, atol=1e-5)
 
 
-def test_digits_with_flipped_labels_are_found(tmp_path: Path) -> None:
+def test_digits_with_flipped_labels_are_found(cli: CliRun, tmp_path: Path) -> None:
     """Real data: scikit-learn's digits with 10% of labels flipped; score --cv 5, then scan."""
     from sklearn.datasets import load_digits
 
@@ -108,11 +97,11 @@ def test_digits_with_flipped_labels_are_found(tmp_path: Path) -> None:
     pixels = {f"p{j}": digits.data[:, j] for j in range(digits.data.shape[1])}
     frame = pl.DataFrame({"id": np.arange(labels.size), "label": labels, **pixels})
     frame.write_parquet(tmp_path / "digits.parquet")
-    result = invoke("score", "--cv", "5", "--data", "digits.parquet", "-o", "oof.parquet",
-                    cwd=tmp_path)  # fmt: skip
+    result = cli("score", "--cv", "5", "--data", "digits.parquet", "-o", "oof.parquet",
+                 cwd=tmp_path)  # fmt: skip
     assert result.exit_code == 0, result.output
-    scan = invoke("scan", "digits.parquet", "--preds", "oof.parquet", "--issues-out",
-                  "issues.parquet", cwd=tmp_path)  # fmt: skip
+    scan = cli("scan", "digits.parquet", "--preds", "oof.parquet", "--issues-out",
+               "issues.parquet", cwd=tmp_path)  # fmt: skip
     assert scan.exit_code == 0, scan.output
     issues = pl.read_parquet(tmp_path / "issues.parquet")
     flagged = set(issues.filter(pl.col("is_suspect"))["id"].to_list())
@@ -138,7 +127,7 @@ BAD_CV = {
 
 
 @pytest.mark.parametrize("case", list(BAD_CV), ids=list(BAD_CV))
-def test_bad_cv_input_exits_2(tmp_path: Path, case: str) -> None:
+def test_bad_cv_input_exits_2(cli: CliRun, tmp_path: Path, case: str) -> None:
     pl.DataFrame({"id": [1, 2], "f": [0.1, 0.2]}).write_csv(tmp_path / "nolabel.csv")
     pl.DataFrame({"id": [1, 2], "label": ["a", None], "f": [0.1, 0.2]}).write_csv(
         tmp_path / "nulllabel.csv"
@@ -154,7 +143,7 @@ def test_bad_cv_input_exits_2(tmp_path: Path, case: str) -> None:
     args, message = BAD_CV[case]
     if "--cv" not in args:
         args = [*args, "--cv", "2"]
-    result = invoke("score", *args, "-o", "out.parquet", cwd=tmp_path)
+    result = cli("score", *args, "-o", "out.parquet", cwd=tmp_path)
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert not (tmp_path / "out.parquet").exists()

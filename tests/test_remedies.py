@@ -9,13 +9,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from click.testing import CliRunner
 
 from labelaudit.api import scan
-from labelaudit.cli import cli
 from labelaudit.core import remedies
 
-from .conftest import FIXTURES, labels_frame
+from .conftest import FIXTURES, CliRun, labels_frame
 
 COUNTS = np.array([100, 30, 5, 0])
 N = 135
@@ -107,14 +105,11 @@ def test_multilabel_loss_table(density: float, expected: str) -> None:
         assert any("collapse precision" in r for r in choice.risks)
 
 
-def test_recommendations_in_the_report_and_weights_out(tmp_path: Path) -> None:
+def test_recommendations_in_the_report_and_weights_out(cli: CliRun, tmp_path: Path) -> None:
     folder = FIXTURES / "synthetic-multiclass"
     target = tmp_path / "weights.parquet"
-    result = CliRunner().invoke(
-        cli,
-        ["scan", str(folder / "labels.csv"), "--preds", str(folder / "preds.parquet"),
-         "--format", "json", "--weights-out", str(target)],
-    )  # fmt: skip
+    result = cli("scan", str(folder / "labels.csv"), "--preds", str(folder / "preds.parquet"),
+                 "--format", "json", "--weights-out", str(target))  # fmt: skip
     assert result.exit_code == 0, result.stderr
     advice = json.loads(result.stdout)["recommendations"]
     methods = [w["method"] for w in advice["class_weights"]]

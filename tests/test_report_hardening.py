@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import warnings
 import xml.etree.ElementTree as ET
@@ -14,26 +13,17 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from click.testing import CliRunner
 
 from labelaudit._text import human_line, printable
-from labelaudit.cli import cli
 from labelaudit.report import figures
 from labelaudit.report._format import md_text
+
+from .conftest import CliRun
 
 MATH = ["a $x^$", "50% $", "_x_", "back\\slash", "$\\frac{$", "plain"]
 MARKUP = ["a|b", "<script>", "x & y", "a\\|b", "- list", "plain"]
 FORGED = ["plain", "evil\n::error file=x::forged", "cr\rreturn", "##[error]legacy", "esc\x1b[31m"]
 OUR_ANNOTATION = re.compile(r"^::(error|warning) title=labelaudit gate%3A [a-z_]+::")
-
-
-def invoke(*args: str, cwd: Path, env: dict[str, str] | None = None):
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        return CliRunner(env=env).invoke(cli, list(args))
-    finally:
-        os.chdir(old)
 
 
 def write_data(folder: Path, names: list[str], seed: int = 0, n: int = 400) -> None:
@@ -58,10 +48,10 @@ def write_data(folder: Path, names: list[str], seed: int = 0, n: int = 400) -> N
 # ---------------------------------------------------------------- figures (mathtext)
 
 
-def test_mathtext_class_names_draw_and_show_in_the_page(tmp_path: Path) -> None:
+def test_mathtext_class_names_draw_and_show_in_the_page(cli: CliRun, tmp_path: Path) -> None:
     write_data(tmp_path, MATH)
-    result = invoke("scan", "labels.csv", "--preds", "preds.parquet", "--format", "html",
-                    "-o", "page.html", "--plots-dir", "plots", cwd=tmp_path)  # fmt: skip
+    result = cli("scan", "labels.csv", "--preds", "preds.parquet", "--format", "html",
+                 "-o", "page.html", "--plots-dir", "plots", cwd=tmp_path)  # fmt: skip
     assert result.exit_code == 0, result.output
     page = (tmp_path / "page.html").read_text(encoding="utf-8")
     for name in MATH:
@@ -70,17 +60,17 @@ def test_mathtext_class_names_draw_and_show_in_the_page(tmp_path: Path) -> None:
     assert {"support", "confusion_matrix", "confused_pairs", "noise_matrix"} <= written
 
 
-def test_mathtext_class_names_in_diff_and_thresholds_pages(tmp_path: Path) -> None:
+def test_mathtext_class_names_in_diff_and_thresholds_pages(cli: CliRun, tmp_path: Path) -> None:
     write_data(tmp_path, MATH)
-    diff = invoke("diff", "labels.csv", "labels_v2.csv", "--format", "html", "-o", "diff.html",
-                  "--plots-dir", "diff-plots", cwd=tmp_path)  # fmt: skip
+    diff = cli("diff", "labels.csv", "labels_v2.csv", "--format", "html", "-o", "diff.html",
+               "--plots-dir", "diff-plots", cwd=tmp_path)  # fmt: skip
     assert diff.exit_code == 0, diff.output
     assert {p.stem for p in (tmp_path / "diff-plots").glob("*.png")} == {
         "diff_support",
         "transitions",
     }
-    tuned = invoke("thresholds", "labels.csv", "--preds", "preds.parquet", "-o", "t.json",
-                   "--html", "t.html", cwd=tmp_path)  # fmt: skip
+    tuned = cli("thresholds", "labels.csv", "--preds", "preds.parquet", "-o", "t.json",
+                "--html", "t.html", cwd=tmp_path)  # fmt: skip
     assert tuned.exit_code == 0, tuned.output
     assert html.escape("a $x^$") in (tmp_path / "t.html").read_text(encoding="utf-8")
 
@@ -149,10 +139,10 @@ def assert_tables_intact(text: str) -> None:
     assert "<script>" not in text
 
 
-def test_markdown_tables_escape_pipes_and_html(tmp_path: Path) -> None:
+def test_markdown_tables_escape_pipes_and_html(cli: CliRun, tmp_path: Path) -> None:
     write_data(tmp_path, MARKUP)
-    result = invoke("scan", "labels.csv", "--preds", "preds.parquet", "--format", "markdown",
-                    cwd=tmp_path)  # fmt: skip
+    result = cli("scan", "labels.csv", "--preds", "preds.parquet", "--format", "markdown",
+                 cwd=tmp_path)  # fmt: skip
     assert result.exit_code == 0, result.output
     text = result.stdout
     assert_tables_intact(text)
@@ -163,14 +153,14 @@ def test_markdown_tables_escape_pipes_and_html(tmp_path: Path) -> None:
     assert "\n- - list" not in text and "\n- \\- list" in text  # not a nested list
 
 
-def test_markdown_diff_and_gate_tables(tmp_path: Path) -> None:
+def test_markdown_diff_and_gate_tables(cli: CliRun, tmp_path: Path) -> None:
     write_data(tmp_path, MARKUP)
-    diff = invoke("diff", "labels.csv", "labels_v2.csv", "--format", "markdown", cwd=tmp_path)
+    diff = cli("diff", "labels.csv", "labels_v2.csv", "--format", "markdown", cwd=tmp_path)
     assert diff.exit_code == 0, diff.output
     assert_tables_intact(diff.stdout)
     assert "&lt;script>" in diff.stdout
     (tmp_path / "labelaudit.toml").write_text('[gate]\nallowed_classes = ["plain"]\n')
-    gate = invoke("gate", "labels.csv", "--format", "markdown", cwd=tmp_path)
+    gate = cli("gate", "labels.csv", "--format", "markdown", cwd=tmp_path)
     assert gate.exit_code == 1, gate.output
     assert_tables_intact(gate.stdout)
     assert "a\\|b" in gate.stdout
@@ -198,14 +188,16 @@ def assert_no_forged_line(*outputs: str) -> None:
             assert "\r" not in line and "\x1b" not in line, repr(line)
 
 
-def test_gate_on_github_actions_prints_no_forged_workflow_command(tmp_path: Path) -> None:
+def test_gate_on_github_actions_prints_no_forged_workflow_command(
+    cli: CliRun, tmp_path: Path
+) -> None:
     write_data(tmp_path, FORGED)
     (tmp_path / "labelaudit.toml").write_text('[gate]\nallowed_classes = ["plain"]\n')
     summary = tmp_path / "summary.md"
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
     for fmt in ("text", "markdown", "json", "html"):
-        result = invoke("gate", "labels.csv", "--preds", "preds.parquet", "--format", fmt,
-                        "--junit", "junit.xml", cwd=tmp_path, env=env)  # fmt: skip
+        result = cli("gate", "labels.csv", "--preds", "preds.parquet", "--format", fmt,
+                     "--junit", "junit.xml", cwd=tmp_path, env=env)  # fmt: skip
         assert result.exit_code == 1, result.output
         assert_no_forged_line(result.stdout, result.stderr)
         if fmt == "json":  # the JSON keeps every name exactly
@@ -218,22 +210,22 @@ def test_gate_on_github_actions_prints_no_forged_workflow_command(tmp_path: Path
     assert_no_forged_line(summary.read_text(encoding="utf-8"))
 
 
-def test_text_and_markdown_reports_keep_each_name_on_one_line(tmp_path: Path) -> None:
+def test_text_and_markdown_reports_keep_each_name_on_one_line(cli: CliRun, tmp_path: Path) -> None:
     write_data(tmp_path, FORGED)
     for command in (["scan", "labels.csv", "--preds", "preds.parquet"],
                     ["diff", "labels.csv", "labels_v2.csv"]):  # fmt: skip
         for fmt in ("text", "markdown"):
-            result = invoke(*command, "--format", fmt, cwd=tmp_path)
+            result = cli(*command, "--format", fmt, cwd=tmp_path)
             assert result.exit_code == 0, result.output
             assert_no_forged_line(result.stdout, result.stderr)
             assert "evil\\n" in result.stdout and "cr\\rreturn" in result.stdout
             assert not any(line.startswith("::error") for line in result.stdout.splitlines())
 
 
-def test_error_messages_are_one_line(tmp_path: Path) -> None:
+def test_error_messages_are_one_line(cli: CliRun, tmp_path: Path) -> None:
     write_data(tmp_path, FORGED)
     (tmp_path / "classes.txt").write_text("plain\n")
-    result = invoke("scan", "labels.csv", "--classes", "classes.txt", cwd=tmp_path)
+    result = cli("scan", "labels.csv", "--classes", "classes.txt", cwd=tmp_path)
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
     assert_no_forged_line(result.stderr)

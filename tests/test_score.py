@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
-from click.testing import CliRunner
 
-from labelaudit.cli import cli
+from .conftest import CliRun
 
 torch = pytest.importorskip("torch")
 
@@ -48,15 +46,6 @@ def hungry():
 def not_a_module():
     return 42
 """
-
-
-def score(*args: str, cwd: Path):
-    old = os.getcwd()
-    os.chdir(cwd)
-    try:
-        return CliRunner().invoke(cli, ["score", *args])
-    finally:
-        os.chdir(old)
 
 
 def build_model():
@@ -109,8 +98,10 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     ],
     ids=["torchscript", "export", "factory"],
 )
-def test_probabilities_equal_the_models_own(workdir: Path, model_args: list[str]) -> None:
-    result = score(*model_args, "--data", "feat.parquet", "-o", "p.parquet", cwd=workdir)
+def test_probabilities_equal_the_models_own(
+    cli: CliRun, workdir: Path, model_args: list[str]
+) -> None:
+    result = cli("score", *model_args, "--data", "feat.parquet", "-o", "p.parquet", cwd=workdir)
     assert result.exit_code == 0, result.output
     ids, probs = scores_of(workdir / "p.parquet")
     assert ids == [f"row-{i}" for i in range(N_ROWS)]
@@ -118,61 +109,55 @@ def test_probabilities_equal_the_models_own(workdir: Path, model_args: list[str]
     assert f"{N_ROWS:,} rows x {N_CLASSES} classes" in result.output
 
 
-def test_logits_sigmoid_class_names_and_npy_input(workdir: Path) -> None:
+def test_logits_sigmoid_class_names_and_npy_input(cli: CliRun, workdir: Path) -> None:
     logits = np.load(workdir / "logits.npy")
     (workdir / "classes.txt").write_text("cat\ndog\nbird\n")
     common = ["--model", "model.pt", "--data", "features.npy", "--classes", "classes.txt"]
-    assert score(*common, "--logits", "-o", "l.parquet", cwd=workdir).exit_code == 0
+    assert cli("score", *common, "--logits", "-o", "l.parquet", cwd=workdir).exit_code == 0
     frame = pl.read_parquet(workdir / "l.parquet")
     assert frame.columns == ["id", "cat", "dog", "bird"]
     assert frame["id"].to_list() == list(range(N_ROWS))
     np.testing.assert_allclose(frame.drop("id").to_numpy(), logits, atol=1e-6)
-    assert score(*common, "--multi-label", "-o", "s.csv", cwd=workdir).exit_code == 0
+    assert cli("score", *common, "--multi-label", "-o", "s.csv", cwd=workdir).exit_code == 0
     sigmoid = pl.read_csv(workdir / "s.csv").drop("id").to_numpy()
     np.testing.assert_allclose(sigmoid, 1 / (1 + np.exp(-logits)), atol=1e-6)
 
 
-def test_bf16_autocast_on_cpu_stays_close(workdir: Path) -> None:
+def test_bf16_autocast_on_cpu_stays_close(cli: CliRun, workdir: Path) -> None:
     args = ["--model", "model.pt", "--data", "feat.parquet", "-o", "b.parquet"]
-    result = score(*args, "--precision", "bf16", cwd=workdir)
+    result = cli("score", *args, "--precision", "bf16", cwd=workdir)
     assert result.exit_code == 0, result.output
     assert "bf16" in result.output
     _, probs = scores_of(workdir / "b.parquet")
     np.testing.assert_allclose(probs, softmax(np.load(workdir / "logits.npy")), atol=2e-2)
 
 
-def test_batch_size_halves_on_out_of_memory(workdir: Path) -> None:
+def test_batch_size_halves_on_out_of_memory(cli: CliRun, workdir: Path) -> None:
     args = ["--model", "tiny_models:hungry", "--data", "feat.parquet", "-o", "h.parquet"]
-    result = score(*args, cwd=workdir)
+    result = cli("score", *args, cwd=workdir)
     assert result.exit_code == 0, result.output
     assert "batch 16)" in result.output
     _, probs = scores_of(workdir / "h.parquet")
     np.testing.assert_allclose(probs, softmax(np.load(workdir / "logits.npy")), atol=1e-6)
-    fixed = score(*args, "--batch-size", "64", cwd=workdir)
+    fixed = cli("score", *args, "--batch-size", "64", cwd=workdir)
     assert fixed.exit_code == 2
     assert "ran out of memory at batch size 64" in fixed.output
 
 
-def test_shards_cover_every_id_once_and_scan_reads_them_as_one(workdir: Path) -> None:
+def test_shards_cover_every_id_once_and_scan_reads_them_as_one(cli: CliRun, workdir: Path) -> None:
     for shard in range(3):
         args = ["--model", "model.pt", "--data", "feat.parquet", "--shard", f"{shard}/3"]
-        result = score(*args, "-o", f"preds-{shard}.parquet", cwd=workdir)
+        result = cli("score", *args, "-o", f"preds-{shard}.parquet", cwd=workdir)
         assert result.exit_code == 0, result.output
     parts = [pl.read_parquet(workdir / f"preds-{s}.parquet")["id"].to_list() for s in range(3)]
     assert all(parts)
     assert sorted(i for part in parts for i in part) == sorted(f"row-{i}" for i in range(N_ROWS))
-    assert score("--model", "model.pt", "--data", "feat.parquet", "-o", "whole.parquet",
-                 cwd=workdir).exit_code == 0  # fmt: skip
-    old = os.getcwd()
-    os.chdir(workdir)
-    try:
-        runner = CliRunner()
-        sharded = runner.invoke(cli, ["scan", "feat.parquet", "--preds", "preds-*.parquet",
-                                      "--format", "json"])  # fmt: skip
-        whole = runner.invoke(cli, ["scan", "feat.parquet", "--preds", "whole.parquet",
-                                    "--format", "json"])  # fmt: skip
-    finally:
-        os.chdir(old)
+    assert cli("score", "--model", "model.pt", "--data", "feat.parquet", "-o", "whole.parquet",
+               cwd=workdir).exit_code == 0  # fmt: skip
+    sharded = cli("scan", "feat.parquet", "--preds", "preds-*.parquet", "--format", "json",
+                  cwd=workdir)  # fmt: skip
+    whole = cli("scan", "feat.parquet", "--preds", "whole.parquet", "--format", "json",
+                cwd=workdir)  # fmt: skip
     assert sharded.exit_code == 0, sharded.output
 
     a, b = json.loads(sharded.stdout), json.loads(whole.stdout)
@@ -228,14 +213,16 @@ def pooled():
 
 
 @pytest.mark.parametrize("workers", ["0", "2"])
-def test_image_folder_scores_labels_and_skipped_images(tmp_path: Path, workers: str) -> None:
+def test_image_folder_scores_labels_and_skipped_images(
+    cli: CliRun, tmp_path: Path, workers: str
+) -> None:
     from labelaudit.io.images import IMAGENET_MEAN, IMAGENET_STD, decode_image
 
     make_image_folder(tmp_path / "images")
     (tmp_path / "image_models.py").write_text(IMAGE_MODEL)
     args = ["--model", "image_models:pooled", "--data", "images", "--image-size", "16"]
-    result = score(*args, "--workers", workers, "-o", "p.parquet", "--labels-out", "l.csv",
-                   cwd=tmp_path)  # fmt: skip
+    result = cli("score", *args, "--workers", workers, "-o", "p.parquet", "--labels-out", "l.csv",
+                 cwd=tmp_path)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "1 image(s) could not be decoded and were skipped" in result.output
     assert "dog/broken.jpg" in result.output
@@ -256,7 +243,7 @@ def test_image_folder_scores_labels_and_skipped_images(tmp_path: Path, workers: 
     with torch.no_grad():
         expected = torch.softmax(model(torch.from_numpy(pixels)), dim=1).numpy()
     np.testing.assert_allclose(frame.drop("id").to_numpy(), expected, atol=1e-6)
-    strict = score(*args, "--workers", workers, "--strict", "-o", "s.parquet", cwd=tmp_path)
+    strict = cli("score", *args, "--workers", workers, "--strict", "-o", "s.parquet", cwd=tmp_path)
     assert strict.exit_code == 2
     assert "broken.jpg" in strict.output
     assert not (tmp_path / "s.parquet").exists()
@@ -314,16 +301,18 @@ def bad_files(workdir: Path) -> Path:
 
 
 @pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
-def test_bad_model_input_exits_2_with_a_clear_message(bad_files: Path, case: str) -> None:
+def test_bad_model_input_exits_2_with_a_clear_message(
+    cli: CliRun, bad_files: Path, case: str
+) -> None:
     args, message = BAD[case]
-    result = score(*args, "--data", "feat.parquet", "-o", "out.parquet", cwd=bad_files)
+    result = cli("score", *args, "--data", "feat.parquet", "-o", "out.parquet", cwd=bad_files)
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
     assert not (bad_files / "out.parquet").exists()
 
 
-def test_features_that_are_not_numbers_or_not_finite(tmp_path: Path) -> None:
+def test_features_that_are_not_numbers_or_not_finite(cli: CliRun, tmp_path: Path) -> None:
     model = build_model()
     torch.jit.script(model).save(str(tmp_path / "model.pt"))
     frame = {"id": [1, 2], "f0": [0.1, 0.2], "f1": ["x", "y"]}
@@ -335,24 +324,24 @@ def test_features_that_are_not_numbers_or_not_finite(tmp_path: Path) -> None:
         ("nan.csv", "NaN, infinite or empty values in 1 rows (ids 2)"),
         ("null.parquet", "NaN, infinite or empty values in 1 rows (ids 2)"),
     ):
-        result = score("--model", "model.pt", "--data", data, "-o", "o.csv", cwd=tmp_path)
+        result = cli("score", "--model", "model.pt", "--data", data, "-o", "o.csv", cwd=tmp_path)
         assert result.exit_code == 2, result.output
         assert message in result.output
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_cuda_asked_for_but_absent(workdir: Path) -> None:
+def test_cuda_asked_for_but_absent(cli: CliRun, workdir: Path) -> None:
     args = ["--model", "model.pt", "--data", "feat.parquet", "-o", "o.parquet"]
-    result = score(*args, "--device", "cuda", cwd=workdir)
+    result = cli("score", *args, "--device", "cuda", cwd=workdir)
     assert result.exit_code == 2
     assert "CUDA is not available here" in result.output
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_scores_equal_the_cpu_scores(workdir: Path) -> None:
+def test_cuda_scores_equal_the_cpu_scores(cli: CliRun, workdir: Path) -> None:
     common = ["--model", "model.pt", "--data", "feat.parquet", "--precision", "fp32"]
-    assert score(*common, "--device", "cpu", "-o", "c.parquet", cwd=workdir).exit_code == 0
-    result = score(*common, "--device", "cuda", "-o", "g.parquet", cwd=workdir)
+    assert cli("score", *common, "--device", "cpu", "-o", "c.parquet", cwd=workdir).exit_code == 0
+    result = cli("score", *common, "--device", "cuda", "-o", "g.parquet", cwd=workdir)
     assert result.exit_code == 0, result.output
     np.testing.assert_allclose(
         scores_of(workdir / "g.parquet")[1], scores_of(workdir / "c.parquet")[1], atol=1e-5
@@ -360,9 +349,9 @@ def test_cuda_scores_equal_the_cpu_scores(workdir: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("cc") is None, reason="torch.compile needs a C compiler")
-def test_compiled_model_gives_the_same_probabilities(workdir: Path) -> None:
+def test_compiled_model_gives_the_same_probabilities(cli: CliRun, workdir: Path) -> None:
     args = ["--model", "tiny_models:build", "--data", "feat.parquet", "--compile"]
-    result = score(*args, "-o", "c.parquet", cwd=workdir)
+    result = cli("score", *args, "-o", "c.parquet", cwd=workdir)
     assert result.exit_code == 0, result.output
     _, probs = scores_of(workdir / "c.parquet")
     np.testing.assert_allclose(probs, softmax(np.load(workdir / "logits.npy")), atol=1e-5)
