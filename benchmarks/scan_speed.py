@@ -1,6 +1,9 @@
 """Time `labelaudit scan` end to end beside the floor of only reading its inputs, interleaved.
 
-    python benchmarks/scan_speed.py [--rows 1000000] [--classes 100] [--rounds 5]
+    python benchmarks/scan_speed.py [--rows 1000000] [--classes 100] [--rounds 5] [--models 2]
+
+With --models 2, two more jobs: `scan` with a second model's predictions (another seeded
+model of the same rows, `--preds` twice) and the floor of reading both models' files.
 
 Makes a seeded input (labels parquet; wide float32 predictions parquet) under bench-data/, then
 runs each job in a fresh process, alternating, so both see the same machine state. Each child
@@ -25,6 +28,25 @@ import polars as pl
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench-data"
+
+
+def second_model(rows: int, classes: int) -> Path:
+    """Another seeded model's predictions for the same rows (the first model's truth)."""
+    path = DATA / f"preds2-{rows}x{classes}.parquet"
+    if path.exists():
+        return path
+    rng = np.random.default_rng(0)  # the same truth as make_input's
+    priors = rng.dirichlet(np.full(classes, 0.7))
+    truth = rng.choice(classes, size=rows, p=priors)
+    other = np.random.default_rng(1)
+    logits = other.standard_normal((rows, classes), dtype=np.float32)
+    logits[np.arange(rows), truth] += 3.0
+    logits -= logits.max(axis=1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=1, keepdims=True)
+    frame = pl.DataFrame({"id": np.arange(rows), **{str(c): logits[:, c] for c in range(classes)}})
+    frame.write_parquet(path)
+    return path
 
 
 def make_input(rows: int, classes: int, seed: int = 0) -> tuple[Path, Path]:
@@ -82,6 +104,17 @@ def child_gate(labels: str, preds: str) -> None:
             raise
 
 
+def child_scan2(labels: str, preds: str) -> None:
+    """The whole scan with two models' predictions (--preds twice)."""
+    _run_scan(labels, preds, "--preds", preds.replace("preds-", "preds2-"))
+
+
+def child_floor2(labels: str, preds: str) -> None:
+    """Reading both models' files into matrices: the floor of any two-model tool."""
+    child_floor(labels, preds)
+    child_floor(labels, preds.replace("preds-", "preds2-"))
+
+
 def child_metrics(labels: str, preds: str) -> None:
     """The scan without label-error detection (--suspects none)."""
     _run_scan(labels, preds, "--suspects", "none")
@@ -110,6 +143,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--classes", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--models", type=int, default=1, choices=(1, 2))
     parser.add_argument("--child", nargs=3, metavar=("JOB", "LABELS", "PREDS"))
     args = parser.parse_args()
     if args.child:
@@ -120,6 +154,8 @@ def main() -> None:
             "metrics": child_metrics,
             "gate": child_gate,
             "floor": child_floor,
+            "scan2": child_scan2,
+            "floor2": child_floor2,
         }
         jobs[job](labels, preds)
         seconds = time.perf_counter() - start
@@ -134,6 +170,12 @@ def main() -> None:
         "scan": "labelaudit scan (metrics + suspects)",
         "gate": "labelaudit gate --preds (3 rules)",
     }
+    if args.models == 2:
+        second_model(args.rows, args.classes)
+        names |= {
+            "floor2": "read-only floor, two models' files",
+            "scan2": "labelaudit scan, two models (--preds twice)",
+        }
     results: dict[str, list[dict[str, float]]] = {job: [] for job in names}
     for _ in range(args.rounds):
         for job in names:

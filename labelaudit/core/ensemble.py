@@ -77,15 +77,23 @@ class ModelAgreement:
         self.consensus_mistakes = np.zeros(self.n_models, dtype=np.int64)
         self.models_disagreeing = np.zeros(self.n_samples, dtype=np.int16)
 
-    def add(self, blocks: Sequence[np.ndarray], labels: np.ndarray, rows: np.ndarray) -> None:
-        """Record one aligned chunk: `blocks[m]` holds model m's probabilities for `rows`."""
+    def add(
+        self,
+        blocks: Sequence[np.ndarray],
+        labels: np.ndarray,
+        rows: np.ndarray | slice,
+        disagreements: Sequence[np.ndarray] | None = None,
+    ) -> None:
+        """Record one aligned chunk: `blocks[m]` holds model m's probabilities for `rows`;
+        `disagreements[m]`, when the caller has them, whether model m's most probable class
+        beats the given label (saves a pass over each block)."""
         if len(blocks) != self.n_models:
             raise ValueError(f"expected {self.n_models} models' blocks, got {len(blocks)}")
         consensus = ~_disagrees(combine_probabilities(blocks), labels)
         disagreeing = np.zeros(labels.size, dtype=np.int16)
         mistakes = np.zeros(self.n_models, dtype=np.int64)
         for m, block in enumerate(blocks):
-            disagrees = _disagrees(block, labels)
+            disagrees = _disagrees(block, labels) if disagreements is None else disagreements[m]
             disagreeing += disagrees
             mistakes[m] = int((disagrees & consensus).sum())
         self.models_disagreeing[rows] = disagreeing

@@ -469,9 +469,13 @@ def _multiclass_models_pass(
             blocks.append(to_probabilities(raw, chosen[i], check=check if probs else None))
         labels = base.labels[rows]
         parts = [MulticlassScoreSums(k, top_k=k) for _ in range(m)]
+        at = np.arange(labels.size)
+        disagreements = []
         for part, block in zip(parts, blocks, strict=True):
-            part.add(block, labels)
-        agreement.add(blocks, labels, rows)
+            predicted = part.add(block, labels)
+            # Ties go to the given label, as everywhere: a disagreement is a strictly higher class.
+            disagreements.append(block[at, labels] < block[at, predicted])
+        agreement.add(blocks, labels, rows, disagreements)
         with lock:
             for total, part in zip(sums, parts, strict=True):
                 total.merge(part)
