@@ -33,7 +33,9 @@ def scored_dataset(
         build_dataset(table, m, vocabulary, on_missing=config.on_missing, extra_warnings=warnings)
         for m in matrices
     ]
-    ensemble = evaluate_models(datasets, align_models(datasets), config.scores, config.chunk_rows)
+    ensemble = evaluate_models(
+        datasets, align_models(datasets), config.scores, config.chunk_rows, config.threshold
+    )
     first = datasets[0]
     combined = CombinedScores(ensemble.models, ensemble.weights, vocabulary, first.multi_label)
     return replace(

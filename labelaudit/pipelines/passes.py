@@ -412,15 +412,19 @@ class EnsembleEvaluation:
 
 
 def evaluate_models(
-    datasets: list[Dataset], models: list[ModelScores], mode: str, chunk_rows: int
+    datasets: list[Dataset],
+    models: list[ModelScores],
+    mode: str,
+    chunk_rows: int,
+    threshold: float = 0.5,
 ) -> EnsembleEvaluation:
     """Pass 0 over the models' aligned chunks: how each model's scores read (the single-model
     rule and validation, decided on its first chunk), its metric sums, and the agreement behind
     the weights (multi-class: inverse error rates on consensus rows, see core/ensemble.py;
     multi-label: equal weights, a model disagrees when its p >= 0.5 tag set differs from the
-    given set)."""
+    given set at `threshold`, the same decision as one model's)."""
     if datasets[0].multi_label:
-        return _multilabel_models(datasets, models, mode, chunk_rows)
+        return _multilabel_models(datasets, models, mode, chunk_rows, threshold)
     forced: dict[int, str] = {}
     while True:  # at most once more per model whose later chunks show logits
         outcome = _multiclass_models_pass(datasets, models, mode, chunk_rows, forced)
@@ -496,12 +500,16 @@ def _multiclass_models_pass(
 
 
 def _multilabel_models(
-    datasets: list[Dataset], models: list[ModelScores], mode: str, chunk_rows: int
+    datasets: list[Dataset],
+    models: list[ModelScores],
+    mode: str,
+    chunk_rows: int,
+    threshold: float,
 ) -> EnsembleEvaluation:
     warnings: list[str] = []
     read = []
     for ds, model in zip(datasets, models, strict=True):
-        evaluation = evaluate_multilabel(ds, mode, chunk_rows, 0.5)
+        evaluation = evaluate_multilabel(ds, mode, chunk_rows, threshold)
         warnings += evaluation.warnings
         read.append(replace(model, mode=evaluation.score_mode))
     base = datasets[0]
@@ -510,7 +518,7 @@ def _multilabel_models(
     def tally(rows: slice) -> None:
         given = base.indicators[rows].astype(bool)
         for model in read:
-            decided = model.probabilities(rows, True) >= 0.5
+            decided = model.probabilities(rows, True) >= threshold
             disagreeing[rows] += (decided != given).any(axis=1)
 
     run_in_parallel(_row_chunks(base.n_samples, chunk_rows), lambda rows, _: tally(rows))
