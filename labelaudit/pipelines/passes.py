@@ -421,8 +421,8 @@ def evaluate_models(
     """Pass 0 over the models' aligned chunks: how each model's scores read (the single-model
     rule and validation, decided on its first chunk), its metric sums, and the agreement behind
     the weights (multi-class: inverse error rates on consensus rows, see core/ensemble.py;
-    multi-label: equal weights, a model disagrees when its p >= 0.5 tag set differs from the
-    given set at `threshold`, the same decision as one model's)."""
+    multi-label: equal weights, a model disagrees when its tag set at `threshold` differs from the
+    given set, the same decision as one model's)."""
     if datasets[0].multi_label:
         return _multilabel_models(datasets, models, mode, chunk_rows, threshold)
     forced: dict[int, str] = {}
