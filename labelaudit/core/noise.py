@@ -456,7 +456,7 @@ def pair_anomalies(
     median = max(float(np.median(share[off])), 1e-3)
     candidate = off & (counts >= min_count) & (share >= min_ratio * median)
     found: list[PairAnomaly] = []
-    example_rows = _pair_examples(labels, suggested, flagged, margin, k, examples)
+    example_rows = _pair_examples(labels, suggested, flagged, margin, candidate, examples)
     for a, b in zip(*np.nonzero(candidate), strict=True):
         reverse = int(counts[b, a])
         asymmetric = counts[a, b] >= 3 * max(reverse, 1)
@@ -483,11 +483,14 @@ def _pair_examples(
     suggested: np.ndarray,
     flagged: np.ndarray,
     margin: np.ndarray,
-    k: int,
+    wanted: np.ndarray,
     examples: int,
 ) -> dict[int, np.ndarray]:
-    """For each (given, suggested) pair, the flagged rows with the largest margins."""
+    """For each wanted (given, suggested) pair, the flagged rows with the largest margins; only
+    the rows of wanted pairs are sorted (a few, where the whole flagged set may be millions)."""
+    k = wanted.shape[0]
     rows = np.flatnonzero(flagged)
+    rows = rows[wanted[labels[rows], suggested[rows]]]
     if rows.size == 0:
         return {}
     pair = labels[rows] * k + suggested[rows]
