@@ -11,7 +11,18 @@ from typing import Any
 
 from labelaudit.config import ScanConfig, build_scan_config, load_config_file
 from labelaudit.io.load import ScoreSources, Source
+from labelaudit.metric_accumulator import MetricAccumulator
 from labelaudit.report.schema import DiffReport, GateReport, ScanReport, ThresholdsReport
+
+__all__ = [
+    "MetricAccumulator",
+    "cross_validate",
+    "diff",
+    "gate",
+    "scan",
+    "score",
+    "tune_thresholds",
+]
 
 PathLike = str | os.PathLike[str]
 

@@ -206,16 +206,35 @@ class MulticlassScoreSums:
         the per-class threshold decision when thresholds are set."""
         if self.thresholds is None:
             predicted = probabilities.argmax(axis=1)
+            fallback = 0
         else:
             predicted, fallback = multiclass_decide(probabilities, self.thresholds)
-            self.fallback_rows += fallback
-        self.rows += labels.size
-        self.confusion += confusion_matrix(labels, predicted, self.n_classes)
         given = np.take_along_axis(probabilities, labels[:, None], axis=1)[:, 0]
+        confidence = np.take_along_axis(probabilities, predicted[:, None], axis=1)[:, 0]
+        hits = 0
+        if self.n_classes > self.top_k:
+            hits = int(top_k_hits(probabilities, labels, given, self.top_k).sum())
+        self.add_rows(labels, predicted, given, confidence, hits, fallback)
+        return predicted
+
+    def add_rows(
+        self,
+        labels: np.ndarray,
+        predicted: np.ndarray,
+        given: np.ndarray,
+        confidence: np.ndarray,
+        top_k_hit_count: int,
+        fallback_rows: int = 0,
+    ) -> None:
+        """Add one chunk from its per-row figures (the given label's and the predicted class's
+        probabilities, the predicted class) and its top-k hit count: what `add` reads from a
+        probability matrix, computed elsewhere (on a GPU, say) without moving the matrix."""
+        self.rows += labels.size
+        self.fallback_rows += fallback_rows
+        self.confusion += confusion_matrix(labels, predicted, self.n_classes)
         given64 = given.astype(np.float64)
         eps = np.finfo(np.float64).eps
         self.log_loss_sum += float(-np.log(np.clip(given64, eps, 1 - eps)).sum())
-        confidence = np.take_along_axis(probabilities, predicted[:, None], axis=1)[:, 0]
         confidence = confidence.astype(np.float64)
         # Bins are (lo, hi]; a confidence of exactly 0 falls in the first bin.
         bin_index = np.clip(np.ceil(confidence * self.bins).astype(np.int64) - 1, 0, self.bins - 1)
@@ -225,9 +244,7 @@ class MulticlassScoreSums:
         self.bin_correct += np.bincount(bin_index, weights=correct, minlength=self.bins).astype(
             np.int64
         )
-        if self.n_classes > self.top_k:
-            self.top_k_hits += int(top_k_hits(probabilities, labels, given, self.top_k).sum())
-        return predicted
+        self.top_k_hits += top_k_hit_count
 
     def merge(self, other: MulticlassScoreSums) -> None:
         """Add another accumulator's sums (from chunks processed elsewhere) into this one."""

@@ -14,28 +14,24 @@ from labelaudit.io.load import ScoreSources, Source, read_inputs
 from labelaudit.io.thresholds_file import read_thresholds
 from labelaudit.pipelines.findings import collect_findings
 from labelaudit.pipelines.label_issues import multiclass_label_issues, multilabel_label_issues
+from labelaudit.pipelines.metrics_sections import (
+    multiclass_metrics_section,
+    multilabel_metrics_section,
+)
 from labelaudit.pipelines.models import scored_dataset
 from labelaudit.pipelines.passes import (
-    MulticlassEvaluation,
-    MultilabelEvaluation,
     evaluate_multiclass,
     evaluate_multilabel,
 )
 from labelaudit.pipelines.recommendations import recommendations
 from labelaudit.report.schema import (
-    AverageMetrics,
-    CalibrationBin,
-    ClassMetrics,
     ClassSupport,
-    ConfusionSection,
     DatasetInfo,
     DuplicatesSection,
     ImbalanceSection,
     LabelPair,
     ModelMember,
     ModelsSection,
-    MulticlassMetricsSection,
-    MultilabelMetricsSection,
     MultilabelSection,
     ScanReport,
     SupportSection,
@@ -117,8 +113,12 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
                 config.threshold if thresholds is None else thresholds,
             )
             warnings += evaluation.warnings
-            metrics = _multilabel_metrics(
-                dataset, evaluation, decision or f"p >= {config.threshold:g}"
+            metrics = multilabel_metrics_section(
+                dataset.classes,
+                evaluation.metrics,
+                evaluation.score_mode,
+                decision or f"p >= {config.threshold:g}",
+                int(dataset.n_scored),
             )
             if detect:
                 label_issues, table, extra = multilabel_label_issues(dataset, evaluation, config)
@@ -133,7 +133,9 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
                 thresholds=thresholds,
             )
             warnings += evaluation.warnings
-            metrics = _multiclass_metrics(dataset, evaluation, decision or "argmax")
+            metrics = multiclass_metrics_section(
+                dataset.classes, evaluation.sums, evaluation.score_mode, decision or "argmax"
+            )
             if detect:
                 label_issues, table, extra = multiclass_label_issues(
                     dataset, evaluation, config, metrics.accuracy
@@ -212,92 +214,4 @@ def _multilabel_section(dataset: Dataset) -> MultilabelSection:
         top_pairs=[
             LabelPair([dataset.classes[a], dataset.classes[b]], n) for a, b, n in shape.top_pairs
         ],
-    )
-
-
-def _multiclass_metrics(
-    dataset: Dataset, evaluation: MulticlassEvaluation, decision: str
-) -> MulticlassMetricsSection:
-    sums = evaluation.sums
-    result = metrics_from_confusion(sums.confusion)
-    per_class = result.per_class
-    return MulticlassMetricsSection(
-        score_mode=evaluation.score_mode,
-        decision=decision,
-        fallback_rows=sums.fallback_rows,
-        n_scored=sums.rows,
-        accuracy=result.accuracy,
-        balanced_accuracy=result.balanced_accuracy,
-        top_5_accuracy=sums.top_k_accuracy(),
-        log_loss=sums.log_loss(),
-        expected_calibration_error=sums.expected_calibration_error(),
-        per_class=[
-            ClassMetrics(
-                name,
-                float(per_class.precision[i]),
-                float(per_class.recall[i]),
-                float(per_class.f1[i]),
-                int(per_class.support[i]),
-            )
-            for i, name in enumerate(dataset.classes)
-        ],
-        micro=AverageMetrics(**vars(result.micro)),
-        macro=AverageMetrics(**vars(result.macro)),
-        weighted=AverageMetrics(**vars(result.weighted)),
-        confusion_matrix=ConfusionSection(
-            classes=list(dataset.classes),
-            counts=result.confusion.tolist(),
-            normalized=result.confusion_normalized.tolist(),
-        ),
-        calibration=_calibration_bins(sums),
-    )
-
-
-def _calibration_bins(sums: Any) -> list[CalibrationBin]:
-    counts, confidence, accuracy = sums.reliability()
-    edges = np.linspace(0.0, 1.0, counts.size + 1)
-    return [
-        CalibrationBin(
-            lower=float(edges[b]),
-            upper=float(edges[b + 1]),
-            count=int(counts[b]),
-            mean_confidence=float(confidence[b]) if counts[b] else None,
-            accuracy=float(accuracy[b]) if counts[b] else None,
-        )
-        for b in range(counts.size)
-    ]
-
-
-def _multilabel_metrics(
-    dataset: Dataset, evaluation: MultilabelEvaluation, decision: str
-) -> MultilabelMetricsSection:
-    m = evaluation.metrics
-    return MultilabelMetricsSection(
-        score_mode=evaluation.score_mode,
-        decision=decision,
-        n_scored=int(dataset.n_scored),
-        threshold=None if np.ndim(m.threshold) else float(m.threshold),
-        subset_accuracy=m.subset_accuracy,
-        hamming_loss=m.hamming_loss,
-        cp=m.cp,
-        cr=m.cr,
-        cf1=m.cf1,
-        op=m.op,
-        or_=m.or_,
-        of1=m.of1,
-        mean_average_precision=m.mean_average_precision,
-        per_class=[
-            ClassMetrics(
-                name,
-                float(m.per_class.precision[i]),
-                float(m.per_class.recall[i]),
-                float(m.per_class.f1[i]),
-                int(m.per_class.support[i]),
-                None if np.isnan(m.average_precision[i]) else float(m.average_precision[i]),
-            )
-            for i, name in enumerate(dataset.classes)
-        ],
-        micro=AverageMetrics(**vars(m.micro)),
-        macro=AverageMetrics(**vars(m.macro)),
-        weighted=AverageMetrics(**vars(m.weighted)),
     )

@@ -1,0 +1,109 @@
+"""The report's metrics sections from accumulated sums: one builder shared by `scan` and the
+training-loop MetricAccumulator, so both give the same object."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from labelaudit.core.metrics import metrics_from_confusion
+from labelaudit.core.metrics_multilabel import MultilabelMetrics
+from labelaudit.core.scores import MulticlassScoreSums
+from labelaudit.report.schema import (
+    AverageMetrics,
+    CalibrationBin,
+    ClassMetrics,
+    ConfusionSection,
+    MulticlassMetricsSection,
+    MultilabelMetricsSection,
+)
+
+
+def multiclass_metrics_section(
+    classes: Sequence[str], sums: MulticlassScoreSums, score_mode: str, decision: str
+) -> MulticlassMetricsSection:
+    """Accuracy, per-class and averaged P/R/F1, log loss, calibration and the confusion matrix."""
+    result = metrics_from_confusion(sums.confusion)
+    per_class = result.per_class
+    return MulticlassMetricsSection(
+        score_mode=score_mode,
+        decision=decision,
+        fallback_rows=sums.fallback_rows,
+        n_scored=sums.rows,
+        accuracy=result.accuracy,
+        balanced_accuracy=result.balanced_accuracy,
+        top_5_accuracy=sums.top_k_accuracy(),
+        log_loss=sums.log_loss(),
+        expected_calibration_error=sums.expected_calibration_error(),
+        per_class=[
+            ClassMetrics(
+                name,
+                float(per_class.precision[i]),
+                float(per_class.recall[i]),
+                float(per_class.f1[i]),
+                int(per_class.support[i]),
+            )
+            for i, name in enumerate(classes)
+        ],
+        micro=AverageMetrics(**vars(result.micro)),
+        macro=AverageMetrics(**vars(result.macro)),
+        weighted=AverageMetrics(**vars(result.weighted)),
+        confusion_matrix=ConfusionSection(
+            classes=list(classes),
+            counts=result.confusion.tolist(),
+            normalized=result.confusion_normalized.tolist(),
+        ),
+        calibration=calibration_bins(sums),
+    )
+
+
+def calibration_bins(sums: MulticlassScoreSums) -> list[CalibrationBin]:
+    """The reliability diagram behind the ECE, one entry per confidence bin."""
+    counts, confidence, accuracy = sums.reliability()
+    edges = np.linspace(0.0, 1.0, counts.size + 1)
+    return [
+        CalibrationBin(
+            lower=float(edges[b]),
+            upper=float(edges[b + 1]),
+            count=int(counts[b]),
+            mean_confidence=float(confidence[b]) if counts[b] else None,
+            accuracy=float(accuracy[b]) if counts[b] else None,
+        )
+        for b in range(counts.size)
+    ]
+
+
+def multilabel_metrics_section(
+    classes: Sequence[str], m: MultilabelMetrics, score_mode: str, decision: str, n_scored: int
+) -> MultilabelMetricsSection:
+    """Per-class P/R/F1/AP at the decision, the CP..OF1 family, mAP, subset accuracy."""
+    return MultilabelMetricsSection(
+        score_mode=score_mode,
+        decision=decision,
+        n_scored=n_scored,
+        threshold=None if np.ndim(m.threshold) else float(m.threshold),
+        subset_accuracy=m.subset_accuracy,
+        hamming_loss=m.hamming_loss,
+        cp=m.cp,
+        cr=m.cr,
+        cf1=m.cf1,
+        op=m.op,
+        or_=m.or_,
+        of1=m.of1,
+        mean_average_precision=m.mean_average_precision,
+        per_class=[
+            ClassMetrics(
+                name,
+                float(m.per_class.precision[i]),
+                float(m.per_class.recall[i]),
+                float(m.per_class.f1[i]),
+                int(m.per_class.support[i]),
+                None if np.isnan(m.average_precision[i]) else float(m.average_precision[i]),
+            )
+            for i, name in enumerate(classes)
+        ],
+        micro=AverageMetrics(**vars(m.micro)),
+        macro=AverageMetrics(**vars(m.macro)),
+        weighted=AverageMetrics(**vars(m.weighted)),
+    )
