@@ -1,4 +1,5 @@
-"""The Python API: `scan`, `diff`, `gate`, `tune_thresholds`, `score` and `cross_validate`.
+"""The Python API: `scan`, `diff`, `gate`, `tune_thresholds`, `score`, `cross_validate`, and
+`MetricAccumulator` (scan's metrics inside a training loop).
 
 Each reads its settings (defaults < a configuration file < keyword options, as the CLI does)
 and runs its pipeline; all are importable from `labelaudit` itself.

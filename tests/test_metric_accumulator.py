@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,7 @@ def test_any_batching_gives_the_same_metrics(cuts: list[int], seed: int) -> None
     whole.update(labels, probs)
     parts = MetricAccumulator(CLASSES)
     edges = [0, *sorted(cuts), 400]
-    for start, stop in zip(edges, edges[1:], strict=False):
+    for start, stop in itertools.pairwise(edges):
         parts.update(labels[start:stop], probs[start:stop])
     assert_same(to_jsonable(parts.compute()), to_jsonable(whole.compute()))
 
@@ -321,3 +322,13 @@ def test_no_batches_after_all_reduce() -> None:
     accumulator.reset()
     accumulator.update([0], np.full((1, K), 1 / K))
     assert accumulator.n_seen == 1
+
+
+def test_the_documented_training_loop_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch")
+    from .conftest import ROOT
+
+    text = (ROOT / "docs" / "training.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "docs/training.md", "exec"), {})
+    assert "accuracy" in capsys.readouterr().out
