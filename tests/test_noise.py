@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from labelaudit.api import scan
 from labelaudit.core.ensemble import (
@@ -535,3 +537,36 @@ def test_reports_show_suspects_pairs_and_health(cli: CliRun, fmt: str) -> None:
     assert "Suspected label errors" in out
     assert "ant -> bee" in out  # the planted one-way pair
     assert "Least healthy classes" in out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    k=st.integers(2, 9),
+    decimals=st.sampled_from([1, 2, 6]),
+    sharpness=st.floats(0.0, 6.0),
+)
+def test_settling_from_the_top_class_equals_the_full_rule(
+    seed: int, k: int, decimals: int, sharpness: float
+) -> None:
+    """Rows settled from pass 1's top class get the class the full row gives (ties from
+    rounding, classes without a threshold and weak models included)."""
+    from labelaudit.core.noise import ConfidentJoint, SampleEvidence
+
+    rng = np.random.default_rng(seed)
+    n = 300
+    labels = rng.integers(0, k, n)
+    logits = rng.normal(size=(n, k)) + sharpness * np.eye(k)[labels]
+    probs = np.round(np.exp(logits) / np.exp(logits).sum(1, keepdims=True), decimals)
+    evidence = SampleEvidence(n, k)
+    evidence.add(probs.copy(), labels, np.arange(n))
+    thresholds = evidence.thresholds()
+    thresholds[rng.random(k) < 0.2] = np.inf  # some classes without a threshold
+    full = ConfidentJoint(thresholds, labels)
+    full.add(probs, labels, np.arange(n))
+    settled = ConfidentJoint(thresholds, labels)
+    unsettled = settled.settle_from_top_class(evidence)
+    rows = np.flatnonzero(unsettled)
+    settled.add(probs[rows], labels[rows], rows)
+    assert np.array_equal(settled.confident_class, full.confident_class)
+    assert np.array_equal(settled.confident_probability, full.confident_probability)

@@ -131,13 +131,16 @@ class ConfidentJoint:
 
     def settle_from_top_class(self, evidence: SampleEvidence) -> np.ndarray:
         """Rows whose most probable class clears its threshold have that class as confident
-        class (the most probable overall is the most probable of those that clear). Returns
-        the mask of rows still unsettled, which need `add` with their full scores."""
+        class (the most probable overall is the most probable of those that clear), unless it
+        ties with another class. Returns the mask of rows still unsettled, which need `add`
+        with their full scores."""
         given, other = evidence.given_probability, evidence.best_other_probability
         top_is_given = given >= other
         top_class = np.where(top_is_given, self._labels, evidence.best_other_class)
         top_probability = np.maximum(given, other)
-        settled = top_probability >= self.thresholds[top_class]
+        # A tie between the given label and the best other is left to the full rule, which
+        # breaks ties by class index (so a row's class does not depend on the pass that set it).
+        settled = (top_probability >= self.thresholds[top_class]) & (given != other)
         self.confident_class[settled] = top_class[settled]
         self.confident_probability[settled] = top_probability[settled]
         return ~settled

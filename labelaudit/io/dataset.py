@@ -80,6 +80,9 @@ class Dataset:
         """
         if self.scores is None:
             return
+        if getattr(self.scores, "lazy", None) is not None:
+            yield from self._streamed_chunks(chunk_rows, needed)
+            return
         plans = list(self._chunk_plans(chunk_rows, needed))
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending: deque[tuple[Future[np.ndarray], np.ndarray]] = deque()
@@ -91,6 +94,39 @@ class Dataset:
             while pending:
                 future, ready_rows = pending.popleft()
                 yield future.result(), ready_rows
+
+    def _streamed_chunks(
+        self, chunk_rows: int, needed: np.ndarray | None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """`score_chunks` for scores read from disk in file order: each batch's rows mapped to
+        dataset rows (score rows without a labeled row dropped), a worker thread reading ahead."""
+        batches = self.scores.stream(self.class_positions, chunk_rows)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            ahead = pool.submit(next, batches, None)
+            while True:
+                item = ahead.result()
+                if item is None:
+                    return
+                ahead = pool.submit(next, batches, None)
+                start, block = item
+                stop = start + block.shape[0]
+                if self.score_rows is None:
+                    rows, picked = np.arange(start, stop), None
+                else:
+                    lo, hi = np.searchsorted(self.score_rows, (start, stop))
+                    rows, picked = self.label_rows[lo:hi], self.score_rows[lo:hi] - start
+                if needed is not None:
+                    keep = needed[rows]
+                    if not keep.any():
+                        continue
+                    if keep.mean() <= GATHER_BELOW_SHARE:
+                        rows = rows[keep]
+                        picked = np.flatnonzero(keep) if picked is None else picked[keep]
+                if picked is not None:
+                    if picked.size == 0:
+                        continue
+                    block = block[picked]
+                yield block, rows
 
     def _chunk_plans(
         self, chunk_rows: int, needed: np.ndarray | None

@@ -1,11 +1,19 @@
-"""Read model scores (wide table, list column, or .npy) and serve them in row chunks."""
+"""Read model scores (wide table, list column, or .npy) and serve them in row chunks.
+
+Wide parquet files whose scores would take more than STREAM_ABOVE_BYTES in memory are not read
+whole: only their id column is, and the class columns are streamed in row batches when a pass
+asks for them (memory bounded by the batch). Smaller ones are read whole: passes over memory are
+faster than decoding the file again for each pass.
+"""
 
 from __future__ import annotations
 
 import os
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -15,13 +23,16 @@ from labelaudit.errors import InputError, SchemaError
 from labelaudit.io.labels import checked_ids
 from labelaudit.io.tables import detect_format, expand_paths, read_npy, read_table
 
+STREAM_ABOVE_BYTES = 512 * 2**20  # scores larger than this in memory are streamed from disk
+
 
 @dataclass(frozen=True)
 class ScoreMatrix:
     """An (N, K) score matrix kept as it was read: a polars frame of class columns, or an array.
 
     `columns` names the classes in the source's order; `ids` are the rows' ids, or None when the
-    scores are row-aligned with the labels. Nothing is copied until a chunk is asked for.
+    scores are row-aligned with the labels. Nothing is copied until a chunk is asked for. A
+    `lazy` matrix (wide parquet files) is read from disk batch by batch, in file order.
     """
 
     source: str
@@ -29,10 +40,40 @@ class ScoreMatrix:
     columns: list[str]
     frame: pl.DataFrame | None = None
     matrix: np.ndarray | None = None
+    lazy: pl.LazyFrame | None = None
+    lazy_rows: int = 0
 
     @property
     def n_rows(self) -> int:
-        return int(self.matrix.shape[0]) if self.matrix is not None else self.frame.height
+        if self.matrix is not None:
+            return int(self.matrix.shape[0])
+        return self.frame.height if self.frame is not None else self.lazy_rows
+
+    def in_memory(self) -> ScoreMatrix:
+        """This matrix with its scores read into memory (for random access by several models)."""
+        if self.lazy is None:
+            return self
+        frame = _collect(self.source, lambda: self.lazy.collect())
+        return replace(self, frame=frame, lazy=None)
+
+    def stream(self, positions: np.ndarray, chunk_rows: int) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, block) for consecutive row batches in file order, each block a fresh
+        C-ordered array with columns in `positions` order; a lazy matrix is read batch by batch."""
+        if self.lazy is None:
+            for start in range(0, self.n_rows, chunk_rows):
+                stop = min(start + chunk_rows, self.n_rows)
+                yield start, self.take(slice(start, stop), positions)
+            return
+        query = self.lazy.select(_ordered_columns(self.columns, positions))
+        batches = _collect(self.source, lambda: iter(query.collect_batches(chunk_size=chunk_rows)))
+        start = 0
+        while True:
+            batch = _collect(self.source, lambda: next(batches, None))
+            if batch is None:
+                break
+            if batch.height:
+                yield start, batch.to_numpy(order="c")
+                start += batch.height
 
     def take(self, rows: slice | np.ndarray, positions: np.ndarray) -> np.ndarray:
         """Rows of the matrix, columns in `positions` order (-1: a class with no column, zeros).
@@ -50,16 +91,44 @@ class ScoreMatrix:
             present = positions >= 0
             out[:, present] = block[:, positions[present]]
             return out
+        if self.lazy is not None:  # random access to a file: rare (tests, odd callers), slow
+            if isinstance(rows, slice):
+                start, stop = rows.start, rows.stop
+                picked: Any = slice(None)
+            else:
+                start, stop = (int(rows.min()), int(rows.max()) + 1) if rows.size else (0, 0)
+                picked = rows - start
+            frame = _collect(self.source, lambda: self.lazy.slice(start, stop - start).collect())
+            return replace(self, frame=frame, lazy=None).take(
+                np.arange(stop - start)[picked], positions
+            )
         if isinstance(rows, slice):
             part = self.frame.slice(rows.start, rows.stop - rows.start)
         else:
             part = self.frame[rows]
         if not identity:
-            part = part.select(
-                pl.col(self.columns[p]) if p >= 0 else pl.lit(0.0).alias(f"__absent_{j}")
-                for j, p in enumerate(positions)
-            )
+            part = part.select(_ordered_columns(self.columns, positions))
         return part.to_numpy(order="c")
+
+
+def _ordered_columns(columns: list[str], positions: np.ndarray) -> list[pl.Expr]:
+    """Select expressions for the vocabulary's order (-1: a class with no column, zeros)."""
+    return [
+        pl.col(columns[p]) if p >= 0 else pl.lit(0.0).alias(f"__absent_{j}")
+        for j, p in enumerate(positions)
+    ]
+
+
+def _collect(source: str, read: Any) -> Any:
+    """Run a read of `source`'s scores; a damaged file is bad input naming it."""
+    try:
+        return read()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"The predictions '{source}' could not be read ({detail[:200]}). Check that the "
+            "file is complete and is parquet."
+        ) from exc
 
 
 def load_predictions(
@@ -81,22 +150,128 @@ def load_predictions(
     if isinstance(source, pl.DataFrame):
         frame = _drop_ignored(source, "predictions DataFrame", ignore_cols)
         return _from_frame(frame, "predictions DataFrame", id_col, label_col, probs_col, classes)
-    first = expand_paths(source, "predictions")[0]
-    if detect_format(first, input_format, "predictions") == "npy":
+    paths = expand_paths(source, "predictions")
+    if detect_format(paths[0], input_format, "predictions") == "npy":
         return _from_array(read_npy(source, "predictions"), str(source), classes)
+    if probs_col is None:
+        lazy = _lazy_parquet(paths, str(source), input_format, id_col, label_col, classes,
+                             ignore_cols)  # fmt: skip
+        if lazy is not None:
+            return lazy
     table = read_table(source, "predictions", input_format, ids=(id_col,))
     frame = _drop_ignored(table, str(source), ignore_cols)
     return _from_frame(frame, str(source), id_col, label_col, probs_col, classes)
 
 
-def _drop_ignored(frame: pl.DataFrame, name: str, ignore_cols: tuple[str, ...]) -> pl.DataFrame:
-    absent = [c for c in ignore_cols if c not in frame.columns]
+def _lazy_parquet(
+    paths: list[str],
+    name: str,
+    input_format: str | None,
+    id_col: str,
+    label_col: str,
+    classes: list[str] | None,
+    ignore_cols: tuple[str, ...],
+) -> ScoreMatrix | None:
+    """Wide parquet files as a lazy matrix: the schema and the id column read now, the scores
+    when streamed. None (read them whole instead) for scores that fit in STREAM_ABOVE_BYTES,
+    other formats, pipes, empty files and shards whose schemas differ (the whole read says what
+    differs)."""
+    if any(
+        detect_format(p, input_format, "predictions") != "parquet"
+        or not os.path.isfile(p)
+        or os.path.getsize(p) == 0
+        for p in paths
+    ):
+        return None
+    try:
+        schemas = [pl.read_parquet_schema(p) for p in paths]
+    except (pl.exceptions.PolarsError, OSError):
+        return None  # the whole read reports the damage with the file's name
+    if any(list(s.items()) != list(schemas[0].items()) for s in schemas[1:]):
+        return None
+    schema = dict(schemas[0])
+    _check_ignored(list(schema), name, ignore_cols)
+    for column in ignore_cols:
+        schema.pop(column)
+    lazy = pl.scan_parquet(paths)
+    normalized = {c: unicodedata.normalize("NFC", c) for c in schema}
+    if len(set(normalized.values())) == len(normalized) and any(
+        k != v for k, v in normalized.items()
+    ):
+        lazy = lazy.rename(normalized)
+        schema = {normalized[c]: t for c, t in schema.items()}
+    height = _collect(name, lambda: lazy.select(pl.len()).collect().item())
+    if height == 0:
+        raise InputError(f"The predictions in '{name}' have no rows.")
+    columns = _score_columns(schema, name, id_col, label_col, classes)
+    width = sum(4 if schema[c] == pl.Float32 else 8 for c in columns)
+    if height * width <= STREAM_ABOVE_BYTES:
+        return None
+    ids = None
+    if id_col in schema:
+        id_values = _collect(name, lambda: lazy.select(id_col).collect())[id_col]
+        ids = checked_ids(id_values, id_col, f"the predictions '{name}'")
+    scores = lazy.select(_as_float(schema, columns))
+    return ScoreMatrix(name, ids, columns, lazy=scores, lazy_rows=int(height))
+
+
+def _check_ignored(columns: list[str], name: str, ignore_cols: tuple[str, ...]) -> None:
+    absent = [c for c in ignore_cols if c not in columns]
     if absent:
         raise SchemaError(
             f"--ignore-cols names {', '.join(repr(c) for c in absent)}, which the predictions "
-            f"'{name}' do not have. Columns found: {', '.join(frame.columns[:20])}."
+            f"'{name}' do not have. Columns found: {', '.join(columns[:20])}."
         )
+
+
+def _drop_ignored(frame: pl.DataFrame, name: str, ignore_cols: tuple[str, ...]) -> pl.DataFrame:
+    _check_ignored(frame.columns, name, ignore_cols)
     return frame.drop(list(ignore_cols))
+
+
+def _score_columns(
+    schema: Mapping[str, Any],
+    name: str,
+    id_col: str,
+    label_col: str,
+    classes: list[str] | None,
+) -> list[str]:
+    """The class columns of a wide table: those of --classes, else every numeric column but the
+    id and the label; each must hold numbers."""
+    if classes is not None:
+        missing = [c for c in classes if c not in schema]
+        if missing:
+            raise SchemaError(
+                f"The predictions '{name}' lack a column for {len(missing)} of the classes in "
+                f"--classes: {', '.join(missing[:10])}. Columns found: "
+                f"{', '.join(list(schema)[:20])}. Wide predictions need one column per class, "
+                "named by the class; or pass --probs-col for a list column."
+            )
+        columns = list(classes)
+    else:
+        skip = {id_col, label_col}
+        columns = [c for c, dtype in schema.items() if c not in skip and dtype.is_numeric()]
+        if not columns:
+            raise SchemaError(
+                f"The predictions '{name}' have no numeric score columns. Columns found: "
+                f"{', '.join(schema)}. Give one numeric column per class, or --probs-col "
+                "with a list column and --classes."
+            )
+    for column in columns:
+        if not schema[column].is_numeric():
+            raise SchemaError(
+                f"The score column '{column}' of '{name}' holds {schema[column]}, not numbers."
+            )
+    return columns
+
+
+def _as_float(schema: Mapping[str, Any], columns: list[str]) -> list[pl.Expr]:
+    """Float columns as they are (float32 stays float32), others as float64; nulls become NaN
+    later, reported with their ids."""
+    return [
+        pl.col(c) if schema[c] in (pl.Float32, pl.Float64) else pl.col(c).cast(pl.Float64)
+        for c in columns
+    ]
 
 
 def _from_array(array: np.ndarray, name: str, classes: list[str] | None) -> ScoreMatrix:
@@ -138,35 +313,8 @@ def _from_frame(
     )
     if probs_col is not None:
         return _from_list_column(frame, name, ids, probs_col, classes)
-    if classes is not None:
-        missing = [c for c in classes if c not in frame.columns]
-        if missing:
-            raise SchemaError(
-                f"The predictions '{name}' lack a column for {len(missing)} of the classes in "
-                f"--classes: {', '.join(missing[:10])}. Columns found: "
-                f"{', '.join(frame.columns[:20])}. Wide predictions need one column per class, "
-                "named by the class; or pass --probs-col for a list column."
-            )
-        columns = list(classes)
-    else:
-        skip = {id_col, label_col}
-        columns = [c for c in frame.columns if c not in skip and frame[c].dtype.is_numeric()]
-        if not columns:
-            raise SchemaError(
-                f"The predictions '{name}' have no numeric score columns. Columns found: "
-                f"{', '.join(frame.columns)}. Give one numeric column per class, or --probs-col "
-                "with a list column and --classes."
-            )
-    for column in columns:
-        if not frame[column].dtype.is_numeric():
-            raise SchemaError(
-                f"The score column '{column}' of '{name}' holds {frame[column].dtype}, not numbers."
-            )
-    # Float columns stay as they are (float32 stays float32); nulls become NaN, reported later.
-    scores = frame.select(
-        pl.col(c) if frame[c].dtype in (pl.Float32, pl.Float64) else pl.col(c).cast(pl.Float64)
-        for c in columns
-    )
+    columns = _score_columns(frame.schema, name, id_col, label_col, classes)
+    scores = frame.select(_as_float(frame.schema, columns))
     return ScoreMatrix(name, ids, columns, frame=scores)
 
 

@@ -29,8 +29,11 @@ def scored_dataset(
         return build_dataset(
             table, scores, vocabulary, on_missing=config.on_missing, extra_warnings=warnings
         )
+    # Combining reads every model's rows in the dataset's order: random access, so in memory.
     datasets = [
-        build_dataset(table, m, vocabulary, on_missing=config.on_missing, extra_warnings=warnings)
+        build_dataset(
+            table, m.in_memory(), vocabulary, on_missing=config.on_missing, extra_warnings=warnings
+        )
         for m in matrices
     ]
     ensemble = evaluate_models(

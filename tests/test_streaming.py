@@ -1,0 +1,166 @@
+"""Wide parquet predictions are streamed from disk batch by batch: the same report as a whole
+read, whatever the row order, the shards, the row groups or the rows left out."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from labelaudit.io.predictions import load_predictions
+
+from .conftest import labels_frame, preds_frame
+
+CLASSES = ["ant", "bee", "cat", "dog", "eel", "fox", "gnu"]
+
+
+@pytest.fixture(autouse=True)
+def small_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every parquet file streamed, in chunks smaller than the row groups, not aligned with them."""
+    monkeypatch.setattr("labelaudit.io.predictions.STREAM_ABOVE_BYTES", 0)
+    (tmp_path / "labelaudit.toml").write_text("chunk_rows = 700\n")
+
+
+def problem(n: int, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, len(CLASSES), n)
+    given = np.where(rng.random(n) < 0.1, rng.integers(0, len(CLASSES), n), truth)
+    logits = rng.normal(size=(n, len(CLASSES))).astype(np.float32)
+    logits[np.arange(n), truth] += 3
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = labels_frame(np.array(CLASSES)[given])
+    return labels, preds_frame(probs.astype(np.float32), CLASSES)
+
+
+@pytest.fixture
+def read_whole(monkeypatch: pytest.MonkeyPatch):
+    """Call to make every later read of predictions whole (the reference for streaming)."""
+
+    def switch() -> None:
+        monkeypatch.setattr("labelaudit.io.predictions._lazy_parquet", lambda *args: None)
+
+    return switch
+
+
+def assert_same(a: object, b: object, path: str = "") -> None:
+    """Equal reports: counts, names and order exactly; floats to 1e-12 (sums over batches of
+    other sizes add in another order)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys(), path
+        for key in a:
+            assert_same(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float):
+        assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12), (path, a, b)
+    else:
+        assert a == b, (path, a, b)
+
+
+def scan_json(cli, *args: str) -> dict:
+    result = cli("scan", *args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    report.pop("config", None)
+    report["dataset"].pop("predictions")
+    return report
+
+
+def test_only_large_scores_are_streamed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, preds = problem(50)
+    preds.write_parquet(tmp_path / "p.parquet")
+    monkeypatch.setattr("labelaudit.io.predictions.STREAM_ABOVE_BYTES", 50 * 7 * 4)
+    assert load_predictions(tmp_path / "p.parquet").lazy is None  # fits: read whole
+    monkeypatch.setattr("labelaudit.io.predictions.STREAM_ABOVE_BYTES", 50 * 7 * 4 - 1)
+    assert load_predictions(tmp_path / "p.parquet").lazy is not None
+
+
+def test_a_parquet_file_is_read_lazily(tmp_path: Path) -> None:
+    _, preds = problem(50)
+    preds.write_parquet(tmp_path / "p.parquet")
+    matrix = load_predictions(tmp_path / "p.parquet")
+    assert matrix.lazy is not None and matrix.frame is None and matrix.n_rows == 50
+    assert matrix.columns == CLASSES and matrix.ids.to_list() == list(range(50))
+    starts = [start for start, _ in matrix.stream(np.arange(len(CLASSES)), 20)]
+    assert starts[0] == 0 and sum(b.shape[0] for _, b in matrix.stream(np.arange(7), 20)) == 50
+
+
+@pytest.mark.parametrize("layout", ["same order", "shuffled", "shards", "extra rows"])
+def test_streamed_equals_a_whole_read(cli, read_whole, tmp_path: Path, layout: str) -> None:
+    labels, preds = problem(5000)
+    labels.write_csv(tmp_path / "labels.csv")
+    extra: list[str] = []
+    if layout == "shuffled":
+        preds = preds.sample(fraction=1.0, shuffle=True, seed=3)
+    if layout == "extra rows":  # predictions for ids the labels lack, dropped with a warning
+        more = preds.head(40).with_columns(pl.col("id") + 100_000)
+        preds = pl.concat([preds.sample(fraction=1.0, shuffle=True, seed=4), more])
+        extra = ["--on-missing", "drop"]
+    if layout == "shards":
+        for i, part in enumerate(preds.iter_slices(1800)):
+            part.write_parquet(tmp_path / f"p-{i}.parquet", row_group_size=500)
+        source = "p-*.parquet"
+    else:
+        preds.write_parquet(tmp_path / "p.parquet", row_group_size=900)
+        source = "p.parquet"
+    issues = ["--issues-out"]
+    streamed = scan_json(cli, "labels.csv", "--preds", source, *extra, *issues, "s.parquet")
+    read_whole()
+    whole = scan_json(cli, "labels.csv", "--preds", source, *extra, *issues, "w.parquet")
+    assert_same(streamed, whole)
+    assert pl.read_parquet(tmp_path / "s.parquet").equals(pl.read_parquet(tmp_path / "w.parquet"))
+
+
+def test_other_commands_read_streamed_scores(cli, read_whole, tmp_path: Path) -> None:
+    labels, preds = problem(3000, seed=1)
+    labels.write_csv(tmp_path / "labels.csv")
+    preds.sample(fraction=1.0, shuffle=True, seed=2).write_parquet(
+        tmp_path / "p.parquet", row_group_size=400
+    )
+    commands = (["thresholds"], ["gate"], ["diff", "labels.csv"])
+    streamed = [cli(*c, "labels.csv", "--preds", "p.parquet", "--format", "json") for c in commands]
+    read_whole()
+    whole = [cli(*c, "labels.csv", "--preds", "p.parquet", "--format", "json") for c in commands]
+    for one, other in zip(streamed, whole, strict=True):
+        assert one.exit_code == other.exit_code, one.output
+        assert_same(json.loads(one.stdout), json.loads(other.stdout))
+
+
+def test_several_streamed_models(cli, tmp_path: Path) -> None:
+    labels, preds = problem(2000, seed=2)
+    labels.write_csv(tmp_path / "labels.csv")
+    preds.write_parquet(tmp_path / "a.parquet")
+    preds.sample(fraction=1.0, shuffle=True, seed=1).write_parquet(tmp_path / "b.parquet")
+    result = cli("scan", "labels.csv", "--preds", "a.parquet", "--preds", "b.parquet")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_damaged_file_is_bad_input(cli, tmp_path: Path) -> None:
+    labels, preds = problem(3000, seed=5)
+    labels.write_csv(tmp_path / "labels.csv")
+    preds.write_parquet(tmp_path / "p.parquet", row_group_size=300)
+    data = bytearray((tmp_path / "p.parquet").read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 4000] = bytes(4000)  # zero a stretch of pages, keep the footer
+    (tmp_path / "p.parquet").write_bytes(bytes(data))
+    result = cli("scan", "labels.csv", "--preds", "p.parquet", "--issues-out", "i.csv")
+    assert result.exit_code == 2, result.output
+    assert "p.parquet" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "i.csv").exists()
+
+
+def test_null_scores_in_a_streamed_file_name_their_ids(cli, tmp_path: Path) -> None:
+    labels, preds = problem(2000, seed=6)
+    labels.write_csv(tmp_path / "labels.csv")
+    preds = preds.with_columns(
+        pl.when(pl.col("id") == 1500).then(None).otherwise(pl.col("cat")).alias("cat")
+    )
+    preds.write_parquet(tmp_path / "p.parquet", row_group_size=300)
+    result = cli("scan", "labels.csv", "--preds", "p.parquet")
+    assert result.exit_code == 2 and "1500" in result.output, result.output
