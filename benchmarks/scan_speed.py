@@ -1,6 +1,7 @@
 """Time `labelaudit scan` end to end beside the floor of only reading its inputs, interleaved.
 
     python benchmarks/scan_speed.py [--rows 1000000] [--classes 100] [--rounds 5] [--models 2]
+        [--jobs floor,scan_issues]
 
 With --models 2, two more jobs: `scan` with a second model's predictions (another seeded
 model of the same rows, `--preds` twice) and the floor of reading both models' files.
@@ -88,6 +89,11 @@ def child_scan(labels: str, preds: str) -> None:
     _run_scan(labels, preds)
 
 
+def child_scan_issues(labels: str, preds: str) -> None:
+    """The whole scan writing the issues file (one row per sample)."""
+    _run_scan(labels, preds, "--issues-out", str(DATA / "issues-bench.parquet"))
+
+
 def child_gate(labels: str, preds: str) -> None:
     """The gate with rules that read the scan's metrics and suspects."""
     from labelaudit.cli import cli
@@ -144,6 +150,7 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--models", type=int, default=1, choices=(1, 2))
+    parser.add_argument("--jobs", help="comma-separated jobs to run (default: all)")
     parser.add_argument("--child", nargs=3, metavar=("JOB", "LABELS", "PREDS"))
     args = parser.parse_args()
     if args.child:
@@ -151,6 +158,7 @@ def main() -> None:
         start = time.perf_counter()
         jobs = {
             "scan": child_scan,
+            "scan_issues": child_scan_issues,
             "metrics": child_metrics,
             "gate": child_gate,
             "floor": child_floor,
@@ -169,6 +177,7 @@ def main() -> None:
         "metrics": "labelaudit scan --suspects none (metrics)",
         "scan": "labelaudit scan (metrics + suspects)",
         "gate": "labelaudit gate --preds (3 rules)",
+        "scan_issues": "labelaudit scan --issues-out",
     }
     if args.models == 2:
         second_model(args.rows, args.classes)
@@ -176,6 +185,9 @@ def main() -> None:
             "floor2": "read-only floor, two models' files",
             "scan2": "labelaudit scan, two models (--preds twice)",
         }
+    if args.jobs:
+        wanted = ["floor", *(j for j in args.jobs.split(",") if j != "floor")]
+        names = {j: names[j] for j in wanted}
     results: dict[str, list[dict[str, float]]] = {job: [] for job in names}
     for _ in range(args.rounds):
         for job in names:

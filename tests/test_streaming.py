@@ -164,3 +164,24 @@ def test_null_scores_in_a_streamed_file_name_their_ids(cli, tmp_path: Path) -> N
     preds.write_parquet(tmp_path / "p.parquet", row_group_size=300)
     result = cli("scan", "labels.csv", "--preds", "p.parquet")
     assert result.exit_code == 2 and "1500" in result.output, result.output
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_the_issues_file_written_in_pieces_equals_the_table(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    import labelaudit
+
+    labels, preds = problem(2500, seed=7)
+    labels.write_csv(tmp_path / "labels.csv")
+    preds.write_parquet(tmp_path / "p.parquet")
+    monkeypatch.setattr("labelaudit.pipelines.label_issues.WRITE_ROWS", 333)
+    result = cli("scan", "labels.csv", "--preds", "p.parquet", "--issues-out", f"i.{suffix}")
+    assert result.exit_code == 0, result.output
+    table = labelaudit.scan(tmp_path / "labels.csv", tmp_path / "p.parquet").issues
+    read = pl.read_csv if suffix == "csv" else pl.read_parquet
+    written = read(tmp_path / f"i.{suffix}")
+    if suffix == "csv":
+        table = pl.read_csv(table.write_csv().encode())
+    assert written.equals(table)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -11,7 +11,7 @@ import contextlib
 import os
 import secrets
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import polars as pl
@@ -107,6 +107,43 @@ def write_frame(path: str | os.PathLike[str], frame: pl.DataFrame) -> None:
         write_atomically(path, frame.write_csv)
     else:
         write_atomically(path, frame.write_parquet)
+
+
+def write_pieces(path: str | os.PathLike[str], pieces: Iterable[pl.DataFrame]) -> None:
+    """Write a table given as consecutive pieces of rows (one schema) atomically, as CSV or
+    Parquet by the extension, holding one piece at a time: CSV appends them, Parquet streams
+    them through polars' streaming engine (the file equals `write_frame` of their
+    concatenation)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        check_table_path(path)
+    parts = iter(pieces)
+    first = next(parts)
+    if suffix == ".csv":
+
+        def write_csv(target: str) -> None:
+            with open(target, "wb") as out:
+                first.write_csv(out)
+                for piece in parts:
+                    piece.write_csv(out, include_header=False)
+
+        write_atomically(path, write_csv)
+        return
+    from polars.io.plugins import register_io_source
+
+    def source(
+        with_columns: list[str] | None, predicate: object, n_rows: int | None, batch: int | None
+    ) -> Iterator[pl.DataFrame]:
+        for piece in _chain(first, parts):
+            yield piece if with_columns is None else piece.select(with_columns)
+
+    lazy = register_io_source(source, schema=first.schema)
+    write_atomically(path, lambda target: lazy.sink_parquet(target))
+
+
+def _chain(first: pl.DataFrame, rest: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    yield first
+    yield from rest
 
 
 def write_pngs(folder: str | os.PathLike[str], images: dict[str, bytes]) -> list[Path]:

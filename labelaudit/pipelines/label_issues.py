@@ -6,7 +6,7 @@ shapes the results. The per-sample table is built on first use (a full sort for 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -47,17 +47,37 @@ def looks_in_sample(accuracy: float, best_other_probability: np.ndarray, n_class
     return confident <= CONFIDENT_CONTRADICTIONS * best_other_probability.size
 
 
-class LazyTable:
-    """A DataFrame built on first access, then kept."""
+WRITE_ROWS = 262_144  # rows per piece when a table is written piece by piece
 
-    def __init__(self, build: Callable[[], pl.DataFrame]) -> None:
+
+class LazyTable:
+    """A per-sample table built on first access, then kept; or, for writing, built and handed
+    over in pieces of rows (`pieces`), so a large one never sits whole in memory."""
+
+    def __init__(
+        self,
+        build: Callable[[], pl.DataFrame],
+        rows: Callable[[int, int], pl.DataFrame] | None = None,
+        n_rows: int = 0,
+    ) -> None:
         self._build = build
+        self._rows = rows
+        self._n_rows = n_rows
         self._table: pl.DataFrame | None = None
 
     def get(self) -> pl.DataFrame:
         if self._table is None:
             self._table = self._build()
         return self._table
+
+    def pieces(self, size: int | None = None) -> Iterator[pl.DataFrame]:
+        """The table's rows in order, `size` (WRITE_ROWS) at a time."""
+        size = size or WRITE_ROWS
+        if self._table is not None or self._rows is None:
+            yield from self.get().iter_slices(size)
+            return
+        for start in range(0, max(self._n_rows, 1), size):
+            yield self._rows(start, min(start + size, self._n_rows))
 
 
 def rank_of(quality: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -153,7 +173,8 @@ def multiclass_label_issues(
         ],
         quality_histogram=histogram_section(detection.quality, detection.flagged),
     )
-    return section, LazyTable(lambda: _multiclass_table(dataset, detection, against)), warnings
+    rows = _multiclass_rows(dataset, detection, against)
+    return section, LazyTable(lambda: rows(0, dataset.n_samples), rows, dataset.n_samples), warnings
 
 
 def _detection_warnings(dataset: Dataset, detection: Detection, accuracy: float) -> list[str]:
@@ -185,22 +206,34 @@ def models_against(dataset: Dataset, disagrees: np.ndarray) -> np.ndarray:
     return disagrees.astype(np.int16)
 
 
-def _multiclass_table(dataset: Dataset, detection: Detection, against: np.ndarray) -> pl.DataFrame:
+def _multiclass_rows(
+    dataset: Dataset, detection: Detection, against: np.ndarray
+) -> Callable[[int, int], pl.DataFrame]:
+    """The issues table's rows [start, stop) (the ranks, one sort over every row, computed on
+    first use)."""
     names = pl.Series("class", dataset.classes, dtype=pl.String)
-    return pl.DataFrame(
-        {
-            "id": dataset.ids,
-            "given_label": names.gather(dataset.labels),
-            "suggested_label": names.gather(detection.suggested),
-            "label_quality": detection.quality,
-            "is_suspect": detection.flagged,
-            "rank": detection.ranks(),
-            "given_probability": detection.evidence.given_probability,
-            "suggested_probability": detection.suggested_probability,
-            "margin": detection.margin,
-            "n_models_disagree": against,
-        }
-    )
+    ranks: list[np.ndarray] = []
+
+    def rows(start: int, stop: int) -> pl.DataFrame:
+        if not ranks:
+            ranks.append(detection.ranks())
+        part = slice(start, stop)
+        return pl.DataFrame(
+            {
+                "id": dataset.ids.slice(start, stop - start),
+                "given_label": names.gather(dataset.labels[part]),
+                "suggested_label": names.gather(detection.suggested[part]),
+                "label_quality": detection.quality[part],
+                "is_suspect": detection.flagged[part],
+                "rank": ranks[0][part],
+                "given_probability": detection.evidence.given_probability[part],
+                "suggested_probability": detection.suggested_probability[part],
+                "margin": detection.margin[part],
+                "n_models_disagree": against[part],
+            }
+        )
+
+    return rows
 
 
 def multilabel_label_issues(
