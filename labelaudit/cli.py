@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -53,9 +54,22 @@ class LabelAuditGroup(click.Group):
                 err=True,
             )
             code = ExitCode.INTERNAL
+        except BaseException as other:  # a signal's exception wrapped by a library's panic
+            if _RECEIVED_SIGNAL and not isinstance(other, SystemExit):
+                code = _interrupted(EXIT_FOR_SIGNAL[_RECEIVED_SIGNAL[-1]])
+            elif isinstance(other, SystemExit | GeneratorExit):
+                raise
+            else:  # e.g. pyo3's PanicException, which is not an Exception
+                click.echo(f"Internal error: {type(other).__name__}: {other}.", err=True)
+                code = ExitCode.INTERNAL
         finally:
             _restore_signal_handlers(previous)
         sys.exit(ExitCode.OK if code is None else code)
+
+
+# Signals received by this run (the exception they raise may reach main wrapped by a library).
+_RECEIVED_SIGNAL: list[int] = []
+EXIT_FOR_SIGNAL = {2: ExitCode.SIGINT, 15: ExitCode.SIGTERM}
 
 
 def _install_signal_handlers() -> dict[int, Any]:
@@ -64,10 +78,12 @@ def _install_signal_handlers() -> dict[int, Any]:
     import signal
     import threading
 
+    _RECEIVED_SIGNAL.clear()
     if threading.current_thread() is not threading.main_thread():
         return {}
 
     def stop(signal_number: int, _frame: Any) -> None:
+        _RECEIVED_SIGNAL.append(signal_number)
         for number in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(OSError, ValueError):  # a second signal racing this one
                 signal.signal(number, signal.SIG_IGN)
@@ -906,8 +922,13 @@ def _to_stdout(text: str) -> None:
         click.echo(text, nl=False)
         sys.stdout.flush()
     except OSError as exc:
-        if exc.errno == errno.EPIPE:  # the reader left (`| head`): nothing more to say
-            raise
+        if exc.errno == errno.EPIPE:  # the reader left (`| head`): say so, exit 2 (not click's 1)
+            # Python would try (and fail) to flush stdout again at exit.
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - stays open until exit
+            raise LabelAuditError(
+                "The reader of stdout closed it before the whole report was written (e.g. "
+                "`| head`). Pass -o FILE to keep the whole report."
+            ) from exc
         raise LabelAuditError(
             f"Could not write the report to stdout: {exc.strerror or exc}. Pass -o FILE."
         ) from exc

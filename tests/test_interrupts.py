@@ -83,3 +83,25 @@ def test_signal_handlers_are_restored_after_a_run(tmp_path: Path) -> None:
     (tmp_path / "l.csv").write_text("label\na\n")
     CliRunner().invoke(cli, ["scan", str(tmp_path / "l.csv")])
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
+class FakePanic(BaseException):
+    """Like pyo3's PanicException: a BaseException a Rust library raises around a failure."""
+
+
+@pytest.mark.parametrize(("signalled", "code"), [(True, 143), (False, 3)])
+def test_a_signal_wrapped_by_a_library_panic_still_exits_as_the_signal(
+    cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, signalled: bool, code: int
+) -> None:
+    import labelaudit.cli as cli_module
+
+    def build_report(*args: object, **kwargs: object) -> None:
+        if signalled:
+            cli_module._RECEIVED_SIGNAL.append(signal.SIGTERM)  # as the handler records it
+        raise FakePanic("the signal's exception, wrapped")
+
+    monkeypatch.setattr("labelaudit.pipelines.scan.build_report", build_report)
+    (tmp_path / "l.csv").write_text("label\na\n")
+    result = cli("scan", "l.csv")
+    assert result.exit_code == code, result.output
+    assert ("Interrupted" in result.output) == signalled

@@ -336,7 +336,9 @@ def _pair_rows(table: LabelTable, scores: ScoreMatrix) -> tuple[np.ndarray, np.n
     Joined on id when both tables have ids, else paired by row position.
     """
     no_unknown = pl.Series("id", [], dtype=pl.Int64)
-    if scores.ids is None or not table.has_id_column:
+    # Labels without an id column have their row numbers as ids (documented): scores with ids
+    # join on them too, never by position (their rows may be in another order).
+    if scores.ids is None:
         if scores.n_rows != table.n_rows:
             raise InputError(
                 f"The predictions '{scores.source}' have {count(scores.n_rows, 'row')} and no id "
@@ -399,9 +401,14 @@ def _check_missing(
         )
     detail = "; ".join(parts)
     if on_missing == "error":
+        hint = (
+            ""
+            if table.has_id_column
+            else f" ('{table.source}' has no id column, so its ids are its row numbers from 0)"
+        )
         raise InputError(
-            f"The ids of '{table.source}' and '{scores.source}' do not match: {detail}. Fix the "
-            "files, or pass --on-missing drop to analyze only the rows present in both."
+            f"The ids of '{table.source}' and '{scores.source}' do not match{hint}: {detail}. "
+            "Fix the files, or pass --on-missing drop to analyze only the rows present in both."
         )
     return covered, f"--on-missing drop: {detail}; those rows were left out."
 

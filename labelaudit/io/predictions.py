@@ -159,8 +159,31 @@ def load_predictions(
         if lazy is not None:
             return lazy
     table = read_table(source, "predictions", input_format, ids=(id_col,))
+    if detect_format(paths[0], input_format, "predictions") in ("csv", "tsv"):
+        table = _scores_written_as_text(table, (id_col, label_col))
     frame = _drop_ignored(table, str(source), ignore_cols)
     return _from_frame(frame, str(source), id_col, label_col, probs_col, classes)
+
+
+MISSING_TEXT = ("", "na", "n/a", "nan", "null", "none")  # how a missing score may be written
+NUMBER_TEXT = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^(?i:[-+]?(nan|inf|infinity))$"
+
+
+def _scores_written_as_text(frame: pl.DataFrame, skip: tuple[str, ...]) -> pl.DataFrame:
+    """CSV columns of numbers with a missing value written as text (`nan`, `NA`, `null`) are
+    read by polars as text; read them as numbers, the missing ones as null (so a class's
+    scores are never dropped as a non-numeric column: their NaN is reported with its ids)."""
+    converted = []
+    for name, dtype in frame.schema.items():
+        if name in skip or dtype != pl.String:
+            continue
+        text = frame[name].str.strip_chars()
+        missing = text.is_null() | text.str.to_lowercase().is_in(MISSING_TEXT)
+        number = text.str.contains(NUMBER_TEXT).fill_null(False)
+        if bool((missing | number).all()) and bool(number.any()):
+            as_number = pl.when(pl.Series(missing)).then(None).otherwise(pl.Series(text))
+            converted.append(as_number.cast(pl.Float64).alias(name))
+    return frame.with_columns(converted) if converted else frame
 
 
 def _lazy_parquet(

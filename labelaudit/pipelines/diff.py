@@ -41,6 +41,15 @@ def run_diff(old: Source, new: Source, preds: ScoreSources, config: ScanConfig) 
     """Compare `old` and `new` labels joined on id; `preds` scores NEW's rows (optional)."""
     old_table = load_label_table(old, config)
     new_table = load_label_table(new, config)
+    if old_table.has_id_column != new_table.has_id_column:
+        with_ids, without = (
+            (old_table, new_table) if old_table.has_id_column else (new_table, old_table)
+        )
+        raise InputError(
+            f"'{with_ids.source}' has an id column ('{config.id_col}') but '{without.source}' "
+            "does not, so rows cannot be matched: a row number is not an id. Give both versions "
+            "the id column (or neither, when both list the same rows in the same order)."
+        )
     if old_table.task != new_table.task:
         raise InputError(
             f"'{old_table.source}' is {old_table.task} but '{new_table.source}' is "
