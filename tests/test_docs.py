@@ -33,3 +33,11 @@ def test_exit_codes_are_documented_the_same_everywhere() -> None:
         assert f"| {int(code)} |" in text
     readme = (ROOT / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme
+
+
+def test_every_configuration_key_is_documented() -> None:
+    from labelaudit.config import SETTINGS, external_key
+
+    text = (ROOT / "docs" / "inputs.md").read_text()
+    for name in SETTINGS:
+        assert f"`{external_key(name)}`" in text, f"config key {external_key(name)} not in docs"

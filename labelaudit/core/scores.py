@@ -26,7 +26,8 @@ PERCENT = 100.0
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax in float64, stable for large logits."""
-    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    with np.errstate(over="ignore"):  # a gap beyond float range is -inf: probability 0
+        shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
     np.exp(shifted, out=shifted)
     shifted /= shifted.sum(axis=1, keepdims=True)
     return shifted
@@ -98,6 +99,11 @@ def check_scores(scores: np.ndarray, expect_row_sum: bool) -> ScoreCheck:
 def rounding_decimals(scores: np.ndarray, most: int = 6) -> int | None:
     """The fewest decimals (1..most) every score is a multiple of (probabilities written rounded,
     e.g. to 3 decimals), or None when they are not rounded."""
+    with np.errstate(over="ignore", invalid="ignore"):  # huge values: not rounded, no noise
+        return _rounding_decimals(scores, most)
+
+
+def _rounding_decimals(scores: np.ndarray, most: int) -> int | None:
     eps = np.finfo(scores.dtype).eps if np.issubdtype(scores.dtype, np.floating) else 0.0
     sample = scores[:4096].astype(np.float64)
     for decimals in range(1, most + 1):

@@ -168,7 +168,15 @@ def resolve_classes(
         # A wide table's class columns are the labels' classes: any other numeric column (a
         # fold, a pandas index) would otherwise become a phantom class and change every figure.
         known = set(present)
-        strangers = [c for c in scores.columns if c not in known]
+        # An unnamed column (a pandas index saved with to_csv) cannot be a class: no label is
+        # empty. It is left out, and said.
+        unnamed = [c for c in scores.columns if c == ""]
+        if unnamed:
+            warnings.append(
+                f"The predictions '{scores.source}' have an unnamed numeric column (a saved "
+                "index?); it is not a class and was ignored."
+            )
+        strangers = [c for c in scores.columns if c not in known and c != ""]
         if strangers:
             raise InputError(
                 f"The predictions '{scores.source}' have {count(len(strangers), 'numeric column')}"
@@ -178,7 +186,7 @@ def resolve_classes(
                 "list every class with --classes FILE; if they are not scores (a fold, an index), "
                 f"pass --ignore-cols '{','.join(strangers[:10])}'."
             )
-        columns = list(scores.columns)
+        columns = [c for c in scores.columns if c != ""]
         extra = [c for c in _sorted_classes(present, table.integer_labels) if c not in columns]
         if extra:
             warnings.append(

@@ -100,12 +100,14 @@ def load_labels(
 
 
 JSON_LIST = r'^\[\s*(\]|("[^"]*"|-?\d+)(\s*,\s*("[^"]*"|-?\d+))*\s*\])$'
+JSON_OBJECT = r'^\{\s*("[^"]*"\s*:.*)?\}$'  # a record, as polars writes one into a text column
 SEPARATORS = ("|", ";", ",")
 
 
 def _check_label_texts(values: pl.Series, name: str, label_col: str) -> tuple[str, ...]:
-    """One label a row, as read: a JSON list in the text (a JSON-lines column mixing single
-    labels and lists) is an error; separators in many labels get a hint (--label-sep)."""
+    """One label a row, as read: a JSON list or record in the text (a JSON-lines column mixing
+    single labels with lists or records) is an error; separators in many labels get a hint
+    (--label-sep)."""
     if values.dtype != pl.String:
         return ()
     distinct = values.drop_nulls().unique()
@@ -114,6 +116,12 @@ def _check_label_texts(values: pl.Series, name: str, label_col: str) -> tuple[st
         raise SchemaError(
             f"The label column '{label_col}' of '{name}' mixes single labels with lists (e.g. "
             f"{lists[0]}). Give every row a list (multi-label) or every row one label."
+        )
+    records = distinct.filter(distinct.str.contains(JSON_OBJECT))
+    if records.len():
+        raise SchemaError(
+            f"The label column '{label_col}' of '{name}' mixes single labels with records (e.g. "
+            f"{records[0]}). A label is a class name or an integer: give every row one."
         )
     notes = []
     for sep in SEPARATORS:

@@ -12,7 +12,12 @@ from labelaudit.config import ScanConfig
 from labelaudit.io.dataset import align_boolean_names, resolve_classes
 from labelaudit.io.labels import LabelTable, load_labels
 from labelaudit.io.models import check_same_classes
-from labelaudit.io.predictions import ScoreMatrix, load_predictions, read_class_file
+from labelaudit.io.predictions import (
+    ScoreMatrix,
+    check_ignored_found,
+    load_predictions,
+    read_class_file,
+)
 
 Source = str | os.PathLike[str] | pl.DataFrame
 ScoreSource = str | os.PathLike[str] | pl.DataFrame | np.ndarray
@@ -52,6 +57,7 @@ def load_score_matrices(
 ) -> list[ScoreMatrix]:
     """Every model's scores, read; several models must score the same classes."""
     matrices = [load_score_matrix(p, config, classes) for p in score_sources(preds)]
+    check_ignored_found(matrices, config.ignore_cols)
     if len(matrices) > 1:
         check_same_classes(matrices)
     return matrices

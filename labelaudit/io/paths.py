@@ -4,6 +4,7 @@ always somewhere labelaudit can write. One check, called by every command before
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 import stat
@@ -48,6 +49,15 @@ def _input_files(inputs: Iterable[object]) -> list[_Resolved]:
     return files
 
 
+def _input_patterns(inputs: Iterable[object]) -> list[str]:
+    """The inputs given as globs, as absolute patterns."""
+    return [
+        os.path.abspath(os.fspath(item))
+        for item in inputs
+        if isinstance(item, str | os.PathLike) and set("*?[") & set(os.fspath(item))
+    ]
+
+
 def _same(a: _Resolved, b: _Resolved) -> bool:
     return a.real == b.real or (a.identity is not None and a.identity == b.identity)
 
@@ -78,7 +88,9 @@ def check_outputs(
     (by its permission bits, so also for root). Targets that are not regular files (/dev/null,
     a pipe) are written in place.
     """
+    inputs = list(inputs)
     sources = _input_files(inputs)
+    patterns = _input_patterns(inputs)
     table_options = set(tables)
     claimed: dict[str, str] = {}
     planned: list[tuple[str, str]] = [
@@ -96,6 +108,12 @@ def check_outputs(
                 raise InputError(
                     f"{option} '{target.given}' is one of this run's inputs ('{source.given}'). "
                     "labelaudit never writes over an input; choose another output path."
+                )
+        for pattern in patterns:
+            if fnmatch.fnmatchcase(os.path.abspath(value), pattern):
+                raise InputError(
+                    f"{option} '{value}' matches the input pattern '{pattern}': the next run "
+                    "would read it as one of the inputs. Choose a path outside the pattern."
                 )
         if target.real in claimed and claimed[target.real] != option:
             raise InputError(

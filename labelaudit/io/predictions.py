@@ -42,6 +42,7 @@ class ScoreMatrix:
     matrix: np.ndarray | None = None
     lazy: pl.LazyFrame | None = None
     lazy_rows: int = 0
+    ignored: tuple[str, ...] = ()  # the --ignore-cols this source had (and were dropped)
 
     @property
     def n_rows(self) -> int:
@@ -148,8 +149,9 @@ def load_predictions(
     if isinstance(source, np.ndarray):
         return _from_array(source, "predictions array", classes)
     if isinstance(source, pl.DataFrame):
-        frame = _drop_ignored(source, "predictions DataFrame", ignore_cols)
-        return _from_frame(frame, "predictions DataFrame", id_col, label_col, probs_col, classes)
+        frame = _drop_ignored(source, ignore_cols)
+        matrix = _from_frame(frame, "predictions DataFrame", id_col, label_col, probs_col, classes)
+        return replace(matrix, ignored=_present(source.columns, ignore_cols))
     paths = expand_paths(source, "predictions")
     if detect_format(paths[0], input_format, "predictions") == "npy":
         return _from_array(read_npy(source, "predictions"), str(source), classes)
@@ -161,8 +163,9 @@ def load_predictions(
     table = read_table(source, "predictions", input_format, ids=(id_col,))
     if detect_format(paths[0], input_format, "predictions") in ("csv", "tsv"):
         table = _scores_written_as_text(table, (id_col, label_col))
-    frame = _drop_ignored(table, str(source), ignore_cols)
-    return _from_frame(frame, str(source), id_col, label_col, probs_col, classes)
+    frame = _drop_ignored(table, ignore_cols)
+    matrix = _from_frame(frame, str(source), id_col, label_col, probs_col, classes)
+    return replace(matrix, ignored=_present(table.columns, ignore_cols))
 
 
 MISSING_TEXT = ("", "na", "n/a", "nan", "null", "none")  # how a missing score may be written
@@ -213,11 +216,11 @@ def _lazy_parquet(
     if any(list(s.items()) != list(schemas[0].items()) for s in schemas[1:]):
         return None
     schema = dict(schemas[0])
-    _check_ignored(list(schema), name, ignore_cols)
-    for column in ignore_cols:
+    ignored = _present(list(schema), ignore_cols)
+    for column in ignored:
         schema.pop(column)
     lazy = pl.scan_parquet(paths)
-    normalized = {c: unicodedata.normalize("NFC", c) for c in schema}
+    normalized = {c: unicodedata.normalize("NFC", c).strip() for c in schema}
     if len(set(normalized.values())) == len(normalized) and any(
         k != v for k, v in normalized.items()
     ):
@@ -235,21 +238,29 @@ def _lazy_parquet(
         id_values = _collect(name, lambda: lazy.select(id_col).collect())[id_col]
         ids = checked_ids(id_values, id_col, f"the predictions '{name}'")
     scores = lazy.select(_as_float(schema, columns))
-    return ScoreMatrix(name, ids, columns, lazy=scores, lazy_rows=int(height))
+    return ScoreMatrix(name, ids, columns, lazy=scores, lazy_rows=int(height), ignored=ignored)
 
 
-def _check_ignored(columns: list[str], name: str, ignore_cols: tuple[str, ...]) -> None:
-    absent = [c for c in ignore_cols if c not in columns]
-    if absent:
+def _present(columns: list[str], ignore_cols: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(c for c in ignore_cols if c in columns)
+
+
+def _drop_ignored(frame: pl.DataFrame, ignore_cols: tuple[str, ...]) -> pl.DataFrame:
+    """The frame without the --ignore-cols it has (a column absent from one of several models'
+    files is no error; `io.load` checks that each is in at least one)."""
+    return frame.drop(list(_present(frame.columns, ignore_cols)))
+
+
+def check_ignored_found(matrices: list[ScoreMatrix], ignore_cols: tuple[str, ...]) -> None:
+    """Every --ignore-cols name must be a column of at least one predictions file (a typo
+    would otherwise leave the column it meant as a phantom class)."""
+    absent = [c for c in ignore_cols if not any(c in m.ignored for m in matrices)]
+    if absent and matrices:
+        files = ", ".join(f"'{m.source}'" for m in matrices)
         raise SchemaError(
             f"--ignore-cols names {', '.join(repr(c) for c in absent)}, which the predictions "
-            f"'{name}' do not have. Columns found: {', '.join(columns[:20])}."
+            f"{files} do not have. Columns found: {', '.join(matrices[0].columns[:20])}."
         )
-
-
-def _drop_ignored(frame: pl.DataFrame, name: str, ignore_cols: tuple[str, ...]) -> pl.DataFrame:
-    _check_ignored(frame.columns, name, ignore_cols)
-    return frame.drop(list(ignore_cols))
 
 
 def _score_columns(
@@ -324,9 +335,10 @@ def _from_frame(
 ) -> ScoreMatrix:
     if frame.height == 0:
         raise InputError(f"The predictions in '{name}' have no rows.")
-    # Column names compare in Unicode NFC, like label values (a composed and a decomposed
-    # "café" are one class); a rename that would merge two columns is left to the repeat check.
-    normalized = {c: unicodedata.normalize("NFC", c) for c in frame.columns}
+    # Column names compare in Unicode NFC without surrounding blanks, like label values (a
+    # composed and a decomposed "café" are one class); a rename that would merge two columns is
+    # left to the repeat check.
+    normalized = {c: unicodedata.normalize("NFC", c).strip() for c in frame.columns}
     if len(set(normalized.values())) == len(normalized):
         frame = frame.rename(normalized)
     ids = (

@@ -134,17 +134,25 @@ def _summary(n_old: int, n_new: int, unchanged: int, relabeled: int, added: int,
 
 
 def _support_and_shift(
-    classes: list[str], old_counts: np.ndarray, new_counts: np.ndarray, min_count: int
+    classes: list[str],
+    old_counts: np.ndarray,
+    new_counts: np.ndarray,
+    min_count: int,
+    samples: tuple[int, int] | None = None,
 ) -> tuple[list[SupportChange], list[str], list[str], ShiftSection]:
+    """Support before and after, and the shift of the class distribution. A class's share is of
+    the samples, as in `scan` (`samples`, multi-label: shares then sum to the cardinality); the
+    shift statistics compare the distributions (counts normalized to sum to 1)."""
     old_total, new_total = max(old_counts.sum(), 1), max(new_counts.sum(), 1)
+    old_samples, new_samples = (max(n, 1) for n in samples) if samples else (old_total, new_total)
     support = [
         SupportChange(
             name,
             int(old_counts[c]),
             int(new_counts[c]),
             int(new_counts[c] - old_counts[c]),
-            float(old_counts[c] / old_total),
-            float(new_counts[c] / new_total),
+            float(old_counts[c] / old_samples),
+            float(new_counts[c] / new_samples),
         )
         for c, name in enumerate(classes)
     ]
@@ -331,7 +339,7 @@ def _multilabel_diff(versions: _Versions, config: ScanConfig, warnings: list[str
     old_counts = multilabel_class_counts(old.indicators)
     new_counts = multilabel_class_counts(new.indicators)
     support, new_classes, vanished, shift = _support_and_shift(
-        old.classes, old_counts, new_counts, config.min_support
+        old.classes, old_counts, new_counts, config.min_support, (old.n_samples, new.n_samples)
     )
     relabeled = int(changed.sum())
     if scored is not None:

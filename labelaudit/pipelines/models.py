@@ -3,6 +3,7 @@ each model reads, its weight and per-sample agreement); one model's scores joine
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -29,6 +30,7 @@ def scored_dataset(
         return build_dataset(
             table, scores, vocabulary, on_missing=config.on_missing, extra_warnings=warnings
         )
+    warnings = [*warnings, *_same_files(matrices)]
     # Combining reads every model's rows in the dataset's order: random access, so in memory.
     datasets = [
         build_dataset(
@@ -51,3 +53,18 @@ def scored_dataset(
         ensemble=ensemble,
         warnings=first.warnings + tuple(ensemble.warnings),
     )
+
+
+def _same_files(matrices: list[ScoreMatrix]) -> list[str]:
+    """A warning for each file given twice as two models (it counts twice in the mean)."""
+    seen: dict[str, str] = {}
+    out = []
+    for matrix in matrices:
+        key = os.path.realpath(matrix.source) if os.path.exists(matrix.source) else matrix.source
+        if key in seen:
+            out.append(
+                f"--preds names the same file twice ('{seen[key]}' and '{matrix.source}'): it is "
+                "one model counted twice, weighted as two."
+            )
+        seen.setdefault(key, matrix.source)
+    return out

@@ -89,8 +89,11 @@ class ReadingLog:
                 " divided by 100. If they are logits, pass --scores logits."
             )
         if self.renormalized:
+            unit = " of a percent" if self.percent else ""
             rounded = (
-                f" (rounded to {max(self.decimals)} decimals)" if len(self.decimals) == 1 else ""
+                f" (rounded to {count(max(self.decimals), 'decimal')}{unit})"
+                if len(self.decimals) == 1
+                else ""
             )
             low, high = f"{self.lowest_sum:.6g}", f"{self.highest_sum:.6g}"
             sums = f"about {low}" if low == high else f"between {low} and {high}"

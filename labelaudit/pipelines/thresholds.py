@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from labelaudit._text import count
 from labelaudit.config import ScanConfig
 from labelaudit.core import thresholds as th
 from labelaudit.core.metrics import IndicatorMetrics, metrics_from_indicators
@@ -100,6 +101,11 @@ def run_thresholds(
         after = task.decide(probabilities[evaluation_rows], chosen)
         method = ThresholdsEvaluation("holdout", holdout_fraction=fraction, seed=seed)
     else:
+        if folds > dataset.n_samples:
+            raise InputError(
+                f"--folds {folds} is more folds than the {count(dataset.n_samples, 'row')} "
+                "to split: every fold needs a row. Use fewer folds (2 to 20 is usual)."
+            )
         fold = th.split_folds(strata, folds, seed)
         after = np.zeros(truth.shape, dtype=bool)
         for f in range(folds):  # a loop over folds, each vectorized

@@ -1,0 +1,136 @@
+"""Cases from the second hostile run from a fresh clone (about 110 cases): each is right, or
+exit 2 with a clear message; never a silent wrong figure, a misleading hint or exit 1."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from .conftest import CliRun
+
+LABELS = "id,label\n1,a\n2,b\n3,c\n4,a\n5,b\n6,c\n"
+PREDS = "id,a,b,c\n1,.7,.2,.1\n2,.1,.8,.1\n3,.1,.1,{}\n4,.6,.3,.1\n5,.2,.7,.1\n6,.2,.2,.6\n"
+
+
+@pytest.mark.parametrize("missing", ["nan", "NA", "null", ""])
+@pytest.mark.parametrize("scores", [[], ["--scores", "probs"]])
+def test_a_missing_score_written_as_text_is_reported_with_its_id(
+    cli: CliRun, tmp_path: Path, missing: str, scores: list[str]
+) -> None:
+    (tmp_path / "l.csv").write_text(LABELS)
+    (tmp_path / "p.csv").write_text(PREDS.format(missing))
+    result = cli("scan", "l.csv", "--preds", "p.csv", *scores)
+    assert result.exit_code == 2, result.output
+    assert "NaN" in result.output and "ids 3" in result.output
+
+
+def test_a_reader_closing_stdout_is_exit_2_with_a_message(tmp_path: Path) -> None:
+    (tmp_path / "l.csv").write_text(LABELS)
+    command = f"'{sys.executable}' -m labelaudit scan l.csv | true; exit ${{PIPESTATUS[0]}}"
+    done = subprocess.run(
+        ["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2, done.stderr
+    assert "closed it" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_diff_refuses_one_version_with_ids_and_one_without(cli: CliRun, tmp_path: Path) -> None:
+    (tmp_path / "old.csv").write_text("label\na\nb\n")
+    (tmp_path / "new.csv").write_text("id,label\n1,a\n2,b\n3,c\n")
+    result = cli("diff", "old.csv", "new.csv")
+    assert result.exit_code == 2 and "row number is not an id" in result.output
+
+
+def test_labels_without_ids_join_scores_on_their_row_numbers(cli: CliRun, tmp_path: Path) -> None:
+    (tmp_path / "l.csv").write_text("label\na\nb\na\nb\n")
+    ordered = pl.DataFrame({"id": [0, 1, 2, 3], "a": [0.9, 0.2, 0.8, 0.3]})
+    ordered = ordered.with_columns(b=1 - pl.col("a"))
+    ordered.write_csv(tmp_path / "ordered.csv")
+    ordered.reverse().write_csv(tmp_path / "reversed.csv")
+    reports = [
+        json.loads(cli("scan", "l.csv", "--preds", p, "--format", "json").stdout)["metrics"]
+        for p in ("ordered.csv", "reversed.csv")
+    ]
+    assert reports[0] == reports[1] and reports[0]["accuracy"] == 1.0
+    (tmp_path / "other.csv").write_text("id,a,b\n7,.5,.5\n8,.5,.5\n9,.5,.5\n10,.5,.5\n")
+    result = cli("scan", "l.csv", "--preds", "other.csv")
+    assert result.exit_code == 2 and "its row numbers" in result.output
+
+
+def test_ignore_cols_may_be_absent_from_some_models(cli: CliRun, tmp_path: Path) -> None:
+    (tmp_path / "l.csv").write_text(LABELS)
+    with_fold = pl.read_csv(PREDS.format(".8").encode()).with_columns(fold=pl.lit(0))
+    with_fold.write_csv(tmp_path / "m1.csv")
+    (tmp_path / "m2.csv").write_text(PREDS.format(".8"))
+    both = ["scan", "l.csv", "--preds", "m1.csv", "--preds", "m2.csv"]
+    assert cli(*both, "--ignore-cols", "fold").exit_code == 0
+    result = cli(*both, "--ignore-cols", "folds")
+    assert result.exit_code == 2 and "'folds'" in result.output
+
+
+def test_an_unnamed_index_column_is_ignored_and_said(cli: CliRun, tmp_path: Path) -> None:
+    (tmp_path / "l.csv").write_text("id,label\n1,a\n2,b\n3,a\n")
+    (tmp_path / "p.csv").write_text(",id,a,b\n0,1,.9,.1\n1,2,.2,.8\n2,3,.7,.3\n")
+    result = cli("scan", "l.csv", "--preds", "p.csv", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["dataset"]["classes"] == ["a", "b"]
+    assert "unnamed numeric column" in result.stderr
+
+
+def test_score_column_names_are_stripped_like_labels(cli: CliRun, tmp_path: Path) -> None:
+    (tmp_path / "l.csv").write_text("id,label\n1,  spaced  \n2,b\n3,b\n")
+    (tmp_path / "p.csv").write_text("id,  spaced  ,b\n1,.9,.1\n2,.2,.8\n3,.3,.7\n")
+    result = cli("scan", "l.csv", "--preds", "p.csv", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["metrics"]["accuracy"] == 1.0
+
+
+def test_a_record_among_json_lines_labels_is_bad_input(cli: CliRun, tmp_path: Path) -> None:
+    (tmp_path / "l.jsonl").write_text('{"id":1,"label":"a"}\n{"id":2,"label":{"x":1}}\n')
+    result = cli("scan", "l.jsonl")
+    assert result.exit_code == 2 and "records" in result.output
+
+
+def test_more_folds_than_rows_is_bad_input(cli: CliRun, tmp_path: Path) -> None:
+    (tmp_path / "l.csv").write_text(LABELS)
+    (tmp_path / "p.csv").write_text(PREDS.format(".8"))
+    result = cli("thresholds", "l.csv", "--preds", "p.csv", "--folds", "7")
+    assert result.exit_code == 2 and "every fold needs a row" in result.output
+
+
+def test_the_same_file_twice_as_two_models_is_said(cli: CliRun, tmp_path: Path) -> None:
+    (tmp_path / "l.csv").write_text(LABELS)
+    (tmp_path / "p.csv").write_text(PREDS.format(".8"))
+    result = cli("scan", "l.csv", "--preds", "p.csv", "--preds", "./p.csv")
+    assert result.exit_code == 0 and "the same file twice" in result.stderr
+
+
+def test_an_output_matching_an_input_glob_is_refused(cli: CliRun, tmp_path: Path) -> None:
+    (tmp_path / "l.csv").write_text(LABELS)
+    (tmp_path / "preds-1.csv").write_text(PREDS.format(".8"))
+    result = cli("scan", "l.csv", "--preds", "preds-*.csv", "--issues-out", "preds-9.csv")
+    assert result.exit_code == 2 and "matches the input pattern" in result.output
+    assert not (tmp_path / "preds-9.csv").exists()
+
+
+def test_multilabel_diff_shares_are_of_samples_as_in_scan(cli: CliRun, tmp_path: Path) -> None:
+    (tmp_path / "old.csv").write_text("id,label\n1,a|b\n2,a\n3,b\n4,a|b\n")
+    (tmp_path / "new.csv").write_text("id,label\n1,a|b\n2,a\n3,a\n4,a|b\n")
+    diff = cli("diff", "old.csv", "new.csv", "--label-sep", "|", "--format", "json")
+    scan = cli("scan", "new.csv", "--label-sep", "|", "--format", "json")
+    after = {r["class"]: r["new_share"] for r in json.loads(diff.stdout)["support"]}
+    shares = {r["class"]: r["share"] for r in json.loads(scan.stdout)["support"]["per_class"]}
+    assert after == shares == {"a": 1.0, "b": 0.5}
+
+
+def test_huge_scores_leave_no_numpy_warning(cli: CliRun, tmp_path: Path) -> None:
+    (tmp_path / "l.csv").write_text("id,label\n1,a\n2,b\n3,a\n")
+    (tmp_path / "p.csv").write_text("id,a,b\n1,1e308,-1e308\n2,-1e308,1e308\n3,1e308,-1e308\n")
+    result = cli("scan", "l.csv", "--preds", "p.csv", "-o", "r.txt")
+    assert result.exit_code == 0, result.output
+    assert "RuntimeWarning" not in result.stderr
