@@ -24,6 +24,7 @@ from labelaudit.core.scores import (
     RANGE_SLACK,
     TOP_K,
     MulticlassScoreSums,
+    renormalize_rows,
     sigmoid,
     softmax,
 )
@@ -380,12 +381,8 @@ def _probabilities(raw: np.ndarray, kind: str) -> np.ndarray:
     out = raw.astype(np.float64 if raw.dtype.kind in "iu" else raw.dtype)  # a copy
     if low < 0:
         np.clip(out, 0.0, 1.0, out=out)
-        sums = out.sum(axis=1, dtype=np.float64)
-    off = np.flatnonzero(np.abs(sums - 1.0) > EXACT_SUM)
-    if off.size:
-        safe = np.where(sums[off] > 0, sums[off], 1.0)
-        out[off] = out[off] / safe[:, None].astype(out.dtype)
-    return out
+        return renormalize_rows(out)
+    return renormalize_rows(out, sums)
 
 
 def _tensor_row_figures(

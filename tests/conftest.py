@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,23 @@ def preds_frame(
 ) -> pl.DataFrame:
     ids = np.arange(probs.shape[0]) if ids is None else ids
     return pl.DataFrame({"id": ids, **{c: probs[:, j] for j, c in enumerate(classes)}})
+
+
+def assert_reports_equal(a: object, b: object, path: str = "") -> None:
+    """Equal JSON trees: counts, names and order exactly; floats to 1e-12 (sums over other
+    batchings add in another order)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys(), path
+        for key in a:
+            assert_reports_equal(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_reports_equal(x, y, f"{path}[{i}]")
+    elif isinstance(a, float) or isinstance(b, float):
+        assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12), (path, a, b)  # type: ignore[arg-type]
+    else:
+        assert a == b, (path, a, b)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 from pathlib import Path
 from typing import Any
 
@@ -18,24 +17,10 @@ from labelaudit import MetricAccumulator
 from labelaudit.errors import InputError
 from labelaudit.report.schema import to_jsonable
 
+from .conftest import ROOT, assert_reports_equal
+
 K = 12
 CLASSES = [f"c{i}" for i in range(K)]
-
-
-def assert_same(a: Any, b: Any, path: str = "") -> None:
-    """Equal JSON trees: counts and strings exactly, floats within 1e-12."""
-    if isinstance(a, dict):
-        assert a.keys() == b.keys(), path
-        for key in a:
-            assert_same(a[key], b[key], f"{path}.{key}")
-    elif isinstance(a, list):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_same(x, y, f"{path}[{i}]")
-    elif isinstance(a, float) or isinstance(b, float):
-        assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12), (path, a, b)
-    else:
-        assert a == b, (path, a, b)
 
 
 def make_data(n: int = 3000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -75,7 +60,7 @@ def test_batches_equal_the_scan(tmp_path: Path) -> None:
     names = np.array(CLASSES)[labels]
     for given_labels in (labels, names, names.tolist()):
         computed = accumulate(given_labels, probs).compute()
-        assert_same(to_jsonable(computed), to_jsonable(scanned))
+        assert_reports_equal(to_jsonable(computed), to_jsonable(scanned))
     assert computed.top_5_accuracy is not None and computed.n_scored == labels.size
 
 
@@ -85,7 +70,7 @@ def test_logits_equal_the_scan_of_logits(tmp_path: Path) -> None:
         *write(tmp_path, labels, logits), suspects="none", scores="logits"
     ).metrics
     computed = accumulate(labels, logits, scores="logits").compute()
-    assert_same(to_jsonable(computed), to_jsonable(scanned))
+    assert_reports_equal(to_jsonable(computed), to_jsonable(scanned))
     assert computed.score_mode == "logits"
 
 
@@ -94,7 +79,7 @@ def test_slightly_off_probabilities_are_renormalized_as_scan_does(tmp_path: Path
     rounded = np.round(probs, 3)  # rows sum to 0.995..1.005
     scanned = labelaudit.scan(*write(tmp_path, labels, rounded), suspects="none").metrics
     computed = accumulate(labels, rounded).compute()
-    assert_same(to_jsonable(computed), to_jsonable(scanned))
+    assert_reports_equal(to_jsonable(computed), to_jsonable(scanned))
 
 
 def test_merge_of_parts_equals_the_whole() -> None:
@@ -102,7 +87,7 @@ def test_merge_of_parts_equals_the_whole() -> None:
     whole = accumulate(labels, probs).compute()
     first, second = accumulate(labels[:1000], probs[:1000]), accumulate(labels[1000:], probs[1000:])
     first.merge(second)
-    assert_same(to_jsonable(first.compute()), to_jsonable(whole))
+    assert_reports_equal(to_jsonable(first.compute()), to_jsonable(whole))
 
 
 @settings(max_examples=30, deadline=None)
@@ -115,7 +100,7 @@ def test_any_batching_gives_the_same_metrics(cuts: list[int], seed: int) -> None
     edges = [0, *sorted(cuts), 400]
     for start, stop in itertools.pairwise(edges):
         parts.update(labels[start:stop], probs[start:stop])
-    assert_same(to_jsonable(parts.compute()), to_jsonable(whole.compute()))
+    assert_reports_equal(to_jsonable(parts.compute()), to_jsonable(whole.compute()))
 
 
 def test_against_a_direct_computation() -> None:
@@ -174,8 +159,8 @@ def test_multilabel_equals_the_scan(tmp_path: Path) -> None:
     for part in batches(n, 100):
         matrix.update(truth[part].astype(np.int8), probs[part])
         listed.update([[names[j] for j in np.flatnonzero(r)] for r in truth[part]], probs[part])
-    assert_same(to_jsonable(matrix.compute()), to_jsonable(scanned))
-    assert_same(to_jsonable(listed.compute()), to_jsonable(scanned))
+    assert_reports_equal(to_jsonable(matrix.compute()), to_jsonable(scanned))
+    assert_reports_equal(to_jsonable(listed.compute()), to_jsonable(scanned))
 
 
 def test_torch_tensors_equal_numpy() -> None:
@@ -183,13 +168,13 @@ def test_torch_tensors_equal_numpy() -> None:
     labels, probs, logits = make_data(seed=8)
     expected = to_jsonable(accumulate(labels, probs).compute())
     got = accumulate(torch.from_numpy(labels), torch.from_numpy(probs)).compute()
-    assert_same(to_jsonable(got), expected)
+    assert_reports_equal(to_jsonable(got), expected)
     names = np.array(CLASSES)[labels].tolist()
     got = accumulate(names, torch.from_numpy(probs)).compute()
-    assert_same(to_jsonable(got), expected)
+    assert_reports_equal(to_jsonable(got), expected)
     expected = to_jsonable(accumulate(labels, logits, scores="logits").compute())
     got = accumulate(torch.from_numpy(labels), torch.from_numpy(logits), scores="logits").compute()
-    assert_same(to_jsonable(got), expected)
+    assert_reports_equal(to_jsonable(got), expected)
 
 
 def test_torch_tensors_with_requires_grad_and_half_precision() -> None:
@@ -209,7 +194,7 @@ def test_cuda_tensors_equal_numpy() -> None:
     labels, probs, _ = make_data(seed=10)
     expected = to_jsonable(accumulate(labels, probs).compute())
     got = accumulate(torch.from_numpy(labels).cuda(), torch.from_numpy(probs).cuda()).compute()
-    assert_same(to_jsonable(got), expected)
+    assert_reports_equal(to_jsonable(got), expected)
 
 
 @pytest.mark.parametrize(
@@ -310,8 +295,8 @@ def test_all_reduce_across_two_ranks(tmp_path: Path) -> None:
     multi = MetricAccumulator(CLASSES, multi_label=True)
     multi.update((probs > 0.3).astype(np.int8), probs)
     for _, single, several in got:
-        assert_same(single, whole)
-        assert_same(several, to_jsonable(multi.compute()))
+        assert_reports_equal(single, whole)
+        assert_reports_equal(several, to_jsonable(multi.compute()))
 
 
 def test_no_batches_after_all_reduce() -> None:
@@ -326,7 +311,6 @@ def test_no_batches_after_all_reduce() -> None:
 
 def test_the_documented_training_loop_runs(capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("torch")
-    from .conftest import ROOT
 
     text = (ROOT / "docs" / "training.md").read_text()
     code = text.split("```python\n", 1)[1].split("```", 1)[0]

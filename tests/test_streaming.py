@@ -4,7 +4,6 @@ read, whatever the row order, the shards, the row groups or the rows left out.""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 
 from labelaudit.io.predictions import load_predictions
 
-from .conftest import labels_frame, preds_frame
+from .conftest import assert_reports_equal, labels_frame, preds_frame
 
 CLASSES = ["ant", "bee", "cat", "dog", "eel", "fox", "gnu"]
 
@@ -44,23 +43,6 @@ def read_whole(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setattr("labelaudit.io.predictions._lazy_parquet", lambda *args: None)
 
     return switch
-
-
-def assert_same(a: object, b: object, path: str = "") -> None:
-    """Equal reports: counts, names and order exactly; floats to 1e-12 (sums over batches of
-    other sizes add in another order)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        assert a.keys() == b.keys(), path
-        for key in a:
-            assert_same(a[key], b[key], f"{path}.{key}")
-    elif isinstance(a, list) and isinstance(b, list):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            assert_same(x, y, f"{path}[{i}]")
-    elif isinstance(a, float) and isinstance(b, float):
-        assert math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12), (path, a, b)
-    else:
-        assert a == b, (path, a, b)
 
 
 def scan_json(cli, *args: str) -> dict:
@@ -113,7 +95,7 @@ def test_streamed_equals_a_whole_read(cli, read_whole, tmp_path: Path, layout: s
     streamed = scan_json(cli, "labels.csv", "--preds", source, *extra, *issues, "s.parquet")
     read_whole()
     whole = scan_json(cli, "labels.csv", "--preds", source, *extra, *issues, "w.parquet")
-    assert_same(streamed, whole)
+    assert_reports_equal(streamed, whole)
     assert pl.read_parquet(tmp_path / "s.parquet").equals(pl.read_parquet(tmp_path / "w.parquet"))
 
 
@@ -129,7 +111,7 @@ def test_other_commands_read_streamed_scores(cli, read_whole, tmp_path: Path) ->
     whole = [cli(*c, "labels.csv", "--preds", "p.parquet", "--format", "json") for c in commands]
     for one, other in zip(streamed, whole, strict=True):
         assert one.exit_code == other.exit_code, one.output
-        assert_same(json.loads(one.stdout), json.loads(other.stdout))
+        assert_reports_equal(json.loads(one.stdout), json.loads(other.stdout))
 
 
 def test_several_streamed_models(cli, tmp_path: Path) -> None:

@@ -174,13 +174,19 @@ def to_probabilities(
         sums = None
     if multi_label:
         return raw
+    return renormalize_rows(raw, sums)
+
+
+def renormalize_rows(probabilities: np.ndarray, sums: np.ndarray | None = None) -> np.ndarray:
+    """Divide (in place) each row whose sum is off 1 by more than EXACT_SUM by its sum (in the
+    array's own dtype); `sums` are the rows' float64 sums when already known."""
     if sums is None:
-        sums = raw.sum(axis=1, dtype=np.float64)
+        sums = probabilities.sum(axis=1, dtype=np.float64)
     off = np.flatnonzero(np.abs(sums - 1.0) > EXACT_SUM)
     if off.size:
         safe = np.where(sums[off] > 0, sums[off], 1.0)
-        raw[off] = raw[off] / safe[:, None].astype(raw.dtype)
-    return raw
+        probabilities[off] = probabilities[off] / safe[:, None].astype(probabilities.dtype)
+    return probabilities
 
 
 @dataclass

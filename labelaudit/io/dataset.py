@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -116,12 +116,10 @@ class Dataset:
                     lo, hi = np.searchsorted(self.score_rows, (start, stop))
                     rows, picked = self.label_rows[lo:hi], self.score_rows[lo:hi] - start
                 if needed is not None:
-                    keep = needed[rows]
-                    if not keep.any():
+                    kept = _keep_needed(needed, rows, picked, lambda keep: np.flatnonzero(keep))
+                    if kept is None:
                         continue
-                    if keep.mean() <= GATHER_BELOW_SHARE:
-                        rows = rows[keep]
-                        picked = np.flatnonzero(keep) if picked is None else picked[keep]
+                    rows, picked = kept
                 if picked is not None:
                     if picked.size == 0:
                         continue
@@ -141,13 +139,35 @@ class Dataset:
                 slice(start, stop) if identity else self.score_rows[start:stop]
             )
             if needed is not None:
-                keep = needed[rows]
-                if not keep.any():
+                kept = _keep_needed(
+                    needed,
+                    rows,
+                    None if identity else source,
+                    lambda keep, start=start, stop=stop: np.arange(start, stop)[keep],
+                )
+                if kept is None:
                     continue
-                if keep.mean() <= GATHER_BELOW_SHARE:
-                    rows = rows[keep]
-                    source = np.arange(start, stop)[keep] if identity else source[keep]
+                rows, gathered = kept
+                if gathered is not None:
+                    source = gathered
             yield source, rows
+
+
+def _keep_needed(
+    needed: np.ndarray,
+    rows: np.ndarray,
+    source: np.ndarray | None,
+    all_rows: Callable[[np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """A chunk's (dataset rows, source rows) cut down to the `needed` ones when they are sparse
+    (a gather costs more than a plain copy of a dense chunk); None when none is needed. `source`
+    None means the source rows follow from the chunk's range (`all_rows(keep)` gives them)."""
+    keep = needed[rows]
+    if not keep.any():
+        return None
+    if keep.mean() > GATHER_BELOW_SHARE:
+        return rows, source
+    return rows[keep], all_rows(keep) if source is None else source[keep]
 
 
 def resolve_classes(
