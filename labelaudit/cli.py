@@ -173,6 +173,8 @@ def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
         setting_option("label_col", "NAME"),
         setting_option("label_sep", "SEP"),
         setting_option("probs_col", "NAME"),
+        setting_option("topk_classes_col", "NAME"),
+        setting_option("topk_probs_col", "NAME"),
         setting_option("ignore_cols", "NAMES"),
         setting_option("scores"),
         setting_option("on_missing"),
@@ -684,6 +686,14 @@ def _parse_floats(text: str | None, option: str, count: int | None = None) -> tu
 @click.option("--multi-label", is_flag=True, help="Sigmoid per class instead of softmax.")
 @click.option("--logits", is_flag=True, help="Write the raw model outputs (logits).")
 @click.option(
+    "--top-k",
+    "top_k",
+    type=int,
+    metavar="K",
+    help="Write each row's K most probable classes and their probabilities as two list columns "
+    "(topk_classes, topk_probs) instead of one column per class (docs/inputs.md).",
+)
+@click.option(
     "--device",
     default="auto",
     show_default=True,
@@ -753,6 +763,7 @@ def score(
     classes: str | None,
     multi_label: bool,
     logits: bool,
+    top_k: int | None,
     device: str,
     precision: str,
     batch_size: int | None,
@@ -784,6 +795,11 @@ def score(
     if cv is not None and (weights or shard or logits or multi_label):
         raise LabelAuditError(
             "--weights, --shard, --logits and --multi-label apply to --model, not to --cv."
+        )
+    if top_k is not None and (logits or multi_label or top_k < 1):
+        raise LabelAuditError(
+            "--top-k K (K at least 1) writes the K most probable classes of one distribution a "
+            "row: not with --logits or --multi-label."
         )
     loaded = load_config_file(config_file)
     values = loaded.values
@@ -817,14 +833,14 @@ def score(
         )  # fmt: skip
         result = run.cross_validate(
             data, cv, settings=settings, data_options=data_options, device=device, quiet=quiet,
-            report=lambda line: click.echo(line, err=True),
+            report=lambda line: click.echo(line, err=True), top_k=top_k,
         )  # fmt: skip
     else:
         assert model is not None
         run_options = run.RunOptions(
             device=device, precision=precision, batch_size=batch_size, workers=workers,
             compile=compile_model, shard=shard, multi_label=multi_label, logits=logits,
-            quiet=quiet,
+            quiet=quiet, top_k=top_k,
         )  # fmt: skip
         result = run.score(
             data, model, weights=weights, data_options=data_options, run_options=run_options

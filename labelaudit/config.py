@@ -62,6 +62,13 @@ class ScanConfig:
     probs_col: str | None = setting(
         None, "Predictions hold one list column of scores; order from --classes.", kind=str
     )
+    topk_classes_col: str = setting(
+        "topk_classes", "Top-k predictions: the list column of each row's k classes (read "
+        "with --topk-probs-col when both exist).",
+    )  # fmt: skip
+    topk_probs_col: str = setting(
+        "topk_probs", "Top-k predictions: the list column of the k classes' probabilities."
+    )
     classes: str | None = setting(
         None, "Class vocabulary and order: one class name a line.", kind=str
     )

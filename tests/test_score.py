@@ -355,3 +355,21 @@ def test_compiled_model_gives_the_same_probabilities(cli: CliRun, workdir: Path)
     assert result.exit_code == 0, result.output
     _, probs = scores_of(workdir / "c.parquet")
     np.testing.assert_allclose(probs, softmax(np.load(workdir / "logits.npy")), atol=1e-5)
+
+
+def test_top_k_lists_hold_the_most_probable_classes(cli: CliRun, workdir: Path) -> None:
+    """`score --top-k 2` writes each row's two most probable classes, first the most probable;
+    scan reads them (the third class gets the rest of the mass)."""
+    result = cli("score", "--model", "model.pt", "--data", "feat.parquet", "--top-k", "2",
+                 "-o", "top.parquet", cwd=workdir)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    frame = pl.read_parquet(workdir / "top.parquet")
+    assert frame.columns == ["id", "topk_classes", "topk_probs"]
+    probs = softmax(np.load(workdir / "logits.npy"))
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :2]
+    assert frame["topk_classes"].to_list() == [[str(j) for j in row] for row in order]
+    got = np.array(frame["topk_probs"].to_list())
+    np.testing.assert_allclose(got, np.take_along_axis(probs, order, axis=1), atol=1e-6)
+    bad = cli("score", "--model", "model.pt", "--data", "feat.parquet", "--top-k", "2",
+              "--logits", "-o", "x.parquet", cwd=workdir)  # fmt: skip
+    assert bad.exit_code == 2 and "--top-k" in bad.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -80,6 +81,9 @@ class Dataset:
         """
         if self.scores is None:
             return
+        topk = getattr(self.scores, "topk", None)
+        if topk is not None:
+            chunk_rows = topk.chunk_rows(self.n_classes, chunk_rows)
         if getattr(self.scores, "lazy", None) is not None:
             yield from self._streamed_chunks(chunk_rows, needed)
             return
@@ -184,6 +188,15 @@ def resolve_classes(
                 f"{', '.join(unknown[:10])}. Add them to the classes file or fix the labels."
             )
         return list(fixed), warnings
+    if scores is not None and getattr(scores, "topk", None) is not None:
+        if table.task == MULTILABEL:
+            raise InputError(
+                f"The predictions '{scores.source}' are top-k lists, which hold one "
+                "distribution over the classes a row: multi-label labels need one score per class."
+            )
+        names = list(dict.fromkeys([*present, *scores.columns]))
+        integer = all(re.fullmatch(r"-?\d+", n) for n in names)
+        return (sorted(names, key=int) if integer else sorted(names)), warnings
     if scores is not None and scores.matrix is None:
         # A wide table's class columns are the labels' classes: any other numeric column (a
         # fold, a pandas index) would otherwise become a phantom class and change every figure.

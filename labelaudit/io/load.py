@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from labelaudit.config import ScanConfig
+from labelaudit.errors import InputError
 from labelaudit.io.dataset import align_boolean_names, resolve_classes
 from labelaudit.io.labels import LabelTable, load_labels
 from labelaudit.io.models import check_same_classes
@@ -58,6 +59,11 @@ def load_score_matrices(
     """Every model's scores, read; several models must score the same classes."""
     matrices = [load_score_matrix(p, config, classes) for p in score_sources(preds)]
     check_ignored_found(matrices, config.ignore_cols)
+    if config.scores in ("logits", "percent") and any(m.topk is not None for m in matrices):
+        raise InputError(
+            f"--scores {config.scores} does not apply to top-k predictions: their lists hold "
+            "probabilities. Drop --scores (or pass --scores probs)."
+        )
     if len(matrices) > 1:
         check_same_classes(matrices)
     return matrices
@@ -87,4 +93,5 @@ def load_score_matrix(
         classes=classes,
         input_format=config.input_format,
         ignore_cols=config.ignore_cols,
+        topk_cols=(config.topk_classes_col, config.topk_probs_col),
     )

@@ -22,6 +22,7 @@ from labelaudit._text import agree, count
 from labelaudit.errors import InputError, SchemaError
 from labelaudit.io.labels import checked_ids
 from labelaudit.io.tables import detect_format, expand_paths, read_npy, read_table
+from labelaudit.io.topk import TOPK_CLASSES_COL, TOPK_PROBS_COL, TopK, has_topk_columns, read_topk
 
 STREAM_ABOVE_BYTES = 512 * 2**20  # scores larger than this in memory are streamed from disk
 
@@ -43,9 +44,12 @@ class ScoreMatrix:
     lazy: pl.LazyFrame | None = None
     lazy_rows: int = 0
     ignored: tuple[str, ...] = ()  # the --ignore-cols this source had (and were dropped)
+    topk: TopK | None = None  # top-k lists, made dense chunk by chunk
 
     @property
     def n_rows(self) -> int:
+        if self.topk is not None:
+            return int(self.topk.offsets.size - 1)
         if self.matrix is not None:
             return int(self.matrix.shape[0])
         return self.frame.height if self.frame is not None else self.lazy_rows
@@ -81,6 +85,8 @@ class ScoreMatrix:
 
         Returns a C-contiguous array (one copy), so row-wise statistics on it are fast.
         """
+        if self.topk is not None:
+            return self.topk.dense(rows, positions)
         identity = positions.size == len(self.columns) and bool(
             (positions == np.arange(positions.size)).all()
         )
@@ -141,30 +147,34 @@ def load_predictions(
     classes: list[str] | None = None,
     input_format: str | None = None,
     ignore_cols: tuple[str, ...] = (),
+    topk_cols: tuple[str, str] = (TOPK_CLASSES_COL, TOPK_PROBS_COL),
 ) -> ScoreMatrix:
     """Read scores from a path, a DataFrame or an array, and check their shape and types.
 
     `ignore_cols` names columns of a table that are neither the id nor scores (a fold, an
-    index); they are dropped before the class columns are chosen."""
+    index); they are dropped before the class columns are chosen. A table holding both
+    `topk_cols` (list columns) is top-k predictions (io/topk.py)."""
     if isinstance(source, np.ndarray):
         return _from_array(source, "predictions array", classes)
     if isinstance(source, pl.DataFrame):
         frame = _drop_ignored(source, ignore_cols)
-        matrix = _from_frame(frame, "predictions DataFrame", id_col, label_col, probs_col, classes)
+        matrix = _from_frame(
+            frame, "predictions DataFrame", id_col, label_col, probs_col, classes, topk_cols
+        )
         return replace(matrix, ignored=_present(source.columns, ignore_cols))
     paths = expand_paths(source, "predictions")
     if detect_format(paths[0], input_format, "predictions") == "npy":
         return _from_array(read_npy(source, "predictions"), str(source), classes)
     if probs_col is None:
         lazy = _lazy_parquet(paths, str(source), input_format, id_col, label_col, classes,
-                             ignore_cols)  # fmt: skip
+                             ignore_cols, topk_cols)  # fmt: skip
         if lazy is not None:
             return lazy
     table = read_table(source, "predictions", input_format, ids=(id_col,))
     if detect_format(paths[0], input_format, "predictions") in ("csv", "tsv"):
         table = _scores_written_as_text(table, (id_col, label_col))
     frame = _drop_ignored(table, ignore_cols)
-    matrix = _from_frame(frame, str(source), id_col, label_col, probs_col, classes)
+    matrix = _from_frame(frame, str(source), id_col, label_col, probs_col, classes, topk_cols)
     return replace(matrix, ignored=_present(table.columns, ignore_cols))
 
 
@@ -197,6 +207,7 @@ def _lazy_parquet(
     label_col: str,
     classes: list[str] | None,
     ignore_cols: tuple[str, ...],
+    topk_cols: tuple[str, str],
 ) -> ScoreMatrix | None:
     """Wide parquet files as a lazy matrix: the schema and the id column read now, the scores
     when streamed. None (read them whole instead) for scores that fit in STREAM_ABOVE_BYTES,
@@ -216,6 +227,8 @@ def _lazy_parquet(
     if any(list(s.items()) != list(schemas[0].items()) for s in schemas[1:]):
         return None
     schema = dict(schemas[0])
+    if has_topk_columns(list(schema), *topk_cols):
+        return None  # top-k lists are compact: read whole
     ignored = _present(list(schema), ignore_cols)
     for column in ignored:
         schema.pop(column)
@@ -332,6 +345,7 @@ def _from_frame(
     label_col: str,
     probs_col: str | None,
     classes: list[str] | None,
+    topk_cols: tuple[str, str] = (TOPK_CLASSES_COL, TOPK_PROBS_COL),
 ) -> ScoreMatrix:
     if frame.height == 0:
         raise InputError(f"The predictions in '{name}' have no rows.")
@@ -348,6 +362,9 @@ def _from_frame(
     )
     if probs_col is not None:
         return _from_list_column(frame, name, ids, probs_col, classes)
+    if has_topk_columns(frame.columns, *topk_cols):
+        columns, topk = read_topk(frame, ids, name, *topk_cols, classes)
+        return ScoreMatrix(name, ids, columns, topk=topk)
     columns = _score_columns(frame.schema, name, id_col, label_col, classes)
     scores = frame.select(_as_float(frame.schema, columns))
     return ScoreMatrix(name, ids, columns, frame=scores)

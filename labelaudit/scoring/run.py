@@ -23,6 +23,7 @@ from labelaudit.io.features import FeatureSet, load_features
 from labelaudit.io.images import IMAGENET_MEAN, IMAGENET_STD, list_image_folder
 from labelaudit.io.labels import describe_ids
 from labelaudit.io.predictions import read_class_file
+from labelaudit.io.topk import topk_table
 
 torch = import_optional("torch")
 
@@ -68,6 +69,7 @@ class RunOptions:
     multi_label: bool = False
     logits: bool = False
     quiet: bool = False
+    top_k: int | None = None  # write each row's k most probable classes (io/topk.py)
 
 
 @dataclass
@@ -155,6 +157,8 @@ def score(
     width = result.outputs.shape[1]
     names = names if names is not None else [str(j) for j in range(width)]
     predictions = _frame(ids, result.outputs, names, result.ok)
+    if run.top_k is not None:
+        predictions = topk_table(predictions, run.top_k)
     if not result.ok.all():
         failed = int((~result.ok).sum())
         warnings.append(
@@ -190,8 +194,10 @@ def cross_validate(
     device: str = "auto",
     quiet: bool = True,
     report: Any = None,
+    top_k: int | None = None,
 ) -> ScoreResult:
-    """Out-of-fold probabilities of probes trained on the labeled features in DATA."""
+    """Out-of-fold probabilities of probes trained on the labeled features in DATA (`top_k`:
+    each row's k most probable classes as lists instead of one column per class)."""
     settings = settings or ProbeSettings()
     data_options = data_options or DataOptions()
     if folds < 2:
@@ -222,6 +228,8 @@ def cross_validate(
         result = cross_val_predict(flat, codes, len(names), folds, settings, where, tell)
     seconds = time.perf_counter() - started
     predictions = _frame(features.ids, result.probabilities, names, None)
+    if top_k is not None:
+        predictions = topk_table(predictions, top_k)
     summary = {
         "mode": "cv",
         "probe": settings.kind,

@@ -1,0 +1,161 @@
+"""Top-k predictions: each row's k most probable classes and their probabilities, as two list
+columns (`topk_classes`, `topk_probs`). The rest of the row's mass, 1 - sum(top-k), is shared
+equally by the classes outside its top k (docs/inputs.md), so every statistic reads a full row;
+rows are made dense one chunk at a time, from compressed arrays of N x k entries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from labelaudit._text import count
+from labelaudit.core.scores import DISTRIBUTION_TOLERANCE
+from labelaudit.errors import InputError, SchemaError
+from labelaudit.io.labels import describe_ids
+
+TOPK_CLASSES_COL = "topk_classes"
+TOPK_PROBS_COL = "topk_probs"
+DENSE_CHUNK_BYTES = 64 * 2**20  # a dense chunk of top-k rows stays under this
+
+
+@dataclass(frozen=True)
+class TopK:
+    """Row r's entries are `column[offsets[r]:offsets[r + 1]]` (indices into the class names)
+    with probabilities `probability[...]`."""
+
+    offsets: np.ndarray
+    column: np.ndarray
+    probability: np.ndarray
+
+    def dense(self, rows: slice | np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Rows as an (n, K) float64 block in vocabulary order (`positions`: vocabulary index ->
+        class name index, -1 for a class no row names): known entries, and the remaining mass
+        spread evenly over each row's other classes."""
+        picked = np.arange(self.offsets.size - 1)[rows]
+        n, k = picked.size, positions.size
+        starts, stops = self.offsets[picked], self.offsets[picked + 1]
+        lengths = stops - starts
+        owner = np.repeat(np.arange(n), lengths)
+        entry = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        entry += np.repeat(starts, lengths)
+        vocabulary = np.full(int(positions.max(initial=-1)) + 2, -1, dtype=np.int64)
+        present = positions >= 0
+        vocabulary[positions[present]] = np.flatnonzero(present)
+        where = vocabulary[self.column[entry]]
+        probability = self.probability[entry]
+        known = np.bincount(owner, weights=probability, minlength=n)
+        absent = k - lengths
+        share = np.where(absent > 0, np.clip(1.0 - known, 0.0, None) / np.maximum(absent, 1), 0.0)
+        out = np.repeat(share[:, None], k, axis=1)
+        out[owner, where] = probability
+        return out
+
+    def chunk_rows(self, n_classes: int, asked: int) -> int:
+        """Rows per dense chunk: as asked, fewer when K is large (DENSE_CHUNK_BYTES)."""
+        return max(1, min(asked, DENSE_CHUNK_BYTES // (8 * max(n_classes, 1))))
+
+
+def has_topk_columns(columns: list[str], classes_col: str, probs_col: str) -> bool:
+    return classes_col in columns and probs_col in columns
+
+
+def read_topk(
+    frame: pl.DataFrame,
+    ids: pl.Series | None,
+    name: str,
+    classes_col: str,
+    probs_col: str,
+    fixed: list[str] | None,
+) -> tuple[list[str], TopK]:
+    """The class names the lists use (`fixed` when given) and the compressed entries, checked:
+    two lists of one length per row, probabilities in [0, 1] summing to at most 1 (within the
+    tolerance of a distribution), no class twice in a row, no null."""
+    ids = ids if ids is not None else pl.Series("id", np.arange(frame.height))
+    classes, probs = frame[classes_col], frame[probs_col]
+    for column, series in ((classes_col, classes), (probs_col, probs)):
+        if not isinstance(series.dtype, pl.List | pl.Array):
+            raise SchemaError(
+                f"The column '{column}' of '{name}' holds {series.dtype}; top-k predictions "
+                "need a list per row (the classes in one column, their probabilities in the other)."
+            )
+    if isinstance(classes.dtype, pl.Array):
+        classes = classes.cast(pl.List(classes.dtype.inner))
+    if isinstance(probs.dtype, pl.Array):
+        probs = probs.cast(pl.List(probs.dtype.inner))
+    lengths = classes.list.len().fill_null(-1).to_numpy()
+    other = probs.list.len().fill_null(-2).to_numpy()
+    _reject(ids, lengths != other, name,
+            f"have lists of different lengths in '{classes_col}' and '{probs_col}' (or a null)",
+            "give each row its k classes and their k probabilities")  # fmt: skip
+    names = classes.explode().cast(pl.String)
+    values = probs.explode().cast(pl.Float64, strict=False).to_numpy()
+    owner = np.repeat(np.arange(frame.height), lengths)
+    bad_value = ~np.isfinite(values) | (values < 0) | (values > 1)
+    _reject(ids, np.bincount(owner, weights=bad_value, minlength=frame.height) > 0, name,
+            "hold a top-k probability that is not a number in [0, 1]",
+            "top-k scores must be probabilities")  # fmt: skip
+    if names.null_count():
+        _reject(ids, np.bincount(owner, weights=names.is_null().to_numpy(),
+                                 minlength=frame.height) > 0, name,
+                "name a null class", "name every class")  # fmt: skip
+    sums = np.bincount(owner, weights=values, minlength=frame.height)
+    _reject(ids, sums > 1 + DISTRIBUTION_TOLERANCE, name,
+            "have top-k probabilities summing to more than 1",
+            "top-k scores must be probabilities of distinct classes")  # fmt: skip
+    vocabulary = list(fixed) if fixed is not None else sorted(set(names.to_list()))
+    index = {c: i for i, c in enumerate(vocabulary)}
+    unique, inverse = np.unique(names.to_numpy().astype(str), return_inverse=True)
+    unknown = [u for u in unique.tolist() if u not in index]
+    if unknown:
+        raise InputError(
+            f"The top-k lists of '{name}' name {count(len(unknown), 'class')} not in "
+            f"--classes: {', '.join(unknown[:10])}. Add them to the classes file."
+        )
+    column = np.array([index[u] for u in unique.tolist()], dtype=np.int32)[inverse]
+    repeated = np.zeros(frame.height, dtype=bool)
+    if column.size:
+        order = np.lexsort((column, owner))
+        same = (owner[order][1:] == owner[order][:-1]) & (column[order][1:] == column[order][:-1])
+        repeated[owner[order][1:][same]] = True
+    _reject(ids, repeated, name, "name a class twice in one top-k list",
+            "each class at most once a row")  # fmt: skip
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return vocabulary, TopK(offsets, column, values)
+
+
+def _reject(ids: pl.Series, bad: np.ndarray, name: str, what: str, fix: str) -> None:
+    if bad.any():
+        raise InputError(
+            f"{count(int(bad.sum()), 'row')} of the predictions '{name}' {what} (ids "
+            f"{describe_ids(ids, bad)}): {fix}."
+        )
+
+
+def topk_table(wide: pl.DataFrame, k: int, id_col: str = "id") -> pl.DataFrame:
+    """A wide predictions table (id + one probability column per class) as top-k lists: each
+    row's k most probable classes, most probable first (ties: the earlier column first), and
+    their probabilities. k above the number of classes keeps them all."""
+    if k < 1:
+        raise InputError(f"--top-k must be at least 1; found {k}.")
+    names = [c for c in wide.columns if c != id_col]
+    scores = wide.select(names).to_numpy()
+    k = min(k, len(names))
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < len(names) else None
+    if part is None:
+        part = np.broadcast_to(np.arange(len(names)), scores.shape)
+    values = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -values), axis=1)  # by probability, then column
+    top = np.take_along_axis(part, order, axis=1)
+    values = np.take_along_axis(values, order, axis=1)
+    classes = pl.Series(names).gather(top.ravel()).to_numpy().reshape(top.shape)
+    probability_type = pl.Float32 if scores.dtype == np.float32 else pl.Float64  # as given
+    return pl.DataFrame(
+        {
+            id_col: wide[id_col],
+            TOPK_CLASSES_COL: pl.Series(classes.tolist(), dtype=pl.List(pl.String)),
+            TOPK_PROBS_COL: pl.Series(values.tolist(), dtype=pl.List(probability_type)),
+        }
+    )

@@ -1,0 +1,186 @@
+"""Top-k predictions: with k = K the report equals the dense one; with k < K the rest of each
+row's mass is spread evenly over its other classes; every bad list is exit 2."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from labelaudit.io.topk import TopK
+
+from .conftest import CliRun, assert_reports_equal
+
+K = 8
+CLASSES = [f"c{i}" for i in range(K)]
+
+
+def problem(n: int = 1500, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, K, n)
+    logits = rng.normal(size=(n, K))
+    logits[np.arange(n), labels] += 2.0
+    noisy = np.where(rng.random(n) < 0.1, rng.integers(0, K, n), labels)
+    return noisy, np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+
+
+def write_topk(path: Path, probs: np.ndarray, k: np.ndarray | int, names=CLASSES) -> None:
+    order = np.argsort(-probs, axis=1, kind="stable")
+    ks = np.broadcast_to(np.asarray(k), probs.shape[:1])
+    pl.DataFrame(
+        {
+            "id": np.arange(probs.shape[0]),
+            "topk_classes": [[names[j] for j in row[:m]] for row, m in zip(order, ks, strict=True)],
+            "topk_probs": [
+                [float(probs[i, j]) for j in row[:m]]
+                for i, (row, m) in enumerate(zip(order, ks, strict=True))
+            ],
+        }
+    ).write_parquet(path)
+
+
+def report(cli: CliRun, *args: str) -> dict:
+    result = cli("scan", "labels.parquet", "--preds", *args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    data.pop("config")
+    data["dataset"].pop("predictions")
+    return data
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    labels, probs = problem()
+    pl.DataFrame(
+        {"id": np.arange(labels.size), "label": [CLASSES[i] for i in labels]}
+    ).write_parquet(tmp_path / "labels.parquet")
+    columns = {c: probs[:, i] for i, c in enumerate(CLASSES)}
+    pl.DataFrame({"id": np.arange(labels.size), **columns}).write_parquet(
+        tmp_path / "dense.parquet"
+    )
+    return labels, probs
+
+
+def test_full_lists_equal_the_dense_report(
+    cli: CliRun, data, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, probs = data
+    write_topk(tmp_path / "top.parquet", probs, K)
+    dense = report(cli, "dense.parquet", "--issues-out", "dense.csv")
+    top = report(cli, "top.parquet", "--issues-out", "top.csv")
+    assert_reports_equal(top, dense)
+    assert pl.read_csv(tmp_path / "top.csv").equals(pl.read_csv(tmp_path / "dense.csv"))
+    monkeypatch.setattr("labelaudit.io.topk.DENSE_CHUNK_BYTES", 8 * K * 100)  # 100-row chunks
+    assert_reports_equal(report(cli, "top.parquet"), report(cli, "dense.parquet"))
+
+
+def test_the_rest_of_the_mass_is_spread_over_the_other_classes(
+    cli: CliRun, data, tmp_path: Path
+) -> None:
+    labels, probs = data
+    ks = np.random.default_rng(1).integers(1, K + 1, labels.size)  # k varies by row
+    write_topk(tmp_path / "top.parquet", probs, ks)
+    order = np.argsort(-probs, axis=1, kind="stable")
+    expected = np.empty_like(probs)
+    for i, (row, m) in enumerate(zip(order, ks, strict=True)):  # the rule, row by row
+        rest = max(0.0, 1.0 - probs[i, row[:m]].sum())
+        expected[i] = rest / (K - m) if m < K else 0.0
+        expected[i, row[:m]] = probs[i, row[:m]]
+    top = report(cli, "top.parquet")
+    log_loss = float(-np.log(np.clip(expected[np.arange(labels.size), labels], 1e-300, 1)).mean())
+    assert math.isclose(top["metrics"]["log_loss"], log_loss, rel_tol=1e-9)
+    accuracy = float((expected.argmax(axis=1) == labels).mean())
+    assert top["metrics"]["accuracy"] == pytest.approx(accuracy, abs=1e-12)
+
+
+def test_dense_rows_from_compressed_entries() -> None:
+    topk = TopK(
+        offsets=np.array([0, 2, 3, 3]),
+        column=np.array([1, 0, 2], dtype=np.int32),
+        probability=np.array([0.6, 0.3, 1.0]),
+    )
+    block = topk.dense(slice(0, 3), np.array([0, 1, 2, -1]))  # a 4th class no list names
+    assert np.allclose(block[0], [0.3, 0.6, 0.05, 0.05])
+    assert np.allclose(block[1], [0.0, 0.0, 1.0, 0.0])
+    assert np.allclose(block[2], [0.25, 0.25, 0.25, 0.25])  # an empty list: uniform
+    assert np.allclose(topk.dense(np.array([2, 0]), np.array([0, 1, 2, -1]))[1], block[0])
+
+
+def test_classes_only_the_model_names_join_the_vocabulary(
+    cli: CliRun, data, tmp_path: Path
+) -> None:
+    _, probs = data
+    write_topk(tmp_path / "top.parquet", probs, 3, names=[*CLASSES[:-1], "zebra"])
+    top = report(cli, "top.parquet")
+    assert "zebra" in top["dataset"]["classes"] and "c7" in top["dataset"]["classes"]
+
+
+def test_integer_classes_and_custom_column_names(cli: CliRun, tmp_path: Path) -> None:
+    pl.DataFrame({"id": [1, 2, 3, 4], "label": [0, 1, 1, 0]}).write_parquet(
+        tmp_path / "labels.parquet"
+    )
+    pl.DataFrame(
+        {
+            "id": [1, 2, 3, 4],
+            "cls": [[0, 1], [1], [1, 0], [0]],
+            "p": [[0.8, 0.2], [0.9], [0.6, 0.4], [1.0]],
+        }
+    ).write_parquet(tmp_path / "top.parquet")
+    top = report(cli, "top.parquet", "--topk-classes-col", "cls", "--topk-probs-col", "p")
+    assert top["metrics"]["accuracy"] == 1.0 and top["dataset"]["classes"] == ["0", "1"]
+
+
+@pytest.mark.parametrize(
+    ("classes", "probs", "message"),
+    [
+        ([["c0", "c1"]], [[0.5]], "different lengths"),
+        ([["c0"]], [[1.5]], "not a number in [0, 1]"),
+        ([["c0"]], [[-0.1]], "not a number in [0, 1]"),
+        ([["c0"]], [[float("nan")]], "not a number in [0, 1]"),
+        ([["c0", "c1"]], [[0.7, 0.7]], "summing to more than 1"),
+        ([["c0", "c0"]], [[0.5, 0.2]], "a class twice"),
+        ([["c0", None]], [[0.5, 0.2]], "null class"),
+    ],
+)
+def test_bad_lists_are_exit_2_naming_the_ids(
+    cli: CliRun, tmp_path: Path, classes: list, probs: list, message: str
+) -> None:
+    pl.DataFrame({"id": [1, 2], "label": ["c0", "c1"]}).write_parquet(tmp_path / "labels.parquet")
+    pl.DataFrame(
+        {"id": [1, 2], "topk_classes": [["c1"], *classes], "topk_probs": [[0.9], *probs]}
+    ).write_parquet(tmp_path / "top.parquet")
+    result = cli("scan", "labels.parquet", "--preds", "top.parquet")
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "ids 2" in result.output
+
+
+def test_settings_that_cannot_apply_are_exit_2(cli: CliRun, data, tmp_path: Path) -> None:
+    _, probs = data
+    write_topk(tmp_path / "top.parquet", probs, 3)
+    result = cli("scan", "labels.parquet", "--preds", "top.parquet", "--scores", "logits")
+    assert result.exit_code == 2 and "top-k" in result.output
+    (tmp_path / "classes.txt").write_text("\n".join(CLASSES[:4]) + "\n")
+    result = cli("scan", "labels.parquet", "--preds", "top.parquet", "--classes", "classes.txt")
+    assert result.exit_code == 2
+    pl.DataFrame({"id": [0, 1], "label": [["c0"], ["c1"]]}).write_parquet(tmp_path / "ml.parquet")
+    result = cli("scan", "ml.parquet", "--preds", "top.parquet", "--on-missing", "drop")
+    assert result.exit_code == 2 and "multi-label" in result.output
+
+
+def test_topk_table_round_trips_through_scan(cli: CliRun, data, tmp_path: Path) -> None:
+    from labelaudit.io.topk import topk_table
+
+    dense = pl.read_parquet(tmp_path / "dense.parquet")
+    table = topk_table(dense, 3)
+    first = table.row(0, named=True)
+    row = dense.row(0)[1:]
+    best = sorted(range(K), key=lambda j: (-row[j], j))[:3]
+    assert first["topk_classes"] == [CLASSES[j] for j in best]
+    tied = topk_table(pl.DataFrame({"id": [0], "a": [0.4], "b": [0.4], "c": [0.2]}), 2)
+    assert tied["topk_classes"].to_list() == [["a", "b"]]  # ties: the earlier column first
+    topk_table(dense, 50).write_parquet(tmp_path / "all.parquet")  # k above K keeps them all
+    assert_reports_equal(report(cli, "all.parquet"), report(cli, "dense.parquet"))
