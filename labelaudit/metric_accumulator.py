@@ -136,10 +136,10 @@ class MetricAccumulator:
         if _is_tensor(scores) and self.thresholds is None:
             torch = import_optional("torch")
             index = self._class_indices(labels, n, device=scores.device)
-            self._sums.add_rows(*_tensor_row_figures(torch, scores, index, self.scores))
+            self._sums.update_rows(*_tensor_row_figures(torch, scores, index, self.scores))
             return
         index = self._class_indices(labels, n)
-        self._sums.add(_probabilities(_to_numpy(scores), self.scores), index)
+        self._sums.update(_probabilities(_to_numpy(scores), self.scores), index)
 
     def merge(self, other: MetricAccumulator) -> None:
         """Add another accumulator's batches (same classes and settings) into this one."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -90,7 +92,7 @@ def test_expected_calibration_error_by_direct_loop(rng: np.random.Generator) -> 
     labels = rng.integers(0, k, n)
     sums = MulticlassScoreSums(k)
     for start in range(0, n, 64):  # chunked: the sums must not depend on the chunking
-        sums.add(probs[start : start + 64], labels[start : start + 64])
+        sums.update(probs[start : start + 64], labels[start : start + 64])
     confidence, predicted = probs.max(axis=1), probs.argmax(axis=1)
     expected = 0.0
     for b in range(15):
@@ -141,3 +143,39 @@ def test_chunk_size_does_not_change_results(rng: np.random.Generator) -> None:
     assert a["metrics"]["expected_calibration_error"] == pytest.approx(
         b["metrics"]["expected_calibration_error"], rel=1e-12
     )
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**16), cuts=st.lists(st.integers(0, 300), max_size=6))
+def test_accumulators_merged_from_any_chunks_equal_one_pass(seed: int, cuts: list[int]) -> None:
+    """Every accumulator of core.accumulators, fed in chunks on separate instances and merged
+    in any order, computes what one instance fed everything computes."""
+    from labelaudit.core.accumulators import ClassCounts, ClassSums, PairCounts
+
+    rng = np.random.default_rng(seed)
+    n, k = 300, 6
+    labels, other = rng.integers(0, k, n), rng.integers(0, k, n)
+    values = rng.random(n)
+    makers = {
+        "counts": (lambda: ClassCounts(k), lambda a, s: a.update(labels[s])),
+        "pairs": (lambda: PairCounts(k, k), lambda a, s: a.update(labels[s], other[s])),
+        "sums": (lambda: ClassSums(k), lambda a, s: a.update(labels[s], values[s])),
+    }
+    edges = [0, *sorted(cuts), n]
+    for make, feed in makers.values():
+        whole = make()
+        feed(whole, slice(0, n))
+        parts = []
+        for start, stop in itertools.pairwise(edges):
+            part = make()
+            feed(part, slice(start, stop))
+            parts.append(part)
+        merged = make()
+        for part in reversed(parts):
+            merged.merge(part)
+        np.testing.assert_allclose(merged.compute(), whole.compute(), rtol=1e-12)
+    direct = np.array([values[labels == c].mean() if (labels == c).sum() >= 2 else np.inf
+                       for c in range(k)])  # fmt: skip
+    sums = ClassSums(k)
+    sums.update(labels, values)
+    np.testing.assert_allclose(sums.compute(min_count=2), direct, rtol=1e-12)

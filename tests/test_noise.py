@@ -78,7 +78,7 @@ def test_quality_scores_by_formula(rng: np.random.Generator) -> None:
     probs = _probs(rng, n, k)
     labels = rng.integers(0, k, n)
     evidence = SampleEvidence(n, k, with_entropy=True)
-    evidence.add(probs.copy(), labels, np.arange(n))
+    evidence.update(probs.copy(), labels, np.arange(n))
     given = probs[np.arange(n), labels]
     others = probs.copy()
     others[np.arange(n), labels] = -1
@@ -248,7 +248,7 @@ def test_model_agreement_sums_match_a_direct_count(rng: np.random.Generator) -> 
     labels = rng.integers(0, k, n)
     agreement = ModelAgreement(n, 3)
     for blocks, rows in in_memory_model_chunks(models, 64)(None):
-        agreement.add(blocks, labels[rows], rows)
+        agreement.update(blocks, labels[rows], rows)
     at = np.arange(n)
     disagree = [p[at, labels] < p.max(axis=1) for p in models]
     np.testing.assert_array_equal(agreement.models_disagreeing, np.sum(disagree, axis=0))
@@ -559,14 +559,14 @@ def test_settling_from_the_top_class_equals_the_full_rule(
     logits = rng.normal(size=(n, k)) + sharpness * np.eye(k)[labels]
     probs = np.round(np.exp(logits) / np.exp(logits).sum(1, keepdims=True), decimals)
     evidence = SampleEvidence(n, k)
-    evidence.add(probs.copy(), labels, np.arange(n))
+    evidence.update(probs.copy(), labels, np.arange(n))
     thresholds = evidence.thresholds()
     thresholds[rng.random(k) < 0.2] = np.inf  # some classes without a threshold
     full = ConfidentJoint(thresholds, labels)
-    full.add(probs, labels, np.arange(n))
+    full.update(probs, labels, np.arange(n))
     settled = ConfidentJoint(thresholds, labels)
     unsettled = settled.settle_from_top_class(evidence)
     rows = np.flatnonzero(unsettled)
-    settled.add(probs[rows], labels[rows], rows)
+    settled.update(probs[rows], labels[rows], rows)
     assert np.array_equal(settled.confident_class, full.confident_class)
     assert np.array_equal(settled.confident_probability, full.confident_probability)

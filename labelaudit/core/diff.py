@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from labelaudit.core.accumulators import PairCounts
+
 PSI_FLOOR = 1e-4  # a zero share is taken as this, so PSI stays finite
 
 
@@ -46,8 +48,9 @@ def label_changes(
     old_matched = old_codes[matched_old]
     new_matched = new_codes[matched_new]
     size = n_classes + 1
-    flat = old_matched * size + new_matched
-    transitions = np.bincount(flat, minlength=size * size).reshape(size, size)
+    pairs = PairCounts(size, size)
+    pairs.update(old_matched, new_matched)
+    transitions = pairs.compute()
     removed_mask = np.ones(old_codes.size, dtype=bool)
     removed_mask[matched_old] = False
     added_mask = np.ones(new_codes.size, dtype=bool)

@@ -77,7 +77,7 @@ class ModelAgreement:
         self.consensus_mistakes = np.zeros(self.n_models, dtype=np.int64)
         self.models_disagreeing = np.zeros(self.n_samples, dtype=np.int16)
 
-    def add(
+    def update(
         self,
         blocks: Sequence[np.ndarray],
         labels: np.ndarray,
@@ -165,14 +165,14 @@ def detect_ensemble(
     the weighted mean of the models' probabilities."""
     agreement = ModelAgreement(labels.size, n_models)
     run_in_parallel(
-        model_chunks(None), lambda blocks, rows: agreement.add(blocks, labels[rows], rows)
+        model_chunks(None), lambda blocks, rows: agreement.update(blocks, labels[rows], rows)
     )
     used = agreement.weights() if weights is None else _normalized(weights, n_models)
     chunks = combined_chunks(model_chunks, used)
     evidence = SampleEvidence(
         labels.size, n_classes, with_entropy=quality_score == "confidence_weighted_entropy"
     )
-    run_in_parallel(chunks(None), lambda block, rows: evidence.add(block, labels[rows], rows))
+    run_in_parallel(chunks(None), lambda block, rows: evidence.update(block, labels[rows], rows))
     detection = finish_detection(evidence, chunks, labels, quality_score, rule)
     return EnsembleDetection(
         detection=detection,

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from labelaudit.core.accumulators import PairCounts
+
 
 @dataclass(frozen=True)
 class PerClassScores:
@@ -56,8 +58,9 @@ def safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
     """K x K counts, rows the given label, columns the predicted class."""
-    flat = labels.astype(np.int64) * n_classes + predicted.astype(np.int64)
-    return np.bincount(flat, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    pairs = PairCounts(n_classes, n_classes)
+    pairs.update(labels, predicted.astype(np.int64))
+    return pairs.compute()
 
 
 def scores_from_counts(

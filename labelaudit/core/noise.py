@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from labelaudit.core import CHUNK_ROWS
+from labelaudit.core.accumulators import ClassSums, PairCounts
 
 QUALITY_SCORES = (
     "self_confidence",
@@ -53,8 +54,8 @@ class SampleEvidence:
     best_other_probability: np.ndarray = field(init=False)
     best_other_class: np.ndarray = field(init=False)
     normalized_entropy: np.ndarray | None = field(init=False)
-    class_count: np.ndarray = field(init=False)
-    class_given_sum: np.ndarray = field(init=False)
+    # Per class: samples labeled with it and the sum of their given-label probability.
+    class_sums: ClassSums = field(init=False)
 
     def __post_init__(self) -> None:
         n = self.n_samples
@@ -63,10 +64,9 @@ class SampleEvidence:
         self.best_other_probability = np.zeros(n, dtype=np.float64)
         self.best_other_class = np.zeros(n, dtype=np.int32)
         self.normalized_entropy = np.zeros(n, dtype=np.float64) if self.with_entropy else None
-        self.class_count = np.zeros(self.n_classes, dtype=np.int64)
-        self.class_given_sum = np.zeros(self.n_classes, dtype=np.float64)
+        self.class_sums = ClassSums(self.n_classes)
 
-    def add(self, probabilities: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> None:
+    def update(self, probabilities: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> None:
         """Record one chunk; `probabilities` is modified in place, then restored."""
         m = labels.size
         at = np.arange(m)
@@ -78,11 +78,10 @@ class SampleEvidence:
         probabilities[at, labels] = given
         self.best_other_class[rows] = other
         self.given_probability[rows] = given
-        counts = np.bincount(labels, minlength=self.n_classes)
-        sums = np.bincount(labels, weights=given, minlength=self.n_classes)
+        part = ClassSums(self.n_classes)
+        part.update(labels, given)
         with self._lock:  # chunks may be added from several threads; rows never overlap
-            self.class_count += counts
-            self.class_given_sum += sums
+            self.class_sums.merge(part)
         if self.normalized_entropy is not None:
             self.normalized_entropy[rows] = normalized_entropy(probabilities)
 
@@ -99,10 +98,12 @@ class SampleEvidence:
         Undefined (inf: no sample is confidently of that class) for classes with fewer than 2
         samples, whose mean would be one sample's own score.
         """
-        out = np.full(self.n_classes, np.inf)
-        defined = self.class_count >= 2
-        out[defined] = self.class_given_sum[defined] / self.class_count[defined]
-        return out
+        return self.class_sums.compute(min_count=2)
+
+    @property
+    def class_count(self) -> np.ndarray:
+        """Samples labeled with each class."""
+        return self.class_sums.counts
 
 
 def normalized_entropy(probabilities: np.ndarray) -> np.ndarray:
@@ -132,7 +133,7 @@ class ConfidentJoint:
     def settle_from_top_class(self, evidence: SampleEvidence) -> np.ndarray:
         """Rows whose most probable class clears its threshold have that class as confident
         class (the most probable overall is the most probable of those that clear), unless it
-        ties with another class. Returns the mask of rows still unsettled, which need `add`
+        ties with another class. Returns the mask of rows still unsettled, which need `update`
         with their full scores."""
         given, other = evidence.given_probability, evidence.best_other_probability
         top_is_given = given >= other
@@ -145,7 +146,7 @@ class ConfidentJoint:
         self.confident_probability[settled] = top_probability[settled]
         return ~settled
 
-    def add(self, probabilities: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> None:
+    def update(self, probabilities: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> None:
         """A sample's confident class: among classes whose probability clears their threshold,
         the most probable (the paper's rule); none when no class clears."""
         # In pieces: the masked copy is the largest temporary of pass 2.
@@ -163,8 +164,9 @@ class ConfidentJoint:
         """The K x K confident joint: given label x confident class, over rows with one."""
         k = self.thresholds.size
         has_any = self.confident_class != NO_CLASS
-        flat = self._labels[has_any] * k + self.confident_class[has_any]
-        self.counts = np.bincount(flat, minlength=k * k).reshape(k, k)
+        joint = PairCounts(k, k)
+        joint.update(self._labels[has_any], self.confident_class[has_any])
+        self.counts = joint.compute()
 
 
 @dataclass(frozen=True)
@@ -546,7 +548,7 @@ def detect(
     evidence = SampleEvidence(
         labels.size, n_classes, with_entropy=quality_score == "confidence_weighted_entropy"
     )
-    run_in_parallel(chunks(None), lambda block, rows: evidence.add(block, labels[rows], rows))
+    run_in_parallel(chunks(None), lambda block, rows: evidence.update(block, labels[rows], rows))
     return finish_detection(evidence, chunks, labels, quality_score, rule)
 
 
@@ -593,9 +595,9 @@ def finish_detection(
         def settle(block: np.ndarray, rows: np.ndarray) -> None:
             keep = unsettled[rows]
             if keep.all():
-                confident.add(block, labels[rows], rows)
+                confident.update(block, labels[rows], rows)
             elif keep.any():
-                confident.add(block[keep], labels[rows[keep]], rows[keep])
+                confident.update(block[keep], labels[rows[keep]], rows[keep])
 
         run_in_parallel(chunks(unsettled), settle)
     confident.count()

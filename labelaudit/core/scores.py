@@ -189,9 +189,25 @@ def renormalize_rows(probabilities: np.ndarray, sums: np.ndarray | None = None) 
     return probabilities
 
 
+@dataclass(frozen=True)
+class ScoreFigures:
+    """What MulticlassScoreSums computes: the confusion matrix and the score-based figures."""
+
+    rows: int
+    fallback_rows: int
+    confusion: np.ndarray
+    log_loss: float
+    expected_calibration_error: float
+    top_k_accuracy: float | None
+    bin_count: np.ndarray
+    bin_confidence: np.ndarray
+    bin_accuracy: np.ndarray
+
+
 @dataclass
 class MulticlassScoreSums:
-    """Running sums over chunks of (probabilities, labels) for a K-class problem."""
+    """Running sums over chunks of (probabilities, labels) for a K-class problem: an accumulator
+    (core.accumulators) with `update`, `merge` and `compute`."""
 
     n_classes: int
     top_k: int = TOP_K
@@ -213,7 +229,7 @@ class MulticlassScoreSums:
         self.bin_confidence = np.zeros(self.bins, dtype=np.float64)
         self.bin_correct = np.zeros(self.bins, dtype=np.int64)
 
-    def add(self, probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    def update(self, probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Add one chunk; returns its predicted classes: the argmax (ties to the lowest class), or
         the per-class threshold decision when thresholds are set."""
         if self.thresholds is None:
@@ -226,10 +242,10 @@ class MulticlassScoreSums:
         hits = 0
         if self.n_classes > self.top_k:
             hits = int(top_k_hits(probabilities, labels, given, self.top_k).sum())
-        self.add_rows(labels, predicted, given, confidence, hits, fallback)
+        self.update_rows(labels, predicted, given, confidence, hits, fallback)
         return predicted
 
-    def add_rows(
+    def update_rows(
         self,
         labels: np.ndarray,
         predicted: np.ndarray,
@@ -268,6 +284,21 @@ class MulticlassScoreSums:
         self.bin_count += other.bin_count
         self.bin_confidence += other.bin_confidence
         self.bin_correct += other.bin_correct
+
+    def compute(self) -> ScoreFigures:
+        """The figures of every row added."""
+        counts, confidence, accuracy = self.reliability()
+        return ScoreFigures(
+            rows=self.rows,
+            fallback_rows=self.fallback_rows,
+            confusion=self.confusion.copy(),
+            log_loss=self.log_loss(),
+            expected_calibration_error=self.expected_calibration_error(),
+            top_k_accuracy=self.top_k_accuracy(),
+            bin_count=counts,
+            bin_confidence=confidence,
+            bin_accuracy=accuracy,
+        )
 
     def log_loss(self) -> float:
         """Mean negative log probability of the given label (clipped to [eps, 1 - eps])."""

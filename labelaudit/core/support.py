@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from labelaudit.core.accumulators import ClassCounts
+
 
 @dataclass(frozen=True)
 class ImbalanceFigures:
@@ -42,7 +44,9 @@ class CardinalityFigures:
 
 def class_counts(labels: np.ndarray, n_classes: int) -> np.ndarray:
     """Samples per class for integer labels in [0, n_classes)."""
-    return np.bincount(labels, minlength=n_classes).astype(np.int64)
+    counts = ClassCounts(n_classes)
+    counts.update(labels)
+    return counts.compute()
 
 
 def multilabel_class_counts(indicators: np.ndarray) -> np.ndarray:

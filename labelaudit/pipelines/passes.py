@@ -204,9 +204,9 @@ def _multiclass_pass(
         probabilities = to_probabilities(raw, chosen, check=check if chosen == "probs" else None)
         labels = dataset.labels[rows]
         part = MulticlassScoreSums(dataset.n_classes, thresholds=thresholds)
-        part.add(probabilities, labels)
+        part.update(probabilities, labels)
         if evidence is not None:
-            evidence.add(probabilities, labels, rows)
+            evidence.update(probabilities, labels, rows)
         with lock:
             sums.merge(part)
 
@@ -479,10 +479,10 @@ def _multiclass_models_pass(
         at = np.arange(labels.size)
         disagreements = []
         for part, block in zip(parts, blocks, strict=True):
-            predicted = part.add(block, labels)
+            predicted = part.update(block, labels)
             # Ties go to the given label, as everywhere: a disagreement is a strictly higher class.
             disagreements.append(block[at, labels] < block[at, predicted])
-        agreement.add(blocks, labels, rows, disagreements)
+        agreement.update(blocks, labels, rows, disagreements)
         with lock:
             for total, part in zip(sums, parts, strict=True):
                 total.merge(part)
