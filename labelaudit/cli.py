@@ -287,7 +287,7 @@ def scan(
     LABELS is a csv, tsv, parquet, ndjson or arrow table with an id and a label column.
     """
     from labelaudit.api import scan as run_scan
-    from labelaudit.io.writers import write_frame, write_pieces
+    from labelaudit.io.writers import write_pieces
 
     loaded, preds, config = _settings(config_file, flags)
     if issues_out and preds is None:
@@ -310,7 +310,7 @@ def scan(
     if issues_out:  # piece by piece: a large table is never whole in memory
         write_pieces(issues_out, report.issues_table.pieces())
     if weights_out:
-        write_frame(weights_out, report.weights)
+        write_pieces(weights_out, report.weights_table.pieces())
     media = _media(labels, config, media_col, media_root, report.to_dict()) if media_col else None
     emit(report, fmt, output, plots_dir=plots_dir, media=media)
     return ExitCode.OK

@@ -80,5 +80,9 @@ def recommendations(
             notes=notes,
         ),
     )
-    table = LazyTable(lambda: pl.DataFrame({"id": dataset.ids, "weight": per_sample}))
-    return section, table
+
+    def rows(start: int, stop: int) -> pl.DataFrame:
+        ids = dataset.ids.slice(start, stop - start)
+        return pl.DataFrame({"id": ids, "weight": per_sample[start:stop]})
+
+    return section, LazyTable(lambda: rows(0, n), rows, n)
