@@ -14,15 +14,14 @@ docs/performance.md.
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _processes import report_child, run_child, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,34 +54,17 @@ def make_shards(rows: int, classes: int, shard_rows: int) -> tuple[str, str]:
 
 
 def child(job: str, labels: str, preds: str) -> None:
-    start = time.perf_counter()
-    if job == "scan":
-        from labelaudit.cli import cli
-
+    def scan() -> None:
         issues = str(Path(preds).parent / "issues.parquet")
-        args = ["scan", labels, "--preds", preds, "--issues-out", issues, "-o", "/dev/null"]
-        try:
-            cli.main([*args, "--format", "json"])
-        except SystemExit as done:
-            if done.code:
-                raise
-    else:
+        run_cli(["scan", labels, "--preds", preds, "--issues-out", issues, "-o", "/dev/null",
+                 "--format", "json"])  # fmt: skip
+
+    def floor() -> None:
         label_frame = pl.read_parquet(labels)
         matrix = pl.read_parquet(preds).drop("id").to_numpy()
         assert matrix.shape[0] == label_frame.height
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mib": peak}))
 
-
-def run(job: str, labels: str, preds: str) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", job, labels, preds],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    report_child(scan if job == "scan" else floor)
 
 
 def main() -> None:
@@ -104,7 +86,7 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: |")
     jobs = (["floor"] if args.floor else []) + ["scan"]
     for job in jobs:
-        result = run(job, labels, preds)
+        result = run_child(__file__, job, labels, preds)
         per_row = result["peak_mib"] * 2**20 / args.rows
         name = "read-only floor" if job == "floor" else "labelaudit scan --issues-out"
         print(f"| {name} | {result['seconds']:.1f} | {result['peak_mib']:.0f} | {per_row:.0f} |")

@@ -15,17 +15,16 @@ docs/performance.md.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import resource
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _processes import report_child, run_child, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench-data"
@@ -74,14 +73,7 @@ def make_input(rows: int, classes: int, seed: int = 0) -> tuple[Path, Path]:
 
 
 def _run_scan(labels: str, preds: str, *extra: str) -> None:
-    from labelaudit.cli import cli
-
-    args = ["scan", labels, "--preds", preds, "--format", "json", "-o", "/dev/null", *extra]
-    try:
-        cli.main(args)
-    except SystemExit as done:
-        if done.code:
-            raise
+    run_cli(["scan", labels, "--preds", preds, "--format", "json", "-o", "/dev/null", *extra])
 
 
 def child_scan(labels: str, preds: str) -> None:
@@ -96,18 +88,12 @@ def child_scan_issues(labels: str, preds: str) -> None:
 
 def child_gate(labels: str, preds: str) -> None:
     """The gate with rules that read the scan's metrics and suspects."""
-    from labelaudit.cli import cli
-
     config = Path(labels).parent / "gate-bench.toml"
     config.write_text(
         "[gate]\nmax_suspect_rate = 0.5\nmin_accuracy = 0.1\nmax_conflicting_duplicates = 0\n"
     )
     args = ["gate", labels, "--preds", preds, "--config", str(config), "--format", "json"]
-    try:
-        cli.main([*args, "-o", "/dev/null"])
-    except SystemExit as done:
-        if done.code:
-            raise
+    run_cli([*args, "-o", "/dev/null"])
 
 
 def child_scan2(labels: str, preds: str) -> None:
@@ -134,16 +120,6 @@ def child_floor(labels: str, preds: str) -> None:
     assert matrix.shape[0] == label_frame.height
 
 
-def run_child(job: str, labels: Path, preds: Path) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", job, str(labels), str(preds)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -155,7 +131,6 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         job, labels, preds = args.child
-        start = time.perf_counter()
         jobs = {
             "scan": child_scan,
             "scan_issues": child_scan_issues,
@@ -165,10 +140,7 @@ def main() -> None:
             "scan2": child_scan2,
             "floor2": child_floor2,
         }
-        jobs[job](labels, preds)
-        seconds = time.perf_counter() - start
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
-        print(json.dumps({"seconds": seconds, "peak_mib": peak}))
+        report_child(lambda: jobs[job](labels, preds))
         return
     labels, preds = make_input(args.rows, args.classes)
     matrix_mib = args.rows * args.classes * 4 / 2**20
@@ -191,7 +163,7 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {job: [] for job in names}
     for _ in range(args.rounds):
         for job in names:
-            results[job].append(run_child(job, labels, preds))
+            results[job].append(run_child(__file__, job, str(labels), str(preds)))
     median = {j: statistics.median(r["seconds"] for r in results[j]) for j in names}
     fastest = {j: min(r["seconds"] for r in results[j]) for j in names}
     peak = {j: statistics.median(r["peak_mib"] for r in results[j]) for j in names}

@@ -10,15 +10,14 @@ prints its wall time and peak resident memory as a markdown row for docs/perform
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _processes import report_child, run_child, run_cli
 
 DATA = Path(__file__).resolve().parent.parent / "bench-data"
 
@@ -55,18 +54,9 @@ def make_input(rows: int, classes: int, k: int) -> tuple[Path, Path]:
 
 
 def child(labels: str, preds: str) -> None:
-    from labelaudit.cli import cli
-
-    start = time.perf_counter()
     issues = str(DATA / "topk-issues.parquet")
     args = ["scan", labels, "--preds", preds, "--issues-out", issues, "-o", "/dev/null"]
-    try:
-        cli.main([*args, "--format", "json"])
-    except SystemExit as done:
-        if done.code:
-            raise
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": time.perf_counter() - start, "peak_mib": peak}))
+    report_child(lambda: run_cli([*args, "--format", "json"]))
 
 
 def main() -> None:
@@ -80,13 +70,7 @@ def main() -> None:
         child(*args.child)
         return
     labels, preds = make_input(args.rows, args.classes, args.k)
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", str(labels), str(preds)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result = run_child(__file__, str(labels), str(preds))
     print("| rows | classes | k | scan --issues-out s | peak RSS MiB |")
     print("| ---: | ---: | ---: | ---: | ---: |")
     print(
