@@ -10,20 +10,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from labelaudit import __all__ as PUBLIC
 from labelaudit.config import ScanConfig, build_scan_config, load_config_file
 from labelaudit.io.load import ScoreSources, Source
-from labelaudit.metric_accumulator import MetricAccumulator
+from labelaudit.metric_accumulator import MetricAccumulator as MetricAccumulator
 from labelaudit.report.schema import DiffReport, GateReport, ScanReport, ThresholdsReport
 
-__all__ = [
-    "MetricAccumulator",
-    "cross_validate",
-    "diff",
-    "gate",
-    "scan",
-    "score",
-    "tune_thresholds",
-]
+# The facade's names are listed once, in labelaudit/__init__.py.
+__all__ = [name for name in PUBLIC if name != "__version__"]
 
 PathLike = str | os.PathLike[str]
 
