@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -134,3 +135,37 @@ def test_huge_scores_leave_no_numpy_warning(cli: CliRun, tmp_path: Path) -> None
     result = cli("scan", "l.csv", "--preds", "p.csv", "-o", "r.txt")
     assert result.exit_code == 0, result.output
     assert "RuntimeWarning" not in result.stderr
+
+
+def _mixed_scores(tmp_path: Path, logit_rows: int) -> None:
+    """4,000 rows: the first ones probabilities, the last `logit_rows` log-probabilities."""
+    rng = np.random.default_rng(0)
+    n, k = 4000, 4
+    labels = rng.integers(0, k, n)
+    probs = rng.dirichlet(np.ones(k), n)
+    probs[n - logit_rows :] = np.log(probs[n - logit_rows :])
+    pl.DataFrame({"id": np.arange(n), "label": labels}).write_csv(tmp_path / "l.csv")
+    columns = {str(j): probs[:, j] for j in range(k)}
+    pl.DataFrame({"id": np.arange(n), **columns}).write_csv(tmp_path / "p.csv")
+    (tmp_path / "labelaudit.toml").write_text("chunk_rows = 500\n")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["scan"], ["thresholds"], ["scan", "--preds", "p.csv"]],
+    ids=["scan", "thresholds", "two models"],
+)
+def test_a_file_mixing_probabilities_and_logits_is_bad_input(
+    cli: CliRun, tmp_path: Path, command: list[str]
+) -> None:
+    _mixed_scores(tmp_path, logit_rows=2000)
+    result = cli(command[0], "l.csv", "--preds", "p.csv", *command[1:])
+    assert result.exit_code == 2, result.output
+    assert "read as probabilities" in result.output and "logits" in result.output
+
+
+def test_logits_are_logits_in_every_chunk(cli: CliRun, tmp_path: Path) -> None:
+    _mixed_scores(tmp_path, logit_rows=4000)  # all logits: read as logits, no complaint
+    result = cli("scan", "l.csv", "--preds", "p.csv", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["metrics"]["score_mode"] == "logits"

@@ -110,13 +110,64 @@ def test_dense_rows_from_compressed_entries() -> None:
     assert np.allclose(topk.dense(np.array([2, 0]), np.array([0, 1, 2, -1]))[1], block[0])
 
 
-def test_classes_only_the_model_names_join_the_vocabulary(
+def test_classes_no_label_has_need_the_class_list(cli: CliRun, data, tmp_path: Path) -> None:
+    _, probs = data
+    write_topk(tmp_path / "top.parquet", probs, 3, names=[*CLASSES[:-1], "zebra"])
+    result = cli("scan", "labels.parquet", "--preds", "top.parquet")
+    assert result.exit_code == 2 and "zebra" in result.output and "--classes" in result.output
+    (tmp_path / "classes.txt").write_text("\n".join([*CLASSES, "zebra"]) + "\n")
+    top = report(cli, "top.parquet", "--classes", "classes.txt")
+    assert top["dataset"]["classes"] == [*CLASSES, "zebra"]
+
+
+def test_lists_that_share_no_class_with_the_labels_are_refused(
     cli: CliRun, data, tmp_path: Path
 ) -> None:
     _, probs = data
-    write_topk(tmp_path / "top.parquet", probs, 3, names=[*CLASSES[:-1], "zebra"])
-    top = report(cli, "top.parquet")
-    assert "zebra" in top["dataset"]["classes"] and "c7" in top["dataset"]["classes"]
+    write_topk(tmp_path / "top.parquet", probs, 3, names=[str(i) for i in range(K)])
+    result = cli("scan", "labels.parquet", "--preds", "top.parquet")
+    assert result.exit_code == 2 and "No class of the top-k lists" in result.output
+
+
+def test_class_names_follow_the_label_rules(cli: CliRun, tmp_path: Path) -> None:
+    pl.DataFrame({"id": [1, 2, 3], "label": [0, 1, 1]}).write_parquet(tmp_path / "labels.parquet")
+    floats = {"id": [1, 2, 3], "topk_classes": [[0.0], [1.0], [1.0, 0.0]],
+              "topk_probs": [[0.9], [0.8], [0.6, 0.4]]}  # fmt: skip
+    pl.DataFrame(floats).write_parquet(tmp_path / "top.parquet")
+    assert report(cli, "top.parquet")["metrics"]["accuracy"] == 1.0
+    pl.DataFrame({"id": [1, 2], "label": ["a", "b"]}).write_parquet(tmp_path / "labels.parquet")
+    blanks = {"id": [1, 2], "topk_classes": [[" a "], ["b "]], "topk_probs": [[0.9], [0.8]]}
+    pl.DataFrame(blanks).write_parquet(tmp_path / "top.parquet")
+    assert report(cli, "top.parquet")["metrics"]["accuracy"] == 1.0
+    fractions = {"id": [1, 2], "topk_classes": [[0.5], [1.0]], "topk_probs": [[0.9], [0.8]]}
+    pl.DataFrame(fractions).write_parquet(tmp_path / "top.parquet")
+    result = cli("scan", "labels.parquet", "--preds", "top.parquet")
+    assert result.exit_code == 2 and "not integers" in result.output
+
+
+def test_complete_lists_must_sum_to_one(cli: CliRun, tmp_path: Path) -> None:
+    pl.DataFrame({"id": [1, 2], "label": ["a", "b"]}).write_parquet(tmp_path / "labels.parquet")
+    lists = {"id": [1, 2], "topk_classes": [["a", "b"], ["b", "a"]],
+             "topk_probs": [[0.4, 0.2], [0.9, 0.1]]}  # fmt: skip
+    pl.DataFrame(lists).write_parquet(tmp_path / "top.parquet")
+    result = cli("scan", "labels.parquet", "--preds", "top.parquet")
+    assert (
+        result.exit_code == 2 and "name every class" in result.output and "ids 1" in result.output
+    )
+
+
+def test_named_columns_that_are_missing_are_named(cli: CliRun, data, tmp_path: Path) -> None:
+    _, probs = data
+    write_topk(tmp_path / "top.parquet", probs, 3)
+    result = cli("scan", "labels.parquet", "--preds", "top.parquet", "--topk-classes-col", "nope")
+    assert result.exit_code == 2 and "'nope'" in result.output
+    pl.read_parquet(tmp_path / "top.parquet").select(
+        "id",
+        pl.col("topk_classes").list.join(" "),
+        pl.col("topk_probs").cast(pl.List(pl.String)).list.join(" "),
+    ).write_csv(tmp_path / "top.csv")
+    result = cli("scan", "labels.parquet", "--preds", "top.csv")
+    assert result.exit_code == 2 and "CSV" in result.output
 
 
 def test_integer_classes_and_custom_column_names(cli: CliRun, tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -187,6 +186,8 @@ def resolve_classes(
                 f"{len(unknown)} label values in '{table.source}' are not in --classes: "
                 f"{', '.join(unknown[:10])}. Add them to the classes file or fix the labels."
             )
+        if scores is not None and getattr(scores, "topk", None) is not None:
+            _check_complete_lists(scores, len(fixed))
         return list(fixed), warnings
     if scores is not None and getattr(scores, "topk", None) is not None:
         if table.task == MULTILABEL:
@@ -194,9 +195,24 @@ def resolve_classes(
                 f"The predictions '{scores.source}' are top-k lists, which hold one "
                 "distribution over the classes a row: multi-label labels need one score per class."
             )
-        names = list(dict.fromkeys([*present, *scores.columns]))
-        integer = all(re.fullmatch(r"-?\d+", n) for n in names)
-        return (sorted(names, key=int) if integer else sorted(names)), warnings
+        known = set(present)
+        if present and not known & set(scores.columns):
+            raise InputError(
+                f"No class of the top-k lists in '{scores.source}' is a label of "
+                f"'{table.source}' (lists: {', '.join(scores.columns[:5])}; labels: "
+                f"{', '.join(sorted(known)[:5])}), so nothing can be measured. Check that both "
+                "name the classes the same way (`score --top-k` writes the names of --classes)."
+            )
+        strangers = [c for c in scores.columns if c not in known]
+        if strangers:
+            raise InputError(
+                f"The top-k lists of '{scores.source}' name {count(len(strangers), 'class')} "
+                f"that no label of '{table.source}' has: {', '.join(strangers[:10])}. Classes "
+                "with no labeled sample change the averages, so they are taken only from a "
+                "list of every class: pass --classes FILE (the model's classes, one a line)."
+            )
+        _check_complete_lists(scores, len(present))
+        return _sorted_classes(present, table.integer_labels), warnings
     if scores is not None and scores.matrix is None:
         # A wide table's class columns are the labels' classes: any other numeric column (a
         # fold, a pandas index) would otherwise become a phantom class and change every figure.
@@ -257,6 +273,25 @@ def align_boolean_names(table: LabelTable, scores: ScoreMatrix | None) -> LabelT
             values = table.values.replace(mapping)
             return replace(table, values=values)
     return table
+
+
+def _check_complete_lists(scores: ScoreMatrix, n_classes: int) -> None:
+    """A top-k list naming every class leaves no mass to share: its probabilities must sum to
+    1 (within a distribution's tolerance), or nothing makes the row a distribution."""
+    from labelaudit.core.scores import DISTRIBUTION_TOLERANCE
+
+    topk = scores.topk
+    lengths = np.diff(topk.offsets)
+    owner = np.repeat(np.arange(lengths.size), lengths)
+    sums = np.bincount(owner, weights=topk.probability, minlength=lengths.size)
+    short = (lengths >= n_classes) & (sums < 1 - DISTRIBUTION_TOLERANCE)
+    if short.any():
+        ids = scores.ids if scores.ids is not None else pl.Series("id", np.arange(lengths.size))
+        raise InputError(
+            f"{count(int(short.sum()), 'row')} of the top-k lists in '{scores.source}' name every "
+            f"class but their probabilities sum to less than 1 (ids "
+            f"{describe_ids(ids, short)}): top-k scores must be probabilities."
+        )
 
 
 def _label_classes(table: LabelTable) -> list[str]:

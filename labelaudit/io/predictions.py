@@ -22,7 +22,7 @@ from labelaudit._text import agree, count
 from labelaudit.errors import InputError, SchemaError
 from labelaudit.io.labels import checked_ids
 from labelaudit.io.tables import detect_format, expand_paths, read_npy, read_table
-from labelaudit.io.topk import TOPK_CLASSES_COL, TOPK_PROBS_COL, TopK, has_topk_columns, read_topk
+from labelaudit.io.topk import TOPK_CLASSES_COL, TOPK_PROBS_COL, TopK, read_topk
 
 STREAM_ABOVE_BYTES = 512 * 2**20  # scores larger than this in memory are streamed from disk
 
@@ -227,8 +227,8 @@ def _lazy_parquet(
     if any(list(s.items()) != list(schemas[0].items()) for s in schemas[1:]):
         return None
     schema = dict(schemas[0])
-    if has_topk_columns(list(schema), *topk_cols):
-        return None  # top-k lists are compact: read whole
+    if set(topk_cols) & set(schema) or topk_cols != (TOPK_CLASSES_COL, TOPK_PROBS_COL):
+        return None  # top-k lists are compact: read whole (and checked there)
     ignored = _present(list(schema), ignore_cols)
     for column in ignored:
         schema.pop(column)
@@ -362,7 +362,16 @@ def _from_frame(
     )
     if probs_col is not None:
         return _from_list_column(frame, name, ids, probs_col, classes)
-    if has_topk_columns(frame.columns, *topk_cols):
+    present = [c for c in topk_cols if c in frame.columns]
+    named = topk_cols != (TOPK_CLASSES_COL, TOPK_PROBS_COL)
+    if len(present) == 1 or (named and len(present) < 2):
+        missing = [c for c in topk_cols if c not in frame.columns]
+        raise SchemaError(
+            f"Top-k predictions need both list columns, but '{name}' has no "
+            f"{' and no '.join(repr(c) for c in missing)} (--topk-classes-col / "
+            f"--topk-probs-col). Columns found: {', '.join(frame.columns[:20])}."
+        )
+    if present:
         columns, topk = read_topk(frame, ids, name, *topk_cols, classes)
         return ScoreMatrix(name, ids, columns, topk=topk)
     columns = _score_columns(frame.schema, name, id_col, label_col, classes)

@@ -79,7 +79,8 @@ def read_topk(
         if not isinstance(series.dtype, pl.List | pl.Array):
             raise SchemaError(
                 f"The column '{column}' of '{name}' holds {series.dtype}; top-k predictions "
-                "need a list per row (the classes in one column, their probabilities in the other)."
+                "need a list per row (the classes in one column, their probabilities in the "
+                "other), which CSV and TSV cannot hold: write them as parquet or JSON lines."
             )
     if isinstance(classes.dtype, pl.Array):
         classes = classes.cast(pl.List(classes.dtype.inner))
@@ -90,7 +91,7 @@ def read_topk(
     _reject(ids, lengths != other, name,
             f"have lists of different lengths in '{classes_col}' and '{probs_col}' (or a null)",
             "give each row its k classes and their k probabilities")  # fmt: skip
-    names = classes.explode().cast(pl.String)
+    names = _class_names(classes.explode(), name, classes_col)
     values = probs.explode().cast(pl.Float64, strict=False).to_numpy()
     owner = np.repeat(np.arange(frame.height), lengths)
     bad_value = ~np.isfinite(values) | (values < 0) | (values > 1)
@@ -124,6 +125,26 @@ def read_topk(
             "each class at most once a row")  # fmt: skip
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     return vocabulary, TopK(offsets, column, values)
+
+
+def _class_names(values: pl.Series, name: str, column: str) -> pl.Series:
+    """Class names by the labels' rule: integers (and integer-valued floats) by their decimal
+    form, text stripped and in Unicode NFC, an empty name null; fractions are an error."""
+    if values.dtype.is_float():
+        finite = values.cast(pl.Float64).fill_nan(None)
+        fractional = finite.is_not_null() & (finite != finite.round(0))
+        if fractional.any():
+            example = finite.filter(fractional).head(3).to_list()
+            raise SchemaError(
+                f"The top-k classes in '{column}' of '{name}' include numbers that are not "
+                f"integers (e.g. {', '.join(str(v) for v in example)}); a class is a name or an "
+                "integer."
+            )
+        values = finite.cast(pl.Int64)
+    if values.dtype == pl.Boolean:
+        return values.replace_strict({False: "False", True: "True"}, return_dtype=pl.String)
+    text = values.cast(pl.String).str.strip_chars().str.normalize("NFC")
+    return pl.select(pl.when(text == "").then(None).otherwise(text)).to_series()
 
 
 def _reject(ids: pl.Series, bad: np.ndarray, name: str, what: str, fix: str) -> None:

@@ -157,7 +157,7 @@ def evaluate_multiclass(
     first_try = _multiclass_pass(dataset, mode, *args)
     if first_try is not None:
         return first_try
-    again = _multiclass_pass(dataset, "logits", *args)
+    again = _multiclass_pass(dataset, "logits", *args, from_auto=True)
     assert again is not None  # logits mode is never contradicted
     return again
 
@@ -169,11 +169,14 @@ def _multiclass_pass(
     with_entropy: bool,
     with_evidence: bool,
     thresholds: np.ndarray | None,
+    from_auto: bool = False,
 ) -> MulticlassEvaluation | None:
     """One pass; None when, in auto mode, a later chunk shows the scores are logits.
 
     The first chunk decides between probabilities and logits (in auto mode); the other chunks
-    are processed on a few threads, each into its own sums, merged under a lock.
+    are processed on a few threads, each into its own sums, merged under a lock. `from_auto`:
+    logits chosen because some chunk reads so; then MIXED_ROWS rows in chunks that read as
+    distributions make the file mixed (exit 2).
     """
     chosen = None if mode == "auto" else mode
     sums = MulticlassScoreSums(dataset.n_classes, thresholds=thresholds)
@@ -185,6 +188,7 @@ def _multiclass_pass(
     log = ReadingLog()
     lock = threading.Lock()
     contradicted = threading.Event()
+    distribution_rows = [0]
 
     def process(raw: np.ndarray, rows: np.ndarray) -> None:
         nonlocal chosen
@@ -193,6 +197,9 @@ def _multiclass_pass(
         check = check_scores(raw, expect_row_sum=True)
         _reject_non_finite(dataset, check, chunk_rows)
         how = _multiclass_reading(dataset, check, mode, chunk_rows)
+        if from_auto and reading(check, multi_label=False) in ("probs", "percent"):
+            with lock:
+                distribution_rows[0] += raw.shape[0]
         if chosen is None:
             chosen = how
         elif how != chosen:
@@ -217,6 +224,8 @@ def _multiclass_pass(
         run_in_parallel(chunks, process)
     if contradicted.is_set():
         return None
+    if distribution_rows[0] >= MIXED_ROWS:
+        _reject_logits_mixed(dataset, distribution_rows[0])
     chosen = chosen or "probs"
     return MulticlassEvaluation(sums, evidence, chosen, log.warnings(dataset.scores.source, chosen))
 
@@ -247,16 +256,24 @@ def multiclass_score_mode(dataset: Dataset, mode: str, chunk_rows: int) -> Score
         return ScoreReading(mode, [])
     log = ReadingLog()
     chosen = None
+    logits = False
+    distribution_rows = 0
     for raw, _rows in dataset.score_chunks(chunk_rows):
         check = check_scores(raw, expect_row_sum=True)
         _reject_non_finite(dataset, check, chunk_rows)
         how = _multiclass_reading(dataset, check, mode, chunk_rows)
-        if how == "logits":
-            return ScoreReading("logits", [])
+        if how == "logits":  # logits anywhere: all are, unless the rest is a mixed file
+            logits = True
+            continue
+        distribution_rows += raw.shape[0]
         if chosen is not None and how != chosen:
             _reject_mixed(dataset)
         chosen = how
         log.note(check, how)
+    if logits:
+        if distribution_rows >= MIXED_ROWS:
+            _reject_logits_mixed(dataset, distribution_rows)
+        return ScoreReading("logits", [])
     chosen = chosen or "probs"
     return ScoreReading(chosen, log.warnings(dataset.scores.source, chosen))
 
@@ -337,6 +354,20 @@ def _reject_not_probabilities(dataset: Dataset, chunk_rows: int) -> None:
         f"--scores probs was given, but the predictions '{dataset.scores.source}' hold values "
         f"above 1 in {count(int(above.sum()), 'row')} (ids {describe_ids(dataset.ids, above)}). "
         "Probabilities lie in [0, 1]; pass --scores logits (or auto) if these are logits."
+    )
+
+
+# Rows in chunks that read as distributions beyond which a file that also holds logits is
+# mixed: a few small logit rows can look like probabilities (a short last chunk), not a thousand.
+MIXED_ROWS = 1_000
+
+
+def _reject_logits_mixed(dataset: Dataset, distribution_rows: int) -> None:
+    raise InputError(
+        f"The predictions '{dataset.scores.source}' hold {count(distribution_rows, 'row')} that "
+        "read as probabilities (each row summing to 1) and rows that read as logits (values "
+        "outside [0, 1]) in one file, so labelaudit will not guess how to read them. Make every "
+        "row one or the other, or pass --scores probs or --scores logits."
     )
 
 
@@ -452,6 +483,7 @@ def _multiclass_models_pass(
     sums = [MulticlassScoreSums(k, top_k=k) for _ in range(m)]  # accuracy, F1, log loss only
     lock = threading.Lock()
     contradicted: set[int] = set()
+    distribution_rows = [0] * m
 
     def add(rows: slice) -> None:
         blocks = []
@@ -459,11 +491,13 @@ def _multiclass_models_pass(
             raw = model.raw(rows)
             check = check_scores(raw, expect_row_sum=True)
             _reject_non_finite(datasets[i], check, chunk_rows)
-            how = (
-                "logits"
-                if chosen[i] == "logits"
-                else _multiclass_reading(datasets[i], check, mode, chunk_rows)
-            )
+            if chosen[i] == "logits":
+                how = "logits"
+                if mode == "auto" and reading(check, multi_label=False) in ("probs", "percent"):
+                    with lock:  # logits chosen, a chunk of distributions: a mixed file?
+                        distribution_rows[i] += raw.shape[0]
+            else:
+                how = _multiclass_reading(datasets[i], check, mode, chunk_rows)
             if chosen[i] is None:
                 chosen[i] = how
             elif how != chosen[i]:
@@ -494,6 +528,9 @@ def _multiclass_models_pass(
         run_in_parallel(chunks, lambda rows, _: None if contradicted else add(rows))
     if contradicted:
         return contradicted
+    for i, rows_read in enumerate(distribution_rows):
+        if rows_read >= MIXED_ROWS:
+            _reject_logits_mixed(datasets[i], rows_read)
     read = [replace(model, mode=chosen[i] or "probs") for i, model in enumerate(models)]
     warnings = [w for i, log in enumerate(logs) for w in log.warnings(read[i].source, read[i].mode)]
     return EnsembleEvaluation(
