@@ -9,7 +9,8 @@ every score, so a multi-label accumulator keeps its (N, K) probabilities on the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -78,8 +79,12 @@ class MetricAccumulator:
         multi_label: bool = False,
         scores: str = "probs",
         threshold: float = DEFAULT_THRESHOLD,
-        thresholds: Sequence[float] | np.ndarray | None = None,
+        thresholds: Any = None,
     ) -> None:
+        if isinstance(classes, bool) or not isinstance(classes, int | np.integer | Sequence):
+            raise InputError(f"classes={classes!r}: give the class names (a list) or their number.")
+        if isinstance(classes, str):
+            raise InputError(f"classes={classes!r} is one string: give the class names as a list.")
         if isinstance(classes, int | np.integer):
             if classes < 1:
                 raise InputError(f"classes={classes}: give at least one class.")
@@ -97,7 +102,7 @@ class MetricAccumulator:
         self.multi_label = multi_label
         self.scores = scores
         self.threshold = float(threshold)
-        self.thresholds = _thresholds(thresholds, len(names))
+        self.thresholds = _thresholds(thresholds, names, multi_label)
         self._index = {name: i for i, name in enumerate(names)}
         self.reset()
 
@@ -128,6 +133,9 @@ class MetricAccumulator:
         if _is_tensor(scores):
             scores = scores.detach()
         n = _rows_of(scores, self.n_classes)
+        if n == 0:
+            _check_length(len(labels) if hasattr(labels, "__len__") else -1, 0)
+            return  # an empty batch adds nothing
         if self.multi_label:
             truth = self._label_sets(labels, n)
             self._probabilities.append(self._multilabel_probabilities(scores))
@@ -144,6 +152,12 @@ class MetricAccumulator:
     def merge(self, other: MetricAccumulator) -> None:
         """Add another accumulator's batches (same classes and settings) into this one."""
         self._check_open("merge")
+        if not isinstance(other, MetricAccumulator):
+            raise InputError(
+                f"merge() takes another MetricAccumulator, not {type(other).__name__}."
+            )
+        if other is self:
+            raise InputError("merge() of an accumulator with itself would count its rows twice.")
         if (other.classes, other.multi_label, other.scores) != (
             self.classes,
             self.multi_label,
@@ -164,6 +178,11 @@ class MetricAccumulator:
         self._check_open("all_reduce")
         dist = import_optional("torch.distributed")
         torch = import_optional("torch")
+        if not (dist.is_available() and dist.is_initialized()):
+            raise InputError(
+                "all_reduce() needs torch.distributed initialized (init_process_group) in every "
+                "rank; in one process, merge() the accumulators instead."
+            )
         if self.multi_label:
             gathered: list[Any] = [None] * dist.get_world_size(group)
             dist.all_gather_object(gathered, (self._probabilities, self._truth), group=group)
@@ -183,7 +202,13 @@ class MetricAccumulator:
 
     def compute(self) -> MulticlassMetricsSection | MultilabelMetricsSection:
         """The metrics section `scan` reports for the same rows and scores
-        (`labelaudit.scan(...).metrics`): equal to it within float rounding (1e-12)."""
+        (`labelaudit.scan(...).metrics`): equal to it within float rounding (1e-12). An
+        accumulator without rows has no metrics: an error, not zeros."""
+        if self.n_seen == 0:
+            raise InputError(
+                "compute() before any row was added: there is nothing to measure (update() "
+                "with at least one batch of rows first)."
+            )
         if self.multi_label:
             k = self.n_classes
             probabilities = (
@@ -278,8 +303,18 @@ class MetricAccumulator:
                     raise InputError("multi-label labels as a matrix hold only 0 and 1.")
                 _check_length(matrix.shape[0], n)
                 return matrix.astype(bool)
+        if (isinstance(labels, np.ndarray) and labels.dtype != object) or _is_tensor(labels):
+            raise InputError(
+                "multi-label labels: an (N, K) 0/1 matrix (one column per class) or one list of "
+                "class names per row; a 1-D array of class indices is one label per row."
+            )
         sets = list(labels)
         _check_length(len(sets), n)
+        if any(isinstance(row, str) or not isinstance(row, Iterable) for row in sets):
+            raise InputError(
+                "multi-label labels: one list of class names per row (a row holding a single "
+                "name is a list of one, e.g. ['cat'])."
+            )
         truth = np.zeros((n, self.n_classes), dtype=bool)
         for row, names in enumerate(sets):  # one row per sample, its few names
             for name in names:
@@ -340,10 +375,29 @@ def _check_finite(raw: np.ndarray) -> None:
         raise InputError("scores hold NaN or infinite values.")
 
 
-def _thresholds(values: Sequence[float] | np.ndarray | None, k: int) -> np.ndarray | None:
+def _thresholds(values: Any, classes: list[str], multi_label: bool) -> np.ndarray | None:
+    """Per-class thresholds from a list (class order), a {class: threshold} mapping, or the
+    path of a thresholds.json written by `labelaudit thresholds`."""
+    k = len(classes)
     if values is None:
         return None
-    array = np.asarray(values, dtype=np.float64).reshape(-1)
+    if isinstance(values, str | os.PathLike):
+        from labelaudit.io.thresholds_file import read_thresholds
+
+        return read_thresholds(values, classes, "multilabel" if multi_label else "multiclass")
+    if isinstance(values, Mapping):
+        missing = [c for c in classes if c not in values]
+        unknown = [c for c in values if c not in classes]
+        if missing or unknown:
+            raise InputError(
+                f"thresholds: give one per class (missing: {', '.join(missing[:5]) or 'none'}; "
+                f"not classes: {', '.join(map(str, unknown[:5])) or 'none'})."
+            )
+        values = [values[c] for c in classes]
+    try:
+        array = np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"thresholds: give {k} numbers in [0, 1], one per class.") from exc
     if array.size != k or not np.isfinite(array).all() or (array < 0).any() or (array > OFF).any():
         raise InputError(f"thresholds: give {k} numbers in [0, 1], one per class.")
     return array

@@ -232,9 +232,58 @@ def test_bad_settings_and_merges() -> None:
     assert MetricAccumulator(3).classes == ["0", "1", "2"]
 
 
-def test_empty_accumulator_computes_zeros() -> None:
-    section = MetricAccumulator(CLASSES).compute()
-    assert section.n_scored == 0 and section.accuracy == 0.0
+def test_an_empty_accumulator_has_no_metrics() -> None:
+    accumulator = MetricAccumulator(CLASSES)
+    accumulator.update(np.array([], dtype=np.int64), np.zeros((0, K)))  # an empty batch: fine
+    accumulator.update([], np.zeros((0, K)))
+    with pytest.raises(InputError, match="nothing to measure"):
+        accumulator.compute()
+
+
+def test_more_bad_settings_and_labels() -> None:
+    for classes in ("abc", True, 2.5, None):
+        with pytest.raises(InputError, match="classes"):
+            MetricAccumulator(classes)  # type: ignore[arg-type]
+    accumulator = MetricAccumulator(CLASSES)
+    with pytest.raises(InputError, match="another MetricAccumulator"):
+        accumulator.merge(42)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="twice"):
+        accumulator.merge(accumulator)
+    with pytest.raises(InputError, match="init_process_group"):
+        accumulator.all_reduce()
+    multi = MetricAccumulator(["a", "b", "c"], multi_label=True)
+    scores = np.full((3, 3), 0.5)
+    with pytest.raises(InputError, match="1-D array"):
+        multi.update(np.array([0, 1, 2]), scores)
+    with pytest.raises(InputError, match="one list of class names per row"):
+        multi.update(["a", "b", "c"], scores)
+    multi.update(np.array([["a"], ["b", "c"], []], dtype=object), scores)
+    assert multi.n_seen == 3
+
+
+def test_thresholds_from_a_mapping_or_a_thresholds_file(cli, tmp_path: Path) -> None:
+    labels, probs, _ = make_data(n=600, seed=13)
+    chosen = {name: 0.3 + 0.01 * i for i, name in enumerate(CLASSES)}
+    by_list = accumulate(labels, probs, thresholds=list(chosen.values())).compute()
+    by_mapping = accumulate(labels, probs, thresholds=chosen).compute()
+    assert to_jsonable(by_list) == to_jsonable(by_mapping)
+    with pytest.raises(InputError, match="missing"):
+        MetricAccumulator(CLASSES, thresholds={"c0": 0.5})
+    write(tmp_path, labels, probs)
+    result = cli("thresholds", "labels.parquet", "--preds", "preds.parquet", "-o", "t.json")
+    assert result.exit_code == 0, result.output
+    from_file = accumulate(labels, probs, thresholds=str(tmp_path / "t.json")).compute()
+    thresholds_file = str(tmp_path / "t.json")
+    scanned = labelaudit.scan(
+        tmp_path / "labels.parquet",
+        tmp_path / "preds.parquet",
+        thresholds=thresholds_file,
+        suspects="none",
+    ).metrics
+    assert_reports_equal(
+        {k: v for k, v in to_jsonable(from_file).items() if k != "decision"},
+        {k: v for k, v in to_jsonable(scanned).items() if k != "decision"},
+    )
 
 
 def test_log_to_tensorboard_writes_scalars_and_the_confusion_figure() -> None:
