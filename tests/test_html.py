@@ -352,3 +352,40 @@ def test_page_renders_in_headless_chromium(cli: CliRun, tmp_path: Path) -> None:
         check=True,
     )
     assert shot.stat().st_size > 10_000
+
+
+def test_many_classes_give_bounded_matrices_in_every_format(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above MAX_JSON_MATRIX_CLASSES classes the JSON holds the largest confusion cells instead
+    of the K x K matrices, and every format still renders."""
+    monkeypatch.setattr("labelaudit.pipelines.metrics_sections.MAX_JSON_MATRIX_CLASSES", 3)
+    monkeypatch.setattr("labelaudit.pipelines.label_issues.MAX_JSON_MATRIX_CLASSES", 3)
+    rng = np.random.default_rng(0)
+    n, k = 400, 5
+    names = [f"k{j}" for j in range(k)]
+    labels = rng.integers(0, k, n)
+    logits = rng.normal(size=(n, k))
+    logits[np.arange(n), labels] += 1.5
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    pl.DataFrame({"id": np.arange(n), "label": [names[i] for i in labels]}).write_csv(
+        tmp_path / "l.csv"
+    )
+    columns = {c: probs[:, j] for j, c in enumerate(names)}
+    pl.DataFrame({"id": np.arange(n), **columns}).write_csv(tmp_path / "p.csv")
+    result = cli("scan", "l.csv", "--preds", "p.csv", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    confusion = data["metrics"]["confusion_matrix"]
+    assert confusion["counts"] is None and confusion["normalized"] is None
+    assert data["label_issues"]["noise_matrix"]["given_given_true"] is None
+    pairs = confusion["top_pairs"]
+    predicted = probs.argmax(axis=1)
+    first = pairs[0]
+    given, guess = names.index(first["from"]), names.index(first["to"])
+    assert first["count"] == int(((labels == given) & (predicted == guess)).sum())
+    assert [p["count"] for p in pairs] == sorted((p["count"] for p in pairs), reverse=True)
+    for fmt in ("text", "markdown", "html"):
+        rendered = cli("scan", "l.csv", "--preds", "p.csv", "--format", fmt, "-o", f"r.{fmt}")
+        assert rendered.exit_code == 0, rendered.output
+    assert "Most confused pairs" in (tmp_path / "r.text").read_text()

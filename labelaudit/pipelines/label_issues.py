@@ -23,6 +23,7 @@ from labelaudit.pipelines.passes import (
     probability_chunks,
 )
 from labelaudit.report.schema import (
+    MAX_JSON_MATRIX_CLASSES,
     ClassHealth,
     LabelIssuesSection,
     NoiseMatrixSection,
@@ -155,7 +156,10 @@ def multiclass_label_issues(
             for p in detection.pairs
         ],
         noise_matrix=NoiseMatrixSection(
-            classes=list(classes), given_given_true=detection.noise.noise_matrix.tolist()
+            classes=list(classes),
+            given_given_true=detection.noise.noise_matrix.tolist()
+            if len(classes) <= MAX_JSON_MATRIX_CLASSES
+            else None,
         ),
         top_suspects=[
             Suspect(

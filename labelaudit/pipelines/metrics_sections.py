@@ -11,9 +11,12 @@ from labelaudit.core.metrics import metrics_from_confusion
 from labelaudit.core.metrics_multilabel import MultilabelMetrics
 from labelaudit.core.scores import MulticlassScoreSums
 from labelaudit.report.schema import (
+    MAX_JSON_MATRIX_CLASSES,
+    TOP_CONFUSED_PAIRS,
     AverageMetrics,
     CalibrationBin,
     ClassMetrics,
+    ConfusedPair,
     ConfusionSection,
     MulticlassMetricsSection,
     MultilabelMetricsSection,
@@ -49,13 +52,45 @@ def multiclass_metrics_section(
         micro=AverageMetrics(**vars(result.micro)),
         macro=AverageMetrics(**vars(result.macro)),
         weighted=AverageMetrics(**vars(result.weighted)),
-        confusion_matrix=ConfusionSection(
-            classes=list(classes),
-            counts=result.confusion.tolist(),
-            normalized=result.confusion_normalized.tolist(),
-        ),
+        confusion_matrix=confusion_section(classes, result.confusion, result.confusion_normalized),
         calibration=calibration_bins(sums),
     )
+
+
+def confusion_section(
+    classes: Sequence[str], counts: np.ndarray, normalized: np.ndarray
+) -> ConfusionSection:
+    """The matrix as written in the JSON: whole up to MAX_JSON_MATRIX_CLASSES classes, else the
+    largest off-diagonal cells."""
+    if len(classes) <= MAX_JSON_MATRIX_CLASSES:
+        return ConfusionSection(list(classes), counts.tolist(), normalized.tolist())
+    return ConfusionSection(list(classes), None, None, largest_cells(classes, counts))
+
+
+def largest_cells(
+    classes: Sequence[str], counts: np.ndarray, limit: int = TOP_CONFUSED_PAIRS
+) -> list[ConfusedPair]:
+    """The `limit` largest off-diagonal cells of a K x K count matrix, largest first
+    (ties: row, then column order), with each one's share of its row."""
+    off = counts.astype(np.float64, copy=True)
+    np.fill_diagonal(off, 0.0)
+    flat = off.ravel()
+    take = min(limit, int(np.count_nonzero(flat)))
+    if take == 0:
+        return []
+    top = np.argpartition(-flat, take - 1)[:take]
+    top = top[np.lexsort((top, -flat[top]))]
+    k = counts.shape[1]
+    totals = counts.sum(axis=1)
+    return [
+        ConfusedPair(
+            classes[i // k],
+            classes[i % k],
+            int(counts.flat[i]),
+            float(counts.flat[i] / totals[i // k]) if totals[i // k] else 0.0,
+        )
+        for i in top.tolist()
+    ]
 
 
 def calibration_bins(sums: MulticlassScoreSums) -> list[CalibrationBin]:

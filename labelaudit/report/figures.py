@@ -114,7 +114,7 @@ def support(data: dict[str, Any]) -> Any:
 def confusion(data: dict[str, Any]) -> Any:
     """Row-normalized confusion matrix; with many classes, the most confused ones."""
     section = (data.get("metrics") or {}).get("confusion_matrix")
-    if not section:
+    if not section or section["normalized"] is None:
         return None
     return _class_matrix(
         np.array(section["normalized"], dtype=float),
@@ -251,7 +251,7 @@ def quality_histogram(data: dict[str, Any]) -> Any:
 def noise_matrix(data: dict[str, Any]) -> Any:
     """Estimated P(given label | true label); with many classes, the noisiest ones."""
     section = (data.get("label_issues") or {}).get("noise_matrix")
-    if not section:
+    if not section or section["given_given_true"] is None:
         return None
     return _class_matrix(
         np.array(section["given_given_true"], dtype=float),
@@ -268,22 +268,27 @@ def confused_pairs(data: dict[str, Any], limit: int = 15) -> Any:
     section = metrics.get("confusion_matrix")
     if not section:
         return None
-    counts = np.array(section["counts"], dtype=float)
-    off = counts.copy()
-    np.fill_diagonal(off, 0)
-    order = np.argsort(-off, axis=None, kind="stable")[:limit]
-    pairs = [(int(i // off.shape[1]), int(i % off.shape[1])) for i in order if off.flat[i] > 0]
-    if not pairs:
+    if section["counts"] is None:  # many classes: the report lists the largest cells
+        cells = [(p["from"], p["to"], p["count"]) for p in section.get("top_pairs") or []]
+    else:
+        counts = np.array(section["counts"], dtype=float)
+        off = counts.copy()
+        np.fill_diagonal(off, 0)
+        order = np.argsort(-off, axis=None, kind="stable")[:limit]
+        names = section["classes"]
+        k = off.shape[1]
+        cells = [(names[i // k], names[i % k], off.flat[i]) for i in order if off.flat[i] > 0]
+    cells = cells[:limit]
+    if not cells:
         return None
-    names = section["classes"]
-    figure = new_figure(7.5, max(2.2, 0.26 * len(pairs) + 1.0))
+    figure = new_figure(7.5, max(2.2, 0.26 * len(cells) + 1.0))
     axes = figure.add_subplot()
-    positions = np.arange(len(pairs))[::-1]
-    axes.barh(positions, [off[i, j] for i, j in pairs], color=PALETTE["second"])
-    labels = [f"{_short(names[i])} -> {_short(names[j])}" for i, j in pairs]
+    positions = np.arange(len(cells))[::-1]
+    axes.barh(positions, [count for _, _, count in cells], color=PALETTE["second"])
+    labels = [f"{_short(a)} -> {_short(b)}" for a, b, _ in cells]
     axes.set_yticks(positions, labels, fontsize=8)
     axes.set_xlabel("samples (given label -> predicted label)")
-    axes.set_title(f"Top {len(pairs)} confused pairs")
+    axes.set_title(f"Top {len(cells)} confused pairs")
     return figure
 
 

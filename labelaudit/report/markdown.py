@@ -46,7 +46,18 @@ def render_markdown(data: dict[str, Any]) -> str:
             align="r",
         )
         lines += ["", *md_list([f"{k}: {v}" for k, v in sections.scalar_metrics(metrics)])]
-        if (
+        pairs = (metrics.get("confusion_matrix") or {}).get("top_pairs")
+        if pairs is not None:
+            lines += ["", "### Most confused pairs (given -> predicted)", ""]
+            lines += md_table(
+                ["given", "predicted", "count", "share of given"],
+                [
+                    [p["from"], p["to"], f"{p['count']:,}", f"{p['share']:.1%}"]
+                    for p in pairs[:MAX_MATRIX_CLASSES]
+                ],
+                align="r",
+            )
+        elif (
             "confusion_matrix" in metrics
             and len(metrics["confusion_matrix"]["classes"]) <= MAX_MATRIX_CLASSES
         ):

@@ -9,6 +9,10 @@ from typing import Any
 from labelaudit._text import human_line
 
 SCHEMA_VERSION = "1.0"
+# K x K matrices are written in the JSON up to this many classes (1,000: 1M cells); beyond,
+# they are null and the report names the largest cells (a 5,000-class matrix is 700 MB of JSON).
+MAX_JSON_MATRIX_CLASSES = 1_000
+TOP_CONFUSED_PAIRS = 100
 # Python names that differ from the JSON keys (`class` and `or` are reserved words).
 _JSON_KEYS = {"class_name": "class", "or_": "or", "from_class": "from", "to_class": "to"}
 
@@ -140,10 +144,24 @@ class AverageMetrics:
 
 
 @dataclass(frozen=True)
+class ConfusedPair:
+    """One cell off the diagonal: rows given `from_class`, predicted (or estimated) `to_class`."""
+
+    from_class: str
+    to_class: str
+    count: int
+    share: float  # of the rows given from_class
+
+
+@dataclass(frozen=True)
 class ConfusionSection:
+    """The K x K confusion matrix; above MAX_JSON_MATRIX_CLASSES classes the matrices are null
+    and `top_pairs` lists the largest off-diagonal cells instead (a bounded report)."""
+
     classes: list[str]
-    counts: list[list[int]]
-    normalized: list[list[float]]
+    counts: list[list[int]] | None
+    normalized: list[list[float]] | None
+    top_pairs: list[ConfusedPair] | None = field(default=None, metadata={"omit_if_none": True})
 
 
 @dataclass(frozen=True)
@@ -263,10 +281,11 @@ class PairAnomalySection:
 
 @dataclass(frozen=True)
 class NoiseMatrixSection:
-    """Estimated P(given label = row | true label = column)."""
+    """Estimated P(given label = row | true label = column); null above
+    MAX_JSON_MATRIX_CLASSES classes (the confused pairs name the largest cells)."""
 
     classes: list[str]
-    given_given_true: list[list[float]]
+    given_given_true: list[list[float]] | None
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,14 @@ def render_text(data: dict[str, Any]) -> str:
 
 def _confusion_text(confusion: dict[str, Any]) -> list[str]:
     classes = confusion["classes"]
+    if confusion["counts"] is None:
+        pairs = confusion.get("top_pairs") or []
+        lines = [f"Most confused pairs ({len(classes):,} classes; given -> predicted)"]
+        lines += [
+            f"  {p['from']} -> {p['to']}: {p['count']:,} ({p['share']:.1%} of {p['from']})"
+            for p in pairs[:MAX_MATRIX_CLASSES]
+        ]
+        return lines
     if len(classes) > MAX_MATRIX_CLASSES:
         return [
             f"Confusion matrix: {len(classes)} classes, too many to print; the full matrix is "
