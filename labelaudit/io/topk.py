@@ -41,10 +41,13 @@ class TopK:
         owner = np.repeat(np.arange(n), lengths)
         entry = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
         entry += np.repeat(starts, lengths)
-        vocabulary = np.full(int(positions.max(initial=-1)) + 2, -1, dtype=np.int64)
+        size = max(int(positions.max(initial=-1)), int(self.column.max(initial=-1))) + 1
+        vocabulary = np.full(size, -1, dtype=np.int64)
         present = positions >= 0
         vocabulary[positions[present]] = np.flatnonzero(present)
         where = vocabulary[self.column[entry]]
+        if (where < 0).any():  # the vocabulary is resolved to hold every class the lists name
+            raise ValueError("a top-k class is missing from the vocabulary")
         probability = self.probability[entry]
         known = np.bincount(owner, weights=probability, minlength=n)
         absent = k - lengths
