@@ -796,10 +796,12 @@ def score(
         raise LabelAuditError(
             "--weights, --shard, --logits and --multi-label apply to --model, not to --cv."
         )
-    if top_k is not None and (logits or multi_label or top_k < 1):
+    if top_k is not None and top_k < 1:
+        raise LabelAuditError(f"--top-k must be at least 1; found {top_k}.")
+    if top_k is not None and (logits or multi_label):
         raise LabelAuditError(
-            "--top-k K (K at least 1) writes the K most probable classes of one distribution a "
-            "row: not with --logits or --multi-label."
+            "--top-k K writes the K most probable classes of one distribution a row: not with "
+            "--logits or --multi-label."
         )
     loaded = load_config_file(config_file)
     values = loaded.values

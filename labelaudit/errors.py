@@ -51,7 +51,8 @@ _FLAG = re.compile(
 def python_wording(message: str) -> str:
     """A CLI message for a Python caller: `--label-col` becomes `label_col`, a flag with a
     value (`--scores logits`) becomes `scores="logits"`, one with a placeholder (`--classes
-    FILE`) becomes `classes=FILE`."""
+    FILE`) becomes `classes=FILE`. A whole command line in backticks (`labelaudit ...`) stays
+    as it is: it is meant for a shell."""
 
     def keyword(match: re.Match[str]) -> str:
         name = match.group(1).replace("-", "_")
@@ -61,7 +62,9 @@ def python_wording(message: str) -> str:
             return name
         return f"{name}={value}" if value.isupper() else f'{name}="{value}"'
 
-    return _FLAG.sub(keyword, message)
+    parts = re.split(r"(`labelaudit [^`]*`)", message)
+    return "".join(part if part.startswith("`labelaudit ") else _FLAG.sub(keyword, part)
+                   for part in parts)  # fmt: skip
 
 
 class InputError(LabelAuditError):

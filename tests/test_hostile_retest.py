@@ -137,13 +137,15 @@ def test_huge_scores_leave_no_numpy_warning(cli: CliRun, tmp_path: Path) -> None
     assert "RuntimeWarning" not in result.stderr
 
 
-def _mixed_scores(tmp_path: Path, logit_rows: int) -> None:
-    """4,000 rows: the first ones probabilities, the last `logit_rows` log-probabilities."""
+def _mixed_scores(tmp_path: Path, logit_rows: int, scattered: bool = False) -> None:
+    """4,000 rows: probabilities, `logit_rows` of them log-probabilities (the last ones, or
+    scattered among the others); chunks of 500 rows."""
     rng = np.random.default_rng(0)
     n, k = 4000, 4
     labels = rng.integers(0, k, n)
     probs = rng.dirichlet(np.ones(k), n)
-    probs[n - logit_rows :] = np.log(probs[n - logit_rows :])
+    rows = rng.choice(n, logit_rows, replace=False) if scattered else np.arange(n - logit_rows, n)
+    probs[rows] = np.log(probs[rows])
     pl.DataFrame({"id": np.arange(n), "label": labels}).write_csv(tmp_path / "l.csv")
     columns = {str(j): probs[:, j] for j in range(k)}
     pl.DataFrame({"id": np.arange(n), **columns}).write_csv(tmp_path / "p.csv")
@@ -161,7 +163,18 @@ def test_a_file_mixing_probabilities_and_logits_is_bad_input(
     _mixed_scores(tmp_path, logit_rows=2000)
     result = cli(command[0], "l.csv", "--preds", "p.csv", *command[1:])
     assert result.exit_code == 2, result.output
-    assert "read as probabilities" in result.output and "logits" in result.output
+    assert "read as distributions" in result.output and "logits" in result.output
+
+
+@pytest.mark.parametrize("logit_rows", [10, 1000, 3000])
+def test_logits_scattered_among_probabilities_are_found_inside_chunks(
+    cli: CliRun, tmp_path: Path, logit_rows: int
+) -> None:
+    _mixed_scores(tmp_path, logit_rows, scattered=True)
+    (tmp_path / "labelaudit.toml").unlink()  # one chunk holds every row
+    result = cli("scan", "l.csv", "--preds", "p.csv")
+    assert result.exit_code == 2, result.output
+    assert f"{4000 - logit_rows:,} rows that read as distributions" in result.output
 
 
 def test_logits_are_logits_in_every_chunk(cli: CliRun, tmp_path: Path) -> None:

@@ -151,6 +151,25 @@ def reading(check: ScoreCheck, multi_label: bool) -> str:
     return "ambiguous" if in_range else "logits"
 
 
+def distribution_row_count(scores: np.ndarray, row_sums: np.ndarray | None) -> int:
+    """How many rows of a chunk read, each on its own, as a distribution: values within
+    CLIP_SLACK of [0, 1] summing to 1, or values in [0, 100] summing to 100 (each within
+    DISTRIBUTION_TOLERANCE). Logit rows rarely do; probabilities pasted among logits do."""
+    if scores.size == 0:
+        return 0
+    sums = scores.sum(axis=1, dtype=np.float64) if row_sums is None else row_sums
+    low, high = scores.min(axis=1), scores.max(axis=1)
+    probability = (
+        (low >= -CLIP_SLACK)
+        & (high <= 1 + CLIP_SLACK)
+        & (np.abs(sums - 1) <= DISTRIBUTION_TOLERANCE)
+    )
+    percent = (
+        (low >= 0) & (high <= PERCENT) & (np.abs(sums / PERCENT - 1) <= DISTRIBUTION_TOLERANCE)
+    )
+    return int((probability | percent).sum())
+
+
 def to_probabilities(
     raw: np.ndarray, mode: str, multi_label: bool = False, check: ScoreCheck | None = None
 ) -> np.ndarray:

@@ -199,9 +199,10 @@ def resolve_classes(
         if present and not known & set(scores.columns):
             raise InputError(
                 f"No class of the top-k lists in '{scores.source}' is a label of "
-                f"'{table.source}' (lists: {', '.join(scores.columns[:5])}; labels: "
-                f"{', '.join(sorted(known)[:5])}), so nothing can be measured. Check that both "
-                "name the classes the same way (`score --top-k` writes the names of --classes)."
+                f"'{table.source}' (lists: {', '.join(scores.columns[:5]) or 'no class at all'}"
+                f"; labels: {', '.join(sorted(known)[:5])}), so nothing can be measured. Check "
+                "that both name the classes the same way (`score --top-k` writes the names of "
+                "--classes)."
             )
         strangers = [c for c in scores.columns if c not in known]
         if strangers:

@@ -137,7 +137,7 @@ def _class_names(values: pl.Series, name: str, column: str) -> pl.Series:
         finite = values.cast(pl.Float64).fill_nan(None)
         fractional = finite.is_not_null() & (finite != finite.round(0))
         if fractional.any():
-            example = finite.filter(fractional).head(3).to_list()
+            example = finite.filter(fractional).unique(maintain_order=True).head(3).to_list()
             raise SchemaError(
                 f"The top-k classes in '{column}' of '{name}' include numbers that are not "
                 f"integers (e.g. {', '.join(str(v) for v in example)}); a class is a name or an "

@@ -26,6 +26,7 @@ from labelaudit.core.scores import (
     MulticlassScoreSums,
     ScoreCheck,
     check_scores,
+    distribution_row_count,
     reading,
     to_probabilities,
 )
@@ -197,9 +198,10 @@ def _multiclass_pass(
         check = check_scores(raw, expect_row_sum=True)
         _reject_non_finite(dataset, check, chunk_rows)
         how = _multiclass_reading(dataset, check, mode, chunk_rows)
-        if from_auto and reading(check, multi_label=False) in ("probs", "percent"):
+        if mode == "auto" or from_auto:
+            looking = _distribution_rows(raw, check)
             with lock:
-                distribution_rows[0] += raw.shape[0]
+                distribution_rows[0] += looking
         if chosen is None:
             chosen = how
         elif how != chosen:
@@ -224,8 +226,8 @@ def _multiclass_pass(
         run_in_parallel(chunks, process)
     if contradicted.is_set():
         return None
-    if distribution_rows[0] >= MIXED_ROWS:
-        _reject_logits_mixed(dataset, distribution_rows[0])
+    if chosen == "logits" and (mode == "auto" or from_auto):
+        _reject_if_mixed(dataset, distribution_rows[0])
     chosen = chosen or "probs"
     return MulticlassEvaluation(sums, evidence, chosen, log.warnings(dataset.scores.source, chosen))
 
@@ -262,17 +264,16 @@ def multiclass_score_mode(dataset: Dataset, mode: str, chunk_rows: int) -> Score
         check = check_scores(raw, expect_row_sum=True)
         _reject_non_finite(dataset, check, chunk_rows)
         how = _multiclass_reading(dataset, check, mode, chunk_rows)
-        if how == "logits":  # logits anywhere: all are, unless the rest is a mixed file
+        distribution_rows += _distribution_rows(raw, check)
+        if how == "logits":  # logits anywhere: all are, unless the file is mixed
             logits = True
             continue
-        distribution_rows += raw.shape[0]
         if chosen is not None and how != chosen:
             _reject_mixed(dataset)
         chosen = how
         log.note(check, how)
     if logits:
-        if distribution_rows >= MIXED_ROWS:
-            _reject_logits_mixed(dataset, distribution_rows)
+        _reject_if_mixed(dataset, distribution_rows)
         return ScoreReading("logits", [])
     chosen = chosen or "probs"
     return ScoreReading(chosen, log.warnings(dataset.scores.source, chosen))
@@ -357,17 +358,29 @@ def _reject_not_probabilities(dataset: Dataset, chunk_rows: int) -> None:
     )
 
 
-# Rows in chunks that read as distributions beyond which a file that also holds logits is
-# mixed: a few small logit rows can look like probabilities (a short last chunk), not a thousand.
+# A file read as logits is mixed when at least this many rows, and this share of them, each read
+# as a distribution: a few logit rows of a weak binary model can sum to about 1 within [0, 1],
+# probabilities pasted among logits (or percentages among probabilities) are many.
 MIXED_ROWS = 1_000
+MIXED_SHARE = 0.10
 
 
-def _reject_logits_mixed(dataset: Dataset, distribution_rows: int) -> None:
+def _distribution_rows(raw: np.ndarray, check: ScoreCheck) -> int:
+    """Rows of the chunk that read as distributions (all of them when the chunk does)."""
+    if reading(check, multi_label=False) in ("probs", "percent"):
+        return int(raw.shape[0])
+    return distribution_row_count(raw, check.row_sums)
+
+
+def _reject_if_mixed(dataset: Dataset, rows: int) -> None:
+    """Scores chosen as logits that also hold many rows of distributions: exit 2."""
+    if rows < MIXED_ROWS or rows < MIXED_SHARE * dataset.n_scored:
+        return
     raise InputError(
-        f"The predictions '{dataset.scores.source}' hold {count(distribution_rows, 'row')} that "
-        "read as probabilities (each row summing to 1) and rows that read as logits (values "
-        "outside [0, 1]) in one file, so labelaudit will not guess how to read them. Make every "
-        "row one or the other, or pass --scores probs or --scores logits."
+        f"The predictions '{dataset.scores.source}' hold {count(rows, 'row')} that read as "
+        "distributions (probabilities summing to 1, or percentages summing to 100) among rows "
+        "that read as logits (values outside [0, 1]), so labelaudit will not guess how to read "
+        "them. Make every row one or the other, or pass --scores probs or --scores logits."
     )
 
 
@@ -491,11 +504,12 @@ def _multiclass_models_pass(
             raw = model.raw(rows)
             check = check_scores(raw, expect_row_sum=True)
             _reject_non_finite(datasets[i], check, chunk_rows)
+            if mode == "auto" or i in forced:
+                looking = _distribution_rows(raw, check)
+                with lock:  # rows that read as distributions: a mixed file if logits?
+                    distribution_rows[i] += looking
             if chosen[i] == "logits":
                 how = "logits"
-                if mode == "auto" and reading(check, multi_label=False) in ("probs", "percent"):
-                    with lock:  # logits chosen, a chunk of distributions: a mixed file?
-                        distribution_rows[i] += raw.shape[0]
             else:
                 how = _multiclass_reading(datasets[i], check, mode, chunk_rows)
             if chosen[i] is None:
@@ -529,8 +543,8 @@ def _multiclass_models_pass(
     if contradicted:
         return contradicted
     for i, rows_read in enumerate(distribution_rows):
-        if rows_read >= MIXED_ROWS:
-            _reject_logits_mixed(datasets[i], rows_read)
+        if chosen[i] == "logits" and (mode == "auto" or i in forced):
+            _reject_if_mixed(datasets[i], rows_read)
     read = [replace(model, mode=chosen[i] or "probs") for i, model in enumerate(models)]
     warnings = [w for i, log in enumerate(logs) for w in log.warnings(read[i].source, read[i].mode)]
     return EnsembleEvaluation(
