@@ -179,6 +179,7 @@ def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
         setting_option("scores"),
         setting_option("on_missing"),
         setting_option("input_format"),
+        setting_option("stream_above_mib", "MIB"),
         click.option(
             "--config",
             "config_file",

@@ -20,8 +20,8 @@ CLASSES = ["ant", "bee", "cat", "dog", "eel", "fox", "gnu"]
 @pytest.fixture(autouse=True)
 def small_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every parquet file streamed, in chunks smaller than the row groups, not aligned with them."""
-    monkeypatch.setattr("labelaudit.io.predictions.STREAM_ABOVE_BYTES", 0)
-    (tmp_path / "labelaudit.toml").write_text("chunk_rows = 700\n")
+    monkeypatch.setattr("labelaudit.io.predictions.STREAM_ABOVE_BYTES", 0)  # Python calls
+    (tmp_path / "labelaudit.toml").write_text("chunk_rows = 700\nstream_above_mib = 0\n")
 
 
 def problem(n: int, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:

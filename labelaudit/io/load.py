@@ -94,4 +94,5 @@ def load_score_matrix(
         input_format=config.input_format,
         ignore_cols=config.ignore_cols,
         topk_cols=(config.topk_classes_col, config.topk_probs_col),
+        stream_above=config.stream_above_mib * 2**20,
     )

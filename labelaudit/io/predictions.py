@@ -1,9 +1,9 @@
 """Read model scores (wide table, list column, or .npy) and serve them in row chunks.
 
-Wide parquet files whose scores would take more than STREAM_ABOVE_BYTES in memory are not read
-whole: only their id column is, and the class columns are streamed in row batches when a pass
-asks for them (memory bounded by the batch). Smaller ones are read whole: passes over memory are
-faster than decoding the file again for each pass.
+Wide parquet files whose scores would take more than `stream_above` bytes in memory (the
+`stream_above_mib` setting) are not read whole: only their id column is, and the class columns
+are streamed in row batches when a pass asks for them (memory bounded by the batch). Smaller
+ones are read whole: passes over memory are faster than decoding the file again for each pass.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from labelaudit.io.labels import checked_ids
 from labelaudit.io.tables import detect_format, expand_paths, read_npy, read_table
 from labelaudit.io.topk import TOPK_CLASSES_COL, TOPK_PROBS_COL, TopK, read_topk
 
-STREAM_ABOVE_BYTES = 512 * 2**20  # scores larger than this in memory are streamed from disk
+STREAM_ABOVE_BYTES = 512 * 2**20  # default: scores larger than this in memory are streamed
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,7 @@ def load_predictions(
     input_format: str | None = None,
     ignore_cols: tuple[str, ...] = (),
     topk_cols: tuple[str, str] = (TOPK_CLASSES_COL, TOPK_PROBS_COL),
+    stream_above: int | None = None,
 ) -> ScoreMatrix:
     """Read scores from a path, a DataFrame or an array, and check their shape and types.
 
@@ -166,8 +167,9 @@ def load_predictions(
     if detect_format(paths[0], input_format, "predictions") == "npy":
         return _from_array(read_npy(source, "predictions"), str(source), classes)
     if probs_col is None:
+        limit = STREAM_ABOVE_BYTES if stream_above is None else stream_above
         lazy = _lazy_parquet(paths, str(source), input_format, id_col, label_col, classes,
-                             ignore_cols, topk_cols)  # fmt: skip
+                             ignore_cols, topk_cols, limit)  # fmt: skip
         if lazy is not None:
             return lazy
     table = read_table(source, "predictions", input_format, ids=(id_col,))
@@ -208,9 +210,10 @@ def _lazy_parquet(
     classes: list[str] | None,
     ignore_cols: tuple[str, ...],
     topk_cols: tuple[str, str],
+    stream_above: int,
 ) -> ScoreMatrix | None:
     """Wide parquet files as a lazy matrix: the schema and the id column read now, the scores
-    when streamed. None (read them whole instead) for scores that fit in STREAM_ABOVE_BYTES,
+    when streamed. None (read them whole instead) for scores that fit in `stream_above` bytes,
     other formats, pipes, empty files and shards whose schemas differ (the whole read says what
     differs)."""
     if any(
@@ -244,7 +247,7 @@ def _lazy_parquet(
         raise InputError(f"The predictions in '{name}' have no rows.")
     columns = _score_columns(schema, name, id_col, label_col, classes)
     width = sum(4 if schema[c] == pl.Float32 else 8 for c in columns)
-    if height * width <= STREAM_ABOVE_BYTES:
+    if height * width <= stream_above:
         return None
     ids = None
     if id_col in schema:
