@@ -59,6 +59,7 @@ OPTIONS = st.lists(
         st.tuples(st.just("--label-col"), st.sampled_from(["label", "cat", "nope"])),
         st.tuples(st.just("--ignore-cols"), st.sampled_from(["fold", "Unnamed: 0", "nope"])),
         st.tuples(st.just("--on-missing"), st.sampled_from(["error", "drop"])),
+        st.tuples(st.just("--stream-above-mib"), st.sampled_from(["0", "512", "-1"])),
         st.tuples(st.just("-o"), st.sampled_from(["report.out", "labels.csv", "sub"])),
         st.tuples(st.just("--issues-out"), st.sampled_from(["issues.csv", "report.out", "x.txt"])),
         st.tuples(st.just("--weights-out"), st.sampled_from(["weights.parquet", "preds.csv"])),
@@ -135,6 +136,9 @@ COLUMN_VALUES = st.sampled_from(
         [{"a": 1}, {"a": 2}, {"a": 3}, {"a": 4}],
         [None, None, None, None],
         [1, 1, 2, 2],
+        [[0.9], [0.5, 0.5], [], None],
+        [[0.7, 0.2], [1.2], [0.1, float("nan")], [0.3]],
+        [[0, 1], [1], [2, 0], [1, 1]],
     ]
 )
 
@@ -151,7 +155,21 @@ COLUMN_VALUES = st.sampled_from(
         st.sampled_from(["id", "label", "fold"]), COLUMN_VALUES, min_size=1
     ),
     pred_columns=st.dictionaries(
-        st.sampled_from(["id", "cat", "dog", "emu", "0", "1", "2", "fold", "label"]),
+        st.sampled_from(
+            [
+                "id",
+                "cat",
+                "dog",
+                "emu",
+                "0",
+                "1",
+                "2",
+                "fold",
+                "label",
+                "topk_classes",
+                "topk_probs",
+            ]
+        ),
         COLUMN_VALUES,
         max_size=5,
     ),
