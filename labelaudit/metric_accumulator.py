@@ -96,8 +96,8 @@ class MetricAccumulator:
             raise InputError("classes holds the same name twice: each class once.")
         if scores not in SCORE_KINDS:
             raise InputError(f"scores={scores!r}: use one of {', '.join(SCORE_KINDS)}.")
-        if not 0.0 <= float(threshold) <= 1.0:
-            raise InputError(f"threshold={threshold}: a probability in [0, 1].")
+        if not isinstance(threshold, int | float | np.number) or not 0.0 <= threshold <= 1.0:
+            raise InputError(f"threshold={threshold!r}: a probability in [0, 1].")
         self.classes = names
         self.multi_label = multi_label
         self.scores = scores

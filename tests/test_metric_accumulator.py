@@ -227,6 +227,9 @@ def test_bad_settings_and_merges() -> None:
         MetricAccumulator(CLASSES, scores="percent")
     with pytest.raises(InputError, match="thresholds"):
         MetricAccumulator(CLASSES, thresholds=[0.5])
+    for threshold in ("high", float("nan"), 1.5, None):
+        with pytest.raises(InputError, match="threshold="):
+            MetricAccumulator(CLASSES, multi_label=True, threshold=threshold)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="merged"):
         MetricAccumulator(CLASSES).merge(MetricAccumulator(CLASSES[:-1]))
     assert MetricAccumulator(3).classes == ["0", "1", "2"]
