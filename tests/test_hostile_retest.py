@@ -182,3 +182,18 @@ def test_logits_are_logits_in_every_chunk(cli: CliRun, tmp_path: Path) -> None:
     result = cli("scan", "l.csv", "--preds", "p.csv", "--format", "json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["metrics"]["score_mode"] == "logits"
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_class_named_like_the_label_column_is_not_silently_dropped(
+    cli: CliRun, tmp_path: Path, suffix: str
+) -> None:
+    (tmp_path / "l.csv").write_text("id,label\n1,label\n2,b\n3,b\n")
+    preds = pl.DataFrame({"id": [1, 2, 3], "label": [0.9, 0.2, 0.3], "b": [0.1, 0.8, 0.7]})
+    getattr(preds, f"write_{suffix}")(tmp_path / f"p.{suffix}")
+    (tmp_path / "labelaudit.toml").write_text("stream_above_mib = 0\n")
+    result = cli("scan", "l.csv", "--preds", f"p.{suffix}")
+    assert result.exit_code == 2 and "also a class" in result.output, result.output
+    (tmp_path / "l2.csv").write_text("id,y\n1,label\n2,b\n3,b\n")
+    result = cli("scan", "l2.csv", "--preds", f"p.{suffix}", "--label-col", "y", "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["metrics"]["accuracy"] == 1.0

@@ -226,6 +226,14 @@ def resolve_classes(
                 f"The predictions '{scores.source}' have an unnamed numeric column (a saved "
                 "index?); it is not a class and was ignored."
             )
+        skipped = getattr(scores, "skipped_label_col", None)
+        if skipped is not None and skipped in known:
+            raise InputError(
+                f"The numeric column '{skipped}' of the predictions '{scores.source}' is read as "
+                f"the label column, but '{skipped}' is also a class of the labels in "
+                f"'{table.source}', so its scores would be lost. Rename the labels' column and "
+                "pass its name with --label-col (the predictions' column is then a class)."
+            )
         strangers = [c for c in scores.columns if c not in known and c != ""]
         if strangers:
             raise InputError(

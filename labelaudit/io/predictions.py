@@ -45,6 +45,7 @@ class ScoreMatrix:
     lazy_rows: int = 0
     ignored: tuple[str, ...] = ()  # the --ignore-cols this source had (and were dropped)
     topk: TopK | None = None  # top-k lists, made dense chunk by chunk
+    skipped_label_col: str | None = None  # a numeric column named like the labels' column
 
     @property
     def n_rows(self) -> int:
@@ -254,7 +255,10 @@ def _lazy_parquet(
         id_values = _collect(name, lambda: lazy.select(id_col).collect())[id_col]
         ids = checked_ids(id_values, id_col, f"the predictions '{name}'")
     scores = lazy.select(_as_float(schema, columns))
-    return ScoreMatrix(name, ids, columns, lazy=scores, lazy_rows=int(height), ignored=ignored)
+    numeric_label = label_col in schema and schema[label_col].is_numeric()
+    skipped = label_col if numeric_label and label_col not in columns else None
+    return ScoreMatrix(name, ids, columns, lazy=scores, lazy_rows=int(height), ignored=ignored,
+                       skipped_label_col=skipped)  # fmt: skip
 
 
 def _present(columns: list[str], ignore_cols: tuple[str, ...]) -> tuple[str, ...]:
@@ -379,7 +383,9 @@ def _from_frame(
         return ScoreMatrix(name, ids, columns, topk=topk)
     columns = _score_columns(frame.schema, name, id_col, label_col, classes)
     scores = frame.select(_as_float(frame.schema, columns))
-    return ScoreMatrix(name, ids, columns, frame=scores)
+    numeric_label = label_col in frame.columns and frame.schema[label_col].is_numeric()
+    skipped = label_col if numeric_label and label_col not in columns else None
+    return ScoreMatrix(name, ids, columns, frame=scores, skipped_label_col=skipped)
 
 
 def _from_list_column(
