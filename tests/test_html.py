@@ -389,3 +389,30 @@ def test_many_classes_give_bounded_matrices_in_every_format(
         rendered = cli("scan", "l.csv", "--preds", "p.csv", "--format", fmt, "-o", f"r.{fmt}")
         assert rendered.exit_code == 0, rendered.output
     assert "Most confused pairs" in (tmp_path / "r.text").read_text()
+
+
+def test_text_and_markdown_tables_list_at_most_fifty_classes(cli, tmp_path: Path) -> None:
+    """With many classes the human tables list the rarest classes and the lowest F1 (a note
+    says so); the JSON keeps every class."""
+    rng = np.random.default_rng(1)
+    n, k = 600, 60
+    names = [f"k{j:02d}" for j in range(k)]
+    labels = rng.integers(0, k, n)
+    probs = rng.dirichlet(np.ones(k), n)
+    pl.DataFrame({"id": np.arange(n), "label": [names[i] for i in labels]}).write_csv(
+        tmp_path / "l.csv"
+    )
+    columns = {c: probs[:, j] for j, c in enumerate(names)}
+    pl.DataFrame({"id": np.arange(n), **columns}).write_csv(tmp_path / "p.csv")
+    (tmp_path / "classes.txt").write_text("\n".join(names) + "\n")
+    args = ["scan", "l.csv", "--preds", "p.csv", "--classes", "classes.txt"]
+    text = cli(*args).stdout
+    assert "the 50 smallest of 60 classes" in text and "the 50 lowest F1 of 60 classes" in text
+    data = json.loads(cli(*args, "--format", "json").stdout)
+    counts = {c["class"]: c["count"] for c in data["support"]["per_class"]}
+    largest = max(counts, key=lambda c: (counts[c], c))
+    support_part = text.split("Metrics")[0]
+    assert f"  {largest} " not in support_part  # the largest class is past the 50 smallest
+    assert len(data["support"]["per_class"]) == 60
+    markdown = cli(*args, "--format", "markdown").stdout
+    assert "the 50 smallest of 60 classes" in markdown

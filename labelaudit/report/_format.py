@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 MAX_MATRIX_CLASSES = 20  # classes shown in a matrix or heatmap; the full one stays in the JSON
+MAX_TABLE_CLASSES = 50  # classes listed in a text or markdown table; all of them are in the JSON
 
 
 def num(value: float | None, digits: int = 4) -> str:

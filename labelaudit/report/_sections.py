@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from labelaudit._text import count
-from labelaudit.report._format import names_list, num, pct
+from labelaudit.report._format import MAX_TABLE_CLASSES, names_list, num, pct
 
 
 def headline(data: dict[str, Any]) -> list[str]:
@@ -50,10 +50,37 @@ def support_summary(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def shown_support(data: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """The support rows a human table lists: every class, or with many classes the
+    MAX_TABLE_CLASSES smallest (the rare ones matter), and a note saying so."""
+    rows = data["support"]["per_class"]
+    if len(rows) <= MAX_TABLE_CLASSES:
+        return rows, None
+    smallest = sorted(rows, key=lambda c: (c["count"], c["class"]))[:MAX_TABLE_CLASSES]
+    return smallest, (
+        f"the {MAX_TABLE_CLASSES} smallest of {len(rows):,} classes; --format json lists every "
+        "class"
+    )
+
+
+def shown_metric_classes(metrics: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """The per-class metric rows a human table lists: every class, or with many classes the
+    MAX_TABLE_CLASSES lowest F1, and a note saying so."""
+    rows = metrics["per_class"]
+    if len(rows) <= MAX_TABLE_CLASSES:
+        return rows, None
+    lowest = sorted(rows, key=lambda c: (c["f1"], c["class"]))[:MAX_TABLE_CLASSES]
+    return lowest, (
+        f"the {MAX_TABLE_CLASSES} lowest F1 of {len(rows):,} classes; --format json lists every "
+        "class"
+    )
+
+
 def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    shown, _ = shown_metric_classes(metrics)
     rows = [
         (c["class"], num(c["precision"]), num(c["recall"]), num(c["f1"]), f"{c['support']:,}")
-        for c in metrics["per_class"]
+        for c in shown
     ]
     total = sum(c["support"] for c in metrics["per_class"])
     for name in ("micro", "macro", "weighted"):

@@ -31,15 +31,21 @@ def render_markdown(data: dict[str, Any]) -> str:
         "## Support",
         "",
     ]
+    shown, note = sections.shown_support(data)
+    if note:
+        lines += [md_text(f"({note})"), ""]
     lines += md_table(
         ["class", "count", "share"],
-        [[c["class"], f"{c['count']:,}", pct(c["share"])] for c in data["support"]["per_class"]],
+        [[c["class"], f"{c['count']:,}", pct(c["share"])] for c in shown],
         align="r",
     )
     lines += ["", *md_list(sections.support_summary(data))]
     metrics = data["metrics"]
     if metrics:
         lines += ["", f"## Metrics ({count(metrics['n_scored'], 'sample')} scored)", ""]
+        _, note = sections.shown_metric_classes(metrics)
+        if note:
+            lines += [md_text(f"({note})"), ""]
         lines += md_table(
             ["class", "precision", "recall", "f1", "support"],
             [list(row) for row in sections.metric_rows(metrics)],

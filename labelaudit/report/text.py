@@ -11,15 +11,19 @@ from labelaudit.report.ci import STATUS_MARK, shown_value, summary_line
 
 
 def render_text(data: dict[str, Any]) -> str:
-    lines = [*sections.headline(data), "", "Support"]
+    shown, note = sections.shown_support(data)
+    lines = [*sections.headline(data), "", "Support" + (f" ({note})" if note else "")]
     width = max(len("class"), *(len(c["class"]) for c in data["support"]["per_class"]))
     lines.append(f"  {'class':<{width}}  {'count':>10}  {'share':>7}")
-    for c in data["support"]["per_class"]:
+    for c in shown:
         lines.append(f"  {c['class']:<{width}}  {c['count']:>10,}  {pct(c['share']):>7}")
     lines += ["", *(f"  {line}" for line in sections.support_summary(data))]
     metrics = data["metrics"]
     if metrics:
+        _, note = sections.shown_metric_classes(metrics)
         lines += ["", f"Metrics ({count(metrics['n_scored'], 'sample')} scored)"]
+        if note:
+            lines.append(f"  ({note})")
         rows = sections.metric_rows(metrics)
         name_width = max(width, len("weighted avg"))
         lines.append(
@@ -36,7 +40,8 @@ def render_text(data: dict[str, Any]) -> str:
                 "",
                 "  average precision per class: "
                 + ", ".join(
-                    f"{c['class']} {num(c['average_precision'], 3)}" for c in metrics["per_class"]
+                    f"{c['class']} {num(c['average_precision'], 3)}"
+                    for c in sections.shown_metric_classes(metrics)[0]
                 ),
             ]
         lines.append("")
