@@ -53,27 +53,25 @@ def support_summary(data: dict[str, Any]) -> list[str]:
 def shown_support(data: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
     """The support rows a human table lists: every class, or with many classes the
     MAX_TABLE_CLASSES smallest (the rare ones matter), and a note saying so."""
-    rows = data["support"]["per_class"]
-    if len(rows) <= MAX_TABLE_CLASSES:
-        return rows, None
-    smallest = sorted(rows, key=lambda c: (c["count"], c["class"]))[:MAX_TABLE_CLASSES]
-    return smallest, (
-        f"the {MAX_TABLE_CLASSES} smallest of {len(rows):,} classes; --format json lists every "
-        "class"
-    )
+    return _first_classes(data["support"]["per_class"], "count", "smallest")
 
 
 def shown_metric_classes(metrics: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
     """The per-class metric rows a human table lists: every class, or with many classes the
     MAX_TABLE_CLASSES lowest F1, and a note saying so."""
-    rows = metrics["per_class"]
+    return _first_classes(metrics["per_class"], "f1", "lowest F1")
+
+
+def _first_classes(
+    rows: list[dict[str, Any]], key: str, which: str
+) -> tuple[list[dict[str, Any]], str | None]:
     if len(rows) <= MAX_TABLE_CLASSES:
         return rows, None
-    lowest = sorted(rows, key=lambda c: (c["f1"], c["class"]))[:MAX_TABLE_CLASSES]
-    return lowest, (
-        f"the {MAX_TABLE_CLASSES} lowest F1 of {len(rows):,} classes; --format json lists every "
-        "class"
+    first = sorted(rows, key=lambda c: (c[key], c["class"]))[:MAX_TABLE_CLASSES]
+    note = (
+        f"the {MAX_TABLE_CLASSES} {which} of {len(rows):,} classes; --format json lists every class"
     )
+    return first, note
 
 
 def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
