@@ -56,7 +56,7 @@ class LabelAuditGroup(click.Group):
             code = ExitCode.INTERNAL
         except BaseException as other:  # a signal's exception wrapped by a library's panic
             if _RECEIVED_SIGNAL and not isinstance(other, SystemExit):
-                code = _interrupted(EXIT_FOR_SIGNAL[_RECEIVED_SIGNAL[-1]])
+                code = _interrupted(Interrupted(_RECEIVED_SIGNAL[-1]).exit_code)
             elif isinstance(other, SystemExit | GeneratorExit):
                 raise
             else:  # e.g. pyo3's PanicException, which is not an Exception
@@ -69,7 +69,6 @@ class LabelAuditGroup(click.Group):
 
 # Signals received by this run (the exception they raise may reach main wrapped by a library).
 _RECEIVED_SIGNAL: list[int] = []
-EXIT_FOR_SIGNAL = {2: ExitCode.SIGINT, 15: ExitCode.SIGTERM}
 
 
 def _install_signal_handlers() -> dict[int, Any]:

@@ -290,10 +290,8 @@ def _check_complete_lists(scores: ScoreMatrix, n_classes: int) -> None:
     from labelaudit.core.scores import DISTRIBUTION_TOLERANCE
 
     topk = scores.topk
-    lengths = np.diff(topk.offsets)
-    owner = np.repeat(np.arange(lengths.size), lengths)
-    sums = np.bincount(owner, weights=topk.probability, minlength=lengths.size)
-    short = (lengths >= n_classes) & (sums < 1 - DISTRIBUTION_TOLERANCE)
+    lengths = topk.lengths
+    short = (lengths >= n_classes) & (topk.total < 1 - DISTRIBUTION_TOLERANCE)
     if short.any():
         ids = scores.ids if scores.ids is not None else pl.Series("id", np.arange(lengths.size))
         raise InputError(

@@ -171,7 +171,21 @@ def checked_ids(column: pl.Series, id_col: str, where: str) -> pl.Series:
     return ids
 
 
-def _usable_label_column(raw: pl.Series, name: str, label_col: str) -> pl.Series:
+def class_names(values: pl.Series, name: str, column: str, what: str, flag: str) -> pl.Series:
+    """Scalar class values from elsewhere (e.g. top-k lists, exploded) named by the labels' one
+    rule: integers by their decimal form, text stripped and in NFC, an empty name null;
+    fractions and non-scalars are an error naming `what` `column` and the `flag` to check."""
+    usable = _usable_label_column(values, name, column, what, flag)
+    return _multiclass_values(usable).cast(pl.String)
+
+
+def _usable_label_column(
+    raw: pl.Series,
+    name: str,
+    label_col: str,
+    what: str = "label column",
+    flag: str = "--label-col",
+) -> pl.Series:
     """The label column in a form classes can be named from, by one documented rule:
 
     - floats: NaN is a missing label; integer-valued floats (1.0) are integers (class "1");
@@ -184,15 +198,15 @@ def _usable_label_column(raw: pl.Series, name: str, label_col: str) -> pl.Series
         inner = dtype.inner
         if isinstance(inner, pl.List | pl.Array | pl.Struct):
             raise SchemaError(
-                f"The label column '{label_col}' of '{name}' holds lists of {inner}; multi-label "
+                f"The {what} '{label_col}' of '{name}' holds lists of {inner}; multi-label "
                 "labels are a list of class names or integers."
             )
         return raw
     if isinstance(dtype, pl.Struct | pl.Binary | pl.Object | pl.Null):
         raise SchemaError(
-            f"The label column '{label_col}' of '{name}' holds {dtype} values; a label is a class "
+            f"The {what} '{label_col}' of '{name}' holds {dtype} values; a label is a class "
             "name or an integer (or, for multi-label, a list of them or a string split by "
-            "--label-sep). Check --label-col."
+            f"--label-sep). Check {flag}."
         )
     if dtype.is_float() or dtype.is_decimal():
         values = raw.cast(pl.Float64)
@@ -201,12 +215,12 @@ def _usable_label_column(raw: pl.Series, name: str, label_col: str) -> pl.Series
             finite.is_infinite() | (finite != finite.round(0)) | (finite.abs() >= 2.0**63)
         )
         if fractional.any():
-            example = finite.filter(fractional).head(3).to_list()
+            example = finite.filter(fractional).unique(maintain_order=True).head(3).to_list()
             raise SchemaError(
-                f"The label column '{label_col}' of '{name}' holds numbers that are not integers "
+                f"The {what} '{label_col}' of '{name}' holds numbers that are not integers "
                 f"(e.g. "
                 f"{', '.join(str(v) for v in example)}); a label is a class name or an integer. "
-                "Check --label-col."
+                f"Check {flag}."
             )
         return finite.cast(pl.Int64).rename(raw.name)
     if dtype == pl.Boolean:

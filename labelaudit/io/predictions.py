@@ -63,13 +63,10 @@ class ScoreMatrix:
         return replace(self, frame=frame, lazy=None)
 
     def stream(self, positions: np.ndarray, chunk_rows: int) -> Iterator[tuple[int, np.ndarray]]:
-        """(first row, block) for consecutive row batches in file order, each block a fresh
-        C-ordered array with columns in `positions` order; a lazy matrix is read batch by batch."""
+        """(first row, block) for consecutive row batches of a lazy matrix in file order, each
+        block a fresh C-ordered array with columns in `positions` order."""
         if self.lazy is None:
-            for start in range(0, self.n_rows, chunk_rows):
-                stop = min(start + chunk_rows, self.n_rows)
-                yield start, self.take(slice(start, stop), positions)
-            return
+            raise ValueError("stream() reads a lazy score matrix; take() serves one in memory")
         query = self.lazy.select(_ordered_columns(self.columns, positions))
         batches = _collect(self.source, lambda: iter(query.collect_batches(chunk_size=chunk_rows)))
         start = 0
@@ -99,17 +96,8 @@ class ScoreMatrix:
             present = positions >= 0
             out[:, present] = block[:, positions[present]]
             return out
-        if self.lazy is not None:  # random access to a file: rare (tests, odd callers), slow
-            if isinstance(rows, slice):
-                start, stop = rows.start, rows.stop
-                picked: Any = slice(None)
-            else:
-                start, stop = (int(rows.min()), int(rows.max()) + 1) if rows.size else (0, 0)
-                picked = rows - start
-            frame = _collect(self.source, lambda: self.lazy.slice(start, stop - start).collect())
-            return replace(self, frame=frame, lazy=None).take(
-                np.arange(stop - start)[picked], positions
-            )
+        if self.lazy is not None:  # a file is read in order (`stream`), or whole (`in_memory`)
+            raise ValueError("take() on a streamed score matrix")
         if isinstance(rows, slice):
             part = self.frame.slice(rows.start, rows.stop - rows.start)
         else:
@@ -237,10 +225,8 @@ def _lazy_parquet(
     for column in ignored:
         schema.pop(column)
     lazy = pl.scan_parquet(paths)
-    normalized = {c: unicodedata.normalize("NFC", c).strip() for c in schema}
-    if len(set(normalized.values())) == len(normalized) and any(
-        k != v for k, v in normalized.items()
-    ):
+    normalized = _normalized_names(list(schema))
+    if normalized is not None:
         lazy = lazy.rename(normalized)
         schema = {normalized[c]: t for c, t in schema.items()}
     height = _collect(name, lambda: lazy.select(pl.len()).collect().item())
@@ -255,8 +241,7 @@ def _lazy_parquet(
         id_values = _collect(name, lambda: lazy.select(id_col).collect())[id_col]
         ids = checked_ids(id_values, id_col, f"the predictions '{name}'")
     scores = lazy.select(_as_float(schema, columns))
-    numeric_label = label_col in schema and schema[label_col].is_numeric()
-    skipped = label_col if numeric_label and label_col not in columns else None
+    skipped = _skipped_label(schema, label_col, columns)
     return ScoreMatrix(name, ids, columns, lazy=scores, lazy_rows=int(height), ignored=ignored,
                        skipped_label_col=skipped)  # fmt: skip
 
@@ -319,6 +304,24 @@ def _score_columns(
     return columns
 
 
+def _normalized_names(columns: list[str]) -> dict[str, str] | None:
+    """Column names as label values compare (Unicode NFC, no surrounding blanks), as a rename;
+    None when nothing changes or a rename would merge two columns (left to the repeat check)."""
+    normalized = {c: unicodedata.normalize("NFC", c).strip() for c in columns}
+    if len(set(normalized.values())) != len(normalized) or all(
+        k == v for k, v in normalized.items()
+    ):
+        return None
+    return normalized
+
+
+def _skipped_label(schema: Mapping[str, Any], label_col: str, columns: list[str]) -> str | None:
+    """The label column's name when a numeric column of that name was left out of the class
+    columns (resolve_classes refuses it when it is also a class)."""
+    numeric = label_col in schema and schema[label_col].is_numeric()
+    return label_col if numeric and label_col not in columns else None
+
+
 def _as_float(schema: Mapping[str, Any], columns: list[str]) -> list[pl.Expr]:
     """Float columns as they are (float32 stays float32), others as float64; nulls become NaN
     later, reported with their ids."""
@@ -359,8 +362,8 @@ def _from_frame(
     # Column names compare in Unicode NFC without surrounding blanks, like label values (a
     # composed and a decomposed "café" are one class); a rename that would merge two columns is
     # left to the repeat check.
-    normalized = {c: unicodedata.normalize("NFC", c).strip() for c in frame.columns}
-    if len(set(normalized.values())) == len(normalized):
+    normalized = _normalized_names(frame.columns)
+    if normalized is not None:
         frame = frame.rename(normalized)
     ids = (
         checked_ids(frame[id_col], id_col, f"the predictions '{name}'")
@@ -383,8 +386,7 @@ def _from_frame(
         return ScoreMatrix(name, ids, columns, topk=topk)
     columns = _score_columns(frame.schema, name, id_col, label_col, classes)
     scores = frame.select(_as_float(frame.schema, columns))
-    numeric_label = label_col in frame.columns and frame.schema[label_col].is_numeric()
-    skipped = label_col if numeric_label and label_col not in columns else None
+    skipped = _skipped_label(frame.schema, label_col, columns)
     return ScoreMatrix(name, ids, columns, frame=scores, skipped_label_col=skipped)
 
 

@@ -14,7 +14,7 @@ import polars as pl
 from labelaudit._text import count
 from labelaudit.core.scores import DISTRIBUTION_TOLERANCE
 from labelaudit.errors import InputError, SchemaError
-from labelaudit.io.labels import describe_ids
+from labelaudit.io.labels import class_names, describe_ids
 
 TOPK_CLASSES_COL = "topk_classes"
 TOPK_PROBS_COL = "topk_probs"
@@ -29,6 +29,18 @@ class TopK:
     offsets: np.ndarray
     column: np.ndarray
     probability: np.ndarray
+    total: np.ndarray | None = None  # each row's sum of probabilities (derived when not given)
+
+    def __post_init__(self) -> None:
+        if self.total is None:
+            owner = np.repeat(np.arange(self.offsets.size - 1), np.diff(self.offsets))
+            total = np.bincount(owner, weights=self.probability, minlength=self.offsets.size - 1)
+            object.__setattr__(self, "total", total)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Each row's k."""
+        return np.diff(self.offsets)
 
     def dense(self, rows: slice | np.ndarray, positions: np.ndarray) -> np.ndarray:
         """Rows as an (n, K) float64 block in vocabulary order (`positions`: vocabulary index ->
@@ -49,7 +61,7 @@ class TopK:
         if (where < 0).any():  # the vocabulary is resolved to hold every class the lists name
             raise ValueError("a top-k class is missing from the vocabulary")
         probability = self.probability[entry]
-        known = np.bincount(owner, weights=probability, minlength=n)
+        known = self.total[picked]
         absent = k - lengths
         share = np.where(absent > 0, np.clip(1.0 - known, 0.0, None) / np.maximum(absent, 1), 0.0)
         out = np.repeat(share[:, None], k, axis=1)
@@ -94,7 +106,8 @@ def read_topk(
     _reject(ids, lengths != other, name,
             f"have lists of different lengths in '{classes_col}' and '{probs_col}' (or a null)",
             "give each row its k classes and their k probabilities")  # fmt: skip
-    names = _class_names(classes.explode(), name, classes_col)
+    names = class_names(classes.explode(), name, classes_col, "top-k class column",
+                        "--topk-classes-col")  # fmt: skip
     values = probs.explode().cast(pl.Float64, strict=False).to_numpy()
     owner = np.repeat(np.arange(frame.height), lengths)
     bad_value = ~np.isfinite(values) | (values < 0) | (values > 1)
@@ -127,27 +140,7 @@ def read_topk(
     _reject(ids, repeated, name, "name a class twice in one top-k list",
             "each class at most once a row")  # fmt: skip
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    return vocabulary, TopK(offsets, column, values)
-
-
-def _class_names(values: pl.Series, name: str, column: str) -> pl.Series:
-    """Class names by the labels' rule: integers (and integer-valued floats) by their decimal
-    form, text stripped and in Unicode NFC, an empty name null; fractions are an error."""
-    if values.dtype.is_float():
-        finite = values.cast(pl.Float64).fill_nan(None)
-        fractional = finite.is_not_null() & (finite != finite.round(0))
-        if fractional.any():
-            example = finite.filter(fractional).unique(maintain_order=True).head(3).to_list()
-            raise SchemaError(
-                f"The top-k classes in '{column}' of '{name}' include numbers that are not "
-                f"integers (e.g. {', '.join(str(v) for v in example)}); a class is a name or an "
-                "integer."
-            )
-        values = finite.cast(pl.Int64)
-    if values.dtype == pl.Boolean:
-        return values.replace_strict({False: "False", True: "True"}, return_dtype=pl.String)
-    text = values.cast(pl.String).str.strip_chars().str.normalize("NFC")
-    return pl.select(pl.when(text == "").then(None).otherwise(text)).to_series()
+    return vocabulary, TopK(offsets, column, values, total=sums)
 
 
 def _reject(ids: pl.Series, bad: np.ndarray, name: str, what: str, fix: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import os
 import secrets
 import stat
@@ -134,16 +135,11 @@ def write_pieces(path: str | os.PathLike[str], pieces: Iterable[pl.DataFrame]) -
     def source(
         with_columns: list[str] | None, predicate: object, n_rows: int | None, batch: int | None
     ) -> Iterator[pl.DataFrame]:
-        for piece in _chain(first, parts):
+        for piece in itertools.chain([first], parts):
             yield piece if with_columns is None else piece.select(with_columns)
 
     lazy = register_io_source(source, schema=first.schema)
     write_atomically(path, lambda target: lazy.sink_parquet(target))
-
-
-def _chain(first: pl.DataFrame, rest: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
-    yield first
-    yield from rest
 
 
 def write_pngs(folder: str | os.PathLike[str], images: dict[str, bytes]) -> list[Path]:
