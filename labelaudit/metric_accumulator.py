@@ -192,6 +192,13 @@ class MetricAccumulator:
             device = torch.device("cpu")
             if dist.get_backend(group) == "nccl":
                 device = torch.device("cuda", torch.cuda.current_device())
+            if self._sums.pairs.counts is None:  # many classes: the confusion's cells, gathered
+                cells: list[Any] = [None] * dist.get_world_size(group)
+                pairs = self._sums.pairs
+                dist.all_gather_object(cells, (pairs.codes, pairs.code_counts), group=group)
+                pairs.codes, pairs.code_counts = cells[0]
+                for codes, code_counts in cells[1:]:
+                    pairs.add_cells(codes, code_counts)
             counts, sums = _pack(self._sums)
             counts_t = torch.from_numpy(counts).to(device)
             sums_t = torch.from_numpy(sums).to(device)
@@ -496,7 +503,7 @@ def _pack(sums: MulticlassScoreSums) -> tuple[np.ndarray, np.ndarray]:
     counts = np.concatenate(
         [
             [sums.rows, sums.fallback_rows, sums.top_k_hits],
-            sums.confusion.ravel(),
+            sums.pairs.counts.ravel() if sums.pairs.counts is not None else [],
             sums.bin_count,
             sums.bin_correct,
         ]
@@ -507,9 +514,11 @@ def _pack(sums: MulticlassScoreSums) -> tuple[np.ndarray, np.ndarray]:
 
 def _unpack(sums: MulticlassScoreSums, counts: np.ndarray, floats: np.ndarray) -> None:
     k, bins = sums.n_classes, sums.bins
+    cells = k * k if sums.pairs.counts is not None else 0  # else gathered apart
     sums.rows, sums.fallback_rows, sums.top_k_hits = (int(v) for v in counts[:3])
-    sums.confusion = counts[3 : 3 + k * k].reshape(k, k).copy()
-    sums.bin_count = counts[3 + k * k : 3 + k * k + bins].copy()
-    sums.bin_correct = counts[3 + k * k + bins :].copy()
+    if cells:
+        sums.pairs.counts = counts[3 : 3 + cells].reshape(k, k).copy()
+    sums.bin_count = counts[3 + cells : 3 + cells + bins].copy()
+    sums.bin_correct = counts[3 + cells + bins :].copy()
     sums.log_loss_sum = float(floats[0])
     sums.bin_confidence = floats[1:].copy()

@@ -13,6 +13,8 @@ from typing import Any, Protocol, Self, TypeVar
 
 import numpy as np
 
+from labelaudit.core.pair_table import PairTable
+
 Result = TypeVar("Result", covariant=True)
 
 
@@ -49,28 +51,58 @@ class ClassCounts:
         return self.counts.copy()
 
 
+# Pair tables up to this many cells are counted dense (a bincount a chunk); larger ones (many
+# classes) keep their nonzero cells only, so memory follows the pairs seen, not K x K.
+DENSE_PAIR_CELLS = 1 << 22
+
+
 @dataclass
 class PairCounts:
     """Counts of (row class, column class) pairs: a confusion matrix, a confident joint, the
-    transitions between two label versions."""
+    transitions between two label versions. `compute()` gives a sparse PairTable."""
 
     n_rows: int
     n_columns: int
-    counts: np.ndarray = field(init=False)
+    counts: np.ndarray | None = field(init=False)  # dense counts (small tables)
+    codes: np.ndarray = field(init=False)  # sparse: the cells seen (sorted codes) ...
+    code_counts: np.ndarray = field(init=False)  # ... and their counts
 
     def __post_init__(self) -> None:
-        self.counts = np.zeros((self.n_rows, self.n_columns), dtype=np.int64)
+        dense = self.n_rows * self.n_columns <= DENSE_PAIR_CELLS
+        self.counts = np.zeros((self.n_rows, self.n_columns), dtype=np.int64) if dense else None
+        self.codes = np.empty(0, dtype=np.int64)
+        self.code_counts = np.empty(0, dtype=np.int64)
 
     def update(self, row_class: np.ndarray, column_class: np.ndarray) -> None:
         flat = row_class.astype(np.int64) * self.n_columns + column_class
-        size = self.n_rows * self.n_columns
-        self.counts += np.bincount(flat, minlength=size).reshape(self.n_rows, self.n_columns)
+        if self.counts is not None:
+            size = self.n_rows * self.n_columns
+            self.counts += np.bincount(flat, minlength=size).reshape(self.n_rows, self.n_columns)
+            return
+        codes, counts = np.unique(flat, return_counts=True)
+        self.add_cells(codes, counts.astype(np.int64))
 
     def merge(self, other: PairCounts) -> None:
-        self.counts += other.counts
+        if self.counts is not None:
+            self.counts += other.counts
+        else:
+            self.add_cells(other.codes, other.code_counts)
 
-    def compute(self) -> np.ndarray:
-        return self.counts.copy()
+    def add_cells(self, codes: np.ndarray, counts: np.ndarray) -> None:
+        """Add counts of cells by code (row * n_columns + column; sorted, distinct): sparse
+        tables only (what a distributed merge gathers)."""
+        if self.codes.size == 0:
+            self.codes, self.code_counts = codes, counts
+            return
+        merged, inverse = np.unique(np.concatenate([self.codes, codes]), return_inverse=True)
+        both = np.concatenate([self.code_counts, counts]).astype(np.float64)  # exact below 2^53
+        totals = np.bincount(inverse, weights=both, minlength=merged.size).astype(np.int64)
+        self.codes, self.code_counts = merged, totals
+
+    def compute(self) -> PairTable:
+        if self.counts is not None:
+            return PairTable.from_dense(self.counts)
+        return PairTable.from_codes(self.n_rows, self.n_columns, self.codes, self.code_counts)
 
 
 @dataclass

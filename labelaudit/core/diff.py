@@ -50,7 +50,7 @@ def label_changes(
     size = n_classes + 1
     pairs = PairCounts(size, size)
     pairs.update(old_matched, new_matched)
-    transitions = pairs.compute()
+    transitions = pairs.compute().dense()
     removed_mask = np.ones(old_codes.size, dtype=bool)
     removed_mask[matched_old] = False
     added_mask = np.ones(new_codes.size, dtype=bool)

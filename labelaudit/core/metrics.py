@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from labelaudit.core.accumulators import PairCounts
+from labelaudit.core.pair_table import PairTable
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,13 @@ class MulticlassMetrics:
     micro: Averages
     macro: Averages
     weighted: Averages
-    confusion: np.ndarray
-    confusion_normalized: np.ndarray
+    confusion: PairTable
+
+    @property
+    def confusion_normalized(self) -> np.ndarray:
+        """Each row of the (dense: small tables only) confusion matrix divided by its sum."""
+        dense = self.confusion.dense()
+        return safe_divide(dense, dense.sum(axis=1, keepdims=True))
 
 
 def safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -60,7 +66,7 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) 
     """K x K counts, rows the given label, columns the predicted class."""
     pairs = PairCounts(n_classes, n_classes)
     pairs.update(labels, predicted.astype(np.int64))
-    return pairs.compute()
+    return pairs.compute().dense()
 
 
 def scores_from_counts(
@@ -139,18 +145,17 @@ def weighted_average(scores: PerClassScores) -> Averages:
     )
 
 
-def metrics_from_confusion(confusion: np.ndarray) -> MulticlassMetrics:
+def metrics_from_confusion(confusion: PairTable | np.ndarray) -> MulticlassMetrics:
     """Accuracy, balanced accuracy, per-class scores and the three averages."""
-    confusion = np.asarray(confusion, dtype=np.int64)
-    true_positive = np.diag(confusion)
-    false_positive = confusion.sum(axis=0) - true_positive
-    false_negative = confusion.sum(axis=1) - true_positive
+    confusion = PairTable.of(confusion)
+    true_positive = confusion.diagonal()
+    false_positive = confusion.column_sums() - true_positive
+    false_negative = confusion.row_sums() - true_positive
     per_class = scores_from_counts(true_positive, false_positive, false_negative)
-    total = confusion.sum()
+    total = confusion.total()
     present = per_class.support > 0
     # Balanced accuracy averages recall over the classes present in the labels (as scikit-learn).
     balanced = float(per_class.recall[present].mean()) if present.any() else 0.0
-    row_totals = confusion.sum(axis=1, keepdims=True)
     return MulticlassMetrics(
         accuracy=float(true_positive.sum() / total) if total else 0.0,
         balanced_accuracy=balanced,
@@ -159,5 +164,4 @@ def metrics_from_confusion(confusion: np.ndarray) -> MulticlassMetrics:
         macro=macro_average(per_class),
         weighted=weighted_average(per_class),
         confusion=confusion,
-        confusion_normalized=safe_divide(confusion, row_totals),
     )

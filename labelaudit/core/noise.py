@@ -21,6 +21,7 @@ import numpy as np
 
 from labelaudit.core import CHUNK_ROWS
 from labelaudit.core.accumulators import ClassSums, PairCounts
+from labelaudit.core.pair_table import PairTable
 
 QUALITY_SCORES = (
     "self_confidence",
@@ -122,13 +123,12 @@ class ConfidentJoint:
     _labels: np.ndarray
     confident_class: np.ndarray = field(init=False)
     confident_probability: np.ndarray = field(init=False)
-    counts: np.ndarray = field(init=False)
+    counts: PairTable = field(init=False)
 
     def __post_init__(self) -> None:
-        k = self.thresholds.size
         self.confident_class = np.full(self._labels.size, NO_CLASS, dtype=np.int32)
         self.confident_probability = np.zeros(self._labels.size, dtype=np.float64)
-        self.counts = np.zeros((k, k), dtype=np.int64)
+        self.count()
 
     def settle_from_top_class(self, evidence: SampleEvidence) -> np.ndarray:
         """Rows whose most probable class clears its threshold have that class as confident
@@ -171,33 +171,32 @@ class ConfidentJoint:
 
 @dataclass(frozen=True)
 class NoiseEstimate:
-    """The calibrated confident joint and what follows from it."""
+    """The calibrated confident joint and what follows from it (K x K tables kept sparse)."""
 
-    calibrated_joint: np.ndarray
-    joint: np.ndarray
-    noise_matrix: np.ndarray
+    calibrated_joint: PairTable
+    joint: PairTable
+    noise_matrix: PairTable
     class_noise_rate: np.ndarray
     estimated_errors: int
     noise_rate: float
 
 
-def estimate_noise(counts: np.ndarray, class_count: np.ndarray) -> NoiseEstimate:
+def estimate_noise(counts: PairTable | np.ndarray, class_count: np.ndarray) -> NoiseEstimate:
     """Calibrate the confident joint to the class counts; derive P(given | true) and rates.
 
     Calibration scales row i (given label i) so that it sums to the number of samples labeled i;
     the estimated number of errors is the calibrated mass off the diagonal.
     """
-    counts = counts.astype(np.float64)
-    row_sums = counts.sum(axis=1, keepdims=True)
-    scale = np.divide(
-        class_count[:, None], row_sums, out=np.zeros_like(row_sums), where=row_sums > 0
-    )
-    calibrated = counts * scale
-    total = calibrated.sum()
-    joint = calibrated / total if total > 0 else calibrated
-    column_sums = joint.sum(axis=0, keepdims=True)
-    noise_matrix = np.divide(joint, column_sums, out=np.zeros_like(joint), where=column_sums > 0)
-    diagonal = np.diag(calibrated)
+    counts = PairTable.of(counts)
+    values = counts.values.astype(np.float64)
+    row_sums = np.bincount(counts.rows, weights=values, minlength=counts.n_rows)
+    scale = np.divide(class_count, row_sums, out=np.zeros(row_sums.size), where=row_sums > 0)
+    calibrated = counts.with_values(values * scale[counts.rows])
+    total = float(calibrated.values.sum())
+    joint = calibrated.with_values(calibrated.values / total) if total > 0 else calibrated
+    column_sums = joint.column_sums()
+    noise_matrix = joint.with_values(joint.values / column_sums[joint.columns])
+    diagonal = calibrated.diagonal().astype(np.float64)
     class_noise = np.divide(
         class_count - diagonal, class_count, out=np.zeros(class_count.size), where=class_count > 0
     )
@@ -256,7 +255,7 @@ def label_quality(
     raise ValueError(f"unknown label-quality score {method!r}; expected one of {QUALITY_SCORES}")
 
 
-def flip_concentration(calibrated_joint: np.ndarray) -> float:
+def flip_concentration(calibrated_joint: PairTable | np.ndarray) -> float:
     """How concentrated the estimated label flips are, in [0, 1]: 0 when the samples labeled i
     that belong elsewhere are spread evenly over the other classes, 1 when they all belong to
     one other class. Computed on the calibrated confident joint (rows: given label, columns:
@@ -266,16 +265,17 @@ def flip_concentration(calibrated_joint: np.ndarray) -> float:
     class; self-confidence and the margin rank alike there); with no off-diagonal mass at all,
     1/2 (no evidence either way).
     """
-    k = calibrated_joint.shape[0]
+    calibrated_joint = PairTable.of(calibrated_joint)
+    k = calibrated_joint.n_rows
     if k <= 2:
         return 1.0
-    off = np.asarray(calibrated_joint, dtype=np.float64).copy()
-    np.fill_diagonal(off, 0.0)
-    mass = off.sum(axis=1)
+    off = calibrated_joint.off_diagonal()
+    off = off.with_values(off.values.astype(np.float64))
+    mass = off.row_sums().astype(np.float64)
     total = float(mass.sum())
     if total <= 0:
         return 0.5
-    share = np.divide(off.max(axis=1), mass, out=np.zeros(k), where=mass > 0)
+    share = np.divide(off.row_maxima(), mass, out=np.zeros(k), where=mass > 0)
     even = 1.0 / (k - 1)
     per_label = np.clip((share - even) / (1.0 - even), 0.0, 1.0)
     return float((per_label * mass).sum() / total)
@@ -406,9 +406,9 @@ def _prune_by_noise_rate(
     A sample competes only for its best other class j: the samples with the largest p_j - p_i
     almost always have j as their best other class. One sort of N keys, no loop over pairs.
     """
-    k = noise.calibrated_joint.shape[0]
-    to_remove = np.round(noise.calibrated_joint).astype(np.int64)
-    np.fill_diagonal(to_remove, 0)
+    k = noise.calibrated_joint.n_columns
+    off = noise.calibrated_joint.off_diagonal()
+    to_remove = off.with_values(np.round(off.values).astype(np.int64))
     margin = evidence.best_other_probability - evidence.given_probability
     # Only samples the model disagrees with can be flagged (flag_suspects), so only they compete.
     candidates = np.flatnonzero(margin > 0)
@@ -419,7 +419,7 @@ def _prune_by_noise_rate(
     first_of_pair = np.searchsorted(sorted_pair, sorted_pair, side="left")
     rank_in_pair = np.arange(order.size) - first_of_pair
     flagged = np.zeros(labels.size, dtype=bool)
-    flagged[candidates[order]] = rank_in_pair < to_remove.ravel()[sorted_pair]
+    flagged[candidates[order]] = rank_in_pair < to_remove.at(sorted_pair // k, sorted_pair % k)
     return flagged
 
 
@@ -438,7 +438,7 @@ class PairAnomaly:
 
 
 def pair_anomalies(
-    counts: np.ndarray,
+    counts: PairTable | np.ndarray,
     class_count: np.ndarray,
     labels: np.ndarray,
     suggested: np.ndarray,
@@ -450,37 +450,61 @@ def pair_anomalies(
 ) -> list[PairAnomaly]:
     """Ordered pairs (a -> b) of the confident joint with count >= min_count and a share of a's
     samples >= min_ratio x the median off-diagonal share; asymmetric when a -> b is at least 3x
-    b -> a (a labeling rule gone wrong), else symmetric overlap (reported once, as a <-> b)."""
-    k = counts.shape[0]
-    share = np.divide(
-        counts, class_count[:, None], out=np.zeros(counts.shape), where=class_count[:, None] > 0
-    )
-    off = ~np.eye(k, dtype=bool) & (class_count[:, None] > 0)
-    if not off.any():
+    b -> a (a labeling rule gone wrong), else symmetric overlap (reported once, as a <-> b).
+    The median runs over every off-diagonal cell of a labeled class, the empty ones included."""
+    counts = PairTable.of(counts)
+    k = counts.n_rows
+    present = class_count > 0
+    cells = int(present.sum()) * (k - 1)
+    if cells == 0:
         return []
-    median = max(float(np.median(share[off])), 1e-3)
-    candidate = off & (counts >= min_count) & (share >= min_ratio * median)
+    off = counts.off_diagonal()
+    held = present[off.rows]
+    share = off.values[held] / class_count[off.rows[held]]
+    median = max(_median_with_zeros(share, cells - share.size), 1e-3)
+    is_candidate = np.zeros(off.values.size, dtype=bool)
+    is_candidate[held] = (off.values[held] >= min_count) & (share >= min_ratio * median)
+    chosen = np.flatnonzero(is_candidate)
+    codes = off.codes[chosen]
+    example_rows = _pair_examples(labels, suggested, flagged, margin, codes, k, examples)
     found: list[PairAnomaly] = []
-    example_rows = _pair_examples(labels, suggested, flagged, margin, candidate, examples)
-    for a, b in zip(*np.nonzero(candidate), strict=True):
-        reverse = int(counts[b, a])
-        asymmetric = counts[a, b] >= 3 * max(reverse, 1)
-        if not asymmetric and candidate[b, a] and (counts[b, a], b) > (counts[a, b], a):
+    for a, b, n in zip(off.rows[chosen].tolist(), off.columns[chosen].tolist(),
+                       off.values[chosen].tolist(), strict=True):  # fmt: skip
+        reverse = int(off.at(np.array([b]), np.array([a]))[0])
+        asymmetric = n >= 3 * max(reverse, 1)
+        reverse_candidate = _holds(codes, b * k + a)
+        if not asymmetric and reverse_candidate and (reverse, b) > (n, a):
             continue  # a symmetric pair is reported once, from its larger side
         found.append(
             PairAnomaly(
-                source=int(a),
-                target=int(b),
-                count=int(counts[a, b]),
-                share=float(share[a, b]),
+                source=a,
+                target=b,
+                count=int(n),
+                share=float(n / class_count[a]),
                 reverse_count=reverse,
-                ratio_to_median=float(share[a, b] / median),
+                ratio_to_median=float(n / class_count[a] / median),
                 kind="asymmetric" if asymmetric else "symmetric",
-                example_rows=example_rows.get(int(a) * k + int(b), np.empty(0, dtype=np.int64)),
+                example_rows=example_rows.get(a * k + b, np.empty(0, dtype=np.int64)),
             )
         )
     found.sort(key=lambda p: (-p.count, p.source, p.target))
     return found
+
+
+def _median_with_zeros(values: np.ndarray, zeros: int) -> float:
+    """The median of `values` (all > 0) together with `zeros` zeros, as np.median would give."""
+    n = values.size + zeros
+    ordered = np.sort(values)
+
+    def at(position: int) -> float:
+        return 0.0 if position < zeros else float(ordered[position - zeros])
+
+    return (at((n - 1) // 2) + at(n // 2)) / 2.0
+
+
+def _holds(sorted_codes: np.ndarray, code: int) -> bool:
+    where = int(np.searchsorted(sorted_codes, code))
+    return where < sorted_codes.size and int(sorted_codes[where]) == code
 
 
 def _pair_examples(
@@ -489,16 +513,18 @@ def _pair_examples(
     flagged: np.ndarray,
     margin: np.ndarray,
     wanted: np.ndarray,
+    k: int,
     examples: int,
 ) -> dict[int, np.ndarray]:
-    """For each wanted (given, suggested) pair, the flagged rows with the largest margins; only
-    the rows of wanted pairs are sorted (a few, where the whole flagged set may be millions)."""
-    k = wanted.shape[0]
+    """For each wanted (given, suggested) pair (sorted codes given * k + suggested), the flagged
+    rows with the largest margins; only the rows of wanted pairs are sorted (a few, where the
+    whole flagged set may be millions)."""
     rows = np.flatnonzero(flagged)
-    rows = rows[wanted[labels[rows], suggested[rows]]]
+    pair = labels[rows].astype(np.int64) * k + suggested[rows]
+    keep = np.isin(pair, wanted)
+    rows, pair = rows[keep], pair[keep]
     if rows.size == 0:
         return {}
-    pair = labels[rows] * k + suggested[rows]
     order = np.lexsort((-margin[rows], pair))
     sorted_pair = pair[order]
     starts = np.flatnonzero(np.r_[True, sorted_pair[1:] != sorted_pair[:-1]])

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from labelaudit.core.metrics import confusion_matrix
+from labelaudit.core.accumulators import PairCounts
+from labelaudit.core.pair_table import PairTable
 from labelaudit.core.thresholds import multiclass_decide
 
 ECE_BINS = 15
@@ -214,7 +215,7 @@ class ScoreFigures:
 
     rows: int
     fallback_rows: int
-    confusion: np.ndarray
+    confusion: PairTable
     log_loss: float
     expected_calibration_error: float
     top_k_accuracy: float | None
@@ -234,7 +235,7 @@ class MulticlassScoreSums:
     thresholds: np.ndarray | None = None
     rows: int = 0
     fallback_rows: int = 0
-    confusion: np.ndarray = field(init=False)
+    pairs: PairCounts = field(init=False)  # given label x predicted class
     log_loss_sum: float = 0.0
     top_k_hits: int = 0
     bin_count: np.ndarray = field(init=False)
@@ -243,7 +244,7 @@ class MulticlassScoreSums:
 
     def __post_init__(self) -> None:
         k = self.n_classes
-        self.confusion = np.zeros((k, k), dtype=np.int64)
+        self.pairs = PairCounts(k, k)
         self.bin_count = np.zeros(self.bins, dtype=np.int64)
         self.bin_confidence = np.zeros(self.bins, dtype=np.float64)
         self.bin_correct = np.zeros(self.bins, dtype=np.int64)
@@ -278,7 +279,7 @@ class MulticlassScoreSums:
         probability matrix, computed elsewhere (on a GPU, say) without moving the matrix."""
         self.rows += labels.size
         self.fallback_rows += fallback_rows
-        self.confusion += confusion_matrix(labels, predicted, self.n_classes)
+        self.pairs.update(labels, predicted.astype(np.int64))
         given64 = given.astype(np.float64)
         eps = np.finfo(np.float64).eps
         self.log_loss_sum += float(-np.log(np.clip(given64, eps, 1 - eps)).sum())
@@ -297,7 +298,7 @@ class MulticlassScoreSums:
         """Add another accumulator's sums (from chunks processed elsewhere) into this one."""
         self.rows += other.rows
         self.fallback_rows += other.fallback_rows
-        self.confusion += other.confusion
+        self.pairs.merge(other.pairs)
         self.log_loss_sum += other.log_loss_sum
         self.top_k_hits += other.top_k_hits
         self.bin_count += other.bin_count
@@ -310,7 +311,7 @@ class MulticlassScoreSums:
         return ScoreFigures(
             rows=self.rows,
             fallback_rows=self.fallback_rows,
-            confusion=self.confusion.copy(),
+            confusion=self.confusion,
             log_loss=self.log_loss(),
             expected_calibration_error=self.expected_calibration_error(),
             top_k_accuracy=self.top_k_accuracy(),
@@ -318,6 +319,11 @@ class MulticlassScoreSums:
             bin_confidence=confidence,
             bin_accuracy=accuracy,
         )
+
+    @property
+    def confusion(self) -> PairTable:
+        """The confusion matrix (given label x predicted class), its nonzero cells."""
+        return self.pairs.compute()
 
     def log_loss(self) -> float:
         """Mean negative log probability of the given label (clipped to [eps, 1 - eps])."""

@@ -157,7 +157,7 @@ def multiclass_label_issues(
         ],
         noise_matrix=NoiseMatrixSection(
             classes=list(classes),
-            given_given_true=detection.noise.noise_matrix.tolist()
+            given_given_true=detection.noise.noise_matrix.dense().tolist()
             if len(classes) <= MAX_JSON_MATRIX_CLASSES
             else None,
         ),

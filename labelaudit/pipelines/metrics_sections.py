@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from labelaudit.core.metrics import metrics_from_confusion
+from labelaudit.core.metrics import MulticlassMetrics, metrics_from_confusion
 from labelaudit.core.metrics_multilabel import MultilabelMetrics
+from labelaudit.core.pair_table import PairTable
 from labelaudit.core.scores import MulticlassScoreSums
 from labelaudit.report.schema import (
     MAX_JSON_MATRIX_CLASSES,
@@ -52,44 +53,35 @@ def multiclass_metrics_section(
         micro=AverageMetrics(**vars(result.micro)),
         macro=AverageMetrics(**vars(result.macro)),
         weighted=AverageMetrics(**vars(result.weighted)),
-        confusion_matrix=confusion_section(classes, result.confusion, result.confusion_normalized),
+        confusion_matrix=confusion_section(classes, result),
         calibration=calibration_bins(sums),
     )
 
 
-def confusion_section(
-    classes: Sequence[str], counts: np.ndarray, normalized: np.ndarray
-) -> ConfusionSection:
+def confusion_section(classes: Sequence[str], result: MulticlassMetrics) -> ConfusionSection:
     """The matrix as written in the JSON: whole up to MAX_JSON_MATRIX_CLASSES classes, else the
     largest off-diagonal cells."""
     if len(classes) <= MAX_JSON_MATRIX_CLASSES:
+        counts, normalized = result.confusion.dense(), result.confusion_normalized
         return ConfusionSection(list(classes), counts.tolist(), normalized.tolist())
-    return ConfusionSection(list(classes), None, None, largest_cells(classes, counts))
+    return ConfusionSection(list(classes), None, None, largest_cells(classes, result.confusion))
 
 
 def largest_cells(
-    classes: Sequence[str], counts: np.ndarray, limit: int = TOP_CONFUSED_PAIRS
+    classes: Sequence[str], counts: PairTable, limit: int = TOP_CONFUSED_PAIRS
 ) -> list[ConfusedPair]:
-    """The `limit` largest off-diagonal cells of a K x K count matrix, largest first
+    """The `limit` largest off-diagonal cells of a K x K count table, largest first
     (ties: row, then column order), with each one's share of its row."""
-    off = counts.astype(np.float64, copy=True)
-    np.fill_diagonal(off, 0.0)
-    flat = off.ravel()
-    take = min(limit, int(np.count_nonzero(flat)))
-    if take == 0:
-        return []
-    top = np.argpartition(-flat, take - 1)[:take]
-    top = top[np.lexsort((top, -flat[top]))]
-    k = counts.shape[1]
-    totals = counts.sum(axis=1)
+    totals = counts.row_sums()
+    off = counts.off_diagonal()
     return [
         ConfusedPair(
-            classes[i // k],
-            classes[i % k],
-            int(counts.flat[i]),
-            float(counts.flat[i] / totals[i // k]) if totals[i // k] else 0.0,
+            classes[int(off.rows[i])],
+            classes[int(off.columns[i])],
+            int(off.values[i]),
+            float(off.values[i] / totals[off.rows[i]]) if totals[off.rows[i]] else 0.0,
         )
-        for i in top.tolist()
+        for i in off.largest(limit).tolist()
     ]
 
 
