@@ -97,6 +97,49 @@ def test_the_rest_of_the_mass_is_spread_over_the_other_classes(
     assert top["metrics"]["accuracy"] == pytest.approx(accuracy, abs=1e-12)
 
 
+def test_short_lists_equal_their_dense_rows(cli: CliRun, data, tmp_path: Path) -> None:
+    """k < K, varying by row, probabilities rounded so that listed entries tie with each other
+    and with the shared rest: the report and the issues file (computed from the lists' entries)
+    equal those of the same rows written dense. (The entropy score sums its terms in another
+    order, so equal rows may differ in the last bit and swap places: tests/test_sparse_rows.py
+    checks it to 1e-12.)"""
+    labels, probs = data
+    rng = np.random.default_rng(2)
+    ks = rng.integers(0, K, labels.size)
+    rounded = np.floor(probs * 8) / 8  # at most the row, many ties
+    write_topk(tmp_path / "top.parquet", rounded, ks)
+    read = pl.read_parquet(tmp_path / "top.parquet")
+    index = {c: i for i, c in enumerate(CLASSES)}
+    lengths = read["topk_classes"].list.len().to_numpy()
+    topk = TopK(
+        np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        np.array([index[c] for c in read["topk_classes"].explode().drop_nulls()], dtype=np.int32),
+        read["topk_probs"].explode().drop_nulls().to_numpy(),
+    )
+    dense = topk.dense(slice(None), np.arange(K))
+    columns = {c: dense[:, i] for i, c in enumerate(CLASSES)}
+    pl.DataFrame({"id": np.arange(labels.size), **columns}).write_parquet(tmp_path / "as.parquet")
+    for rule in ("weighted_count", "prune_by_noise_rate"):
+        for quality in ("adaptive_margin", "self_confidence"):
+            extra = ["--suspects", rule, "--quality-score", quality]
+            top = report(cli, "top.parquet", *extra, "--issues-out", "top.csv")
+            expected = report(cli, "as.parquet", *extra, "--issues-out", "as.csv")
+            assert_reports_equal(top, expected)
+            assert pl.read_csv(tmp_path / "top.csv").equals(pl.read_csv(tmp_path / "as.csv"))
+
+
+def test_sparse_pair_tables_give_the_same_report(
+    cli: CliRun, data, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """K x K tables past DENSE_PAIR_CELLS keep their cells only: the same report."""
+    _, probs = data
+    write_topk(tmp_path / "top.parquet", probs, 3)
+    dense_tables = report(cli, "top.parquet")
+    monkeypatch.setattr("labelaudit.core.accumulators.DENSE_PAIR_CELLS", 0)
+    assert_reports_equal(report(cli, "top.parquet"), dense_tables)
+    assert_reports_equal(report(cli, "dense.parquet"), report(cli, "dense.parquet"))
+
+
 def test_dense_rows_from_compressed_entries() -> None:
     topk = TopK(
         offsets=np.array([0, 2, 3, 3]),

@@ -22,6 +22,7 @@ import numpy as np
 from labelaudit.core import CHUNK_ROWS
 from labelaudit.core.accumulators import ClassSums, PairCounts
 from labelaudit.core.pair_table import PairTable
+from labelaudit.core.sparse_rows import SparseRows
 
 QUALITY_SCORES = (
     "self_confidence",
@@ -67,16 +68,37 @@ class SampleEvidence:
         self.normalized_entropy = np.zeros(n, dtype=np.float64) if self.with_entropy else None
         self.class_sums = ClassSums(self.n_classes)
 
-    def update(self, probabilities: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> None:
+    def update(
+        self, probabilities: np.ndarray | SparseRows, labels: np.ndarray, rows: np.ndarray
+    ) -> None:
         """Record one chunk; `probabilities` is modified in place, then restored."""
+        if isinstance(probabilities, SparseRows):
+            given = probabilities.given(labels)
+            other, other_probability = probabilities.best(excluded=labels)
+            entropy = probabilities.normalized_entropy() if self.with_entropy else None
+            self._record(labels, rows, given, other, other_probability, entropy)
+            return
         m = labels.size
         at = np.arange(m)
         given = probabilities[at, labels].copy()
         # The best other class: hide the given label's column, take the max, then restore it.
         probabilities[at, labels] = -np.inf
         other = probabilities.argmax(axis=1)
-        self.best_other_probability[rows] = probabilities[at, other]
+        other_probability = probabilities[at, other]
         probabilities[at, labels] = given
+        entropy = normalized_entropy(probabilities) if self.with_entropy else None
+        self._record(labels, rows, given, other, other_probability, entropy)
+
+    def _record(
+        self,
+        labels: np.ndarray,
+        rows: np.ndarray,
+        given: np.ndarray,
+        other: np.ndarray,
+        other_probability: np.ndarray,
+        entropy: np.ndarray | None,
+    ) -> None:
+        self.best_other_probability[rows] = other_probability
         self.best_other_class[rows] = other
         self.given_probability[rows] = given
         part = ClassSums(self.n_classes)
@@ -84,7 +106,7 @@ class SampleEvidence:
         with self._lock:  # chunks may be added from several threads; rows never overlap
             self.class_sums.merge(part)
         if self.normalized_entropy is not None:
-            self.normalized_entropy[rows] = normalized_entropy(probabilities)
+            self.normalized_entropy[rows] = entropy
 
     @property
     def predicted_class(self) -> np.ndarray:
@@ -146,9 +168,16 @@ class ConfidentJoint:
         self.confident_probability[settled] = top_probability[settled]
         return ~settled
 
-    def update(self, probabilities: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> None:
+    def update(
+        self, probabilities: np.ndarray | SparseRows, labels: np.ndarray, rows: np.ndarray
+    ) -> None:
         """A sample's confident class: among classes whose probability clears their threshold,
         the most probable (the paper's rule); none when no class clears."""
+        if isinstance(probabilities, SparseRows):
+            confident, probability = probabilities.confident(self.thresholds)
+            self.confident_class[rows] = confident
+            self.confident_probability[rows] = probability
+            return
         # In pieces: the masked copy is the largest temporary of pass 2.
         for start in range(0, rows.size, _PIECE_ROWS):
             piece = probabilities[start : start + _PIECE_ROWS]

@@ -12,6 +12,7 @@ import numpy as np
 
 from labelaudit.core.accumulators import PairCounts
 from labelaudit.core.pair_table import PairTable
+from labelaudit.core.sparse_rows import SparseRows
 from labelaudit.core.thresholds import multiclass_decide
 
 ECE_BINS = 15
@@ -249,9 +250,11 @@ class MulticlassScoreSums:
         self.bin_confidence = np.zeros(self.bins, dtype=np.float64)
         self.bin_correct = np.zeros(self.bins, dtype=np.int64)
 
-    def update(self, probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    def update(self, probabilities: np.ndarray | SparseRows, labels: np.ndarray) -> np.ndarray:
         """Add one chunk; returns its predicted classes: the argmax (ties to the lowest class), or
         the per-class threshold decision when thresholds are set."""
+        if isinstance(probabilities, SparseRows):
+            return self._update_sparse(probabilities, labels)
         if self.thresholds is None:
             predicted = probabilities.argmax(axis=1)
             fallback = 0
@@ -262,6 +265,21 @@ class MulticlassScoreSums:
         hits = 0
         if self.n_classes > self.top_k:
             hits = int(top_k_hits(probabilities, labels, given, self.top_k).sum())
+        self.update_rows(labels, predicted, given, confidence, hits, fallback)
+        return predicted
+
+    def _update_sparse(self, rows: SparseRows, labels: np.ndarray) -> np.ndarray:
+        """`update` for rows given by their listed entries (top-k predictions)."""
+        if self.thresholds is None:
+            predicted, confidence = rows.best()
+            fallback = 0
+        else:
+            predicted, fallback = multiclass_decide(rows, self.thresholds)
+            confidence = rows.given(predicted)
+        given = rows.given(labels)
+        hits = 0
+        if self.n_classes > self.top_k:
+            hits = int(rows.top_k_hits(labels, given, self.top_k).sum())
         self.update_rows(labels, predicted, given, confidence, hits, fallback)
         return predicted
 

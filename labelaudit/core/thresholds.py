@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from labelaudit.core.sparse_rows import SparseRows
+
 OFF = 1.0
 BELOW_OFF = float(np.nextafter(1.0, 0.0))
 _METRIC = re.compile(r"^(f1|precision@recall=(?P<r>[0-9.]+)|recall@precision=(?P<p>[0-9.]+))$")
@@ -149,9 +151,15 @@ def tune_multilabel(
     )
 
 
-def multiclass_decide(probabilities: np.ndarray, thresholds: np.ndarray) -> tuple[np.ndarray, int]:
+def multiclass_decide(
+    probabilities: np.ndarray | SparseRows, thresholds: np.ndarray
+) -> tuple[np.ndarray, int]:
     """Predicted classes under per-class thresholds, and how many rows fell back to argmax."""
     effective = np.where(thresholds >= OFF, np.inf, thresholds)
+    if isinstance(probabilities, SparseRows):
+        decided, _ = probabilities.confident(effective)
+        none = decided < 0
+        return np.where(none, probabilities.best()[0], decided), int(none.sum())
     cleared = np.where(probabilities >= effective, probabilities, -1.0)
     best = cleared.argmax(axis=1)
     none = cleared[np.arange(best.size), best] < 0

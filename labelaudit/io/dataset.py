@@ -13,6 +13,7 @@ import polars as pl
 
 from labelaudit._text import count
 from labelaudit.core import CHUNK_ROWS
+from labelaudit.core.sparse_rows import SparseRows
 from labelaudit.errors import InputError
 from labelaudit.io.labels import MULTILABEL, LabelTable, describe_ids
 from labelaudit.io.predictions import ScoreMatrix
@@ -68,8 +69,8 @@ class Dataset:
         return self.n_samples if self.score_rows is None else int(self.score_rows.size)
 
     def score_chunks(
-        self, chunk_rows: int = CHUNK_ROWS, needed: np.ndarray | None = None
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        self, chunk_rows: int = CHUNK_ROWS, needed: np.ndarray | None = None, sparse: bool = False
+    ) -> Iterator[tuple[np.ndarray | SparseRows, np.ndarray]]:
         """Yield (raw scores, row indices into this dataset) chunk by chunk, memory bounded.
 
         With a boolean mask `needed` over dataset rows, chunks holding no needed row are skipped
@@ -77,11 +78,16 @@ class Dataset:
         gather costs more than a plain copy), so callers still filter. Each block is a fresh copy
         the caller may modify. A worker thread copies the next chunks while the caller computes
         on this one (polars and NumPy release the GIL); at most PREFETCH chunks wait in memory.
+        With `sparse`, top-k scores come as SparseRows (read as probabilities already), never
+        dense: for consumers that handle them (scan's metrics and detection).
         """
         if self.scores is None:
             return
         topk = getattr(self.scores, "topk", None)
-        if topk is not None:
+        take = self.scores.take
+        if topk is not None and sparse:
+            take = topk.sparse
+        elif topk is not None:
             chunk_rows = topk.chunk_rows(self.n_classes, chunk_rows)
         if getattr(self.scores, "lazy", None) is not None:
             yield from self._streamed_chunks(chunk_rows, needed)
@@ -90,7 +96,7 @@ class Dataset:
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending: deque[tuple[Future[np.ndarray], np.ndarray]] = deque()
             for source, rows in plans:
-                pending.append((pool.submit(self.scores.take, source, self.class_positions), rows))
+                pending.append((pool.submit(take, source, self.class_positions), rows))
                 if len(pending) > PREFETCH:
                     future, ready_rows = pending.popleft()
                     yield future.result(), ready_rows

@@ -12,7 +12,8 @@ import numpy as np
 import polars as pl
 
 from labelaudit._text import count
-from labelaudit.core.scores import DISTRIBUTION_TOLERANCE
+from labelaudit.core.scores import DISTRIBUTION_TOLERANCE, EXACT_SUM
+from labelaudit.core.sparse_rows import SparseRows, entries
 from labelaudit.errors import InputError, SchemaError
 from labelaudit.io.labels import class_names, describe_ids
 
@@ -48,16 +49,10 @@ class TopK:
         spread evenly over each row's other classes."""
         picked = np.arange(self.offsets.size - 1)[rows]
         n, k = picked.size, positions.size
-        starts, stops = self.offsets[picked], self.offsets[picked + 1]
-        lengths = stops - starts
+        starts, lengths = self.offsets[picked], self.offsets[picked + 1] - self.offsets[picked]
         owner = np.repeat(np.arange(n), lengths)
-        entry = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        entry += np.repeat(starts, lengths)
-        size = max(int(positions.max(initial=-1)), int(self.column.max(initial=-1))) + 1
-        vocabulary = np.full(size, -1, dtype=np.int64)
-        present = positions >= 0
-        vocabulary[positions[present]] = np.flatnonzero(present)
-        where = vocabulary[self.column[entry]]
+        entry = entries(starts, lengths)
+        where = self._vocabulary(positions)[self.column[entry]]
         if (where < 0).any():  # the vocabulary is resolved to hold every class the lists name
             raise ValueError("a top-k class is missing from the vocabulary")
         probability = self.probability[entry]
@@ -67,6 +62,36 @@ class TopK:
         out = np.repeat(share[:, None], k, axis=1)
         out[owner, where] = probability
         return out
+
+    def sparse(self, rows: slice | np.ndarray, positions: np.ndarray) -> SparseRows:
+        """Rows as SparseRows in vocabulary order (`positions` as for `dense`), read as
+        probabilities exactly as the dense rows are: a row whose full sum is off 1 by more than
+        EXACT_SUM is divided by it."""
+        picked = np.arange(self.offsets.size - 1)[rows]
+        k = positions.size
+        starts, lengths = self.offsets[picked], self.offsets[picked + 1] - self.offsets[picked]
+        entry = entries(starts, lengths)
+        where = self._vocabulary(positions)[self.column[entry]]
+        probability = self.probability[entry].astype(np.float64)
+        known = self.total[picked]
+        absent = k - lengths
+        share = np.where(absent > 0, np.clip(1.0 - known, 0.0, None) / np.maximum(absent, 1), 0.0)
+        sums = known + absent * share
+        off = np.abs(sums - 1.0) > EXACT_SUM
+        if off.any():
+            scale = np.where(off & (sums > 0), sums, 1.0)
+            probability /= np.repeat(scale, lengths)
+            share = share / scale
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        return SparseRows(k, offsets, where, probability, share, row_sums=sums)
+
+    def _vocabulary(self, positions: np.ndarray) -> np.ndarray:
+        """Class name index -> vocabulary index (-1 for a name outside the vocabulary)."""
+        size = max(int(positions.max(initial=-1)), int(self.column.max(initial=-1))) + 1
+        vocabulary = np.full(size, -1, dtype=np.int64)
+        present = positions >= 0
+        vocabulary[positions[present]] = np.flatnonzero(present)
+        return vocabulary
 
     def chunk_rows(self, n_classes: int, asked: int) -> int:
         """Rows per dense chunk: as asked, fewer when K is large (DENSE_CHUNK_BYTES)."""

@@ -30,6 +30,7 @@ from labelaudit.core.scores import (
     reading,
     to_probabilities,
 )
+from labelaudit.core.sparse_rows import SparseRows
 from labelaudit.errors import InputError
 from labelaudit.io.dataset import Dataset
 from labelaudit.io.labels import describe_ids
@@ -71,6 +72,17 @@ class ReadingLog:
                 self.highest_sum = max(self.highest_sum, float(visibly_off.max()))
                 if check.decimals is not None:
                     self.decimals.add(check.decimals)
+
+    def note_sums(self, row_sums: np.ndarray | None) -> None:
+        """Record rows read as probabilities from their sums alone (top-k lists)."""
+        if row_sums is None:
+            return
+        visibly_off = row_sums[np.abs(row_sums - 1.0) > SUM_TOLERANCE]
+        if visibly_off.size:
+            with self._lock:
+                self.renormalized += int(visibly_off.size)
+                self.lowest_sum = min(self.lowest_sum, float(visibly_off.min()))
+                self.highest_sum = max(self.highest_sum, float(visibly_off.max()))
 
     def warnings(self, source: str, mode: str) -> list[str]:
         """Say what was done to the scores read as `mode`, and how to read them otherwise."""
@@ -191,9 +203,14 @@ def _multiclass_pass(
     contradicted = threading.Event()
     distribution_rows = [0]
 
-    def process(raw: np.ndarray, rows: np.ndarray) -> None:
+    def process(raw: np.ndarray | SparseRows, rows: np.ndarray) -> None:
         nonlocal chosen
         if contradicted.is_set():
+            return
+        if isinstance(raw, SparseRows):  # top-k lists: probabilities, read once at load
+            chosen = _topk_reading(dataset, mode)
+            log.note_sums(raw.row_sums)
+            accumulate(raw, rows)
             return
         check = check_scores(raw, expect_row_sum=True)
         _reject_non_finite(dataset, check, chunk_rows)
@@ -210,7 +227,9 @@ def _multiclass_pass(
                 return
             _reject_mixed(dataset)
         log.note(check, how)
-        probabilities = to_probabilities(raw, chosen, check=check if chosen == "probs" else None)
+        accumulate(to_probabilities(raw, chosen, check=check if chosen == "probs" else None), rows)
+
+    def accumulate(probabilities: np.ndarray | SparseRows, rows: np.ndarray) -> None:
         labels = dataset.labels[rows]
         part = MulticlassScoreSums(dataset.n_classes, thresholds=thresholds)
         part.update(probabilities, labels)
@@ -219,7 +238,7 @@ def _multiclass_pass(
         with lock:
             sums.merge(part)
 
-    chunks = iter(dataset.score_chunks(chunk_rows))
+    chunks = iter(dataset.score_chunks(chunk_rows, sparse=True))
     first = next(chunks, None)
     if first is not None:
         process(*first)  # alone: it decides the score mode for the rest
@@ -230,6 +249,17 @@ def _multiclass_pass(
         _reject_if_mixed(dataset, distribution_rows[0])
     chosen = chosen or "probs"
     return MulticlassEvaluation(sums, evidence, chosen, log.warnings(dataset.scores.source, chosen))
+
+
+def _topk_reading(dataset: Dataset, mode: str) -> str:
+    """Top-k lists hold probabilities (checked when read): `--scores probs` or auto only."""
+    if mode not in ("auto", "probs"):
+        raise InputError(
+            f"The predictions '{dataset.scores.source}' are top-k lists, whose scores are "
+            f"probabilities (each list's sum at most 1), but --scores {mode} was given. Drop "
+            "--scores, or write the lists' probabilities (a softmax of the logits)."
+        )
+    return "probs"
 
 
 def _multiclass_reading(dataset: Dataset, check: ScoreCheck, mode: str, chunk_rows: int) -> str:
@@ -280,13 +310,16 @@ def multiclass_score_mode(dataset: Dataset, mode: str, chunk_rows: int) -> Score
 
 
 def probability_chunks(
-    dataset: Dataset, score_mode: str, chunk_rows: int
-) -> Callable[[np.ndarray | None], Iterator[tuple[np.ndarray, np.ndarray]]]:
-    """Chunks of probabilities (scores read as `score_mode`), for later passes over the data."""
+    dataset: Dataset, score_mode: str, chunk_rows: int, sparse: bool = False
+) -> Callable[[np.ndarray | None], Iterator[tuple[np.ndarray | SparseRows, np.ndarray]]]:
+    """Chunks of probabilities (scores read as `score_mode`), for later passes over the data;
+    with `sparse`, top-k scores come as SparseRows (already probabilities)."""
 
-    def chunks(needed: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for raw, rows in dataset.score_chunks(chunk_rows, needed):
-            yield to_probabilities(raw, score_mode), rows
+    def chunks(
+        needed: np.ndarray | None = None,
+    ) -> Iterator[tuple[np.ndarray | SparseRows, np.ndarray]]:
+        for raw, rows in dataset.score_chunks(chunk_rows, needed, sparse=sparse):
+            yield (raw if isinstance(raw, SparseRows) else to_probabilities(raw, score_mode)), rows
 
     return chunks
 
