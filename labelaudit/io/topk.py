@@ -131,9 +131,10 @@ def read_topk(
     _reject(ids, lengths != other, name,
             f"have lists of different lengths in '{classes_col}' and '{probs_col}' (or a null)",
             "give each row its k classes and their k probabilities")  # fmt: skip
-    names = class_names(classes.explode(), name, classes_col, "top-k class column",
-                        "--topk-classes-col")  # fmt: skip
-    values = probs.explode().cast(pl.Float64, strict=False).to_numpy()
+    listed = pl.Series(lengths > 0)  # empty lists explode to a null in some polars versions
+    names = class_names(classes.filter(listed).explode(), name, classes_col,
+                        "top-k class column", "--topk-classes-col")  # fmt: skip
+    values = probs.filter(listed).explode().cast(pl.Float64, strict=False).to_numpy()
     owner = np.repeat(np.arange(frame.height), lengths)
     bad_value = ~np.isfinite(values) | (values < 0) | (values > 1)
     _reject(ids, np.bincount(owner, weights=bad_value, minlength=frame.height) > 0, name,
@@ -147,21 +148,23 @@ def read_topk(
     _reject(ids, sums > 1 + DISTRIBUTION_TOLERANCE, name,
             "have top-k probabilities summing to more than 1",
             "top-k scores must be probabilities of distinct classes")  # fmt: skip
-    vocabulary = list(fixed) if fixed is not None else sorted(set(names.to_list()))
-    index = {c: i for i, c in enumerate(vocabulary)}
-    unique, inverse = np.unique(names.to_numpy().astype(str), return_inverse=True)
-    unknown = [u for u in unique.tolist() if u not in index]
+    distinct = names.drop_nulls().unique()
+    vocabulary = list(fixed) if fixed is not None else sorted(distinct.to_list())
+    unknown = sorted(set(distinct.to_list()) - set(vocabulary))
     if unknown:
         raise InputError(
             f"The top-k lists of '{name}' name {count(len(unknown), 'class')} not in "
             f"--classes: {', '.join(unknown[:10])}. Add them to the classes file."
         )
-    column = np.array([index[u] for u in unique.tolist()], dtype=np.int32)[inverse]
+    column = names.replace_strict(
+        vocabulary, np.arange(len(vocabulary), dtype=np.int32), return_dtype=pl.Int32
+    ).to_numpy()
+    # A class twice in a row: equal adjacent keys once each row's classes are sorted (rows are
+    # in order already, so the keys sort fast).
+    key = np.sort(owner.astype(np.int64) * max(len(vocabulary), 1) + column)
+    twice = np.flatnonzero(key[1:] == key[:-1])
     repeated = np.zeros(frame.height, dtype=bool)
-    if column.size:
-        order = np.lexsort((column, owner))
-        same = (owner[order][1:] == owner[order][:-1]) & (column[order][1:] == column[order][:-1])
-        repeated[owner[order][1:][same]] = True
+    repeated[key[twice] // max(len(vocabulary), 1)] = True
     _reject(ids, repeated, name, "name a class twice in one top-k list",
             "each class at most once a row")  # fmt: skip
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
