@@ -278,3 +278,15 @@ def test_topk_table_round_trips_through_scan(cli: CliRun, data, tmp_path: Path) 
     assert tied["topk_classes"].to_list() == [["a", "b"]]  # ties: the earlier column first
     topk_table(dense, 50).write_parquet(tmp_path / "all.parquet")  # k above K keeps them all
     assert_reports_equal(report(cli, "all.parquet"), report(cli, "dense.parquet"))
+
+
+def test_thresholds_beyond_memory_is_exit_2(
+    cli: CliRun, data, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`thresholds` holds N x K scores: past the machine's memory it says so, before reading."""
+    _, probs = data
+    write_topk(tmp_path / "top.parquet", probs, 3)
+    monkeypatch.setattr("labelaudit.pipelines.thresholds.os.sysconf", lambda name: 64)
+    result = cli("thresholds", "labels.parquet", "--preds", "top.parquet")
+    assert result.exit_code == 2, result.output
+    assert "1,500 x 8" in result.output and "sample of the rows" in result.output

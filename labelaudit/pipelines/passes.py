@@ -207,8 +207,8 @@ def _multiclass_pass(
         nonlocal chosen
         if contradicted.is_set():
             return
-        if isinstance(raw, SparseRows):  # top-k lists: probabilities, read once at load
-            chosen = _topk_reading(dataset, mode)
+        if isinstance(raw, SparseRows):  # top-k lists: probabilities (io.load refuses others)
+            chosen = "probs"
             log.note_sums(raw.row_sums)
             accumulate(raw, rows)
             return
@@ -249,17 +249,6 @@ def _multiclass_pass(
         _reject_if_mixed(dataset, distribution_rows[0])
     chosen = chosen or "probs"
     return MulticlassEvaluation(sums, evidence, chosen, log.warnings(dataset.scores.source, chosen))
-
-
-def _topk_reading(dataset: Dataset, mode: str) -> str:
-    """Top-k lists hold probabilities (checked when read): `--scores probs` or auto only."""
-    if mode not in ("auto", "probs"):
-        raise InputError(
-            f"The predictions '{dataset.scores.source}' are top-k lists, whose scores are "
-            f"probabilities (each list's sum at most 1), but --scores {mode} was given. Drop "
-            "--scores, or write the lists' probabilities (a softmax of the logits)."
-        )
-    return "probs"
 
 
 def _multiclass_reading(dataset: Dataset, check: ScoreCheck, mode: str, chunk_rows: int) -> str:

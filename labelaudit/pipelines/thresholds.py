@@ -10,6 +10,7 @@ The task (multi-class or multi-label) is picked once: `_Task` holds what differs
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -181,6 +182,7 @@ def _probabilities(
     what reading the scores changed (warnings)."""
     if dataset.scores is None:
         raise InputError("Thresholds are tuned on scores: pass --preds.")
+    _require_memory(dataset.n_samples, dataset.n_classes)
     if dataset.multi_label:
         evaluation = evaluate_multilabel(dataset, config.scores, config.chunk_rows, 0.5)
         truth = dataset.indicators.astype(bool)
@@ -192,6 +194,23 @@ def _probabilities(
         probabilities[rows] = block
     truth = np.eye(dataset.n_classes, dtype=bool)[dataset.labels]
     return probabilities, truth, dataset.labels, score_reading.warnings
+
+
+def _require_memory(n_rows: int, n_classes: int) -> None:
+    """Tuning holds every row's K probabilities (float64) and truths (bool): 9 N K bytes. When
+    that exceeds the machine's memory, say so (exit 2) instead of failing mid-way."""
+    needed = 9 * n_rows * n_classes
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not on every platform: then try
+        return
+    if needed > memory:
+        raise InputError(
+            f"thresholds holds the scores of every row and class ({n_rows:,} x {n_classes:,}, "
+            f"{needed / 2**30:.1f} GiB) and this machine has {memory / 2**30:.1f} GiB of "
+            "memory. Tune on a sample of the rows (a smaller labels file: the thresholds need "
+            "a few hundred rows per class), or on fewer classes."
+        )
 
 
 def _require_rows(tuning: int, judged: int, fraction: float) -> None:
