@@ -323,7 +323,20 @@ def _distributed_worker(rank: int, world: int, init: str, results: Any) -> None:
     multi = MetricAccumulator(CLASSES, multi_label=True)
     multi.update((probs[mine] > 0.3).astype(np.int8), probs[mine])
     multi.all_reduce()
-    results.put((rank, to_jsonable(accumulator.compute()), to_jsonable(multi.compute())))
+    import labelaudit.core.accumulators as accumulators
+
+    accumulators.DENSE_PAIR_CELLS = 0  # the confusion kept by cell, as with very many classes
+    by_cell = MetricAccumulator(CLASSES)
+    by_cell.update(labels[mine], probs[mine])
+    by_cell.all_reduce()
+    results.put(
+        (
+            rank,
+            to_jsonable(accumulator.compute()),
+            to_jsonable(multi.compute()),
+            to_jsonable(by_cell.compute()),
+        )
+    )
     dist.destroy_process_group()
 
 
@@ -346,9 +359,10 @@ def test_all_reduce_across_two_ranks(tmp_path: Path) -> None:
     whole = to_jsonable(accumulate(labels, probs).compute())
     multi = MetricAccumulator(CLASSES, multi_label=True)
     multi.update((probs > 0.3).astype(np.int8), probs)
-    for _, single, several in got:
+    for _, single, several, by_cell in got:
         assert_reports_equal(single, whole)
         assert_reports_equal(several, to_jsonable(multi.compute()))
+        assert_reports_equal(by_cell, whole)
 
 
 def test_no_batches_after_all_reduce() -> None:
