@@ -114,13 +114,10 @@ class ModelAgreement:
 
 def combined_chunks(
     model_chunks: ModelChunks, weights: np.ndarray | Sequence[float] | None
-) -> Callable[..., Iterator[tuple[np.ndarray, np.ndarray]]]:
-    """Detection's `chunks` callable over the weighted mean of the models' aligned chunks (whole
-    rows, whatever `columns` asks)."""
+) -> Callable[[np.ndarray | None], Iterator[tuple[np.ndarray, np.ndarray]]]:
+    """Detection's `chunks` callable over the weighted mean of the models' aligned chunks."""
 
-    def chunks(
-        needed: np.ndarray | None = None, columns: np.ndarray | None = None
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def chunks(needed: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for blocks, rows in model_chunks(needed):
             yield combine_probabilities(blocks, weights), rows
 

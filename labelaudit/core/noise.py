@@ -169,30 +169,23 @@ class ConfidentJoint:
         return ~settled
 
     def update(
-        self,
-        probabilities: np.ndarray | SparseRows,
-        labels: np.ndarray,
-        rows: np.ndarray,
-        columns: np.ndarray | None = None,
+        self, probabilities: np.ndarray | SparseRows, labels: np.ndarray, rows: np.ndarray
     ) -> None:
         """A sample's confident class: among classes whose probability clears their threshold,
-        the most probable (the paper's rule); none when no class clears. `columns`: the block
-        holds those classes only (sorted; the others cannot clear)."""
+        the most probable (the paper's rule); none when no class clears."""
         if isinstance(probabilities, SparseRows):
             confident, probability = probabilities.confident(self.thresholds)
             self.confident_class[rows] = confident
             self.confident_probability[rows] = probability
             return
-        thresholds = self.thresholds if columns is None else self.thresholds[columns]
         # In pieces: the masked copy is the largest temporary of pass 2.
         for start in range(0, rows.size, _PIECE_ROWS):
             piece = probabilities[start : start + _PIECE_ROWS]
             piece_rows = rows[start : start + _PIECE_ROWS]
-            cleared = np.where(piece >= thresholds, piece, -1.0)
+            cleared = np.where(piece >= self.thresholds, piece, -1.0)
             best = cleared.argmax(axis=1)
             best_probability = cleared[np.arange(best.size), best]
             has_any = best_probability >= 0
-            best = best if columns is None else columns[best]
             self.confident_class[piece_rows] = np.where(has_any, best, NO_CLASS)
             self.confident_probability[piece_rows] = np.where(has_any, best_probability, 0.0)
 
@@ -595,7 +588,7 @@ class Detection:
 
 
 def detect(
-    chunks: Callable[..., Iterable[tuple[np.ndarray, np.ndarray]]],
+    chunks: Callable[[np.ndarray | None], Iterable[tuple[np.ndarray, np.ndarray]]],
     labels: np.ndarray,
     n_classes: int,
     quality_score: str = "self_confidence",
@@ -603,11 +596,9 @@ def detect(
 ) -> Detection:
     """Run both passes over the scores and derive suspects and pairs.
 
-    `chunks(needed, columns)` yields (probabilities, rows): a writable (m, K) probability block
-    and the dataset rows it holds; with a boolean mask `needed`, only chunks holding a needed row
-    must be yielded (pass 2 needs few rows); with `columns` (sorted class indices), blocks may
-    hold those classes only (pass 2 needs the classes some unsettled row can clear) or whole
-    rows. Blocks are modified during pass 1 and restored.
+    `chunks(needed)` yields (probabilities, rows): a writable (m, K) probability block and the
+    dataset rows it holds; with a boolean mask `needed`, only chunks holding a needed row must be
+    yielded (pass 2 needs few rows). Blocks are modified during pass 1 and restored.
     """
     evidence = SampleEvidence(
         labels.size, n_classes, with_entropy=quality_score == "confidence_weighted_entropy"
@@ -640,7 +631,7 @@ def run_in_parallel(
 
 def finish_detection(
     evidence: SampleEvidence,
-    chunks: Callable[..., Iterable[tuple[np.ndarray, np.ndarray]]],
+    chunks: Callable[[np.ndarray | None], Iterable[tuple[np.ndarray, np.ndarray]]],
     labels: np.ndarray,
     quality_score: str,
     rule: str,
@@ -654,20 +645,16 @@ def finish_detection(
     thresholds = evidence.thresholds()
     confident = ConfidentJoint(thresholds, labels)
     unsettled = confident.settle_from_top_class(evidence)
-    columns = reachable_classes(thresholds, evidence, unsettled)
-    if unsettled.any() and columns.size:
-        read = None if columns.size == thresholds.size else columns
+    if unsettled.any():
 
         def settle(block: np.ndarray, rows: np.ndarray) -> None:
             keep = unsettled[rows]
-            # A source that cannot read columns (several models, top-k lists) gives whole rows.
-            held = read if read is not None and block.shape[1] == read.size else None
             if keep.all():
-                confident.update(block, labels[rows], rows, held)
+                confident.update(block, labels[rows], rows)
             elif keep.any():
-                confident.update(block[keep], labels[rows[keep]], rows[keep], held)
+                confident.update(block[keep], labels[rows[keep]], rows[keep])
 
-        run_in_parallel(chunks(unsettled, read), settle)
+        run_in_parallel(chunks(unsettled), settle)
     confident.count()
     noise = estimate_noise(confident.counts, evidence.class_count)
     quality = label_quality(evidence, quality_score, noise)
@@ -698,33 +685,17 @@ def finish_detection(
     )
 
 
-def reachable_classes(
-    thresholds: np.ndarray, evidence: SampleEvidence, unsettled: np.ndarray
-) -> np.ndarray:
-    """The classes an unsettled row may have as confident class: a class clears only when some
-    row's probability of it reaches its threshold, and no row's probability exceeds the row's
-    largest, so classes whose threshold is above every unsettled row's largest probability are
-    out (pass 2 reads the others' columns only)."""
-    if not unsettled.any():
-        return np.empty(0, dtype=np.int64)
-    top = np.maximum(evidence.given_probability, evidence.best_other_probability)
-    return np.flatnonzero(thresholds <= top[unsettled].max())
-
-
 def in_memory_chunks(
     probabilities: np.ndarray, chunk_rows: int = CHUNK_ROWS
-) -> Callable[..., Iterator[tuple[np.ndarray, np.ndarray]]]:
+) -> Callable[[np.ndarray | None], Iterator[tuple[np.ndarray, np.ndarray]]]:
     """Chunks of an in-memory matrix as views (modified in pass 1, then restored)."""
 
-    def chunks(
-        needed: np.ndarray | None = None, columns: np.ndarray | None = None
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def chunks(needed: np.ndarray | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for start in range(0, probabilities.shape[0], chunk_rows):
             stop = min(start + chunk_rows, probabilities.shape[0])
             if needed is not None and not needed[start:stop].any():
                 continue
-            block = probabilities[start:stop]
-            yield (block if columns is None else block[:, columns]), np.arange(start, stop)
+            yield probabilities[start:stop], np.arange(start, stop)
 
     return chunks
 

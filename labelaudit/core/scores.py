@@ -179,10 +179,8 @@ def to_probabilities(
     clipped into [0, 1] and (multi-class) each row off 1 by more than float error divided by
     its sum. Works in place on `raw` for probabilities; `check` (of this very block) saves the
     passes that find the range and the row sums."""
-    if not multi_label:
-        return read_rows(raw, mode, check)[0]
     if mode == "logits":
-        return sigmoid(raw)
+        return sigmoid(raw) if multi_label else softmax(raw)
     if mode == "percent":
         raw = np.divide(raw, PERCENT, out=raw if raw.dtype.kind == "f" else None)
         check = None
@@ -198,96 +196,6 @@ def to_probabilities(
     if multi_label:
         return raw
     return renormalize_rows(raw, sums)
-
-
-@dataclass(frozen=True)
-class RowsRead:
-    """How each row of a multi-class block became probabilities, so that a later pass can read
-    a few of a row's columns exactly as the whole row was read (`RowReading.apply`): logits,
-    exp(x - shift) / divisor; probabilities and percentages (first divided by 100), clipped into
-    [0, 1] where `clipped`, then divided by `divisor` (in the scores' dtype) where it is not 1."""
-
-    divisor: np.ndarray
-    shift: np.ndarray | None = None
-    clipped: np.ndarray | None = None
-
-
-def read_rows(
-    raw: np.ndarray, mode: str, check: ScoreCheck | None = None
-) -> tuple[np.ndarray, RowsRead]:
-    """Multi-class scores read as `mode` (see `to_probabilities`), and how each row was read."""
-    if mode == "logits":
-        top = raw.max(axis=1, keepdims=True) if raw.size else np.zeros((raw.shape[0], 1))
-        with np.errstate(over="ignore"):  # a gap beyond float range is -inf: probability 0
-            shifted = raw.astype(np.float64) - top
-        np.exp(shifted, out=shifted)
-        divisor = shifted.sum(axis=1, keepdims=True)
-        shifted /= divisor
-        return shifted, RowsRead(divisor[:, 0], shift=top[:, 0].astype(np.float64))
-    if mode == "percent":
-        raw = np.divide(raw, PERCENT, out=raw if raw.dtype.kind == "f" else None)
-        check = None
-    if check is None:  # renormalizing brings values above 1 into [0, 1]
-        low, sums = (float(raw.min()) if raw.size else 0.0), None
-    else:
-        low, sums = check.low, check.row_sums
-    clipped = low < 0
-    if clipped:
-        np.clip(raw, 0.0, 1.0, out=raw)
-        sums = None
-    if sums is None:
-        sums = raw.sum(axis=1, dtype=np.float64)
-    off = np.abs(sums - 1.0) > EXACT_SUM
-    divisor = np.where(off & (sums > 0), sums, 1.0)
-    renormalize_rows(raw, sums)
-    return raw, RowsRead(divisor, clipped=np.full(raw.shape[0], clipped))
-
-
-@dataclass
-class RowReading:
-    """`RowsRead` of every row of a dataset (filled chunk by chunk in the first pass)."""
-
-    mode: str
-    divisor: np.ndarray
-    shift: np.ndarray | None
-    clipped: np.ndarray | None
-
-    @classmethod
-    def empty(cls, n_rows: int, mode: str) -> RowReading:
-        logits = mode == "logits"
-        return cls(
-            mode,
-            np.ones(n_rows),
-            np.zeros(n_rows) if logits else None,
-            None if logits else np.zeros(n_rows, dtype=bool),
-        )
-
-    def record(self, rows: np.ndarray, read: RowsRead) -> None:
-        self.divisor[rows] = read.divisor
-        if self.shift is not None and read.shift is not None:
-            self.shift[rows] = read.shift
-        if self.clipped is not None and read.clipped is not None:
-            self.clipped[rows] = read.clipped
-
-    def apply(self, raw: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Some columns of `rows`, read exactly as their whole rows were (values equal to the
-        same columns of the whole rows' probabilities, bit for bit)."""
-        divisor = self.divisor[rows]
-        if self.mode == "logits":
-            with np.errstate(over="ignore"):
-                shifted = raw.astype(np.float64) - self.shift[rows][:, None]
-            np.exp(shifted, out=shifted)
-            shifted /= divisor[:, None]
-            return shifted
-        if self.mode == "percent":
-            raw = np.divide(raw, PERCENT, out=raw if raw.dtype.kind == "f" else None)
-        clipped = self.clipped[rows]
-        if clipped.any():
-            raw[clipped] = np.clip(raw[clipped], 0.0, 1.0)
-        off = np.flatnonzero(divisor != 1.0)
-        if off.size:
-            raw[off] = raw[off] / divisor[off][:, None].astype(raw.dtype)
-        return raw
 
 
 def renormalize_rows(probabilities: np.ndarray, sums: np.ndarray | None = None) -> np.ndarray:

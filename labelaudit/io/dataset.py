@@ -68,17 +68,8 @@ class Dataset:
             return 0
         return self.n_samples if self.score_rows is None else int(self.score_rows.size)
 
-    @property
-    def reads_columns(self) -> bool:
-        """Whether `score_chunks` can read some class columns only (one model's dense scores)."""
-        return isinstance(self.scores, ScoreMatrix) and self.scores.topk is None
-
     def score_chunks(
-        self,
-        chunk_rows: int = CHUNK_ROWS,
-        needed: np.ndarray | None = None,
-        sparse: bool = False,
-        columns: np.ndarray | None = None,
+        self, chunk_rows: int = CHUNK_ROWS, needed: np.ndarray | None = None, sparse: bool = False
     ) -> Iterator[tuple[np.ndarray | SparseRows, np.ndarray]]:
         """Yield (raw scores, row indices into this dataset) chunk by chunk, memory bounded.
 
@@ -88,8 +79,7 @@ class Dataset:
         the caller may modify. A worker thread copies the next chunks while the caller computes
         on this one (polars and NumPy release the GIL); at most PREFETCH chunks wait in memory.
         With `sparse`, top-k scores come as SparseRows (read as probabilities already), never
-        dense: for consumers that handle them (scan's metrics and detection). With `columns`
-        (class indices; `reads_columns` only), blocks hold those classes' scores only.
+        dense: for consumers that handle them (scan's metrics and detection).
         """
         if self.scores is None:
             return
@@ -99,15 +89,14 @@ class Dataset:
             take = topk.sparse
         elif topk is not None:
             chunk_rows = topk.chunk_rows(self.n_classes, chunk_rows)
-        positions = self.class_positions if columns is None else self.class_positions[columns]
         if getattr(self.scores, "lazy", None) is not None:
-            yield from self._streamed_chunks(chunk_rows, needed, positions)
+            yield from self._streamed_chunks(chunk_rows, needed)
             return
         plans = list(self._chunk_plans(chunk_rows, needed))
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending: deque[tuple[Future[np.ndarray], np.ndarray]] = deque()
             for source, rows in plans:
-                pending.append((pool.submit(take, source, positions), rows))
+                pending.append((pool.submit(take, source, self.class_positions), rows))
                 if len(pending) > PREFETCH:
                     future, ready_rows = pending.popleft()
                     yield future.result(), ready_rows
@@ -116,11 +105,11 @@ class Dataset:
                 yield future.result(), ready_rows
 
     def _streamed_chunks(
-        self, chunk_rows: int, needed: np.ndarray | None, positions: np.ndarray
+        self, chunk_rows: int, needed: np.ndarray | None
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """`score_chunks` for scores read from disk in file order: each batch's rows mapped to
         dataset rows (score rows without a labeled row dropped), a worker thread reading ahead."""
-        batches = self.scores.stream(positions, chunk_rows)
+        batches = self.scores.stream(self.class_positions, chunk_rows)
         with ThreadPoolExecutor(max_workers=1) as pool:
             ahead = pool.submit(next, batches, None)
             while True:

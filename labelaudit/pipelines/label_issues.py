@@ -101,9 +101,7 @@ def multiclass_label_issues(
     dataset: Dataset, evaluation: MulticlassEvaluation, config: ScanConfig, accuracy: float
 ) -> tuple[LabelIssuesSection, LazyTable, list[str]]:
     """Run detection's second pass and shape the results."""
-    chunks = probability_chunks(
-        dataset, evaluation.score_mode, config.chunk_rows, True, evaluation.reading
-    )
+    chunks = probability_chunks(dataset, evaluation.score_mode, config.chunk_rows, sparse=True)
     detection = finish_detection(
         evaluation.evidence, chunks, dataset.labels, config.quality_score, config.suspect_rule
     )

@@ -24,11 +24,9 @@ from labelaudit.core.scores import (
     RANGE_SLACK,
     SUM_TOLERANCE,
     MulticlassScoreSums,
-    RowReading,
     ScoreCheck,
     check_scores,
     distribution_row_count,
-    read_rows,
     reading,
     to_probabilities,
 )
@@ -128,9 +126,6 @@ class ReadingLog:
         return out
 
 
-ProbabilityChunks = Callable[..., Iterator[tuple[np.ndarray | SparseRows, np.ndarray]]]
-
-
 @dataclass(frozen=True)
 class ScoreReading:
     """How the scores were read (probs or logits) and what that changed, for the warnings."""
@@ -147,7 +142,6 @@ class MulticlassEvaluation:
     evidence: SampleEvidence | None
     score_mode: str
     warnings: list[str] = field(default_factory=list)
-    reading: RowReading | None = None  # how each dense row was read (pass 2 reads columns)
 
 
 @dataclass(frozen=True)
@@ -208,7 +202,6 @@ def _multiclass_pass(
     lock = threading.Lock()
     contradicted = threading.Event()
     distribution_rows = [0]
-    row_reading: list[RowReading | None] = [None]  # how each row was read, for pass 2
 
     def process(raw: np.ndarray | SparseRows, rows: np.ndarray) -> None:
         nonlocal chosen
@@ -234,13 +227,7 @@ def _multiclass_pass(
                 return
             _reject_mixed(dataset)
         log.note(check, how)
-        probabilities, read = read_rows(raw, chosen, check=check if chosen == "probs" else None)
-        if evidence is not None:
-            with lock:
-                if row_reading[0] is None or row_reading[0].mode != chosen:
-                    row_reading[0] = RowReading.empty(dataset.n_samples, chosen)
-            row_reading[0].record(rows, read)
-        accumulate(probabilities, rows)
+        accumulate(to_probabilities(raw, chosen, check=check if chosen == "probs" else None), rows)
 
     def accumulate(probabilities: np.ndarray | SparseRows, rows: np.ndarray) -> None:
         labels = dataset.labels[rows]
@@ -261,8 +248,7 @@ def _multiclass_pass(
     if chosen == "logits" and (mode == "auto" or from_auto):
         _reject_if_mixed(dataset, distribution_rows[0])
     chosen = chosen or "probs"
-    warnings = log.warnings(dataset.scores.source, chosen)
-    return MulticlassEvaluation(sums, evidence, chosen, warnings, row_reading[0])
+    return MulticlassEvaluation(sums, evidence, chosen, log.warnings(dataset.scores.source, chosen))
 
 
 def _multiclass_reading(dataset: Dataset, check: ScoreCheck, mode: str, chunk_rows: int) -> str:
@@ -313,29 +299,16 @@ def multiclass_score_mode(dataset: Dataset, mode: str, chunk_rows: int) -> Score
 
 
 def probability_chunks(
-    dataset: Dataset,
-    score_mode: str,
-    chunk_rows: int,
-    sparse: bool = False,
-    row_reading: RowReading | None = None,
-) -> ProbabilityChunks:
+    dataset: Dataset, score_mode: str, chunk_rows: int, sparse: bool = False
+) -> Callable[[np.ndarray | None], Iterator[tuple[np.ndarray | SparseRows, np.ndarray]]]:
     """Chunks of probabilities (scores read as `score_mode`), for later passes over the data;
-    with `sparse`, top-k scores come as SparseRows (already probabilities). With the first
-    pass's `row_reading`, a pass may ask for some `columns` only (the class indices, sorted): read
-    exactly as the whole rows were."""
+    with `sparse`, top-k scores come as SparseRows (already probabilities)."""
 
     def chunks(
-        needed: np.ndarray | None = None, columns: np.ndarray | None = None
+        needed: np.ndarray | None = None,
     ) -> Iterator[tuple[np.ndarray | SparseRows, np.ndarray]]:
-        if columns is not None and (row_reading is None or not dataset.reads_columns):
-            columns = None  # a whole row is read the only way it can be
-        for raw, rows in dataset.score_chunks(chunk_rows, needed, sparse=sparse, columns=columns):
-            if isinstance(raw, SparseRows):
-                yield raw, rows
-            elif columns is not None:
-                yield row_reading.apply(raw, rows), rows
-            else:
-                yield to_probabilities(raw, score_mode), rows
+        for raw, rows in dataset.score_chunks(chunk_rows, needed, sparse=sparse):
+            yield (raw if isinstance(raw, SparseRows) else to_probabilities(raw, score_mode)), rows
 
     return chunks
 
