@@ -121,8 +121,9 @@ class ScanConfig:
         CHUNK_ROWS, "Rows per chunk of scores: memory is bounded by a few chunks.", minimum=1
     )
     stream_above_mib: int = setting(
-        512, "Wide parquet predictions whose scores would take more than this many MiB in "
-        "memory are streamed from disk in batches (0: always).", minimum=0,
+        512, "Wide predictions whose scores would take more than this many MiB in memory "
+        "(parquet), or whose files are larger (CSV, TSV, NDJSON), are streamed from disk in "
+        "batches (0: always).", minimum=0,
     )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:

@@ -40,7 +40,7 @@ def read_whole(monkeypatch: pytest.MonkeyPatch):
     """Call to make every later read of predictions whole (the reference for streaming)."""
 
     def switch() -> None:
-        monkeypatch.setattr("labelaudit.io.predictions._lazy_parquet", lambda *args: None)
+        monkeypatch.setattr("labelaudit.io.predictions._lazy_table", lambda *args: None)
 
     return switch
 
@@ -167,3 +167,78 @@ def test_the_issues_file_written_in_pieces_equals_the_table(
         table = pl.read_csv(table.write_csv().encode())
     assert written.equals(table)
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def _write_text(preds: pl.DataFrame, path: Path) -> None:
+    if path.suffix == ".ndjson":
+        preds.write_ndjson(path)
+    else:
+        preds.write_csv(path, separator="\t" if path.suffix == ".tsv" else ",")
+
+
+@pytest.mark.parametrize("name", ["p.csv", "p.tsv", "p.ndjson", "p-*.csv"])
+def test_text_predictions_stream_like_parquet(cli, read_whole, tmp_path: Path, name: str) -> None:
+    """CSV, TSV and NDJSON files larger than stream_above_mib stream batch by batch (shards one
+    after the other), with the report and issues file of a whole read."""
+    labels, preds = problem(4000, seed=7)
+    labels.write_csv(tmp_path / "labels.csv")
+    preds = preds.sample(fraction=1.0, shuffle=True, seed=8)
+    if "*" in name:
+        for i, part in enumerate(preds.iter_slices(1500)):
+            _write_text(part, tmp_path / f"p-{i}.csv")
+        first = tmp_path / "p-0.csv"
+    else:
+        _write_text(preds, tmp_path / name)
+        first = tmp_path / name
+    matrix = load_predictions(str(tmp_path / name), stream_above=0)
+    assert matrix.lazy is not None and matrix.ids.dtype == pl.Int64
+    assert load_predictions(first, stream_above=first.stat().st_size).lazy is None  # fits
+    streamed = scan_json(cli, "labels.csv", "--preds", name, "--issues-out", "s.csv")
+    read_whole()
+    whole = scan_json(cli, "labels.csv", "--preds", name, "--issues-out", "w.csv")
+    assert_reports_equal(streamed, whole)
+    assert (tmp_path / "s.csv").read_text() == (tmp_path / "w.csv").read_text()
+
+
+def test_text_ids_keep_their_text_when_streamed(cli, tmp_path: Path) -> None:
+    labels, preds = problem(300, seed=9)
+    text_ids = [f"{i:04d}" for i in range(300)]  # "0007" is not 7
+    labels.with_columns(pl.Series("id", text_ids)).write_csv(tmp_path / "labels.csv")
+    preds.with_columns(pl.Series("id", text_ids)).write_csv(tmp_path / "p.csv")
+    matrix = load_predictions(str(tmp_path / "p.csv"), stream_above=0)
+    assert matrix.lazy is not None and matrix.ids.to_list()[:2] == ["0000", "0001"]
+    scan_json(cli, "labels.csv", "--preds", "p.csv")
+
+
+@pytest.mark.parametrize("rows", [12_000, 150_000])
+def test_a_bad_value_in_a_late_batch_of_a_csv_is_bad_input(cli, tmp_path: Path, rows: int) -> None:
+    """A value that is not a number past the rows types are read from (10,000), near them or
+    batches later: exit 2 naming the file and its line, nothing written."""
+    labels, preds = problem(rows, seed=10)
+    labels.write_csv(tmp_path / "labels.csv")
+    bad = rows - 500
+    text = preds.with_columns(pl.col("cat").cast(pl.String))
+    text = text.with_columns(
+        pl.when(pl.col("id") == bad).then(pl.lit("oops")).otherwise(pl.col("cat")).alias("cat")
+    )
+    text.write_csv(tmp_path / "p.csv")
+    line = f"line {bad + 2}"  # the header, then rows from id 0
+    result = cli("scan", "labels.csv", "--preds", "p.csv", "--issues-out", "i.csv")
+    assert result.exit_code == 2, result.output
+    assert line in result.output and "`oops`" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "i.csv").exists()
+    (tmp_path / "labelaudit.toml").unlink()  # the whole read names the line too
+    whole = cli("scan", "labels.csv", "--preds", "p.csv")
+    assert whole.exit_code == 2 and line in whole.output, whole.output
+
+
+def test_scores_written_as_text_are_read_whole(tmp_path: Path) -> None:
+    """`NA` among a CSV's first rows: the whole read converts the column (not streamed)."""
+    _, preds = problem(200, seed=11)
+    text = preds.with_columns(pl.col("cat").cast(pl.String))
+    text = text.with_columns(
+        pl.when(pl.col("id") == 3).then(pl.lit("NA")).otherwise(pl.col("cat")).alias("cat")
+    )
+    text.write_csv(tmp_path / "p.csv")
+    matrix = load_predictions(str(tmp_path / "p.csv"), stream_above=0)
+    assert matrix.lazy is None and "cat" in matrix.columns

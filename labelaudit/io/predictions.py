@@ -21,7 +21,17 @@ import polars as pl
 from labelaudit._text import agree, count
 from labelaudit.errors import InputError, SchemaError
 from labelaudit.io.labels import checked_ids
-from labelaudit.io.tables import detect_format, expand_paths, read_npy, read_table
+from labelaudit.io.tables import (
+    STREAMABLE_TEXT,
+    canonical_integers,
+    detect_format,
+    expand_paths,
+    read_npy,
+    read_sample,
+    read_table,
+    scan_text_table,
+    unparsed_value_line,
+)
 from labelaudit.io.topk import TOPK_CLASSES_COL, TOPK_PROBS_COL, TopK, read_topk
 
 STREAM_ABOVE_BYTES = 512 * 2**20  # default: scores larger than this in memory are streamed
@@ -121,9 +131,11 @@ def _collect(source: str, read: Any) -> Any:
         return read()
     except (pl.exceptions.PolarsError, OSError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        where = unparsed_value_line(source, detail)
         raise InputError(
-            f"The predictions '{source}' could not be read ({detail[:200]}). Check that the "
-            "file is complete and is parquet."
+            f"The predictions '{source}' could not be read ({detail[:200]}{where}). Check that the "
+            "file is complete, of the format its extension says, and that every score is a "
+            "number."
         ) from exc
 
 
@@ -157,7 +169,7 @@ def load_predictions(
         return _from_array(read_npy(source, "predictions"), str(source), classes)
     if probs_col is None:
         limit = STREAM_ABOVE_BYTES if stream_above is None else stream_above
-        lazy = _lazy_parquet(paths, str(source), input_format, id_col, label_col, classes,
+        lazy = _lazy_table(paths, str(source), input_format, id_col, label_col, classes,
                              ignore_cols, topk_cols, limit)  # fmt: skip
         if lazy is not None:
             return lazy
@@ -177,6 +189,13 @@ def _scores_written_as_text(frame: pl.DataFrame, skip: tuple[str, ...]) -> pl.Da
     """CSV columns of numbers with a missing value written as text (`nan`, `NA`, `null`) are
     read by polars as text; read them as numbers, the missing ones as null (so a class's
     scores are never dropped as a non-numeric column: their NaN is reported with its ids)."""
+    converted = _text_scores(frame, skip)
+    return frame.with_columns(converted) if converted else frame
+
+
+def _text_scores(frame: pl.DataFrame, skip: tuple[str, ...]) -> list[pl.Series]:
+    """The text columns of `frame` (but `skip`) that hold numbers and missing values only, as
+    float columns."""
     converted = []
     for name, dtype in frame.schema.items():
         if name in skip or dtype != pl.String:
@@ -187,10 +206,10 @@ def _scores_written_as_text(frame: pl.DataFrame, skip: tuple[str, ...]) -> pl.Da
         if bool((missing | number).all()) and bool(number.any()):
             as_number = pl.when(pl.Series(missing)).then(None).otherwise(pl.Series(text))
             converted.append(as_number.cast(pl.Float64).alias(name))
-    return frame.with_columns(converted) if converted else frame
+    return converted
 
 
-def _lazy_parquet(
+def _lazy_table(
     paths: list[str],
     name: str,
     input_format: str | None,
@@ -201,30 +220,41 @@ def _lazy_parquet(
     topk_cols: tuple[str, str],
     stream_above: int,
 ) -> ScoreMatrix | None:
-    """Wide parquet files as a lazy matrix: the schema and the id column read now, the scores
-    when streamed. None (read them whole instead) for scores that fit in `stream_above` bytes,
-    other formats, pipes, empty files and shards whose schemas differ (the whole read says what
-    differs)."""
-    if any(
-        detect_format(p, input_format, "predictions") != "parquet"
-        or not os.path.isfile(p)
-        or os.path.getsize(p) == 0
-        for p in paths
-    ):
+    """Wide tables as a lazy matrix: the schema and the id column read now, the scores when
+    streamed. Parquet files whose scores exceed `stream_above` bytes; plain CSV, TSV and NDJSON
+    files larger than that (text is about the size of its numbers). None (read them whole
+    instead) for smaller ones, other formats, compressed files, pipes, empty files, shards
+    whose schemas differ and text whose first rows hold scores written as text (`NA`): the
+    whole read says what is wrong, or reads them."""
+    formats = {detect_format(p, input_format, "predictions") for p in paths}
+    if len(formats) != 1 or not all(os.path.isfile(p) and os.path.getsize(p) for p in paths):
         return None
-    try:
-        schemas = [pl.read_parquet_schema(p) for p in paths]
-    except (pl.exceptions.PolarsError, OSError):
-        return None  # the whole read reports the damage with the file's name
-    if any(list(s.items()) != list(schemas[0].items()) for s in schemas[1:]):
+    fmt = formats.pop()
+    if fmt == "parquet":
+        try:
+            schemas = [pl.read_parquet_schema(p) for p in paths]
+        except (pl.exceptions.PolarsError, OSError):
+            return None  # the whole read reports the damage with the file's name
+        if any(list(s.items()) != list(schemas[0].items()) for s in schemas[1:]):
+            return None
+        lazy, schema = pl.scan_parquet(paths), dict(schemas[0])
+    elif fmt in STREAMABLE_TEXT and not any(p.lower().endswith(".gz") for p in paths):
+        if sum(os.path.getsize(p) for p in paths) <= stream_above:
+            return None
+        samples = [read_sample(p, fmt, "predictions", (id_col,)) for p in paths]
+        if any(s is None or s.columns != samples[0].columns for s in samples):
+            return None
+        if _text_scores(samples[0], (id_col, label_col)):
+            return None  # scores written as text: read whole, where they are converted
+        lazy = _collect(name, lambda: scan_text_table(paths, fmt, (id_col,)))
+        schema = dict(_collect(name, lambda: lazy.collect_schema()))
+    else:
         return None
-    schema = dict(schemas[0])
     if set(topk_cols) & set(schema) or topk_cols != (TOPK_CLASSES_COL, TOPK_PROBS_COL):
         return None  # top-k lists are compact: read whole (and checked there)
     ignored = _present(list(schema), ignore_cols)
     for column in ignored:
         schema.pop(column)
-    lazy = pl.scan_parquet(paths)
     normalized = _normalized_names(list(schema))
     if normalized is not None:
         lazy = lazy.rename(normalized)
@@ -234,11 +264,13 @@ def _lazy_parquet(
         raise InputError(f"The predictions in '{name}' have no rows.")
     columns = _score_columns(schema, name, id_col, label_col, classes)
     width = sum(4 if schema[c] == pl.Float32 else 8 for c in columns)
-    if height * width <= stream_above:
+    if fmt == "parquet" and height * width <= stream_above:
         return None
     ids = None
     if id_col in schema:
         id_values = _collect(name, lambda: lazy.select(id_col).collect())[id_col]
+        if fmt in ("csv", "tsv"):
+            id_values = canonical_integers(id_values)
         ids = checked_ids(id_values, id_col, f"the predictions '{name}'")
     scores = lazy.select(_as_float(schema, columns))
     skipped = _skipped_label(schema, label_col, columns)

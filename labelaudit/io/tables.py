@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import io
 import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,9 +35,15 @@ DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 GLOB_CHARACTERS = set("*?[")
 
 
-def _read(source: Any, fmt: str, text_columns: Sequence[str]) -> pl.DataFrame:
-    """Read one file (a path, or the bytes of a pipe) in `fmt`. In CSV/TSV, `text_columns` are
-    read as written (text): polars would read `007` as 7 and `01` and `1` as one value."""
+INFER_ROWS = 10_000  # CSV/TSV column types are inferred from this many rows (whole or scanned)
+
+
+def _read(
+    source: Any, fmt: str, text_columns: Sequence[str], n_rows: int | None = None
+) -> pl.DataFrame:
+    """Read one file (a path, or the bytes of a pipe) in `fmt` (its first `n_rows` rows when
+    given, text formats only). In CSV/TSV, `text_columns` are read as written (text): polars
+    would read `007` as 7 and `01` and `1` as one value."""
     if fmt in ("csv", "tsv"):
         separator = "," if fmt == "csv" else "\t"
         header = pl.read_csv(source, separator=separator, n_rows=0).columns
@@ -44,14 +51,46 @@ def _read(source: Any, fmt: str, text_columns: Sequence[str]) -> pl.DataFrame:
             source.seek(0)
         overrides = {c: pl.String for c in text_columns if c in header}
         return pl.read_csv(
-            source, separator=separator, infer_schema_length=10_000, schema_overrides=overrides
-        )
+            source, separator=separator, infer_schema_length=INFER_ROWS,
+            schema_overrides=overrides, n_rows=n_rows,
+        )  # fmt: skip
+    if fmt == "ndjson":
+        return pl.read_ndjson(source, n_rows=n_rows)
     readers: dict[str, Callable[[Any], pl.DataFrame]] = {
         "parquet": pl.read_parquet,
-        "ndjson": pl.read_ndjson,
         "ipc": pl.read_ipc,
     }
     return readers[fmt](source)
+
+
+STREAMABLE_TEXT = ("csv", "tsv", "ndjson")
+
+
+def scan_text_table(paths: Sequence[str], fmt: str, text_columns: Sequence[str]) -> pl.LazyFrame:
+    """Plain CSV, TSV or NDJSON files (no .gz) as one lazy table read batch by batch, with the
+    column types the whole read gives (`_read`; the first file's sample was checked with
+    `read_sample`)."""
+    if fmt == "ndjson":
+        return pl.scan_ndjson(list(paths))
+    separator = "," if fmt == "csv" else "\t"
+    header = pl.read_csv(paths[0], separator=separator, n_rows=0).columns
+    overrides = {c: pl.String for c in text_columns if c in header}
+    return pl.scan_csv(
+        list(paths), separator=separator, infer_schema_length=INFER_ROWS,
+        schema_overrides=overrides,
+    )  # fmt: skip
+
+
+def read_sample(path: str, fmt: str, role: str, text_columns: Sequence[str]) -> pl.DataFrame | None:
+    """The first INFER_ROWS rows of a text table, read and checked as the whole read would;
+    None when they do not read (polars may parse past them): the whole read then says why."""
+    try:
+        frame = _read(path, fmt, text_columns, n_rows=INFER_ROWS)
+    except (pl.exceptions.PolarsError, OSError, ValueError):
+        return None
+    if fmt in ("csv", "tsv"):
+        _check_header(frame, path, role, fmt)
+    return frame
 
 
 def expand_paths(path: str | os.PathLike[str], role: str) -> list[str]:
@@ -142,7 +181,7 @@ def _read_one(path: str, fmt: str, role: str, text_columns: Sequence[str]) -> pl
             raise InputError(f"The {role} input '{path}' is empty: nothing was piped into it.")
         frame = _read(source, fmt, text_columns)
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        where = _parse_error_line(path, fmt) if regular else ""
+        where = _parse_error_line(path, fmt, str(exc)) if regular else ""
         raise InputError(
             f"The {role} file '{path}' could not be read as {fmt}{where}: "
             f"{printable(_first_line(exc))[:200]}. Check that the file is complete and of the "
@@ -208,11 +247,44 @@ def _check_header(frame: pl.DataFrame, path: str, role: str, fmt: str) -> None:
                 )
 
 
-def _parse_error_line(path: str, fmt: str) -> str:
+UNPARSED = re.compile(r"could not parse `(.*?)` as dtype `.*?` at column '(.*?)'")
+
+
+def unparsed_value_line(source: str, message: str) -> str:
+    """For polars' "could not parse `v` ... at column 'c'" on CSV/TSV `source` (a file or a
+    glob of shards): ", in 'file' line N" of the first row holding that text in that column
+    (a second, plain read on the error path only); empty when it cannot be found."""
+    found = UNPARSED.search(message)
+    if found is None:
+        return ""
+    value, column = found.groups()
+    try:
+        for path in expand_paths(source, "predictions"):
+            fmt = detect_format(path, None, "predictions")
+            if fmt not in ("csv", "tsv"):
+                return ""
+            rows = (
+                pl.scan_csv(path, separator="," if fmt == "csv" else "\t", infer_schema=False)
+                .with_row_index("row")
+                .filter(pl.col(column).str.strip_chars() == value.strip())
+                .select("row")
+                .head(1)
+                .collect()
+            )
+            if rows.height:
+                return f", in '{path}' line {int(rows['row'][0]) + 2}"
+    except (pl.exceptions.PolarsError, OSError, InputError):
+        return ""
+    return ""
+
+
+def _parse_error_line(path: str, fmt: str, message: str = "") -> str:
     """', line N' for the first line of a CSV/TSV/NDJSON file that does not parse (a second,
     plain read on the error path only); empty when it cannot be found."""
     if fmt not in COMPRESSIBLE_FORMATS:
         return ""
+    if UNPARSED.search(message) and not path.lower().endswith(".gz"):
+        return unparsed_value_line(path, message).replace(f", in '{path}' line", ", line")
     import csv
     import gzip
 
