@@ -259,7 +259,13 @@ def _lazy_table(
     if normalized is not None:
         lazy = lazy.rename(normalized)
         schema = {normalized[c]: t for c, t in schema.items()}
-    height = _collect(name, lambda: lazy.select(pl.len()).collect().item())
+    id_values = None
+    if fmt == "parquet":
+        height = _collect(name, lambda: lazy.select(pl.len()).collect().item())
+    else:  # counting text rows maps the whole file into memory: count the ids read anyway
+        first = lazy.select(id_col if id_col in schema else pl.first())
+        id_values = _collect(name, lambda: first.collect()).to_series()
+        height = id_values.len()
     if height == 0:
         raise InputError(f"The predictions in '{name}' have no rows.")
     columns = _score_columns(schema, name, id_col, label_col, classes)
@@ -268,7 +274,8 @@ def _lazy_table(
         return None
     ids = None
     if id_col in schema:
-        id_values = _collect(name, lambda: lazy.select(id_col).collect())[id_col]
+        if id_values is None:
+            id_values = _collect(name, lambda: lazy.select(id_col).collect())[id_col]
         if fmt in ("csv", "tsv"):
             id_values = canonical_integers(id_values)
         ids = checked_ids(id_values, id_col, f"the predictions '{name}'")
