@@ -14,6 +14,7 @@ import pytest
 
 from labelaudit.api import scan
 from labelaudit.core.scores import check_scores, reading, rounding_decimals, sum_tolerance
+from labelaudit.errors import InputError, SchemaError
 
 from .conftest import FIXTURES, CliRun, labels_frame, preds_frame
 
@@ -377,3 +378,31 @@ def test_a_file_mixing_percentages_and_probabilities_is_an_error() -> None:
     probs[100:] *= 100
     with pytest.raises(InputError, match=r"probabilities .* and rows of percentages"):
         scan(labels_frame(rng.integers(0, 3, 200)), preds_frame(probs, list("012")), chunk_rows=100)
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "ndjson"])
+def test_labels_read_only_their_id_and_label(tmp_path: Path, suffix: str) -> None:
+    """A labels table's other columns (paths, metadata) are not read; a missing label column
+    still names every column the file has."""
+    from labelaudit.io.labels import load_labels
+    from labelaudit.io.tables import read_table
+
+    frame = pl.DataFrame(
+        {"path": ["a.png", "b.png"], "id": [1, 2], "note": ["x", "y"], "label": ["cat", "dog"]}
+    )
+    path = tmp_path / f"labels.{suffix}"
+    getattr(frame, f"write_{suffix}")(path)
+    read = read_table(path, "labels", keep=("id", "label"))
+    assert read.columns == ["id", "label"]
+    table = load_labels(path)
+    assert table.values.to_list() == ["cat", "dog"] and table.ids.to_list() == [1, 2]
+    with pytest.raises(SchemaError, match="Columns found: path, id, note, label"):
+        load_labels(path, label_col="class")
+
+
+def test_a_repeated_label_column_is_refused_when_others_are_skipped(tmp_path: Path) -> None:
+    from labelaudit.io.labels import load_labels
+
+    (tmp_path / "labels.csv").write_text("id,label,note,label\n1,cat,x,dog\n")
+    with pytest.raises(InputError, match="more than once"):
+        load_labels(tmp_path / "labels.csv")

@@ -10,7 +10,7 @@ import polars as pl
 
 from labelaudit._text import count
 from labelaudit.errors import InputError, SchemaError
-from labelaudit.io.tables import read_table
+from labelaudit.io.tables import read_table, table_columns
 
 MULTICLASS = "multiclass"
 MULTILABEL = "multilabel"
@@ -61,16 +61,26 @@ def load_labels(
     if isinstance(source, pl.DataFrame):
         frame, name = source, "labels DataFrame"
     else:
-        frame = read_table(source, "labels", input_format, ids=(id_col,), label=label_col)
+        frame = read_table(
+            source,
+            "labels",
+            input_format,
+            ids=(id_col,),
+            label=label_col,
+            keep=(id_col, label_col),
+        )  # fmt: skip: a labels table's other columns (paths, metadata) are not read
         name = str(source)
     if frame.height == 0:
         raise InputError(
             f"The labels in '{name}' have no rows. Give a table with one row a sample."
         )
     if label_col not in frame.columns:
+        found = frame.columns
+        if not isinstance(source, pl.DataFrame):
+            found = table_columns(source, "labels", input_format)
         raise SchemaError(
             f"The labels in '{name}' have no column '{label_col}'. Columns found: "
-            f"{', '.join(frame.columns)}. Name the label column with --label-col."
+            f"{', '.join(found)}. Name the label column with --label-col."
         )
     ids, has_ids = _read_ids(frame, name, id_col, id_col_required)
     raw = _usable_label_column(frame[label_col], name, label_col)

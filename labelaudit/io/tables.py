@@ -39,28 +39,43 @@ INFER_ROWS = 10_000  # CSV/TSV column types are inferred from this many rows (wh
 
 
 def _read(
-    source: Any, fmt: str, text_columns: Sequence[str], n_rows: int | None = None
+    source: Any,
+    fmt: str,
+    text_columns: Sequence[str],
+    n_rows: int | None = None,
+    keep: Sequence[str] | None = None,
+    check: Callable[[pl.DataFrame], None] | None = None,
 ) -> pl.DataFrame:
     """Read one file (a path, or the bytes of a pipe) in `fmt` (its first `n_rows` rows when
-    given, text formats only). In CSV/TSV, `text_columns` are read as written (text): polars
-    would read `007` as 7 and `01` and `1` as one value."""
+    given, text formats only; only the `keep` columns it has when given, after `check` of its
+    header). In CSV/TSV, `text_columns` are read as written (text): polars would read `007` as
+    7 and `01` and `1` as one value."""
     if fmt in ("csv", "tsv"):
         separator = "," if fmt == "csv" else "\t"
-        header = pl.read_csv(source, separator=separator, n_rows=0).columns
+        header = pl.read_csv(source, separator=separator, n_rows=0)
+        if check is not None:
+            check(header)
         if hasattr(source, "seek"):
             source.seek(0)
-        overrides = {c: pl.String for c in text_columns if c in header}
+        overrides = {c: pl.String for c in text_columns if c in header.columns}
+        columns = None if keep is None else [c for c in header.columns if c in keep]
         return pl.read_csv(
             source, separator=separator, infer_schema_length=INFER_ROWS,
-            schema_overrides=overrides, n_rows=n_rows,
+            schema_overrides=overrides, n_rows=n_rows, columns=columns,
         )  # fmt: skip
     if fmt == "ndjson":
-        return pl.read_ndjson(source, n_rows=n_rows)
-    readers: dict[str, Callable[[Any], pl.DataFrame]] = {
-        "parquet": pl.read_parquet,
-        "ipc": pl.read_ipc,
-    }
-    return readers[fmt](source)
+        if keep is None or not isinstance(source, str):
+            frame = pl.read_ndjson(source, n_rows=n_rows)
+            return frame if keep is None else frame.select(c for c in frame.columns if c in keep)
+        lazy = pl.scan_ndjson(source, n_rows=n_rows)
+        return lazy.select(c for c in lazy.collect_schema().names() if c in keep).collect()
+    reader = pl.read_parquet if fmt == "parquet" else pl.read_ipc
+    if keep is None:
+        return reader(source)
+    schema = pl.read_parquet_schema(source) if fmt == "parquet" else pl.read_ipc_schema(source)
+    if hasattr(source, "seek"):
+        source.seek(0)
+    return reader(source, columns=[c for c in schema if c in keep])
 
 
 STREAMABLE_TEXT = ("csv", "tsv", "ndjson")
@@ -137,10 +152,12 @@ def read_table(
     override: str | None = None,
     ids: Sequence[str] = (),
     label: str | None = None,
+    keep: Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """Read one table, or several shards as one (stacked in sorted file-name order). In CSV and
     TSV, the `ids` columns and the `label` column are read as the text they are; then
-    `canonical_integers` (ids) and `numbers_as_written` (the label) decide their type."""
+    `canonical_integers` (ids) and `numbers_as_written` (the label) decide their type. With
+    `keep`, only those of its columns the table has are read (its other columns may be many)."""
     paths = expand_paths(path, role)
     frames = []
     for one in paths:
@@ -151,7 +168,7 @@ def read_table(
                 "(csv, tsv, parquet, ndjson, arrow)."
             )
         text = list(dict.fromkeys([*ids, *([label] if label else [])]))
-        frame = _read_one(one, fmt, role, text)
+        frame = _read_one(one, fmt, role, text, keep)
         if fmt in ("csv", "tsv"):
             frame = frame.with_columns(
                 (numbers_as_written if c == label else canonical_integers)(frame[c])
@@ -170,7 +187,9 @@ def read_table(
         ) from exc
 
 
-def _read_one(path: str, fmt: str, role: str, text_columns: Sequence[str]) -> pl.DataFrame:
+def _read_one(
+    path: str, fmt: str, role: str, text_columns: Sequence[str], keep: Sequence[str] | None = None
+) -> pl.DataFrame:
     regular = os.path.isfile(path)
     if regular and os.path.getsize(path) == 0:
         raise InputError(f"The {role} file '{path}' is empty (0 bytes). Give a file with rows.")
@@ -179,7 +198,11 @@ def _read_one(path: str, fmt: str, role: str, text_columns: Sequence[str]) -> pl
         source: Any = path if regular else io.BytesIO(Path(path).read_bytes())
         if not regular and source.getbuffer().nbytes == 0:
             raise InputError(f"The {role} input '{path}' is empty: nothing was piped into it.")
-        frame = _read(source, fmt, text_columns)
+
+        def check(header: pl.DataFrame) -> None:
+            _check_header(header, path, role, fmt)
+
+        frame = _read(source, fmt, text_columns, keep=keep, check=check)
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         where = _parse_error_line(path, fmt, str(exc)) if regular else ""
         raise InputError(
@@ -187,9 +210,25 @@ def _read_one(path: str, fmt: str, role: str, text_columns: Sequence[str]) -> pl
             f"{printable(_first_line(exc))[:200]}. Check that the file is complete and of the "
             "format its extension says (or pass --input-format)."
         ) from exc
-    if fmt in ("csv", "tsv"):
-        _check_header(frame, path, role, fmt)
     return frame
+
+
+def table_columns(
+    path: str | os.PathLike[str], role: str, override: str | None = None
+) -> list[str]:
+    """The column names of a table (its first file), from its header or schema, for messages."""
+    first = expand_paths(path, role)[0]
+    fmt = detect_format(first, override, role)
+    try:
+        if fmt == "parquet":
+            return list(pl.read_parquet_schema(first))
+        if fmt == "ipc":
+            return list(pl.read_ipc_schema(first))
+        if fmt == "ndjson":
+            return pl.scan_ndjson(first).collect_schema().names()
+        return pl.read_csv(first, separator="," if fmt == "csv" else "\t", n_rows=0).columns
+    except (pl.exceptions.PolarsError, OSError, ValueError):
+        return []
 
 
 DECIMAL = r"^[-+]?(\d+\.\d*|\.\d+)([eE][-+]?\d+)?$|^[-+]?\d+[eE][-+]?\d+$|^(?i:[-+]?(nan|inf))$"
