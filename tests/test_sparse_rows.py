@@ -1,5 +1,6 @@
 """Top-k rows kept sparse (core.sparse_rows) give every per-row figure of their dense rows, ties
-and irregular rows included; sparse K x K tables (core.pair_table) hold the dense table's cells."""
+and irregular rows included (the confident class: among the listed classes only); sparse K x K
+tables (core.pair_table) hold the dense table's cells."""
 
 from __future__ import annotations
 
@@ -66,8 +67,11 @@ def test_sparse_figures_equal_the_dense_rows(seed: int, k: int, steps: int | Non
     if steps:
         thresholds = np.round(thresholds * steps) / steps
     thresholds[rng.integers(0, k)] = np.inf  # a class without a threshold
+    # The confident class: the dense rule over each row's listed classes only.
+    listed = np.zeros(dense.shape, dtype=bool)
+    listed[rows.owner, rows.columns] = True
     confident, confident_p = rows.confident(thresholds)
-    cleared = np.where(dense >= thresholds, dense, -1.0)
+    cleared = np.where(listed & (dense >= thresholds), dense, -1.0)
     pick = cleared.argmax(axis=1)
     value = cleared[at, pick]
     np.testing.assert_array_equal(confident, np.where(value >= 0, pick, -1))
@@ -75,9 +79,10 @@ def test_sparse_figures_equal_the_dense_rows(seed: int, k: int, steps: int | Non
     keep = rng.random(m) < 0.5
     np.testing.assert_array_equal(rows[keep].dense(), dense[keep])
     decided, fallback = multiclass_decide(rows, thresholds)
-    expected, expected_fallback = multiclass_decide(dense, thresholds)
-    np.testing.assert_array_equal(decided, expected)
-    assert fallback == expected_fallback
+    none = value < 0  # no listed class clears: the argmax of the whole row
+    np.testing.assert_array_equal(decided, np.where(none, dense.argmax(axis=1), pick))
+    assert fallback == int(none.sum())
+    np.testing.assert_array_equal(rows.lists(labels), listed[at, labels])
 
 
 @settings(max_examples=60, deadline=None)

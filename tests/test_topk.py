@@ -99,10 +99,10 @@ def test_the_rest_of_the_mass_is_spread_over_the_other_classes(
 
 def test_short_lists_equal_their_dense_rows(cli: CliRun, data, tmp_path: Path) -> None:
     """k < K, varying by row, probabilities rounded so that listed entries tie with each other
-    and with the shared rest: the report and the issues file (computed from the lists' entries)
-    equal those of the same rows written dense. (The entropy score sums its terms in another
-    order, so equal rows may differ in the last bit and swap places: tests/test_sparse_rows.py
-    checks it to 1e-12.)"""
+    and with the shared rest: the metrics and every per-row figure of detection (computed from
+    the lists' entries) equal those of the same rows written dense; where a class outside a row's
+    list would be its confident class, the lists' rule leaves the row without one (tested
+    below), so the detection figures are compared with the rule's count."""
     labels, probs = data
     rng = np.random.default_rng(2)
     ks = rng.integers(0, K, labels.size)
@@ -120,12 +120,44 @@ def test_short_lists_equal_their_dense_rows(cli: CliRun, data, tmp_path: Path) -
     columns = {c: dense[:, i] for i, c in enumerate(CLASSES)}
     pl.DataFrame({"id": np.arange(labels.size), **columns}).write_parquet(tmp_path / "as.parquet")
     for rule in ("weighted_count", "prune_by_noise_rate"):
-        for quality in ("adaptive_margin", "self_confidence"):
-            extra = ["--suspects", rule, "--quality-score", quality]
-            top = report(cli, "top.parquet", *extra, "--issues-out", "top.csv")
-            expected = report(cli, "as.parquet", *extra, "--issues-out", "as.csv")
-            assert_reports_equal(top, expected)
-            assert pl.read_csv(tmp_path / "top.csv").equals(pl.read_csv(tmp_path / "as.csv"))
+        extra = ["--suspects", rule]
+        top = report(cli, "top.parquet", *extra, "--issues-out", "top.csv")
+        expected = report(cli, "as.parquet", *extra, "--issues-out", "as.csv")
+        assert_reports_equal(top["metrics"], expected["metrics"])
+        assert_reports_equal(top["support"], expected["support"])
+        got, want = pl.read_csv(tmp_path / "top.csv"), pl.read_csv(tmp_path / "as.csv")
+        for column in ("id", "given_label", "given_probability"):
+            assert got[column].equals(want[column])
+
+
+def test_a_class_outside_a_rows_list_is_never_its_confident_class(
+    cli: CliRun, tmp_path: Path
+) -> None:
+    """A rare class whose few samples are all mislabeled has a threshold below every row's
+    shared rest; with the rest counted as evidence it would be the confident class of every
+    row that leaves it out (the lowest index wins the tie) and make false pairs."""
+    rng = np.random.default_rng(4)
+    n, k = 3000, 40
+    names = [f"c{i:02d}" for i in range(k)]
+    truth = rng.integers(1, k, n)
+    given = np.where(rng.random(n) < 0.05, rng.integers(1, k, n), truth)
+    given[:3] = 0  # class c00: three samples, all of them mislabeled
+    probs = np.full((n, k), 1e-4)
+    unsure = rng.random(n) < 0.3  # rows whose listed classes all miss their thresholds
+    probs[np.arange(n), truth] = np.where(unsure, 0.45, 0.85)
+    others = (truth + rng.integers(1, k - 1, n)) % k
+    others = np.where(others == 0, 1, others)
+    probs[np.arange(n), others] = np.where(others == truth, probs[np.arange(n), truth], 0.08)
+    probs /= probs.sum(axis=1, keepdims=True)
+    pl.DataFrame({"id": np.arange(n), "label": [names[i] for i in given]}).write_parquet(
+        tmp_path / "labels.parquet"
+    )
+    write_topk(tmp_path / "top.parquet", probs, 2, names)  # c00 is in no list
+    data = report(cli, "top.parquet", "--issues-out", "issues.csv")
+    suspects = pl.read_csv(tmp_path / "issues.csv").filter(pl.col("is_suspect"))
+    assert (suspects["suggested_label"] == "c00").sum() == 0
+    assert all("c00" not in (p["source"], p["target"]) for p in data["label_issues"]["pairs"])
+    assert data["label_issues"]["estimated_noise_rate"] < 0.2
 
 
 def test_sparse_pair_tables_give_the_same_report(

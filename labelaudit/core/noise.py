@@ -56,6 +56,10 @@ class SampleEvidence:
     best_other_probability: np.ndarray = field(init=False)
     best_other_class: np.ndarray = field(init=False)
     normalized_entropy: np.ndarray | None = field(init=False)
+    # Top-k rows: whether the given label and the best other class are listed in the row (an
+    # unlisted class is never confident).
+    given_listed: np.ndarray | None = field(init=False, default=None)
+    other_listed: np.ndarray | None = field(init=False, default=None)
     # Per class: samples labeled with it and the sum of their given-label probability.
     class_sums: ClassSums = field(init=False)
 
@@ -77,6 +81,12 @@ class SampleEvidence:
             other, other_probability = probabilities.best(excluded=labels)
             entropy = probabilities.normalized_entropy() if self.with_entropy else None
             self._record(labels, rows, given, other, other_probability, entropy)
+            with self._lock:
+                if self.other_listed is None:
+                    self.given_listed = np.ones(self.n_samples, dtype=bool)
+                    self.other_listed = np.ones(self.n_samples, dtype=bool)
+            self.given_listed[rows] = probabilities.lists(labels)
+            self.other_listed[rows] = probabilities.lists(other)
             return
         m = labels.size
         at = np.arange(m)
@@ -164,6 +174,8 @@ class ConfidentJoint:
         # A tie between the given label and the best other is left to the full rule, which
         # breaks ties by class index (so a row's class does not depend on the pass that set it).
         settled = (top_probability >= self.thresholds[top_class]) & (given != other)
+        if evidence.other_listed is not None:  # an unlisted top class is never confident
+            settled &= np.where(top_is_given, evidence.given_listed, evidence.other_listed)
         self.confident_class[settled] = top_class[settled]
         self.confident_probability[settled] = top_probability[settled]
         return ~settled

@@ -5,8 +5,8 @@ probable class, the best other class, top-5 hits, entropy, the confident class) 
 the entries in O(entries), never from a dense row, so 50,000 classes cost what 10 do.
 
 Each figure equals the one of the dense row (`dense()`), ties included (the lowest class index
-wins, as numpy's argmax); a test compares them. Only the confident class of an irregular row
-(a listed probability not above the shared rest) goes through a dense row.
+wins, as numpy's argmax); a test compares them. One rule differs on purpose: the confident class
+is chosen among a row's listed classes only (see `confident`).
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class SparseRows:
         unlisted = self.unlisted
         excluded_unlisted = np.zeros(self.n_rows, dtype=bool)
         if excluded is not None:
-            excluded_unlisted = ~self._lists(excluded)
+            excluded_unlisted = ~self.lists(excluded)
             unlisted = unlisted - excluded_unlisted
         rest_wins = (unlisted > 0) & (self.rest >= top)
         best_class, best = top_class, top
@@ -123,41 +123,23 @@ class SparseRows:
         return -(listed + self.unlisted * (r * np.log(r))) / np.log(self.n_classes)
 
     def confident(self, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each row's confident class: among classes whose probability reaches their threshold,
-        the most probable (ties: the lowest index); -1 and 0 when none does."""
+        """Each row's confident class: among its listed classes whose probability reaches their
+        threshold, the most probable (ties: the lowest index); -1 and 0 when none does. A class
+        outside the row's list is never confident: all of them hold the same even share of the
+        rest, an imputation that says nothing of any one class (counting it would hand every
+        row to the lowest-index class whose threshold is below the share, e.g. a rare class
+        whose few samples are all mislabeled)."""
         cleared = np.where(self.probability >= thresholds[self.columns], self.probability, -1.0)
         top, top_class = self._listed_best(cleared)
-        top_class = np.where(top >= 0, top_class, -1)
-        top = np.maximum(top, 0.0) * (top_class >= 0)
-        # Unlisted classes all hold `rest`: the lowest-index one whose threshold it reaches. In a
-        # regular row (every listed probability above `rest`) that class is never listed.
-        irregular = (self.unlisted > 0) & ~self._all_listed_above_rest()
-        order = np.argsort(thresholds, kind="stable")
-        lowest_index = np.minimum.accumulate(order)
-        reachable = np.searchsorted(thresholds[order], self.rest, side="right")
-        candidate = np.where(reachable > 0, lowest_index[np.maximum(reachable - 1, 0)], -1)
-        use_rest = (top_class < 0) & (candidate >= 0) & (self.unlisted > 0) & ~irregular
-        out_class = np.where(use_rest, candidate, top_class)
-        out = np.where(use_rest, self.rest, top)
-        if irregular.any():
-            rows = np.flatnonzero(irregular)
-            block = self.take(rows).dense()
-            cleared_block = np.where(block >= thresholds, block, -1.0)
-            pick = cleared_block.argmax(axis=1)
-            value = cleared_block[np.arange(rows.size), pick]
-            out_class[rows] = np.where(value >= 0, pick, -1)
-            out[rows] = np.where(value >= 0, value, 0.0)
-        return out_class, out
+        found = top >= 0
+        return np.where(found, top_class, -1), np.where(found, top, 0.0)
 
-    def _all_listed_above_rest(self) -> np.ndarray:
-        return self._count(self.probability <= self.rest[self.owner]) == 0
+    def lists(self, classes: np.ndarray) -> np.ndarray:
+        """Whether each row lists its class in `classes`."""
+        return self._count(self.columns == classes[self.owner]) > 0
 
     def _count(self, flags: np.ndarray) -> np.ndarray:
         return np.bincount(self.owner, weights=flags, minlength=self.n_rows).astype(np.int64)
-
-    def _lists(self, classes: np.ndarray) -> np.ndarray:
-        """Whether each row lists its class in `classes`."""
-        return self._count(self.columns == classes[self.owner]) > 0
 
     def _listed_best(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per row: the largest listed value (-inf for none) and its class (lowest on ties)."""
