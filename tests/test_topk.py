@@ -267,7 +267,7 @@ def test_integer_classes_and_custom_column_names(cli: CliRun, tmp_path: Path) ->
         ([["c0"]], [[1.5]], "not a number in [0, 1]"),
         ([["c0"]], [[-0.1]], "not a number in [0, 1]"),
         ([["c0"]], [[float("nan")]], "not a number in [0, 1]"),
-        ([["c0", "c1"]], [[0.7, 0.7]], "summing to more than 1"),
+        ([["c0", "c1"]], [[0.7, 0.7]], "summing to more than 1.05"),
         ([["c0", "c0"]], [[0.5, 0.2]], "a class twice"),
         ([["c0", None]], [[0.5, 0.2]], "null class"),
     ],
@@ -282,6 +282,37 @@ def test_bad_lists_are_exit_2_naming_the_ids(
     result = cli("scan", "labels.parquet", "--preds", "top.parquet")
     assert result.exit_code == 2, result.output
     assert message in result.output and "ids 2" in result.output
+
+
+@pytest.mark.parametrize(
+    ("classes", "probs", "message"),
+    [
+        ([[["c0"]], [["c1"]]], [[0.5], [0.5]], "lists of List(String)"),
+        ([["c0"], ["c1"]], [[True], [False]], "lists of Boolean"),
+        ([["c0"], ["c1"]], [["0.5"], ["0.6"]], "lists of String"),
+        ([["c0"], ["c1"]], ["0.5", "0.6"], "CSV and TSV cannot hold lists"),
+    ],
+)
+def test_lists_of_the_wrong_type_are_exit_2(
+    cli: CliRun, tmp_path: Path, classes: list, probs: list, message: str
+) -> None:
+    pl.DataFrame({"id": [1, 2], "label": ["c0", "c1"]}).write_parquet(tmp_path / "labels.parquet")
+    frame = pl.DataFrame({"id": [1, 2], "topk_classes": classes, "topk_probs": probs})
+    frame.write_ndjson(tmp_path / "top.ndjson")
+    result = cli("scan", "labels.parquet", "--preds", "top.ndjson")
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+def test_lists_naming_no_class_at_all_are_exit_2(cli: CliRun, tmp_path: Path) -> None:
+    pl.DataFrame({"id": [1, 2], "label": ["c0", "c1"]}).write_parquet(tmp_path / "labels.parquet")
+    pl.DataFrame(
+        {"id": [1, 2], "topk_classes": [[], []], "topk_probs": [[], []]},
+        schema={"id": pl.Int64, "topk_classes": pl.List(pl.String),
+                "topk_probs": pl.List(pl.Float64)},
+    ).write_parquet(tmp_path / "top.parquet")  # fmt: skip
+    result = cli("scan", "labels.parquet", "--preds", "top.parquet")
+    assert result.exit_code == 2 and "no class at all" in result.output, result.output
 
 
 def test_settings_that_cannot_apply_are_exit_2(cli: CliRun, data, tmp_path: Path) -> None:

@@ -302,7 +302,8 @@ def _check_complete_lists(scores: ScoreMatrix, n_classes: int) -> None:
         ids = scores.ids if scores.ids is not None else pl.Series("id", np.arange(lengths.size))
         raise InputError(
             f"{count(int(short.sum()), 'row')} of the top-k lists in '{scores.source}' name every "
-            f"class but their probabilities sum to less than 1 (ids "
+            f"class but their probabilities sum to less than {1 - DISTRIBUTION_TOLERANCE:g} (1 "
+            "less the tolerance of a distribution; ids "
             f"{describe_ids(ids, short)}): top-k scores must be probabilities."
         )
 

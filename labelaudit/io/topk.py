@@ -120,12 +120,15 @@ def read_topk(
             raise SchemaError(
                 f"The column '{column}' of '{name}' holds {series.dtype}; top-k predictions "
                 "need a list per row (the classes in one column, their probabilities in the "
-                "other), which CSV and TSV cannot hold: write them as parquet or JSON lines."
+                "other). CSV and TSV cannot hold lists: write them as parquet, or as JSON lines "
+                "with real lists (not text)."
             )
     if isinstance(classes.dtype, pl.Array):
         classes = classes.cast(pl.List(classes.dtype.inner))
     if isinstance(probs.dtype, pl.Array):
         probs = probs.cast(pl.List(probs.dtype.inner))
+    _check_inner(classes, name, classes_col, "class names or integers", _is_class_type)
+    _check_inner(probs, name, probs_col, "probabilities (numbers)", _is_probability_type)
     lengths = classes.list.len().fill_null(-1).to_numpy()
     other = probs.list.len().fill_null(-2).to_numpy()
     _reject(ids, lengths != other, name,
@@ -146,7 +149,8 @@ def read_topk(
                 "name a null class", "name every class")  # fmt: skip
     sums = np.bincount(owner, weights=values, minlength=frame.height)
     _reject(ids, sums > 1 + DISTRIBUTION_TOLERANCE, name,
-            "have top-k probabilities summing to more than 1",
+            f"have top-k probabilities summing to more than {1 + DISTRIBUTION_TOLERANCE:g} (1 "
+            "and the tolerance of a distribution)",
             "top-k scores must be probabilities of distinct classes")  # fmt: skip
     distinct = names.drop_nulls().unique()
     vocabulary = list(fixed) if fixed is not None else sorted(distinct.to_list())
@@ -156,9 +160,13 @@ def read_topk(
             f"The top-k lists of '{name}' name {count(len(unknown), 'class')} not in "
             f"--classes: {', '.join(unknown[:10])}. Add them to the classes file."
         )
-    column = names.replace_strict(
-        vocabulary, np.arange(len(vocabulary), dtype=np.int32), return_dtype=pl.Int32
-    ).to_numpy()
+    column = (
+        names.replace_strict(
+            vocabulary, np.arange(len(vocabulary), dtype=np.int32), return_dtype=pl.Int32
+        )
+        .to_numpy()
+        .astype(np.int32)  # typed even when no list names a class
+    )
     # A class twice in a row: equal adjacent keys once each row's classes are sorted (rows are
     # in order already, so the keys sort fast).
     key = np.sort(owner.astype(np.int64) * max(len(vocabulary), 1) + column)
@@ -169,6 +177,30 @@ def read_topk(
             "each class at most once a row")  # fmt: skip
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     return vocabulary, TopK(offsets, column, values, total=sums)
+
+
+def _is_class_type(dtype: pl.DataType) -> bool:
+    return (
+        dtype in (pl.String, pl.Categorical, pl.Null)
+        or dtype.is_numeric()
+        or isinstance(dtype, pl.Enum)
+    )
+
+
+def _is_probability_type(dtype: pl.DataType) -> bool:
+    return dtype == pl.Null or dtype.is_numeric()
+
+
+def _check_inner(lists: pl.Series, name: str, column: str, what: str, fits) -> None:
+    """Each list's elements must be of a type that can be `what` (not lists, records, booleans
+    or text numbers)."""
+    inner = lists.dtype.inner
+    if not fits(inner):
+        raise SchemaError(
+            f"The top-k column '{column}' of '{name}' holds lists of {inner}; it needs lists of "
+            f"{what}, one list a row. Check --topk-classes-col / --topk-probs-col and how the "
+            "lists were written."
+        )
 
 
 def _reject(ids: pl.Series, bad: np.ndarray, name: str, what: str, fix: str) -> None:

@@ -51,6 +51,7 @@ class ReadingLog:
     lowest_value: float = math.inf
     highest_value: float = -math.inf
     decimals: set[int] = field(default_factory=set)
+    lists: bool = False  # top-k lists (probabilities by construction)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def note(self, check: ScoreCheck, how: str) -> None:
@@ -75,6 +76,7 @@ class ReadingLog:
 
     def note_sums(self, row_sums: np.ndarray | None) -> None:
         """Record rows read as probabilities from their sums alone (top-k lists)."""
+        self.lists = True
         if row_sums is None:
             return
         visibly_off = row_sums[np.abs(row_sums - 1.0) > SUM_TOLERANCE]
@@ -110,12 +112,17 @@ class ReadingLog:
             )
             low, high = f"{self.lowest_sum:.6g}", f"{self.highest_sum:.6g}"
             sums = f"about {low}" if low == high else f"between {low} and {high}"
-            out.append(
-                f"{count(self.renormalized, 'row')} of the predictions '{source}' sum to {sums}"
-                ", not 1: read as probabilities"
-                f"{rounded} and renormalized (each row divided by its sum). If they are logits, "
-                "pass --scores logits."
-            )
+            if self.lists:
+                out.append(
+                    f"{count(self.renormalized, 'row')} of the top-k lists in '{source}' sum to "
+                    f"{sums}, not at most 1: their probabilities were divided by their sum."
+                )
+            else:
+                out.append(
+                    f"{count(self.renormalized, 'row')} of the predictions '{source}' sum to "
+                    f"{sums}, not 1: read as probabilities{rounded} and renormalized (each row "
+                    "divided by its sum). If they are logits, pass --scores logits."
+                )
         top = PERCENT if mode == "percent" else 1.0
         if self.lowest_value < 0 or (self.multi_label and self.highest_value > top):
             out.append(
