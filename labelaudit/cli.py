@@ -44,6 +44,17 @@ class LabelAuditGroup(click.Group):
         except LabelAuditError as error:
             click.echo(f"Error: {error.message}", err=True)
             code = error.exit_code
+        except MemoryError as exhausted:  # the inputs, not a bug: say so (exit 2)
+            if "--debug" in argv:
+                traceback.print_exc()
+            click.echo(
+                f"Error: labelaudit ran out of memory ({exhausted or 'an allocation failed'}): "
+                "these inputs need more than this machine has. docs/performance.md says what "
+                "each command holds per row and per class; give fewer rows or classes, or run "
+                "on a machine with more memory.",
+                err=True,
+            )
+            code = ExitCode.BAD_INPUT
         except Exception as bug:  # the one place that turns a bug into exit 3
             if "--debug" in argv:
                 traceback.print_exc()

@@ -349,7 +349,19 @@ def test_thresholds_beyond_memory_is_exit_2(
     """`thresholds` holds N x K scores: past the machine's memory it says so, before reading."""
     _, probs = data
     write_topk(tmp_path / "top.parquet", probs, 3)
-    monkeypatch.setattr("labelaudit.pipelines.thresholds.os.sysconf", lambda name: 64)
+    monkeypatch.setattr("labelaudit.pipelines.thresholds.available_memory", lambda: 4096)
     result = cli("thresholds", "labels.parquet", "--preds", "top.parquet")
     assert result.exit_code == 2, result.output
     assert "1,500 x 8" in result.output and "sample of the rows" in result.output
+
+
+def test_running_out_of_memory_is_exit_2_not_a_bug(
+    cli: CliRun, data, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def exhausted(*args: object, **kwargs: object) -> None:
+        raise MemoryError("Unable to allocate 6.73 GiB")
+
+    monkeypatch.setattr("labelaudit.pipelines.scan.build_report", exhausted)
+    result = cli("scan", "labels.parquet", "--preds", "dense.parquet")
+    assert result.exit_code == 2, result.output
+    assert "ran out of memory" in result.output and "Internal error" not in result.output

@@ -196,21 +196,38 @@ def _probabilities(
     return probabilities, truth, dataset.labels, score_reading.warnings
 
 
+BYTES_PER_CELL = 24  # measured about 20: the probabilities, the truth, the tuning rows' copy
+
+
 def _require_memory(n_rows: int, n_classes: int) -> None:
-    """Tuning holds every row's K probabilities (float64) and truths (bool): 9 N K bytes. When
-    that exceeds the machine's memory, say so (exit 2) instead of failing mid-way."""
-    needed = 9 * n_rows * n_classes
-    try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # not on every platform: then try
-        return
-    if needed > memory:
+    """Tuning holds every row's K probabilities and truths, and a copy of the tuning rows' (about
+    BYTES_PER_CELL bytes a row and class). When that exceeds the memory available, say so
+    (exit 2) before reading instead of failing mid-way."""
+    needed = BYTES_PER_CELL * n_rows * n_classes
+    memory = available_memory()
+    if memory is not None and needed > memory:
         raise InputError(
             f"thresholds holds the scores of every row and class ({n_rows:,} x {n_classes:,}, "
-            f"{needed / 2**30:.1f} GiB) and this machine has {memory / 2**30:.1f} GiB of "
-            "memory. Tune on a sample of the rows (a smaller labels file: the thresholds need "
-            "a few hundred rows per class), or on fewer classes."
+            f"about {needed / 2**30:.1f} GiB) and this machine has {memory / 2**30:.1f} GiB of "
+            "memory available. Tune on a sample of the rows (a smaller labels file: the "
+            "thresholds need a few hundred rows per class), or on fewer classes."
         )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux: MemAvailable), else the machine's
+    physical memory; None where neither can be read."""
+    try:
+        with open("/proc/meminfo") as info:
+            for line in info:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def _require_rows(tuning: int, judged: int, fraction: float) -> None:
