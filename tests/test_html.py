@@ -416,3 +416,15 @@ def test_text_and_markdown_tables_list_at_most_fifty_classes(cli, tmp_path: Path
     assert len(data["support"]["per_class"]) == 60
     markdown = cli(*args, "--format", "markdown").stdout
     assert "the 50 smallest of 60 classes" in markdown
+    changed = np.where(rng.random(n) < 0.3, rng.integers(0, k, n), labels)
+    pl.DataFrame({"id": np.arange(n), "label": [names[i] for i in changed]}).write_csv(
+        tmp_path / "l2.csv"
+    )
+    for fmt in ("text", "markdown"):  # diff and thresholds too
+        diff = cli("diff", "l.csv", "l2.csv", "--format", fmt).stdout
+        assert "the 50 most changed of 60 classes" in diff
+        assert len(diff.splitlines()) < 80
+        tuned = cli("thresholds", "l.csv", "--preds", "p.csv", "--classes", "classes.txt",
+                    "--format", fmt).stdout  # fmt: skip
+        assert "the 50 most moved (precision and recall) of 60 classes" in tuned
+        assert len(tuned.splitlines()) < 80

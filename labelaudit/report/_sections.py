@@ -62,12 +62,30 @@ def shown_metric_classes(metrics: dict[str, Any]) -> tuple[list[dict[str, Any]],
     return _first_classes(metrics["per_class"], "f1", "lowest F1")
 
 
+def shown_diff_support(data: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """The support rows of a diff a human table lists: every class, or with many classes the
+    MAX_TABLE_CLASSES that changed most, and a note saying so."""
+    return _first_classes(data["support"], lambda c: -abs(c["delta"]), "most changed", name="class")
+
+
+def shown_thresholds(data: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """The per-class thresholds a human table lists: every class, or with many classes the
+    MAX_TABLE_CLASSES whose precision and recall move most, and a note saying so."""
+
+    def moved(c: dict[str, Any]) -> float:
+        change = abs((c["precision_after"] or 0) - (c["precision_before"] or 0))
+        return -(change + abs((c["recall_after"] or 0) - (c["recall_before"] or 0)))
+
+    return _first_classes(data["per_class"], moved, "most moved (precision and recall)")
+
+
 def _first_classes(
-    rows: list[dict[str, Any]], key: str, which: str
+    rows: list[dict[str, Any]], key: str | Any, which: str, name: str = "class"
 ) -> tuple[list[dict[str, Any]], str | None]:
     if len(rows) <= MAX_TABLE_CLASSES:
         return rows, None
-    first = sorted(rows, key=lambda c: (c[key], c["class"]))[:MAX_TABLE_CLASSES]
+    value = key if callable(key) else (lambda c: c[key])
+    first = sorted(rows, key=lambda c: (value(c), c[name]))[:MAX_TABLE_CLASSES]
     note = (
         f"the {MAX_TABLE_CLASSES} {which} of {len(rows):,} classes; --format json lists every class"
     )
@@ -245,10 +263,11 @@ def diff_summary(data: dict[str, Any]) -> list[str]:
 
 
 def diff_support_rows(data: dict[str, Any]) -> list[list[str]]:
+    shown, _ = shown_diff_support(data)
     return [
         [s["class"], f"{s['old']:,}", f"{s['new']:,}", f"{s['delta']:+,}",
          pct(s["old_share"]), pct(s["new_share"])]
-        for s in data["support"]
+        for s in shown
     ]  # fmt: skip
 
 

@@ -110,6 +110,9 @@ def render_diff_markdown(data: dict[str, Any]) -> str:
         "",
         *md_table(sections.DIFF_SUPPORT_HEADER, sections.diff_support_rows(data), "r"),
     ]
+    _, note = sections.shown_diff_support(data)
+    if note:
+        lines += ["", md_text(f"({note})")]
     for title, body in (
         ("Top relabels", sections.relabel_lines(data)),
         ("Tags added / removed", sections.tag_lines(data)),
@@ -159,16 +162,19 @@ def render_thresholds_markdown(data: dict[str, Any]) -> str:
         f"({md_text(ev['method'])}; tuned on {count(ev['n_tuning'], 'row')}).",
         "",
     ]
+    shown, note = sections.shown_thresholds(data)
     lines += md_table(
         ["class", "threshold", "precision before", "precision after", "recall before",
          "recall after"],
         [
             [c["class"], num(c["threshold"], 3), num(c["precision_before"], 3),
              num(c["precision_after"], 3), num(c["recall_before"], 3), num(c["recall_after"], 3)]
-            for c in data["per_class"]
+            for c in shown
         ],
         align="r",
     )  # fmt: skip
+    if note:
+        lines += ["", md_text(f"({note})")]
     if data["warnings"]:
         lines += ["", "## Warnings", "", *md_list(list(data["warnings"]))]
     return human_lines(lines)

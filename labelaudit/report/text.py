@@ -130,7 +130,8 @@ def render_diff_text(data: dict[str, Any]) -> str:
     lines += [f"  {x}" for x in sections.diff_summary(data)]
     rows = [sections.DIFF_SUPPORT_HEADER, *sections.diff_support_rows(data)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(sections.DIFF_SUPPORT_HEADER))]
-    lines += ["", "Support"]
+    _, note = sections.shown_diff_support(data)
+    lines += ["", "Support" + (f" ({note})" if note else "")]
     for row in rows:
         cells = [row[0].ljust(widths[0])] + [
             c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
@@ -182,11 +183,12 @@ def render_thresholds_text(data: dict[str, Any]) -> str:
         f"(tuned on {count(ev['n_tuning'], 'row')})",
         f"  rule: {data['rule']}",
         "",
-        "Thresholds",
     ]
-    width = max((len(c["class"]) for c in data["per_class"]), default=5)
+    shown, note = sections.shown_thresholds(data)
+    lines.append("Thresholds" + (f" ({note})" if note else ""))
+    width = max((len(c["class"]) for c in shown), default=5)
     lines.append(f"  {'class':<{width}}  {'threshold':>9}  {'precision':>17}  {'recall':>17}")
-    for c in data["per_class"]:
+    for c in shown:
         lines.append(
             f"  {c['class']:<{width}}  {num(c['threshold'], 3):>9}  "
             f"{num(c['precision_before'], 3) + ' -> ' + num(c['precision_after'], 3):>17}  "
