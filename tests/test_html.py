@@ -428,3 +428,19 @@ def test_text_and_markdown_tables_list_at_most_fifty_classes(cli, tmp_path: Path
                     "--format", fmt).stdout  # fmt: skip
         assert "the 50 most moved (precision and recall) of 60 classes" in tuned
         assert len(tuned.splitlines()) < 80
+
+
+def test_the_support_chart_of_many_classes_is_one_profile() -> None:
+    """Past MAX_BARS classes the support chart draws the sorted counts as one profile (fast,
+    readable), not one bar a class."""
+    counts = np.random.default_rng(0).zipf(1.5, 5000).clip(0, 5000)
+    data = {
+        "support": {
+            "per_class": [{"class": f"c{i}", "count": int(c)} for i, c in enumerate(counts)]
+        },
+        "imbalance": {"min_support": 10},
+    }
+    figure = figures.support(data)
+    axes = figure.axes[0]
+    assert len(axes.patches) == 0 and len(axes.collections) == 2
+    assert "5,000 classes" in axes.get_title()

@@ -77,6 +77,9 @@ def png_bytes(figure: Any) -> bytes:
     return buffer.getvalue()
 
 
+MAX_BARS = 200  # above this many classes the support chart is a profile, not bars
+
+
 def support(data: dict[str, Any]) -> Any:
     """Samples per class, largest first, on a log scale when counts span a wide range."""
     rows = sorted(data["support"]["per_class"], key=lambda r: -r["count"])
@@ -90,7 +93,14 @@ def support(data: dict[str, Any]) -> Any:
         PALETTE["alert"] if c < min_support else PALETTE["main"] for c in counts
     ]  # rare classes in red
     shown = np.maximum(counts, 0.8)  # zero-support classes stay visible on the log scale
-    axes.bar(range(len(rows)), shown, color=colors, width=0.8)
+    if len(rows) <= MAX_BARS:
+        axes.bar(range(len(rows)), shown, color=colors, width=0.8)
+    else:  # one bar a class would be thousands of patches: the sorted counts as one profile
+        x = np.arange(len(rows))
+        rare_part = counts < min_support
+        axes.fill_between(x, shown, 0.8, where=~rare_part, step="mid", color=PALETTE["main"])
+        axes.fill_between(x, shown, 0.8, where=rare_part, step="mid", color=PALETTE["alert"])
+        axes.set_xlim(-0.5, len(rows) - 0.5)
     smallest = counts[counts > 0].min() if (counts > 0).any() else 1.0
     if counts.max() / smallest > 20 or (counts == 0).any():
         axes.set_yscale("log")
@@ -107,7 +117,9 @@ def support(data: dict[str, Any]) -> Any:
     _class_ticks(axes, [r["class"] for r in rows])
     axes.set_ylabel("samples")
     rare = int((counts < min_support).sum())
-    axes.set_title(f"Support per class ({len(rows)} classes, {rare} below {min_support} in red)")
+    axes.set_title(
+        f"Support per class ({len(rows):,} classes, {rare:,} below {min_support:,} in red)"
+    )
     return figure
 
 
@@ -465,7 +477,7 @@ def _class_ticks(axes: Any, names: list[str]) -> None:
         )
     else:
         axes.set_xticks([])
-        axes.set_xlabel(f"{len(names)} classes, largest first")
+        axes.set_xlabel(f"{len(names):,} classes, largest first")
 
 
 def _short(name: str, limit: int = 18) -> str:
