@@ -53,9 +53,15 @@ def make_input(rows: int, classes: int, k: int) -> tuple[Path, Path]:
     return labels_path, preds_path
 
 
+def classes_file(preds: str) -> Path:
+    """The class list beside a predictions file."""
+    return Path(preds).with_suffix(".classes.txt")
+
+
 def child(labels: str, preds: str) -> None:
     issues = str(DATA / "topk-issues.parquet")
-    args = ["scan", labels, "--preds", preds, "--issues-out", issues, "-o", "/dev/null"]
+    args = ["scan", labels, "--preds", preds, "--issues-out", issues, "-o", "/dev/null",
+            "--classes", str(classes_file(preds))]  # fmt: skip
     report_child(lambda: run_cli([*args, "--format", "json"]))
 
 
@@ -70,6 +76,10 @@ def main() -> None:
         child(*args.child)
         return
     labels, preds = make_input(args.rows, args.classes, args.k)
+    # Every class in the vocabulary: with few rows a class may have no label (then the lists
+    # would name a class the labels lack, which needs --classes).
+    names = "\n".join(str(c) for c in range(args.classes)) + "\n"
+    classes_file(str(preds)).write_text(names)
     result = run_child(__file__, str(labels), str(preds))
     print("| rows | classes | k | scan --issues-out s | peak RSS MiB |")
     print("| ---: | ---: | ---: | ---: | ---: |")

@@ -874,14 +874,14 @@ def _score_summary(summary: dict[str, Any], output: str) -> str:
     if summary["mode"] == "cv":
         return (
             f"labelaudit score: {summary['folds']}-fold {summary['probe']} probes on "
-            f"{summary['rows']:,} rows x {summary['features']} features, {summary['classes']} "
+            f"{summary['rows']:,} rows x {summary['features']:,} features, {summary['classes']:,} "
             f"classes ({summary['device']}, {summary['seconds']:.1f} s): out-of-fold accuracy "
             f"{summary['out_of_fold_accuracy']:.4f}, log loss {summary['out_of_fold_log_loss']:.4f}"
             f" -> {output}"
         )
     skipped = f", {summary['skipped']:,} skipped" if summary["skipped"] else ""
     return (
-        f"labelaudit score: {summary['rows']:,} rows{skipped} x {summary['classes']} classes "
+        f"labelaudit score: {summary['rows']:,} rows{skipped} x {summary['classes']:,} classes "
         f"(shard {summary['shard']}, {summary['device']}, {summary['precision']}, batch "
         f"{summary['batch_size']}): {summary['rows_per_second']:,.0f} rows/s -> {output}"
     )

@@ -40,7 +40,7 @@ def describe_ids(ids: pl.Series, mask: np.ndarray | None = None, limit: int = 5)
     chosen = ids if mask is None else ids.filter(pl.Series(mask))
     shown = ", ".join(repr(v) if isinstance(v, str) else str(v) for v in chosen.head(limit))
     more = chosen.len() - min(limit, chosen.len())
-    return shown + (f" and {more} more" if more > 0 else "")
+    return shown + (f" and {more:,} more" if more > 0 else "")
 
 
 def load_labels(

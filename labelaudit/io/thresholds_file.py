@@ -178,7 +178,7 @@ def _check_classes(
 
 def _list(names: list[str], limit: int = 10) -> str:
     return ", ".join(names[:limit]) + (
-        f" (+{len(names) - limit} more)" if len(names) > limit else ""
+        f" (+{len(names) - limit:,} more)" if len(names) > limit else ""
     )
 
 

@@ -28,7 +28,7 @@ def collect_findings(
                 "warning",
                 f"{count(n, 'label')} {agree(n, 'is', 'are')} suspected wrong "
                 f"({100 * label_issues.suspect_rate:.2f}% of scored samples; rule "
-                f"{label_issues.rule}); estimated label errors: {label_issues.estimated_errors}.",
+                f"{label_issues.rule}); estimated label errors: {label_issues.estimated_errors:,}.",
                 label_issues.n_suspects,
             )
         )

@@ -193,7 +193,7 @@ def _detection_warnings(dataset: Dataset, detection: Detection, accuracy: float)
     without = detection.classes_without_threshold
     if without.size:
         names = ", ".join(dataset.classes[c] for c in without[:10])
-        more = f" and {without.size - 10} more" if without.size > 10 else ""
+        more = f" and {without.size - 10:,} more" if without.size > 10 else ""
         warnings.append(
             f"{count(int(without.size), 'class')} {'has' if without.size == 1 else 'have'} fewer "
             f"than 2 samples, so no confident-learning threshold: {names}{more}. No sample is "

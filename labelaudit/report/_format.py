@@ -20,7 +20,7 @@ def names_list(names: list[str], limit: int = 10) -> str:
     if not names:
         return "none"
     return ", ".join(names[:limit]) + (
-        f" (+{len(names) - limit} more)" if len(names) > limit else ""
+        f" (+{len(names) - limit:,} more)" if len(names) > limit else ""
     )
 
 
