@@ -365,3 +365,17 @@ def test_running_out_of_memory_is_exit_2_not_a_bug(
     result = cli("scan", "labels.parquet", "--preds", "dense.parquet")
     assert result.exit_code == 2, result.output
     assert "ran out of memory" in result.output and "Internal error" not in result.output
+
+
+def test_ties_at_the_cut_go_to_the_earlier_classes() -> None:
+    """`score --top-k`: a tie at the k-th probability keeps the earlier columns, whatever the
+    partition does; each list is most probable first, ties in column order."""
+    from labelaudit.io.topk import topk_lists
+
+    rng = np.random.default_rng(0)
+    scores = np.round(rng.random((300, 9)) * 4) / 4  # many ties
+    table = topk_lists(pl.Series("id", np.arange(300)), scores, [f"c{j}" for j in range(9)], 3)
+    for i, (names, probs) in enumerate(table.select("topk_classes", "topk_probs").iter_rows()):
+        expected = sorted(range(9), key=lambda j: (-scores[i, j], j))[:3]
+        assert names == [f"c{j}" for j in expected]
+        assert probs == [scores[i, j] for j in expected]

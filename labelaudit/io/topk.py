@@ -211,28 +211,59 @@ def _reject(ids: pl.Series, bad: np.ndarray, name: str, what: str, fix: str) -> 
         )
 
 
+TOPK_CHUNK_ROWS = 4096  # rows ranked at a time: the ranking's temporaries are chunk x K
+
+
+def _top_columns(block: np.ndarray, k: int) -> np.ndarray:
+    """The columns of each row's k largest values, in column order; a tie at the k-th value
+    goes to the earlier columns (so the lists do not depend on a partition's internals)."""
+    m, width = block.shape
+    if k >= width:
+        return np.broadcast_to(np.arange(width), block.shape)
+    kth = -np.partition(-block, k - 1, axis=1)[:, k - 1 : k]
+    above = block > kth
+    tied = block == kth
+    room = k - above.sum(axis=1, keepdims=True)
+    chosen = above | (tied & (np.cumsum(tied, axis=1) <= room))
+    return np.nonzero(chosen)[1].reshape(m, k)
+
+
 def topk_table(wide: pl.DataFrame, k: int, id_col: str = "id") -> pl.DataFrame:
-    """A wide predictions table (id + one probability column per class) as top-k lists: each
-    row's k most probable classes, most probable first (ties: the earlier column first), and
-    their probabilities. k above the number of classes keeps them all."""
+    """A wide predictions table (id + one probability column per class) as top-k lists (see
+    `topk_lists`)."""
+    names = [c for c in wide.columns if c != id_col]
+    return topk_lists(wide[id_col], wide.select(names).to_numpy(), names, k, id_col)
+
+
+def topk_lists(
+    ids: pl.Series, scores: np.ndarray, names: list[str], k: int, id_col: str = "id"
+) -> pl.DataFrame:
+    """Each row's k most probable classes, most probable first (ties: the earlier column
+    first), and their probabilities, as two list columns; k above the number of classes keeps
+    them all. Ranked TOPK_CHUNK_ROWS rows at a time, so memory beyond the scores is N x k."""
     if k < 1:
         raise InputError(f"--top-k must be at least 1; found {k}.")
-    names = [c for c in wide.columns if c != id_col]
-    scores = wide.select(names).to_numpy()
-    k = min(k, len(names))
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < len(names) else None
-    if part is None:
-        part = np.broadcast_to(np.arange(len(names)), scores.shape)
-    values = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -values), axis=1)  # by probability, then column
-    top = np.take_along_axis(part, order, axis=1)
-    values = np.take_along_axis(values, order, axis=1)
-    classes = pl.Series(names).gather(top.ravel()).to_numpy().reshape(top.shape)
+    n, width = scores.shape
+    k = min(k, width)
+    top = np.empty((n, k), dtype=np.int64)
+    values = np.empty((n, k), dtype=scores.dtype)
+    for start in range(0, n, TOPK_CHUNK_ROWS):
+        block = scores[start : start + TOPK_CHUNK_ROWS]
+        if np.isnan(block).any():  # ranked last (scan then refuses them, naming the ids)
+            block = np.where(np.isnan(block), -np.inf, block)
+        part = _top_columns(block, k)
+        chosen = np.take_along_axis(block, part, axis=1)
+        order = np.lexsort((part, -chosen), axis=1)  # by probability, then column
+        top[start : start + block.shape[0]] = np.take_along_axis(part, order, axis=1)
+        values[start : start + block.shape[0]] = np.take_along_axis(chosen, order, axis=1)
     probability_type = pl.Float32 if scores.dtype == np.float32 else pl.Float64  # as given
+    classes = pl.Series(names, dtype=pl.String).gather(top.ravel())
     return pl.DataFrame(
         {
-            id_col: wide[id_col],
-            TOPK_CLASSES_COL: pl.Series(classes.tolist(), dtype=pl.List(pl.String)),
-            TOPK_PROBS_COL: pl.Series(values.tolist(), dtype=pl.List(probability_type)),
+            id_col: ids,
+            TOPK_CLASSES_COL: classes.reshape((n, k)).cast(pl.List(pl.String)),
+            TOPK_PROBS_COL: pl.Series(values.ravel(), dtype=probability_type)
+            .reshape((n, k))
+            .cast(pl.List(probability_type)),
         }
     )

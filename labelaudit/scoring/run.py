@@ -23,7 +23,7 @@ from labelaudit.io.features import FeatureSet, load_features
 from labelaudit.io.images import IMAGENET_MEAN, IMAGENET_STD, list_image_folder
 from labelaudit.io.labels import describe_ids
 from labelaudit.io.predictions import read_class_file
-from labelaudit.io.topk import topk_table
+from labelaudit.io.topk import topk_lists
 
 torch = import_optional("torch")
 
@@ -156,9 +156,13 @@ def score(
     seconds = time.perf_counter() - started
     width = result.outputs.shape[1]
     names = names if names is not None else [str(j) for j in range(width)]
-    predictions = _frame(ids, result.outputs, names, result.ok)
-    if run.top_k is not None:
-        predictions = topk_table(predictions, run.top_k)
+    if run.top_k is not None:  # never the wide table: N x k lists straight from the outputs
+        every = bool(result.ok.all())
+        scores = result.outputs if every else result.outputs[result.ok]
+        kept = ids if every else ids.filter(pl.Series(result.ok))
+        predictions = topk_lists(kept, scores, names, run.top_k)
+    else:
+        predictions = _frame(ids, result.outputs, names, result.ok)
     if not result.ok.all():
         failed = int((~result.ok).sum())
         warnings.append(
@@ -227,9 +231,10 @@ def cross_validate(
     with torch_silenced():
         result = cross_val_predict(flat, codes, len(names), folds, settings, where, tell)
     seconds = time.perf_counter() - started
-    predictions = _frame(features.ids, result.probabilities, names, None)
     if top_k is not None:
-        predictions = topk_table(predictions, top_k)
+        predictions = topk_lists(features.ids, result.probabilities, names, top_k)
+    else:
+        predictions = _frame(features.ids, result.probabilities, names, None)
     summary = {
         "mode": "cv",
         "probe": settings.kind,
