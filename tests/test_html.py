@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import re
 import shutil
@@ -444,3 +445,22 @@ def test_the_support_chart_of_many_classes_is_one_profile() -> None:
     axes = figure.axes[0]
     assert len(axes.patches) == 0 and len(axes.collections) == 2
     assert "5,000 classes" in axes.get_title()
+
+
+def test_transitions_of_many_classes_show_the_most_changed() -> None:
+    """Past MAX_MATRIX_CLASSES classes the transitions figure keeps the classes with the most
+    changes (moves in and out, added and removed rows), found from the moves alone."""
+    from labelaudit.report._format import MAX_MATRIX_CLASSES
+
+    k = MAX_MATRIX_CLASSES + 30
+    classes = [f"k{i:03d}" for i in range(k)]
+    moves = [{"from": c, "to": c, "count": 100} for c in classes]  # unchanged rows
+    busy = classes[-MAX_MATRIX_CLASSES:]  # the last classes change most
+    moves += [{"from": a, "to": b, "count": 7} for a, b in itertools.pairwise(busy)]
+    moves += [{"from": None, "to": busy[0], "count": 9}, {"from": busy[-1], "to": None, "count": 9}]
+    moves += [{"from": classes[0], "to": classes[1], "count": 1}]
+    figure = figures.transitions({"dataset": {"classes": classes}, "transitions": moves})
+    axes = figure.axes[0]
+    shown = [t.get_text() for t in axes.get_yticklabels()]
+    assert shown == [*busy, "(added)"]
+    assert f"the {MAX_MATRIX_CLASSES} most changed of {k} classes" in axes.get_title()

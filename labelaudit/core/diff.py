@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from labelaudit.core.accumulators import PairCounts
+from labelaudit.core.pair_table import PairTable
 
 PSI_FLOOR = 1e-4  # a zero share is taken as this, so PSI stays finite
 
@@ -23,7 +24,7 @@ class LabelChanges:
     relabeled: int
     added: int
     removed: int
-    transitions: np.ndarray  # (K + 1, K + 1): index K is "absent" (added: from absent)
+    transitions: PairTable  # (K + 1) x (K + 1), by cell: index K is "absent" (added: from it)
 
 
 @dataclass(frozen=True)
@@ -48,15 +49,15 @@ def label_changes(
     old_matched = old_codes[matched_old]
     new_matched = new_codes[matched_new]
     size = n_classes + 1
-    pairs = PairCounts(size, size)
-    pairs.update(old_matched, new_matched)
-    transitions = pairs.compute().dense()
     removed_mask = np.ones(old_codes.size, dtype=bool)
     removed_mask[matched_old] = False
     added_mask = np.ones(new_codes.size, dtype=bool)
     added_mask[matched_new] = False
-    transitions[absent, :n_classes] += np.bincount(new_codes[added_mask], minlength=n_classes)
-    transitions[:n_classes, absent] += np.bincount(old_codes[removed_mask], minlength=n_classes)
+    pairs = PairCounts(size, size)
+    pairs.update(old_matched, new_matched)
+    pairs.update(np.full(int(added_mask.sum()), absent), new_codes[added_mask])
+    pairs.update(old_codes[removed_mask], np.full(int(removed_mask.sum()), absent))
+    transitions = pairs.compute()
     relabeled = int((old_matched != new_matched).sum())
     return LabelChanges(
         unchanged=int(old_matched.size - relabeled),

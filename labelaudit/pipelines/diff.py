@@ -191,10 +191,12 @@ def _multiclass_diff(versions: _Versions, config: ScanConfig, warnings: list[str
     k = len(classes)
     changes = diff_stats.label_changes(old.labels, new.labels, matched_old, matched_new, k)
     names: list[str | None] = [*classes, None]
-    nonzero = np.argwhere(changes.transitions > 0)
+    cells = changes.transitions
     transitions = [
-        TransitionCount(names[a], names[b], int(changes.transitions[a, b])) for a, b in nonzero
-    ]
+        TransitionCount(names[a], names[b], int(n))
+        for a, b, n in zip(cells.rows.tolist(), cells.columns.tolist(), cells.values.tolist(),
+                           strict=True)
+    ]  # fmt: skip
     old_counts = class_counts(old.labels, k)
     new_counts = class_counts(new.labels, k)
     support, new_classes, vanished, shift = _support_and_shift(

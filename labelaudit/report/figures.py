@@ -337,16 +337,24 @@ def transitions(data: dict[str, Any]) -> Any:
     classes = list(data["dataset"]["classes"])
     index = {name: i for i, name in enumerate(classes)}
     size = len(classes) + 1  # the last row: added; the last column: removed
-    matrix = np.zeros((size, size))
-    for move in moves:
-        row = index.get(move["from"], size - 1) if move["from"] is not None else size - 1
-        col = index.get(move["to"], size - 1) if move["to"] is not None else size - 1
-        matrix[row, col] += move["count"]
-    changes = matrix.copy()
-    np.fill_diagonal(changes[:-1, :-1], 0)
-    chosen = _most_confused(changes[:-1, :-1] + 0.0, extra=changes[:-1, -1] + changes[-1, :-1])
+    source = np.array([index.get(m["from"], size - 1) if m["from"] is not None else size - 1
+                       for m in moves])  # fmt: skip
+    target = np.array([index.get(m["to"], size - 1) if m["to"] is not None else size - 1
+                       for m in moves])  # fmt: skip
+    count = np.array([m["count"] for m in moves], dtype=float)
+    # The classes with the most changes (rows and columns, added and removed included), found
+    # from the moves themselves: a (K + 1)^2 matrix is 3 GB at 20,000 classes.
+    moved = count * (source != target)
+    mass = np.bincount(source, weights=moved, minlength=size)
+    mass += np.bincount(target, weights=moved, minlength=size)
+    chosen = _largest_first(mass[:-1])
     rows = [*chosen.tolist(), size - 1]
-    shown = np.log10(1 + matrix[np.ix_(rows, rows)])
+    position = np.full(size, -1)
+    position[rows] = np.arange(len(rows))
+    inside = (position[source] >= 0) & (position[target] >= 0)
+    matrix = np.zeros((len(rows), len(rows)))
+    np.add.at(matrix, (position[source[inside]], position[target[inside]]), count[inside])
+    shown = np.log10(1 + matrix)
     names = [classes[i] for i in chosen]
     title = "Label transitions, old -> new (color: log10 of 1 + count)"
     if chosen.size < len(classes):
@@ -359,7 +367,7 @@ def transitions(data: dict[str, Any]) -> Any:
         "old label",
         "new label",
         "Purples",
-        annotate=matrix[np.ix_(rows, rows)],
+        annotate=matrix,
     )
 
 
@@ -417,16 +425,23 @@ def _class_matrix(
     return _heatmap(shown, names, names, title, rows, columns, colormap, vmax=vmax)
 
 
-def _most_confused(matrix: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+def _largest_first(mass: np.ndarray) -> np.ndarray:
+    """All indices when there are at most MAX_MATRIX_CLASSES, else those of the largest `mass`
+    (ties: lower index), in index order."""
+    if mass.size <= MAX_MATRIX_CLASSES:
+        return np.arange(mass.size)
+    order = np.lexsort((np.arange(mass.size), -mass))[:MAX_MATRIX_CLASSES]
+    return np.sort(order)
+
+
+def _most_confused(matrix: np.ndarray) -> np.ndarray:
     """Indices of the classes with the most off-diagonal mass (at most MAX_MATRIX_CLASSES), in
     order."""
-    n = matrix.shape[0]
-    if n <= MAX_MATRIX_CLASSES:
-        return np.arange(n)
+    if matrix.shape[0] <= MAX_MATRIX_CLASSES:
+        return np.arange(matrix.shape[0])
     off = matrix.copy()
     np.fill_diagonal(off, 0)
-    mass = off.sum(axis=0) + off.sum(axis=1) + (0 if extra is None else extra)
-    return np.sort(np.argsort(-mass, kind="stable")[:MAX_MATRIX_CLASSES])
+    return _largest_first(off.sum(axis=0) + off.sum(axis=1))
 
 
 def _off_diagonal_cap(matrix: np.ndarray) -> float | None:
