@@ -406,3 +406,18 @@ def test_a_repeated_label_column_is_refused_when_others_are_skipped(tmp_path: Pa
     (tmp_path / "labels.csv").write_text("id,label,note,label\n1,cat,x,dog\n")
     with pytest.raises(InputError, match="more than once"):
         load_labels(tmp_path / "labels.csv")
+
+
+def test_a_classes_file_may_be_a_pipe(tmp_path: Path) -> None:
+    """`--classes <(seq 0 9)` is a pipe, not a missing file."""
+    import os
+    import threading
+
+    from labelaudit.io.predictions import read_class_file
+
+    pipe = tmp_path / "classes"
+    os.mkfifo(pipe)
+    writer = threading.Thread(target=lambda: pipe.write_text("a\nb\n"))
+    writer.start()
+    assert read_class_file(pipe) == ["a", "b"]
+    writer.join()

@@ -471,7 +471,7 @@ def _from_list_column(
 def read_class_file(path: str | os.PathLike[str]) -> list[str]:
     """Read `--classes FILE`: one class name a line, in order; blank lines skipped."""
     file = Path(path)
-    if not file.is_file():
+    if not file.exists() or file.is_dir():  # a pipe (<(...)) is read like a file
         what = "is a folder" if file.is_dir() else "does not exist"
         raise InputError(f"The classes file '{path}' {what}. Give a file with one class a line.")
     try:
