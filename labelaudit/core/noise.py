@@ -331,12 +331,17 @@ def suggested_labels(
     return np.where(use_confident, confident, evidence.best_other_class)
 
 
-def rank_by_quality(quality: np.ndarray) -> np.ndarray:
+def rank_by_quality(quality: np.ndarray, dtype: type = np.int64) -> np.ndarray:
     """Rank 1 is the most suspect: lowest quality first; equal qualities keep row order, so
-    ranks are a total order that does not depend on the sort's internals."""
-    order = np.argsort(quality, kind="stable")
-    ranks = np.empty(quality.size, dtype=np.int64)
-    ranks[order] = np.arange(1, quality.size + 1)
+    ranks are a total order that does not depend on the sort's internals. Qualities that are
+    all finite and >= 0 (the usual case) sort as their bit patterns, unsigned integers in the
+    same order, which NumPy's stable sort handles faster than floats."""
+    keys = np.asarray(quality, dtype=np.float64)
+    if keys.size and np.isfinite(keys).all() and keys.min() >= 0:
+        keys = (keys + 0.0).view(np.uint64)  # + 0.0 turns -0.0 into 0.0
+    order = np.argsort(keys, kind="stable")
+    ranks = np.empty(keys.size, dtype=dtype)
+    ranks[order] = np.arange(1, keys.size + 1, dtype=dtype)
     return ranks
 
 

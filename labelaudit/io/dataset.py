@@ -35,7 +35,6 @@ class Dataset:
     task: str
     classes: list[str]
     ids: pl.Series
-    id_codes: np.ndarray
     labels: np.ndarray | None
     indicators: np.ndarray | None
     null_labels: int
@@ -371,7 +370,6 @@ def build_dataset(
         task=table.task,
         classes=classes,
         ids=ids,
-        id_codes=_dense_codes(ids),
         labels=labels,
         indicators=indicators,
         null_labels=null_count,
@@ -444,7 +442,7 @@ def _pair_rows(table: LabelTable, scores: ScoreMatrix) -> tuple[np.ndarray, np.n
     same = label_ids.len() == score_ids.len() and label_ids.equals(score_ids)
     # Equal id columns repeat an id exactly when the labels do; the cheap check covers both.
     duplicated = (
-        np.bincount(_dense_codes(score_ids))[_dense_codes(score_ids)] > 1
+        np.bincount(dense_codes(score_ids))[dense_codes(score_ids)] > 1
         if same
         else score_ids.is_duplicated().to_numpy()
     )
@@ -508,7 +506,7 @@ def _is_arange_pair(score_rows: np.ndarray, label_rows: np.ndarray) -> bool:
     return bool((score_rows == expected).all() and (label_rows == expected).all())
 
 
-def _dense_codes(ids: pl.Series) -> np.ndarray:
+def dense_codes(ids: pl.Series) -> np.ndarray:
     """Integer codes equal exactly for equal ids, for vectorized duplicate detection."""
     if ids.dtype.is_numeric() and ids.len() > 1:
         values = ids.to_numpy()

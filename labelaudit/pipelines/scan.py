@@ -9,7 +9,7 @@ import numpy as np
 from labelaudit.config import ScanConfig
 from labelaudit.core import support as support_stats
 from labelaudit.core.metrics import metrics_from_confusion
-from labelaudit.io.dataset import Dataset
+from labelaudit.io.dataset import Dataset, dense_codes
 from labelaudit.io.load import ScoreSources, Source, read_inputs
 from labelaudit.io.thresholds_file import read_thresholds
 from labelaudit.pipelines.findings import collect_findings
@@ -82,7 +82,7 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
         rare_classes=[classes[i] for i in figures.rare_classes],
         zero_support_classes=[classes[i] for i in figures.zero_support_classes],
     )
-    dups = support_stats.duplicates(dataset.id_codes, label_codes)
+    dups = support_stats.duplicates(dense_codes(dataset.ids), label_codes)  # not kept: N x 8
     duplicates = DuplicatesSection(
         duplicate_ids=dups.duplicate_ids,
         duplicate_rows=dups.duplicate_rows,
