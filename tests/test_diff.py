@@ -132,3 +132,15 @@ def test_multiclass_against_multilabel_is_an_error(cli: CliRun, tmp_path: Path) 
     result = cli("diff", str(OLD), str(tmp_path / "ml.parquet"))
     assert result.exit_code == 2
     assert "both versions must be read the same way" in result.stderr
+
+
+def test_no_chi_square_p_value_on_a_table_too_sparse_for_it() -> None:
+    """Cochran's rule: with many rare classes the chi-square approximation does not hold, so
+    no p-value is given (a p of 1.0 next to a large TVD misleads)."""
+    from labelaudit.core.diff import homogeneity_p_value
+
+    rare_old = np.array([1, 0, 2, 1, 0, 1, 3, 1, 0, 2])
+    rare_new = np.array([0, 2, 1, 0, 1, 2, 0, 1, 3, 0])
+    assert homogeneity_p_value(rare_old, rare_new) is None
+    p = homogeneity_p_value(np.array([500, 300, 200]), np.array([480, 330, 190]))
+    assert p is not None and 0 < p < 1

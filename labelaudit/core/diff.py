@@ -94,14 +94,18 @@ def _kl(p: np.ndarray, q: np.ndarray) -> float:
 def homogeneity_p_value(old_counts: np.ndarray, new_counts: np.ndarray) -> float | None:
     """Chi-square test that both versions share one class distribution (2 x K table).
 
-    Classes absent from both are left out; None when fewer than 2 classes or an empty version.
-    Information only: at large N every difference is "significant".
+    Classes absent from both are left out; None when fewer than 2 classes, an empty version, or
+    a table too sparse for the chi-square approximation (Cochran's rule: more than 20% of the
+    expected counts below 5, or any below 1; many rare classes). Information only: at large N
+    every difference is "significant".
     """
     table = np.vstack([old_counts, new_counts]).astype(np.float64)
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
         return None
     expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    if (expected < 1).any() or (expected < 5).mean() > 0.2:
+        return None
     statistic = float(((table - expected) ** 2 / expected).sum())
     return chi2_survival(statistic, table.shape[1] - 1)
 
