@@ -177,3 +177,22 @@ def test_thresholds_without_predictions_warn(tuned: dict, tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     warnings = json.loads(result.stdout)["warnings"]
     assert any("were not applied" in w and "without --preds" in w for w in warnings)
+
+
+def test_a_holdout_far_from_its_fraction_is_said(cli, tmp_path) -> None:
+    """Many one-row classes go to tuning whole: the held-out share is far from --holdout."""
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.repeat(np.arange(5), 40), np.arange(5, 105)]  # 100 classes of one row
+    names = [f"c{i:03d}" for i in range(105)]
+    probs = rng.dirichlet(np.ones(105), labels.size)
+    pl.DataFrame({"id": np.arange(labels.size), "label": [names[i] for i in labels]}).write_csv(
+        tmp_path / "l.csv"
+    )
+    pl.DataFrame({"id": np.arange(labels.size), **{c: probs[:, i] for i, c in enumerate(names)}}
+                 ).write_parquet(tmp_path / "p.parquet")  # fmt: skip
+    result = cli("thresholds", "l.csv", "--preds", "p.parquet", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "small classes go to tuning whole" in result.output

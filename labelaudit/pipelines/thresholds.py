@@ -98,6 +98,14 @@ def run_thresholds(
         evaluation_rows = _holdout_mask(strata, fraction, seed)
         tuning = ~evaluation_rows
         _require_rows(int(tuning.sum()), int(evaluation_rows.sum()), fraction)
+        held = float(evaluation_rows.mean())
+        if abs(held - fraction) > 0.05:
+            warnings.append(
+                f"--holdout {fraction:g} held out {count(int(evaluation_rows.sum()), 'row')} "
+                f"({held:.0%}), not {fraction:.0%}: each class is split on its own, rounded to "
+                "whole rows, so small classes go to tuning whole. With many small classes, "
+                "--folds K judges every row."
+            )
         chosen = task.tune(probabilities[tuning], truth[tuning])
         after = task.decide(probabilities[evaluation_rows], chosen)
         method = ThresholdsEvaluation("holdout", holdout_fraction=fraction, seed=seed)
