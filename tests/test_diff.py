@@ -144,3 +144,15 @@ def test_no_chi_square_p_value_on_a_table_too_sparse_for_it() -> None:
     assert homogeneity_p_value(rare_old, rare_new) is None
     p = homogeneity_p_value(np.array([500, 300, 200]), np.array([480, 330, 190]))
     assert p is not None and 0 < p < 1
+
+
+def test_relabel_examples_belong_to_their_pair(cli, tmp_path) -> None:
+    import polars as pl
+
+    pl.DataFrame({"id": [1, 2, 3, 4, 5, 6], "label": list("aabbcc")}).write_csv(tmp_path / "o.csv")
+    pl.DataFrame({"id": [1, 2, 3, 4, 5, 6], "label": list("bacbac")}).write_csv(tmp_path / "n.csv")
+    result = cli("diff", "o.csv", "n.csv", "--format", "json")
+    pairs = {(p["from"], p["to"]): p for p in json.loads(result.stdout)["top_relabels"]}
+    assert pairs[("a", "b")]["example_ids"] == [1]
+    assert pairs[("b", "c")]["example_ids"] == [3]
+    assert pairs[("c", "a")]["example_ids"] == [5]

@@ -421,3 +421,41 @@ def test_a_classes_file_may_be_a_pipe(tmp_path: Path) -> None:
     writer.start()
     assert read_class_file(pipe) == ["a", "b"]
     writer.join()
+
+
+def test_a_class_column_with_text_is_exit_2_not_a_missing_class(cli, tmp_path: Path) -> None:
+    """`abc` in a class column: the column is not a class without scores (taken as 0, every
+    figure wrong) but scores with a value that is not a number."""
+    rng = np.random.default_rng(0)
+    n = 300
+    labels = rng.integers(0, 3, n)
+    logits = rng.normal(size=(n, 3))
+    pl.DataFrame({"id": np.arange(n), "label": [f"c{i}" for i in labels]}).write_csv(
+        tmp_path / "l.csv"
+    )
+    cells = {f"c{j}": logits[:, j].astype(str) for j in range(3)}
+    cells["c2"][3] = "abc"
+    pl.DataFrame({"id": np.arange(n), **cells}).write_csv(tmp_path / "p.csv")
+    result = cli("scan", "l.csv", "--preds", "p.csv")
+    assert result.exit_code == 2, result.output
+    assert "'c2'" in result.output and "not numbers" in result.output
+
+
+def test_labels_errors_list_every_column(cli, tmp_path: Path) -> None:
+    (tmp_path / "l.csv").write_text("filename,class\na.png,cat\nb.png,dog\n")
+    result = cli("scan", "l.csv")
+    assert result.exit_code == 2 and "Columns found: filename, class" in result.output
+    pl.DataFrame({"id": [1, 2], "label": ["a", "b"], "path": ["x", "y"]}).write_parquet(
+        tmp_path / "l.parquet"
+    )
+    result = cli("scan", "l.parquet", "--id-col", "nope")
+    assert result.exit_code == 2 and "Columns found: id, label, path" in result.output
+
+
+def test_a_damaged_row_in_a_column_not_used_is_still_found(cli, tmp_path: Path) -> None:
+    """Only the id and label are needed, but a CSV row with a field too many is damage."""
+    rows = "\n".join(f"{i},img/{i}.png,c{i % 3}" for i in range(50))
+    (tmp_path / "l.csv").write_text(f"id,path,label\n{rows}\n7,img/a,b.png,c1\n")
+    result = cli("scan", "l.csv")
+    assert result.exit_code == 2, result.output
+    assert "line 52" in result.output

@@ -251,6 +251,15 @@ def resolve_classes(
             )
         columns = [c for c in scores.columns if c != ""]
         extra = [c for c in _sorted_classes(present, table.integer_labels) if c not in columns]
+        text = [c for c in extra if c in getattr(scores, "text_columns", ())]
+        if text:
+            raise InputError(
+                f"The predictions '{scores.source}' have {count(len(text), 'column')} named "
+                f"like {'a class' if len(text) == 1 else 'classes'} of the labels that "
+                f"{'holds' if len(text) == 1 else 'hold'} values that are not numbers: "
+                f"{', '.join(repr(c) for c in text[:10])}. A class's scores must be numbers "
+                "(a missing one empty, NA or nan); fix the values that are not."
+            )
         if extra:
             warnings.append(
                 f"{count(len(extra), 'class')} in the labels {'has' if len(extra) == 1 else 'have'}"

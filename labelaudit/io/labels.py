@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,19 +71,22 @@ def load_labels(
             keep=(id_col, label_col),
         )  # fmt: skip: a labels table's other columns (paths, metadata) are not read
         name = str(source)
+
+    def every_column() -> list[str]:  # the file's, for messages (only two columns are read)
+        if isinstance(source, pl.DataFrame):
+            return source.columns
+        return table_columns(source, "labels", input_format)
+
+    if label_col not in frame.columns:
+        raise SchemaError(
+            f"The labels in '{name}' have no column '{label_col}'. Columns found: "
+            f"{', '.join(every_column())}. Name the label column with --label-col."
+        )
     if frame.height == 0:
         raise InputError(
             f"The labels in '{name}' have no rows. Give a table with one row a sample."
         )
-    if label_col not in frame.columns:
-        found = frame.columns
-        if not isinstance(source, pl.DataFrame):
-            found = table_columns(source, "labels", input_format)
-        raise SchemaError(
-            f"The labels in '{name}' have no column '{label_col}'. Columns found: "
-            f"{', '.join(found)}. Name the label column with --label-col."
-        )
-    ids, has_ids = _read_ids(frame, name, id_col, id_col_required)
+    ids, has_ids = _read_ids(frame, name, id_col, id_col_required, every_column)
     raw = _usable_label_column(frame[label_col], name, label_col)
     if label_sep is not None and label_sep.strip() == "":
         raise InputError(
@@ -147,14 +151,18 @@ def _check_label_texts(values: pl.Series, name: str, label_col: str) -> tuple[st
 
 
 def _read_ids(
-    frame: pl.DataFrame, name: str, id_col: str, required: bool
+    frame: pl.DataFrame,
+    name: str,
+    id_col: str,
+    required: bool,
+    every_column: Callable[[], list[str]],
 ) -> tuple[pl.Series, bool]:
     if id_col not in frame.columns:
         if required:
             raise SchemaError(
                 f"The labels in '{name}' have no id column '{id_col}'. Columns found: "
-                f"{', '.join(frame.columns)}. Name the id column with --id-col, or leave it out "
-                "to use the row number as the id."
+                f"{', '.join(every_column())}. Name the id column with --id-col, or leave it "
+                "out to use the row number as the id."
             )
         return pl.Series("id", np.arange(frame.height, dtype=np.int64)), False
     return checked_ids(frame[id_col], id_col, f"'{name}'"), True

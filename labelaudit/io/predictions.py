@@ -56,6 +56,7 @@ class ScoreMatrix:
     ignored: tuple[str, ...] = ()  # the --ignore-cols this source had (and were dropped)
     topk: TopK | None = None  # top-k lists, made dense chunk by chunk
     skipped_label_col: str | None = None  # a numeric column named like the labels' column
+    text_columns: tuple[str, ...] = ()  # columns holding text (not scores): never classes
 
     @property
     def n_rows(self) -> int:
@@ -282,7 +283,8 @@ def _lazy_table(
     scores = lazy.select(_as_float(schema, columns))
     skipped = _skipped_label(schema, label_col, columns)
     return ScoreMatrix(name, ids, columns, lazy=scores, lazy_rows=int(height), ignored=ignored,
-                       skipped_label_col=skipped)  # fmt: skip
+                       skipped_label_col=skipped,
+                       text_columns=_text_columns(schema, id_col, label_col))  # fmt: skip
 
 
 def _present(columns: list[str], ignore_cols: tuple[str, ...]) -> tuple[str, ...]:
@@ -426,7 +428,16 @@ def _from_frame(
     columns = _score_columns(frame.schema, name, id_col, label_col, classes)
     scores = frame.select(_as_float(frame.schema, columns))
     skipped = _skipped_label(frame.schema, label_col, columns)
-    return ScoreMatrix(name, ids, columns, frame=scores, skipped_label_col=skipped)
+    return ScoreMatrix(name, ids, columns, frame=scores, skipped_label_col=skipped,
+                       text_columns=_text_columns(frame.schema, id_col, label_col))  # fmt: skip
+
+
+def _text_columns(schema: Mapping[str, Any], id_col: str, label_col: str) -> tuple[str, ...]:
+    """The columns that are not numbers (nor the id or the label): named like a class, they
+    are scores with a value that is not a number, an error (not a class without scores)."""
+    return tuple(
+        c for c, t in schema.items() if c not in (id_col, label_col) and not t.is_numeric()
+    )
 
 
 def _from_list_column(

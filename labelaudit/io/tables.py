@@ -47,9 +47,10 @@ def _read(
     check: Callable[[pl.DataFrame], None] | None = None,
 ) -> pl.DataFrame:
     """Read one file (a path, or the bytes of a pipe) in `fmt` (its first `n_rows` rows when
-    given, text formats only; only the `keep` columns it has when given, after `check` of its
-    header). In CSV/TSV, `text_columns` are read as written (text): polars would read `007` as
-    7 and `01` and `1` as one value."""
+    given, text formats only; after `check` of a CSV header). `keep`: only the columns it names
+    are returned, and parquet and Arrow files read no other (text is read whole: a damaged row
+    in a column not kept must still be found). In CSV/TSV, `text_columns` are read as written
+    (text): polars would read `007` as 7 and `01` and `1` as one value."""
     if fmt in ("csv", "tsv"):
         separator = "," if fmt == "csv" else "\t"
         header = pl.read_csv(source, separator=separator, n_rows=0)
@@ -58,17 +59,14 @@ def _read(
         if hasattr(source, "seek"):
             source.seek(0)
         overrides = {c: pl.String for c in text_columns if c in header.columns}
-        columns = None if keep is None else [c for c in header.columns if c in keep]
-        return pl.read_csv(
+        frame = pl.read_csv(
             source, separator=separator, infer_schema_length=INFER_ROWS,
-            schema_overrides=overrides, n_rows=n_rows, columns=columns,
+            schema_overrides=overrides, n_rows=n_rows,
         )  # fmt: skip
+        return frame if keep is None else frame.select(c for c in frame.columns if c in keep)
     if fmt == "ndjson":
-        if keep is None or not isinstance(source, str):
-            frame = pl.read_ndjson(source, n_rows=n_rows)
-            return frame if keep is None else frame.select(c for c in frame.columns if c in keep)
-        lazy = pl.scan_ndjson(source, n_rows=n_rows)
-        return lazy.select(c for c in lazy.collect_schema().names() if c in keep).collect()
+        frame = pl.read_ndjson(source, n_rows=n_rows)
+        return frame if keep is None else frame.select(c for c in frame.columns if c in keep)
     reader = pl.read_parquet if fmt == "parquet" else pl.read_ipc
     if keep is None:
         return reader(source)

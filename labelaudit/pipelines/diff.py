@@ -254,7 +254,7 @@ def _top_pairs(new: Dataset, rows: np.ndarray, old_label_of_new: np.ndarray) -> 
             new.classes[int(sorted_pair[starts[t]] // k)],
             new.classes[int(sorted_pair[starts[t]] % k)],
             int(counts[t]),
-            new.ids.gather(rows[order[starts[t] : starts[t] + EXAMPLES]]).to_list(),
+            new.ids.gather(rows[order[starts[t] : min(ends[t], starts[t] + EXAMPLES)]]).to_list(),
         )
         for t in top
     ]
