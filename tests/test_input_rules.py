@@ -459,3 +459,17 @@ def test_a_damaged_row_in_a_column_not_used_is_still_found(cli, tmp_path: Path) 
     result = cli("scan", "l.csv")
     assert result.exit_code == 2, result.output
     assert "line 52" in result.output
+
+
+def test_ndjson_keys_first_seen_late_are_read_and_columns_keep_the_files_order(
+    tmp_path: Path,
+) -> None:
+    """Every record's keys count (not the first lines'), in the first record's order."""
+    from labelaudit.io.tables import read_table
+
+    lines = [json.dumps({"id": i, "z": 0.5, "a": 0.5}) for i in range(300)]
+    lines += [json.dumps({"id": 300, "z": 0.2, "a": 0.3, "m": 0.5})]
+    (tmp_path / "p.ndjson").write_text("\n".join(lines) + "\n")
+    frame = read_table(tmp_path / "p.ndjson", "predictions")
+    assert frame.columns == ["id", "z", "a", "m"]
+    assert frame["m"].null_count() == 300 and frame["m"][300] == 0.5

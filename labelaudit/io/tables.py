@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import glob
+import gzip
 import io
+import json
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -65,7 +67,8 @@ def _read(
         )  # fmt: skip
         return frame if keep is None else frame.select(c for c in frame.columns if c in keep)
     if fmt == "ndjson":
-        frame = pl.read_ndjson(source, n_rows=n_rows)
+        frame = pl.read_ndjson(source, n_rows=n_rows, infer_schema_length=None)
+        frame = frame.select(ndjson_order(source, frame.columns))
         return frame if keep is None else frame.select(c for c in frame.columns if c in keep)
     reader = pl.read_parquet if fmt == "parquet" else pl.read_ipc
     if keep is None:
@@ -76,6 +79,24 @@ def _read(
     return reader(source, columns=[c for c in schema if c in keep])
 
 
+def ndjson_order(source: Any, columns: Sequence[str]) -> list[str]:
+    """`columns` in the order of the first record's keys (polars' NDJSON order varies from run
+    to run), then the keys later records add, sorted: the file's order, deterministic."""
+    first: dict[str, Any] = {}
+    try:
+        if hasattr(source, "getvalue"):
+            line = source.getvalue().split(b"\n", 1)[0]
+        else:
+            opener = gzip.open if str(source).lower().endswith(".gz") else open
+            with opener(source, "rb") as handle:
+                line = handle.readline()
+        first = json.loads(line) if line.strip() else {}
+    except (OSError, ValueError, EOFError):
+        pass
+    keys = [k for k in first if k in columns] if isinstance(first, dict) else []
+    return keys + sorted(c for c in columns if c not in set(keys))
+
+
 STREAMABLE_TEXT = ("csv", "tsv", "ndjson")
 
 
@@ -84,7 +105,8 @@ def scan_text_table(paths: Sequence[str], fmt: str, text_columns: Sequence[str])
     column types the whole read gives (`_read`; the first file's sample was checked with
     `read_sample`)."""
     if fmt == "ndjson":
-        return pl.scan_ndjson(list(paths))
+        lazy = pl.scan_ndjson(list(paths), infer_schema_length=None)
+        return lazy.select(ndjson_order(paths[0], lazy.collect_schema().names()))
     separator = "," if fmt == "csv" else "\t"
     header = pl.read_csv(paths[0], separator=separator, n_rows=0).columns
     overrides = {c: pl.String for c in text_columns if c in header}
@@ -323,7 +345,6 @@ def _parse_error_line(path: str, fmt: str, message: str = "") -> str:
     if UNPARSED.search(message) and not path.lower().endswith(".gz"):
         return unparsed_value_line(path, message).replace(f", in '{path}' line", ", line")
     import csv
-    import gzip
 
     opener = gzip.open if path.lower().endswith(".gz") else open
     try:
