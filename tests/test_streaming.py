@@ -242,3 +242,19 @@ def test_scores_written_as_text_are_read_whole(tmp_path: Path) -> None:
     text.write_csv(tmp_path / "p.csv")
     matrix = load_predictions(str(tmp_path / "p.csv"), stream_above=0)
     assert matrix.lazy is None and "cat" in matrix.columns
+
+
+def test_a_score_column_of_integers_at_first_reads_its_decimals(cli, read_whole, tmp_path) -> None:
+    """A one-hot-like column written `0` for the rows types are read from, decimals later: the
+    scores are floats, streamed or whole."""
+    labels, preds = problem(12_500, seed=12)
+    labels.write_csv(tmp_path / "labels.csv")
+    text = preds.with_columns(
+        pl.when(pl.col("id") < 11_000).then(pl.lit("0")).otherwise(pl.col("cat").cast(pl.String))
+        .alias("cat")
+    )  # fmt: skip
+    text.write_csv(tmp_path / "p.csv")
+    streamed = scan_json(cli, "labels.csv", "--preds", "p.csv", "--scores", "probs")
+    read_whole()
+    whole = scan_json(cli, "labels.csv", "--preds", "p.csv", "--scores", "probs")
+    assert_reports_equal(streamed, whole)

@@ -174,7 +174,7 @@ def load_predictions(
                              ignore_cols, topk_cols, limit)  # fmt: skip
         if lazy is not None:
             return lazy
-    table = read_table(source, "predictions", input_format, ids=(id_col,))
+    table = read_table(source, "predictions", input_format, ids=(id_col,), floats=True)
     if detect_format(paths[0], input_format, "predictions") in ("csv", "tsv"):
         table = _scores_written_as_text(table, (id_col, label_col))
     frame = _drop_ignored(table, ignore_cols)

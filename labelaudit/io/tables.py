@@ -47,6 +47,7 @@ def _read(
     n_rows: int | None = None,
     keep: Sequence[str] | None = None,
     check: Callable[[pl.DataFrame], None] | None = None,
+    floats: bool = False,
 ) -> pl.DataFrame:
     """Read one file (a path, or the bytes of a pipe) in `fmt` (its first `n_rows` rows when
     given, text formats only; after `check` of a CSV header). `keep`: only the columns it names
@@ -61,6 +62,14 @@ def _read(
         if hasattr(source, "seek"):
             source.seek(0)
         overrides = {c: pl.String for c in text_columns if c in header.columns}
+        if floats:  # scores: a column of integers in its first rows may hold decimals later
+            sample = pl.read_csv(
+                source, separator=separator, infer_schema_length=INFER_ROWS,
+                schema_overrides=overrides, n_rows=INFER_ROWS,
+            )  # fmt: skip
+            if hasattr(source, "seek"):
+                source.seek(0)
+            overrides |= integer_columns_as_floats(sample.schema, text_columns)
         frame = pl.read_csv(
             source, separator=separator, infer_schema_length=INFER_ROWS,
             schema_overrides=overrides, n_rows=n_rows,
@@ -100,6 +109,11 @@ def ndjson_order(source: Any, columns: Sequence[str]) -> list[str]:
 STREAMABLE_TEXT = ("csv", "tsv", "ndjson")
 
 
+def integer_columns_as_floats(schema: Any, text_columns: Sequence[str]) -> dict[str, Any]:
+    """Overrides reading the integer columns (but the text ones: ids) as floats."""
+    return {c: pl.Float64 for c, t in schema.items() if t.is_integer() and c not in text_columns}
+
+
 def scan_text_table(paths: Sequence[str], fmt: str, text_columns: Sequence[str]) -> pl.LazyFrame:
     """Plain CSV, TSV or NDJSON files (no .gz) as one lazy table read batch by batch, with the
     column types the whole read gives (`_read`; the first file's sample was checked with
@@ -110,6 +124,11 @@ def scan_text_table(paths: Sequence[str], fmt: str, text_columns: Sequence[str])
     separator = "," if fmt == "csv" else "\t"
     header = pl.read_csv(paths[0], separator=separator, n_rows=0).columns
     overrides = {c: pl.String for c in text_columns if c in header}
+    sample = pl.read_csv(
+        paths[0], separator=separator, infer_schema_length=INFER_ROWS,
+        schema_overrides=overrides, n_rows=INFER_ROWS,
+    )  # fmt: skip
+    overrides |= integer_columns_as_floats(sample.schema, text_columns)
     return pl.scan_csv(
         list(paths), separator=separator, infer_schema_length=INFER_ROWS,
         schema_overrides=overrides,
@@ -173,11 +192,13 @@ def read_table(
     ids: Sequence[str] = (),
     label: str | None = None,
     keep: Sequence[str] | None = None,
+    floats: bool = False,
 ) -> pl.DataFrame:
     """Read one table, or several shards as one (stacked in sorted file-name order). In CSV and
     TSV, the `ids` columns and the `label` column are read as the text they are; then
     `canonical_integers` (ids) and `numbers_as_written` (the label) decide their type. With
-    `keep`, only those of its columns the table has are read (its other columns may be many)."""
+    `keep`, only those of its columns the table has are read (its other columns may be many);
+    with `floats` (scores), CSV columns of integers are read as floats."""
     paths = expand_paths(path, role)
     frames = []
     for one in paths:
@@ -188,7 +209,7 @@ def read_table(
                 "(csv, tsv, parquet, ndjson, arrow)."
             )
         text = list(dict.fromkeys([*ids, *([label] if label else [])]))
-        frame = _read_one(one, fmt, role, text, keep)
+        frame = _read_one(one, fmt, role, text, keep, floats)
         if fmt in ("csv", "tsv"):
             frame = frame.with_columns(
                 (numbers_as_written if c == label else canonical_integers)(frame[c])
@@ -208,7 +229,12 @@ def read_table(
 
 
 def _read_one(
-    path: str, fmt: str, role: str, text_columns: Sequence[str], keep: Sequence[str] | None = None
+    path: str,
+    fmt: str,
+    role: str,
+    text_columns: Sequence[str],
+    keep: Sequence[str] | None = None,
+    floats: bool = False,
 ) -> pl.DataFrame:
     regular = os.path.isfile(path)
     if regular and os.path.getsize(path) == 0:
@@ -222,7 +248,7 @@ def _read_one(
         def check(header: pl.DataFrame) -> None:
             _check_header(header, path, role, fmt)
 
-        frame = _read(source, fmt, text_columns, keep=keep, check=check)
+        frame = _read(source, fmt, text_columns, keep=keep, check=check, floats=floats)
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         where = _parse_error_line(path, fmt, str(exc)) if regular else ""
         raise InputError(
