@@ -64,12 +64,14 @@ def _read(
         overrides = {c: pl.String for c in text_columns if c in header.columns}
         if floats:  # scores: a column of integers in its first rows may hold decimals later
             sample = pl.read_csv(
-                source, separator=separator, infer_schema_length=INFER_ROWS,
-                schema_overrides=overrides, n_rows=INFER_ROWS,
+                head_lines(source, INFER_ROWS), separator=separator,
+                infer_schema_length=INFER_ROWS, schema_overrides=overrides,
             )  # fmt: skip
             if hasattr(source, "seek"):
                 source.seek(0)
             overrides |= integer_columns_as_floats(sample.schema, text_columns)
+        if n_rows is not None:  # polars may parse past n_rows: give it those rows only
+            source, n_rows = head_lines(source, n_rows), None
         frame = pl.read_csv(
             source, separator=separator, infer_schema_length=INFER_ROWS,
             schema_overrides=overrides, n_rows=n_rows,
@@ -109,6 +111,18 @@ def ndjson_order(source: Any, columns: Sequence[str]) -> list[str]:
 STREAMABLE_TEXT = ("csv", "tsv", "ndjson")
 
 
+def head_lines(source: Any, rows: int) -> io.BytesIO:
+    """The header and the first `rows` lines of a text file (a path or bytes), as bytes (a
+    quoted field holding a line break may cut a record short: only types are read from it)."""
+    if hasattr(source, "getvalue"):
+        lines = source.getvalue().split(b"\n", rows + 1)[: rows + 1]
+        source.seek(0)
+        return io.BytesIO(b"\n".join(lines))
+    opener = gzip.open if str(source).lower().endswith(".gz") else open
+    with opener(source, "rb") as handle:
+        return io.BytesIO(b"".join(line for _, line in zip(range(rows + 1), handle, strict=False)))
+
+
 def integer_columns_as_floats(schema: Any, text_columns: Sequence[str]) -> dict[str, Any]:
     """Overrides reading the integer columns (but the text ones: ids) as floats."""
     return {c: pl.Float64 for c, t in schema.items() if t.is_integer() and c not in text_columns}
@@ -125,8 +139,8 @@ def scan_text_table(paths: Sequence[str], fmt: str, text_columns: Sequence[str])
     header = pl.read_csv(paths[0], separator=separator, n_rows=0).columns
     overrides = {c: pl.String for c in text_columns if c in header}
     sample = pl.read_csv(
-        paths[0], separator=separator, infer_schema_length=INFER_ROWS,
-        schema_overrides=overrides, n_rows=INFER_ROWS,
+        head_lines(paths[0], INFER_ROWS), separator=separator, infer_schema_length=INFER_ROWS,
+        schema_overrides=overrides,
     )  # fmt: skip
     overrides |= integer_columns_as_floats(sample.schema, text_columns)
     return pl.scan_csv(
