@@ -258,3 +258,18 @@ def test_a_score_column_of_integers_at_first_reads_its_decimals(cli, read_whole,
     read_whole()
     whole = scan_json(cli, "labels.csv", "--preds", "p.csv", "--scores", "probs")
     assert_reports_equal(streamed, whole)
+
+
+def test_a_row_with_a_field_too_many_late_in_a_csv_is_bad_input(cli, tmp_path: Path) -> None:
+    """Streamed or whole: a line past the rows types are read from with an extra field."""
+    labels, preds = problem(15_000, seed=13)
+    labels.write_csv(tmp_path / "labels.csv")
+    preds.write_csv(tmp_path / "p.csv")
+    lines = (tmp_path / "p.csv").read_text().splitlines()
+    lines[12_001] += ",0.5"
+    (tmp_path / "p.csv").write_text("\n".join(lines) + "\n")
+    result = cli("scan", "labels.csv", "--preds", "p.csv")
+    assert result.exit_code == 2 and "line 12002" in result.output, result.output
+    (tmp_path / "labelaudit.toml").unlink()
+    whole = cli("scan", "labels.csv", "--preds", "p.csv")
+    assert whole.exit_code == 2 and "line 12002" in whole.output, whole.output

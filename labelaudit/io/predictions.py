@@ -57,6 +57,7 @@ class ScoreMatrix:
     topk: TopK | None = None  # top-k lists, made dense chunk by chunk
     skipped_label_col: str | None = None  # a numeric column named like the labels' column
     text_columns: tuple[str, ...] = ()  # columns holding text (not scores): never classes
+    text: bool = False  # a lazy matrix of CSV, TSV or NDJSON
 
     @property
     def n_rows(self) -> int:
@@ -79,7 +80,13 @@ class ScoreMatrix:
         if self.lazy is None:
             raise ValueError("stream() reads a lazy score matrix; take() serves one in memory")
         query = self.lazy.select(_ordered_columns(self.columns, positions))
-        batches = _collect(self.source, lambda: iter(query.collect_batches(chunk_size=chunk_rows)))
+        # Text read through a projection skips checking the other fields of a row (a line with
+        # a field too many would pass): parse whole rows, as a whole read does.
+        flags = pl.QueryOptFlags(projection_pushdown=not self.text)
+        batches = _collect(
+            self.source, lambda: iter(query.collect_batches(chunk_size=chunk_rows,
+                                                            optimizations=flags))
+        )  # fmt: skip
         start = 0
         while True:
             batch = _collect(self.source, lambda: next(batches, None))
@@ -283,7 +290,7 @@ def _lazy_table(
     scores = lazy.select(_as_float(schema, columns))
     skipped = _skipped_label(schema, label_col, columns)
     return ScoreMatrix(name, ids, columns, lazy=scores, lazy_rows=int(height), ignored=ignored,
-                       skipped_label_col=skipped,
+                       skipped_label_col=skipped, text=fmt != "parquet",
                        text_columns=_text_columns(schema, id_col, label_col))  # fmt: skip
 
 
