@@ -156,3 +156,26 @@ def test_relabel_examples_belong_to_their_pair(cli, tmp_path) -> None:
     assert pairs[("a", "b")]["example_ids"] == [1]
     assert pairs[("b", "c")]["example_ids"] == [3]
     assert pairs[("c", "a")]["example_ids"] == [5]
+
+
+def test_a_relabel_the_model_cannot_tell_apart_is_tied_not_a_regression(cli, tmp_path) -> None:
+    """Both labels equally probable (neither in the row's top-k list): no evidence either way."""
+    import polars as pl
+
+    classes = ["a", "b", "c", "d"]
+    pl.DataFrame({"id": [1, 2, 3], "label": ["a", "b", "c"]}).write_csv(tmp_path / "o.csv")
+    pl.DataFrame({"id": [1, 2, 3], "label": ["b", "c", "d"]}).write_csv(tmp_path / "n.csv")
+    (tmp_path / "classes.txt").write_text("\n".join(classes) + "\n")
+    pl.DataFrame(
+        {
+            "id": [1, 2, 3],
+            "topk_classes": [["d"], ["a"], ["c"]],
+            "topk_probs": [[0.7], [0.7], [0.7]],
+        }
+    ).write_parquet(tmp_path / "p.parquet")
+    result = cli("diff", "o.csv", "n.csv", "--preds", "p.parquet", "--classes", "classes.txt",
+                 "--format", "json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    verdict = json.loads(result.stdout)["relabels_vs_model"]
+    assert (verdict["agree"], verdict["disagree"], verdict["tied"]) == (0, 1, 2)
+    assert [v["id"] for v in verdict["worst_regressions"]] == [3]

@@ -268,8 +268,10 @@ def _judge_relabels(
     config: ScanConfig,
     warnings: list[str],
 ) -> RelabelsVsModel:
-    """A relabel agrees with the model when the new label is more probable than the old one;
-    relabeled rows without scores are not judged. What reading the scores changed is added to
+    """A relabel agrees with the model when the new label is more probable than the old one,
+    disagrees when it is less probable, and is tied when both are equally probable (no
+    evidence: with top-k lists, neither label in the row's list); relabeled rows without scores
+    are not judged. What reading the scores changed is added to
     `warnings`."""
     score_reading = multiclass_score_mode(scored, config.scores, config.chunk_rows)
     warnings += score_reading.warnings
@@ -306,16 +308,17 @@ def _judge_relabels(
         ]
 
     order = np.argsort(gain, kind="stable")
-    worst = order[: min(EXAMPLES, int((gain <= 0).sum()))]
+    worst = order[: min(EXAMPLES, int((gain < 0).sum()))]  # a tie is no evidence either way
     best = order[::-1][: min(EXAMPLES, agree)]
     return RelabelsVsModel(
         score_mode=mode,
         checked=int(relabeled.size),
         agree=agree,
-        disagree=int(relabeled.size - agree),
+        disagree=int((gain < 0).sum()),
         agree_rate=agree / relabeled.size if relabeled.size else 0.0,
         worst_regressions=verdicts(worst),
         best_fixes=verdicts(best),
+        tied=int((gain == 0).sum()),
     )
 
 

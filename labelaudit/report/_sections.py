@@ -257,7 +257,9 @@ def diff_summary(data: dict[str, Any]) -> list[str]:
     if verdict:
         lines.append(
             f"relabels judged by the model: {verdict['agree']:,} agree (likely fixes), "
-            f"{verdict['disagree']:,} disagree (likely regressions) of {verdict['checked']:,}"
+            f"{verdict['disagree']:,} disagree (likely regressions)"
+            + (f", {verdict['tied']:,} tied (no evidence)" if verdict.get("tied") else "")
+            + f" of {verdict['checked']:,}"
         )
     return lines
 

@@ -497,6 +497,7 @@ class RelabelsVsModel:
     agree_rate: float
     worst_regressions: list[RelabelVerdict]
     best_fixes: list[RelabelVerdict]
+    tied: int = 0  # the model gives both labels one probability (e.g. neither in a top-k list)
 
 
 @dataclass(frozen=True)
