@@ -432,7 +432,7 @@ def test_text_and_markdown_tables_list_at_most_fifty_classes(cli, tmp_path: Path
 
 
 def test_the_support_chart_of_many_classes_is_one_profile() -> None:
-    """Past MAX_BARS classes the support chart draws the sorted counts as one profile (fast,
+    """Past PROFILE_ABOVE classes the support chart draws the sorted counts as one profile (fast,
     readable), not one bar a class."""
     counts = np.random.default_rng(0).zipf(1.5, 5000).clip(0, 5000)
     data = {
@@ -464,3 +464,9 @@ def test_transitions_of_many_classes_show_the_most_changed() -> None:
     shown = [t.get_text() for t in axes.get_yticklabels()]
     assert shown == [*busy, "(added)"]
     assert f"the {MAX_MATRIX_CLASSES} most changed of {k} classes" in axes.get_title()
+
+
+def test_the_diff_support_chart_shows_the_30_largest_changes() -> None:
+    rows = [{"class": f"c{i}", "old": i, "new": 2 * i, "delta": i} for i in range(100)]
+    figure = figures.diff_support({"support": rows})
+    assert "the 30 largest changes of 100" in figure.axes[0].get_title()

@@ -77,7 +77,7 @@ def png_bytes(figure: Any) -> bytes:
     return buffer.getvalue()
 
 
-MAX_BARS = 200  # above this many classes the support chart is a profile, not bars
+PROFILE_ABOVE = 200  # above this many classes the support chart is a profile, not bars
 
 
 def support(data: dict[str, Any]) -> Any:
@@ -93,7 +93,7 @@ def support(data: dict[str, Any]) -> Any:
         PALETTE["alert"] if c < min_support else PALETTE["main"] for c in counts
     ]  # rare classes in red
     shown = np.maximum(counts, 0.8)  # zero-support classes stay visible on the log scale
-    if len(rows) <= MAX_BARS:
+    if len(rows) <= PROFILE_ABOVE:
         axes.bar(range(len(rows)), shown, color=colors, width=0.8)
     else:  # one bar a class would be thousands of patches: the sorted counts as one profile
         x = np.arange(len(rows))

@@ -463,7 +463,7 @@ def _diff_page(page: Page, data: dict[str, Any], level: int = 1) -> None:
             ["measure", "value"],
             [
                 ["total variation distance", _cell(shift["tvd"])],
-                ["Jensen-Shannon divergence", _cell(shift["js"])],
+                ["Jensen-Shannon distance", _cell(shift["js"])],
                 ["population stability index", _cell(shift["psi"])],
                 ["chi-square p-value", _cell(shift["chi2_p"])],
             ],
