@@ -264,6 +264,8 @@ def _read_one(
 
         frame = _read(source, fmt, text_columns, keep=keep, check=check, floats=floats)
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        if "allocate memory" in str(exc):  # the machine's limit, not the file's fault
+            raise MemoryError(f"reading '{path}'") from exc
         where = _parse_error_line(path, fmt, str(exc)) if regular else ""
         raise InputError(
             f"The {role} file '{path}' could not be read as {fmt}{where}: "
