@@ -29,7 +29,7 @@ BAD_INPUTS = {
     ),
     "ids missing both ways": (
         ["labels.csv", "--preds", "preds_missing_ids.csv"],
-        "2 labeled rows have no predictions (e.g. ids 5, 6); 1 prediction rows have ids not in "
+        "2 labeled rows have no predictions (e.g. ids 5, 6); 1 prediction row has ids not in "
         "the labels (e.g. 99)",
     ),
     "label not in --classes": (

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from labelaudit._text import count
+from labelaudit._text import agree, count
 from labelaudit.core import CHUNK_ROWS
 from labelaudit.core.sparse_rows import SparseRows
 from labelaudit.errors import InputError
@@ -488,12 +488,14 @@ def _check_missing(
     parts = []
     if without_scores.any():
         parts.append(
-            f"{int(without_scores.sum())} labeled rows have no predictions (e.g. ids "
+            f"{count(int(without_scores.sum()), 'labeled row')} "
+            f"{agree(int(without_scores.sum()), 'has', 'have')} no predictions (e.g. ids "
             f"{describe_ids(analyzed_ids, without_scores)})"
         )
     if unknown.len():
         parts.append(
-            f"{unknown.len()} prediction rows have ids not in the labels (e.g. "
+            f"{count(unknown.len(), 'prediction row')} {agree(unknown.len(), 'has', 'have')} "
+            "ids not in the labels (e.g. "
             f"{describe_ids(unknown)})"
         )
     detail = "; ".join(parts)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from labelaudit._text import count
+from labelaudit._text import agree, count
 from labelaudit.core.ensemble import ModelAgreement
 from labelaudit.core.metrics_multilabel import MultilabelMetrics, multilabel_metrics
 from labelaudit.core.noise import SampleEvidence, run_in_parallel
@@ -427,7 +427,8 @@ def _reject_zero_rows(dataset: Dataset, check: ScoreCheck, chunk_rows: int) -> N
         return
     zero = _rows_where(dataset, chunk_rows, lambda c: np.flatnonzero(c.row_sums <= 0))
     raise InputError(
-        f"{count(int(zero.sum()), 'row')} of the predictions '{dataset.scores.source}' have no "
+        f"{count(int(zero.sum()), 'row')} of the predictions '{dataset.scores.source}' "
+        f"{agree(int(zero.sum()), 'has', 'have')} no "
         f"probability on any class (every score 0; ids {describe_ids(dataset.ids, zero)}), so "
         "they cannot be read as probabilities. Fix or drop those rows."
     )
