@@ -473,3 +473,15 @@ def test_ndjson_keys_first_seen_late_are_read_and_columns_keep_the_files_order(
     frame = read_table(tmp_path / "p.ndjson", "predictions")
     assert frame.columns == ["id", "z", "a", "m"]
     assert frame["m"].null_count() == 300 and frame["m"][300] == 0.5
+
+
+def test_shards_with_their_columns_in_another_order_stack_by_name(tmp_path: Path) -> None:
+    from labelaudit.io.tables import read_table
+
+    pl.DataFrame({"id": [1], "a": [0.2], "b": [0.8]}).write_csv(tmp_path / "p-0.csv")
+    pl.DataFrame({"b": [0.6], "id": [2], "a": [0.4]}).write_csv(tmp_path / "p-1.csv")
+    frame = read_table(tmp_path / "p-*.csv", "predictions")
+    assert frame.columns == ["id", "a", "b"] and frame["b"].to_list() == [0.8, 0.6]
+    pl.DataFrame({"id": [3], "a": [0.4], "c": [0.6]}).write_csv(tmp_path / "p-2.csv")
+    with pytest.raises(InputError, match="p-2.csv' lacks b and adds c"):
+        read_table(tmp_path / "p-*.csv", "predictions")

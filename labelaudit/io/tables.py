@@ -233,11 +233,22 @@ def read_table(
         frames.append(frame)
     if len(frames) == 1:
         return frames[0]
-    try:
-        return pl.concat(frames, how="vertical_relaxed")
+    order = frames[0].columns
+    for one, frame in zip(paths[1:], frames[1:], strict=True):
+        if set(frame.columns) != set(order):
+            only_first = [c for c in order if c not in frame.columns][:5]
+            only_this = [c for c in frame.columns if c not in order][:5]
+            raise InputError(
+                f"The {role} files matching '{path}' do not share one set of columns: "
+                f"'{one}' lacks {', '.join(only_first) or 'none'} and adds "
+                f"{', '.join(only_this) or 'none'} (against '{paths[0]}'). Make the shards "
+                "consistent."
+            )
+    try:  # the same columns in another order are stacked by name
+        return pl.concat([f.select(order) for f in frames], how="vertical_relaxed")
     except pl.exceptions.PolarsError as exc:
         raise InputError(
-            f"The {role} files matching '{path}' do not share one set of columns and types, so "
+            f"The {role} files matching '{path}' do not share one set of column types, so "
             f"they cannot be read as one table ({_first_line(exc)}). Make the shards consistent."
         ) from exc
 
