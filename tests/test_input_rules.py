@@ -483,5 +483,5 @@ def test_shards_with_their_columns_in_another_order_stack_by_name(tmp_path: Path
     frame = read_table(tmp_path / "p-*.csv", "predictions")
     assert frame.columns == ["id", "a", "b"] and frame["b"].to_list() == [0.8, 0.6]
     pl.DataFrame({"id": [3], "a": [0.4], "c": [0.6]}).write_csv(tmp_path / "p-2.csv")
-    with pytest.raises(InputError, match="p-2.csv' lacks b and adds c"):
+    with pytest.raises(InputError, match=r"p-2\.csv' lacks b and adds c"):
         read_table(tmp_path / "p-*.csv", "predictions")
