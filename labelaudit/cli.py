@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import sys
 import traceback
@@ -39,10 +40,10 @@ class LabelAuditGroup(click.Group):
         except Interrupted as stop:
             code = _interrupted(stop.exit_code)
         except click.ClickException as usage:
-            usage.show()
+            _to_stderr(usage.show)
             code = ExitCode.BAD_INPUT
         except LabelAuditError as error:
-            click.echo(f"Error: {error.message}", err=True)
+            _to_stderr(functools.partial(click.echo, f"Error: {error.message}", err=True))
             code = error.exit_code
         except MemoryError as exhausted:  # the inputs, not a bug: say so (exit 2)
             if "--debug" in argv:
@@ -961,6 +962,18 @@ def _to_stdout(text: str) -> None:
         raise LabelAuditError(
             f"Could not write the report to stdout: {exc.strerror or exc}. Pass -o FILE."
         ) from exc
+
+
+def _to_stderr(say: Any) -> None:
+    """Write a message to stderr; a reader that left (`2>&1 | head`) does not change the exit
+    code (Python would exit 1 on the broken pipe, or report it again at exit)."""
+    try:
+        say()
+        sys.stderr.flush()
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - stays open until exit
 
 
 def main() -> None:

@@ -40,6 +40,18 @@ def test_a_reader_closing_stdout_is_exit_2_with_a_message(tmp_path: Path) -> Non
     assert "closed it" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("args", ["scan l.csv --top abc", "scan missing.csv"])
+def test_a_reader_closing_stderr_keeps_exit_2(tmp_path: Path, args: str) -> None:
+    """A usage error or bad input whose message meets a closed stderr (`2>&1 | true`) is
+    still exit 2: only `gate` exits 1."""
+    (tmp_path / "l.csv").write_text(LABELS)
+    command = f"'{sys.executable}' -m labelaudit {args} 2>&1 | true; exit ${{PIPESTATUS[0]}}"
+    done = subprocess.run(
+        ["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+
+
 def test_diff_refuses_one_version_with_ids_and_one_without(cli: CliRun, tmp_path: Path) -> None:
     (tmp_path / "old.csv").write_text("label\na\nb\n")
     (tmp_path / "new.csv").write_text("id,label\n1,a\n2,b\n3,c\n")
