@@ -273,3 +273,17 @@ def test_a_row_with_a_field_too_many_late_in_a_csv_is_bad_input(cli, tmp_path: P
     (tmp_path / "labelaudit.toml").unlink()
     whole = cli("scan", "labels.csv", "--preds", "p.csv")
     assert whole.exit_code == 2 and "line 12002" in whole.output, whole.output
+
+
+def test_a_broken_ndjson_line_is_named_streamed_or_whole(cli, tmp_path: Path) -> None:
+    labels, preds = problem(12_000, seed=14)
+    labels.write_csv(tmp_path / "labels.csv")
+    preds.write_ndjson(tmp_path / "p.ndjson")
+    lines = (tmp_path / "p.ndjson").read_text().splitlines()
+    lines[11_000] = lines[11_000][:-5]
+    (tmp_path / "p.ndjson").write_text("\n".join(lines) + "\n")
+    result = cli("scan", "labels.csv", "--preds", "p.ndjson")
+    assert result.exit_code == 2 and "line 11001" in result.output, result.output
+    (tmp_path / "labelaudit.toml").unlink()
+    whole = cli("scan", "labels.csv", "--preds", "p.ndjson")
+    assert whole.exit_code == 2 and "line 11001" in whole.output, whole.output

@@ -366,10 +366,15 @@ def unparsed_value_line(source: str, message: str) -> str:
     """For polars' "could not parse `v` ... at column 'c'" on CSV/TSV `source` (a file or a
     glob of shards): ", in 'file' line N" of the first row holding that text in that column
     (a second, plain read on the error path only); empty when it cannot be found."""
-    if "more fields than" in message:  # a row with a field too many: the plain reader's line
-        for path in expand_paths(source, "predictions"):
+    try:
+        paths = expand_paths(source, "predictions")
+        formats = {detect_format(p, None, "predictions") for p in paths}
+    except InputError:
+        return ""
+    if "more fields than" in message or formats == {"ndjson"}:  # the plain reader's line
+        for path in paths:
             fmt = detect_format(path, None, "predictions")
-            where = _parse_error_line(path, fmt) if fmt in ("csv", "tsv") else ""
+            where = _parse_error_line(path, fmt) if fmt in ("csv", "tsv", "ndjson") else ""
             if where:
                 return where.replace(", line", f", in '{path}' line", 1)
         return ""
