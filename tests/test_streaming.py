@@ -260,30 +260,26 @@ def test_a_score_column_of_integers_at_first_reads_its_decimals(cli, read_whole,
     assert_reports_equal(streamed, whole)
 
 
-def test_a_row_with_a_field_too_many_late_in_a_csv_is_bad_input(cli, tmp_path: Path) -> None:
-    """Streamed or whole: a line past the rows types are read from with an extra field."""
+@pytest.mark.parametrize(
+    ("name", "row", "damage"),
+    [
+        ("p.csv", 12_001, lambda line: line + ",0.5"),  # a field too many
+        ("p.ndjson", 11_000, lambda line: line[:-5]),  # a broken record
+    ],
+)
+def test_a_damaged_line_late_in_a_text_file_is_named(
+    cli, tmp_path: Path, name: str, row: int, damage
+) -> None:
+    """Streamed or whole: a damaged line past the rows types are read from names its line."""
     labels, preds = problem(15_000, seed=13)
     labels.write_csv(tmp_path / "labels.csv")
-    preds.write_csv(tmp_path / "p.csv")
-    lines = (tmp_path / "p.csv").read_text().splitlines()
-    lines[12_001] += ",0.5"
-    (tmp_path / "p.csv").write_text("\n".join(lines) + "\n")
-    result = cli("scan", "labels.csv", "--preds", "p.csv")
-    assert result.exit_code == 2 and "line 12002" in result.output, result.output
+    _write_text(preds, tmp_path / name)
+    lines = (tmp_path / name).read_text().splitlines()
+    lines[row] = damage(lines[row])
+    (tmp_path / name).write_text("\n".join(lines) + "\n")
+    line = f"line {row + 1}"
+    result = cli("scan", "labels.csv", "--preds", name)
+    assert result.exit_code == 2 and line in result.output, result.output
     (tmp_path / "labelaudit.toml").unlink()
-    whole = cli("scan", "labels.csv", "--preds", "p.csv")
-    assert whole.exit_code == 2 and "line 12002" in whole.output, whole.output
-
-
-def test_a_broken_ndjson_line_is_named_streamed_or_whole(cli, tmp_path: Path) -> None:
-    labels, preds = problem(12_000, seed=14)
-    labels.write_csv(tmp_path / "labels.csv")
-    preds.write_ndjson(tmp_path / "p.ndjson")
-    lines = (tmp_path / "p.ndjson").read_text().splitlines()
-    lines[11_000] = lines[11_000][:-5]
-    (tmp_path / "p.ndjson").write_text("\n".join(lines) + "\n")
-    result = cli("scan", "labels.csv", "--preds", "p.ndjson")
-    assert result.exit_code == 2 and "line 11001" in result.output, result.output
-    (tmp_path / "labelaudit.toml").unlink()
-    whole = cli("scan", "labels.csv", "--preds", "p.ndjson")
-    assert whole.exit_code == 2 and "line 11001" in whole.output, whole.output
+    whole = cli("scan", "labels.csv", "--preds", name)
+    assert whole.exit_code == 2 and line in whole.output, whole.output

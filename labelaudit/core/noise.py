@@ -22,7 +22,7 @@ import numpy as np
 from labelaudit.core import CHUNK_ROWS
 from labelaudit.core.accumulators import ClassSums, PairCounts
 from labelaudit.core.pair_table import PairTable
-from labelaudit.core.sparse_rows import SparseRows
+from labelaudit.core.sparse_rows import ENTROPY_CLIP, SparseRows
 
 QUALITY_SCORES = (
     "self_confidence",
@@ -141,7 +141,7 @@ class SampleEvidence:
 
 def normalized_entropy(probabilities: np.ndarray) -> np.ndarray:
     """Row entropy divided by log K, in [0, 1]."""
-    p = np.clip(probabilities.astype(np.float64, copy=False), 1e-12, None)
+    p = np.clip(probabilities.astype(np.float64, copy=False), ENTROPY_CLIP, None)
     entropy = -(p * np.log(p)).sum(axis=1)
     k = probabilities.shape[1]
     return entropy / np.log(k) if k > 1 else np.zeros(probabilities.shape[0])

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-ENTROPY_CLIP = 1e-12  # the clip of core.noise.normalized_entropy
+ENTROPY_CLIP = 1e-12  # each probability's floor in a row's entropy (dense or sparse)
 
 
 @dataclass(frozen=True)

@@ -61,15 +61,7 @@ def _read(
             check(header)
         if hasattr(source, "seek"):
             source.seek(0)
-        overrides = {c: pl.String for c in text_columns if c in header.columns}
-        if floats:  # scores: a column of integers in its first rows may hold decimals later
-            sample = pl.read_csv(
-                head_lines(source, INFER_ROWS), separator=separator,
-                infer_schema_length=INFER_ROWS, schema_overrides=overrides,
-            )  # fmt: skip
-            if hasattr(source, "seek"):
-                source.seek(0)
-            overrides |= integer_columns_as_floats(sample.schema, text_columns)
+        overrides = _csv_types(source, separator, header.columns, text_columns, floats)
         if n_rows is not None:  # polars may parse past n_rows: give it those rows only
             source, n_rows = head_lines(source, n_rows), None
         frame = pl.read_csv(
@@ -95,12 +87,7 @@ def ndjson_order(source: Any, columns: Sequence[str]) -> list[str]:
     to run), then the keys later records add, sorted: the file's order, deterministic."""
     first: dict[str, Any] = {}
     try:
-        if hasattr(source, "getvalue"):
-            line = source.getvalue().split(b"\n", 1)[0]
-        else:
-            opener = gzip.open if str(source).lower().endswith(".gz") else open
-            with opener(source, "rb") as handle:
-                line = handle.readline()
+        line = head_lines(source, 0).getvalue()
         first = json.loads(line) if line.strip() else {}
     except (OSError, ValueError, EOFError):
         pass
@@ -123,9 +110,22 @@ def head_lines(source: Any, rows: int) -> io.BytesIO:
         return io.BytesIO(b"".join(line for _, line in zip(range(rows + 1), handle, strict=False)))
 
 
-def integer_columns_as_floats(schema: Any, text_columns: Sequence[str]) -> dict[str, Any]:
-    """Overrides reading the integer columns (but the text ones: ids) as floats."""
-    return {c: pl.Float64 for c, t in schema.items() if t.is_integer() and c not in text_columns}
+def _csv_types(
+    source: Any, separator: str, header: Sequence[str], text_columns: Sequence[str], floats: bool
+) -> dict[str, Any]:
+    """The type overrides of a CSV read, whole or scanned: `text_columns` as written; with
+    `floats` (scores), the columns of integers in the first INFER_ROWS rows as floats (they
+    may hold decimals later)."""
+    overrides: dict[str, Any] = {c: pl.String for c in text_columns if c in header}
+    if floats:
+        sample = pl.read_csv(
+            head_lines(source, INFER_ROWS), separator=separator, infer_schema_length=INFER_ROWS,
+            schema_overrides=overrides,
+        )  # fmt: skip
+        overrides |= {
+            c: pl.Float64 for c, t in sample.schema.items() if t.is_integer() and c not in overrides
+        }
+    return overrides
 
 
 def scan_text_table(paths: Sequence[str], fmt: str, text_columns: Sequence[str]) -> pl.LazyFrame:
@@ -137,12 +137,7 @@ def scan_text_table(paths: Sequence[str], fmt: str, text_columns: Sequence[str])
         return lazy.select(ndjson_order(paths[0], lazy.collect_schema().names()))
     separator = "," if fmt == "csv" else "\t"
     header = pl.read_csv(paths[0], separator=separator, n_rows=0).columns
-    overrides = {c: pl.String for c in text_columns if c in header}
-    sample = pl.read_csv(
-        head_lines(paths[0], INFER_ROWS), separator=separator, infer_schema_length=INFER_ROWS,
-        schema_overrides=overrides,
-    )  # fmt: skip
-    overrides |= integer_columns_as_floats(sample.schema, text_columns)
+    overrides = _csv_types(paths[0], separator, header, text_columns, floats=True)
     return pl.scan_csv(
         list(paths), separator=separator, infer_schema_length=INFER_ROWS,
         schema_overrides=overrides,

@@ -6,7 +6,7 @@ rows are made dense one chunk at a time, from compressed arrays of N x k entries
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
@@ -47,43 +47,37 @@ class TopK:
         """Rows as an (n, K) float64 block in vocabulary order (`positions`: vocabulary index ->
         class name index, -1 for a class no row names): known entries, and the remaining mass
         spread evenly over each row's other classes."""
-        picked = np.arange(self.offsets.size - 1)[rows]
-        n, k = picked.size, positions.size
-        starts, lengths = self.offsets[picked], self.offsets[picked + 1] - self.offsets[picked]
-        owner = np.repeat(np.arange(n), lengths)
-        entry = entries(starts, lengths)
-        where = self._vocabulary(positions)[self.column[entry]]
-        if (where < 0).any():  # the vocabulary is resolved to hold every class the lists name
-            raise ValueError("a top-k class is missing from the vocabulary")
-        probability = self.probability[entry]
-        known = self.total[picked]
-        absent = k - lengths
-        share = np.where(absent > 0, np.clip(1.0 - known, 0.0, None) / np.maximum(absent, 1), 0.0)
-        out = np.repeat(share[:, None], k, axis=1)
-        out[owner, where] = probability
-        return out
+        return self._rows(rows, positions).dense()
 
     def sparse(self, rows: slice | np.ndarray, positions: np.ndarray) -> SparseRows:
         """Rows as SparseRows in vocabulary order (`positions` as for `dense`), read as
         probabilities exactly as the dense rows are: a row whose full sum is off 1 by more than
         EXACT_SUM is divided by it."""
+        read = self._rows(rows, positions)
+        sums = read.row_sums
+        off = np.abs(sums - 1.0) > EXACT_SUM
+        if not off.any():
+            return read
+        scale = np.where(off & (sums > 0), sums, 1.0)
+        probability = read.probability / np.repeat(scale, read.lengths)
+        return replace(read, probability=probability, rest=read.rest / scale)
+
+    def _rows(self, rows: slice | np.ndarray, positions: np.ndarray) -> SparseRows:
+        """The rows' entries in vocabulary order and each one's even share of the rest, as
+        written (`row_sums`: each full row's sum)."""
         picked = np.arange(self.offsets.size - 1)[rows]
         k = positions.size
         starts, lengths = self.offsets[picked], self.offsets[picked + 1] - self.offsets[picked]
         entry = entries(starts, lengths)
         where = self._vocabulary(positions)[self.column[entry]]
-        probability = self.probability[entry].astype(np.float64)
+        if (where < 0).any():  # the vocabulary is resolved to hold every class the lists name
+            raise ValueError("a top-k class is missing from the vocabulary")
         known = self.total[picked]
         absent = k - lengths
         share = np.where(absent > 0, np.clip(1.0 - known, 0.0, None) / np.maximum(absent, 1), 0.0)
-        sums = known + absent * share
-        off = np.abs(sums - 1.0) > EXACT_SUM
-        if off.any():
-            scale = np.where(off & (sums > 0), sums, 1.0)
-            probability /= np.repeat(scale, lengths)
-            share = share / scale
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        return SparseRows(k, offsets, where, probability, share, row_sums=sums)
+        probability = self.probability[entry].astype(np.float64)
+        return SparseRows(k, offsets, where, probability, share, row_sums=known + absent * share)
 
     def _vocabulary(self, positions: np.ndarray) -> np.ndarray:
         """Class name index -> vocabulary index (-1 for a name outside the vocabulary)."""

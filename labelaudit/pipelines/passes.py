@@ -67,24 +67,23 @@ class ReadingLog:
             self.logits_near_probabilities &= how != "logits" or near
             self.lowest_value = min(self.lowest_value, check.low)
             self.highest_value = max(self.highest_value, check.high)
-            if visibly_off.size:
-                self.renormalized += int(visibly_off.size)
-                self.lowest_sum = min(self.lowest_sum, float(visibly_off.min()))
-                self.highest_sum = max(self.highest_sum, float(visibly_off.max()))
-                if check.decimals is not None:
-                    self.decimals.add(check.decimals)
+            self._tally(visibly_off)
+            if visibly_off.size and check.decimals is not None:
+                self.decimals.add(check.decimals)
 
     def note_sums(self, row_sums: np.ndarray | None) -> None:
         """Record rows read as probabilities from their sums alone (top-k lists)."""
         self.lists = True
-        if row_sums is None:
-            return
-        visibly_off = row_sums[np.abs(row_sums - 1.0) > SUM_TOLERANCE]
-        if visibly_off.size:
+        if row_sums is not None:
             with self._lock:
-                self.renormalized += int(visibly_off.size)
-                self.lowest_sum = min(self.lowest_sum, float(visibly_off.min()))
-                self.highest_sum = max(self.highest_sum, float(visibly_off.max()))
+                self._tally(row_sums[np.abs(row_sums - 1.0) > SUM_TOLERANCE])
+
+    def _tally(self, visibly_off: np.ndarray) -> None:
+        """Count the rows whose sums were visibly off 1 (under the lock)."""
+        if visibly_off.size:
+            self.renormalized += int(visibly_off.size)
+            self.lowest_sum = min(self.lowest_sum, float(visibly_off.min()))
+            self.highest_sum = max(self.highest_sum, float(visibly_off.max()))
 
     def warnings(self, source: str, mode: str) -> list[str]:
         """Say what was done to the scores read as `mode`, and how to read them otherwise."""
