@@ -10,7 +10,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from labelaudit.io.predictions import load_predictions
+from labelaudit.core.candidates import CandidateNote
+from labelaudit.io.predictions import ScoreMatrix, load_predictions
 
 from .conftest import assert_reports_equal, labels_frame, preds_frame
 
@@ -283,3 +284,41 @@ def test_a_damaged_line_late_in_a_text_file_is_named(
     (tmp_path / "labelaudit.toml").unlink()
     whole = cli("scan", "labels.csv", "--preds", name)
     assert whole.exit_code == 2 and line in whole.output, whole.output
+
+
+@pytest.mark.parametrize("layout", ["same order", "shuffled"])
+def test_rows_read_again_come_from_their_chunks_only(
+    cli, read_whole, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str
+) -> None:
+    """Pass 1's note cannot vouch for some chunks (here every third it records is dropped, as
+    past its cap): the second pass reads only the file rows around their unsettled rows, and
+    the report and the issues file equal a whole read's."""
+    labels, preds = problem(5000, seed=5)
+    labels.write_csv(tmp_path / "labels.csv")
+    if layout == "shuffled":
+        preds = preds.sample(fraction=1.0, shuffle=True, seed=6)
+    preds.write_parquet(tmp_path / "p.parquet", row_group_size=900)
+    record = CandidateNote.record
+
+    def forget_some(self, *args) -> None:
+        record(self, *args)
+        if len(self._chunks) % 3 == 0:
+            self._chunks[-1].largest_left[:] = np.inf
+
+    monkeypatch.setattr(CandidateNote, "record", forget_some)
+    asked: list[list[tuple[int, int]] | None] = []
+    stream = ScoreMatrix.stream
+
+    def spy(self, positions, chunk_rows, ranges=None):
+        asked.append(ranges)
+        return stream(self, positions, chunk_rows, ranges)
+
+    monkeypatch.setattr(ScoreMatrix, "stream", spy)
+    issues = ["--issues-out"]
+    streamed = scan_json(cli, "labels.csv", "--preds", "p.parquet", *issues, "s.parquet")
+    assert len(asked) == 2 and asked[0] is None and asked[1]  # pass 1 whole, pass 2 in ranges
+    assert sum(stop - start for start, stop in asked[1]) < 5000
+    read_whole()
+    whole = scan_json(cli, "labels.csv", "--preds", "p.parquet", *issues, "w.parquet")
+    assert_reports_equal(streamed, whole)
+    assert pl.read_parquet(tmp_path / "s.parquet").equals(pl.read_parquet(tmp_path / "w.parquet"))

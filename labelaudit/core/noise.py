@@ -21,6 +21,7 @@ import numpy as np
 
 from labelaudit.core import CHUNK_ROWS
 from labelaudit.core.accumulators import ClassSums, PairCounts
+from labelaudit.core.candidates import CandidateNote, PassOneRows, in_row_blocks
 from labelaudit.core.pair_table import PairTable
 from labelaudit.core.sparse_rows import ENTROPY_CLIP, SparseRows
 
@@ -43,6 +44,7 @@ SUSPECT_RULES = (
 NO_CLASS = -1
 _ENTROPY_FLOOR = 1e-6  # the clip cleanlab uses for its confidence-weighted entropy
 _PIECE_ROWS = 16_384
+_RANK_PIECE = 1 << 20
 
 
 @dataclass
@@ -52,6 +54,9 @@ class SampleEvidence:
     n_samples: int
     n_classes: int
     with_entropy: bool = False
+    # Keep each row's other contenders for its confident class (core.candidates), so that pass
+    # 2 need not read streamed scores again.
+    with_candidates: bool = False
     given_probability: np.ndarray = field(init=False)
     best_other_probability: np.ndarray = field(init=False)
     best_other_class: np.ndarray = field(init=False)
@@ -62,6 +67,7 @@ class SampleEvidence:
     other_listed: np.ndarray | None = field(init=False, default=None)
     # Per class: samples labeled with it and the sum of their given-label probability.
     class_sums: ClassSums = field(init=False)
+    candidates: CandidateNote | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         n = self.n_samples
@@ -71,6 +77,8 @@ class SampleEvidence:
         self.best_other_class = np.zeros(n, dtype=np.int32)
         self.normalized_entropy = np.zeros(n, dtype=np.float64) if self.with_entropy else None
         self.class_sums = ClassSums(self.n_classes)
+        if self.with_candidates:
+            self.candidates = CandidateNote(n, self.n_classes)
 
     def update(
         self, probabilities: np.ndarray | SparseRows, labels: np.ndarray, rows: np.ndarray
@@ -97,6 +105,12 @@ class SampleEvidence:
         other_probability = probabilities[at, other]
         probabilities[at, labels] = given
         entropy = normalized_entropy(probabilities) if self.with_entropy else None
+        if self.candidates is not None:
+            with self._lock:
+                so_far = ClassSums(self.n_classes)
+                so_far.merge(self.class_sums)
+            bounds = self.candidates.bounds(so_far, labels, given)
+            self.candidates.record(probabilities, labels, other, rows, bounds)
         self._record(labels, rows, given, other, other_probability, entropy)
 
     def _record(
@@ -167,18 +181,39 @@ class ConfidentJoint:
         class (the most probable overall is the most probable of those that clear), unless it
         ties with another class. Returns the mask of rows still unsettled, which need `update`
         with their full scores."""
-        given, other = evidence.given_probability, evidence.best_other_probability
-        top_is_given = given >= other
-        top_class = np.where(top_is_given, self._labels, evidence.best_other_class)
-        top_probability = np.maximum(given, other)
-        # A tie between the given label and the best other is left to the full rule, which
-        # breaks ties by class index (so a row's class does not depend on the pass that set it).
-        settled = (top_probability >= self.thresholds[top_class]) & (given != other)
-        if evidence.other_listed is not None:  # an unlisted top class is never confident
-            settled &= np.where(top_is_given, evidence.given_listed, evidence.other_listed)
-        self.confident_class[settled] = top_class[settled]
-        self.confident_probability[settled] = top_probability[settled]
-        return ~settled
+        unsettled = np.empty(self._labels.size, dtype=bool)
+
+        def settle(rows: slice) -> None:
+            given, other = evidence.given_probability[rows], evidence.best_other_probability[rows]
+            top_is_given = given >= other
+            top_class = np.where(top_is_given, self._labels[rows], evidence.best_other_class[rows])
+            top_probability = np.maximum(given, other)
+            # A tie between the given label and the best other is left to the full rule, which
+            # breaks ties by class index (a row's class does not depend on the pass that set it).
+            settled = (top_probability >= self.thresholds[top_class]) & (given != other)
+            if evidence.other_listed is not None:  # an unlisted top class is never confident
+                listed = evidence.given_listed[rows], evidence.other_listed[rows]
+                settled &= np.where(top_is_given, *listed)
+            self.confident_class[rows][settled] = top_class[settled]
+            self.confident_probability[rows][settled] = top_probability[settled]
+            unsettled[rows] = ~settled
+
+        in_row_blocks(self._labels.size, settle)
+        return unsettled
+
+    def settle_from_candidates(self, evidence: SampleEvidence, unsettled: np.ndarray) -> np.ndarray:
+        """Settle the unsettled rows whose contenders pass 1 kept (core.candidates); returns
+        the mask of rows still to read."""
+        assert evidence.candidates is not None
+        rows = PassOneRows(
+            self._labels,
+            evidence.given_probability,
+            evidence.best_other_class,
+            evidence.best_other_probability,
+        )
+        return evidence.candidates.resolve(
+            self.thresholds, rows, unsettled, self.confident_class, self.confident_probability
+        )
 
     def update(
         self, probabilities: np.ndarray | SparseRows, labels: np.ndarray, rows: np.ndarray
@@ -340,8 +375,11 @@ def rank_by_quality(quality: np.ndarray, dtype: type = np.int64) -> np.ndarray:
     if keys.size and np.isfinite(keys).all() and keys.min() >= 0:
         keys = (keys + 0.0).view(np.uint64)  # + 0.0 turns -0.0 into 0.0
     order = np.argsort(keys, kind="stable")
-    ranks = np.empty(keys.size, dtype=dtype)
-    ranks[order] = np.arange(1, keys.size + 1, dtype=dtype)
+    del keys
+    ranks = np.empty(order.size, dtype=dtype)
+    for start in range(0, order.size, _RANK_PIECE):  # no N-long arange beside the order
+        stop = min(start + _RANK_PIECE, order.size)
+        ranks[order[start:stop]] = np.arange(start + 1, stop + 1, dtype=dtype)
     return ranks
 
 
@@ -610,15 +648,21 @@ def detect(
     n_classes: int,
     quality_score: str = "self_confidence",
     rule: str = "confident_joint",
+    with_candidates: bool = False,
 ) -> Detection:
     """Run both passes over the scores and derive suspects and pairs.
 
     `chunks(needed)` yields (probabilities, rows): a writable (m, K) probability block and the
     dataset rows it holds; with a boolean mask `needed`, only chunks holding a needed row must be
     yielded (pass 2 needs few rows). Blocks are modified during pass 1 and restored.
+    `with_candidates`: pass 1 keeps what pass 2 needs (core.candidates), for chunks that are
+    costly to read again.
     """
     evidence = SampleEvidence(
-        labels.size, n_classes, with_entropy=quality_score == "confidence_weighted_entropy"
+        labels.size,
+        n_classes,
+        with_entropy=quality_score == "confidence_weighted_entropy",
+        with_candidates=with_candidates,
     )
     run_in_parallel(chunks(None), lambda block, rows: evidence.update(block, labels[rows], rows))
     return finish_detection(evidence, chunks, labels, quality_score, rule)
@@ -662,6 +706,9 @@ def finish_detection(
     thresholds = evidence.thresholds()
     confident = ConfidentJoint(thresholds, labels)
     unsettled = confident.settle_from_top_class(evidence)
+    if evidence.candidates is not None:
+        unsettled = confident.settle_from_candidates(evidence, unsettled)
+        evidence.candidates = None  # its entries are spent: free them before what follows
     if unsettled.any():
 
         def settle(block: np.ndarray, rows: np.ndarray) -> None:

@@ -21,6 +21,7 @@ from labelaudit.io.predictions import ScoreMatrix
 ON_MISSING_CHOICES = ("error", "drop")
 GATHER_BELOW_SHARE = 0.25  # measured: gathering half a chunk costs more than copying it all
 PREFETCH = 1  # chunks copied ahead of the one being computed on
+REREAD_RANGES_BELOW = 0.5  # a second pass reads only the needed chunks when they are fewer
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,11 @@ class Dataset:
         return self.task == MULTILABEL
 
     @property
+    def streams(self) -> bool:
+        """Whether the scores are read from disk batch by batch (each pass reads them again)."""
+        return self.scores is not None and getattr(self.scores, "lazy", None) is not None
+
+    @property
     def n_scored(self) -> int:
         """Rows with scores (the joined pairs)."""
         if self.scores is None:
@@ -88,7 +94,7 @@ class Dataset:
             take = topk.sparse
         elif topk is not None:
             chunk_rows = topk.chunk_rows(self.n_classes, chunk_rows)
-        if getattr(self.scores, "lazy", None) is not None:
+        if self.streams:
             yield from self._streamed_chunks(chunk_rows, needed)
             return
         plans = list(self._chunk_plans(chunk_rows, needed))
@@ -108,7 +114,8 @@ class Dataset:
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """`score_chunks` for scores read from disk in file order: each batch's rows mapped to
         dataset rows (score rows without a labeled row dropped), a worker thread reading ahead."""
-        batches = self.scores.stream(self.class_positions, chunk_rows)
+        ranges = None if needed is None else self._needed_ranges(needed, chunk_rows)
+        batches = self.scores.stream(self.class_positions, chunk_rows, ranges)
         with ThreadPoolExecutor(max_workers=1) as pool:
             ahead = pool.submit(next, batches, None)
             while True:
@@ -133,6 +140,24 @@ class Dataset:
                         continue
                     block = block[picked]
                 yield block, rows
+
+    def _needed_ranges(self, needed: np.ndarray, chunk_rows: int) -> list[tuple[int, int]] | None:
+        """The file rows to read again for the `needed` dataset rows, as [start, stop) runs of
+        whole chunks; None (read it all) when they cover over REREAD_RANGES_BELOW of the file."""
+        rows = np.flatnonzero(needed)
+        if self.score_rows is not None:  # dataset rows -> file rows through the join
+            wanted = np.zeros(self.n_samples, dtype=bool)
+            wanted[rows] = True
+            rows = self.score_rows[wanted[self.label_rows]]
+        chunks = np.unique(rows // chunk_rows)
+        if chunks.size * chunk_rows > REREAD_RANGES_BELOW * max(self.scores.n_rows, 1):
+            return None
+        breaks = np.flatnonzero(np.diff(chunks) != 1) + 1
+        return [
+            (int(run[0]) * chunk_rows, (int(run[-1]) + 1) * chunk_rows)
+            for run in np.split(chunks, breaks)
+            if run.size
+        ]
 
     def _chunk_plans(
         self, chunk_rows: int, needed: np.ndarray | None

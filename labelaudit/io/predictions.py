@@ -74,12 +74,26 @@ class ScoreMatrix:
         frame = _collect(self.source, lambda: self.lazy.collect())
         return replace(self, frame=frame, lazy=None)
 
-    def stream(self, positions: np.ndarray, chunk_rows: int) -> Iterator[tuple[int, np.ndarray]]:
+    def stream(
+        self,
+        positions: np.ndarray,
+        chunk_rows: int,
+        ranges: list[tuple[int, int]] | None = None,
+    ) -> Iterator[tuple[int, np.ndarray]]:
         """(first row, block) for consecutive row batches of a lazy matrix in file order, each
-        block a fresh C-ordered array with columns in `positions` order."""
+        block a fresh C-ordered array with columns in `positions` order. With `ranges`, only
+        those [start, stop) file rows are read (parquet skips the row groups outside them)."""
         if self.lazy is None:
             raise ValueError("stream() reads a lazy score matrix; take() serves one in memory")
         query = self.lazy.select(_ordered_columns(self.columns, positions))
+        for start, stop in ranges if ranges is not None else [(0, None)]:
+            part = query if stop is None else query.slice(start, stop - start)
+            yield from self._batches(part, start, chunk_rows)
+
+    def _batches(
+        self, query: pl.LazyFrame, start: int, chunk_rows: int
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """(first row, block) for the batches of one query whose first row is `start`."""
         # Text read through a projection skips checking the other fields of a row (a line with
         # a field too many would pass): parse whole rows, as a whole read does.
         flags = pl.QueryOptFlags(projection_pushdown=not self.text)
@@ -87,7 +101,6 @@ class ScoreMatrix:
             self.source, lambda: iter(query.collect_batches(chunk_size=chunk_rows,
                                                             optimizations=flags))
         )  # fmt: skip
-        start = 0
         while True:
             batch = _collect(self.source, lambda: next(batches, None))
             if batch is None:

@@ -6,6 +6,7 @@ shapes the results. The per-sample table is built on first use (a full sort for 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -49,6 +50,7 @@ def looks_in_sample(accuracy: float, best_other_probability: np.ndarray, n_class
 
 
 WRITE_ROWS = 262_144  # rows per piece when a table is written piece by piece
+BACKGROUND_RANK_ROWS = 1_000_000  # from here the ranks' sort starts early, on its own thread
 
 
 class LazyTable:
@@ -84,12 +86,42 @@ class LazyTable:
 def rank_of(quality: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Ranks (1 = most suspect, ties by row order) of a few rows, without sorting all rows:
     one O(N) count per row asked for (the top-N of a report)."""
-    position = np.arange(quality.size)
     out = np.empty(rows.size, dtype=np.int64)
     for i, r in enumerate(rows):
-        tied_before = (quality == quality[r]) & (position < r)
-        out[i] = int((quality < quality[r]).sum() + tied_before.sum()) + 1
+        tied_before = int(np.count_nonzero(quality[:r] == quality[r]))
+        out[i] = int(np.count_nonzero(quality < quality[r])) + tied_before + 1
     return out
+
+
+class Ranks:
+    """Every row's rank (`quality_ranks`): for a large table sorted on a thread started at
+    once, so the sort overlaps the report's work before the table is written; else on first
+    use."""
+
+    def __init__(self, quality: np.ndarray) -> None:
+        self._quality = quality
+        self._ranks: np.ndarray | None = None
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if quality.size >= BACKGROUND_RANK_ROWS:
+            self._thread = threading.Thread(target=self._sort, name="labelaudit-ranks")
+            self._thread.start()
+
+    def _sort(self) -> None:
+        try:
+            self._ranks = quality_ranks(self._quality)
+        except BaseException as exc:  # raised again in get(), on the caller's thread
+            self._error = exc
+
+    def get(self) -> np.ndarray:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            raise self._error
+        if self._ranks is None:
+            self._ranks = quality_ranks(self._quality)
+        return self._ranks
 
 
 def _most_suspect(quality: np.ndarray, flagged: np.ndarray, top: int) -> np.ndarray:
@@ -112,6 +144,7 @@ def multiclass_label_issues(
     suspects_per_class = np.bincount(labels[detection.flagged], minlength=len(classes))
     n = labels.size
     n_suspects = int(detection.flagged.sum())
+    ranks = Ranks(detection.quality)
     top_rows = _most_suspect(detection.quality, detection.flagged, config.top)
     top_ranks = rank_of(detection.quality, top_rows)
     against = models_against(dataset, detection.evidence.predicted_class >= 0)
@@ -177,7 +210,7 @@ def multiclass_label_issues(
         ],
         quality_histogram=histogram_section(detection.quality, detection.flagged),
     )
-    rows = _multiclass_rows(dataset, detection, against)
+    rows = _multiclass_rows(dataset, detection, against, ranks)
     return section, LazyTable(lambda: rows(0, dataset.n_samples), rows, dataset.n_samples), warnings
 
 
@@ -218,16 +251,12 @@ def quality_ranks(quality: np.ndarray) -> np.ndarray:
 
 
 def _multiclass_rows(
-    dataset: Dataset, detection: Detection, against: np.ndarray
+    dataset: Dataset, detection: Detection, against: np.ndarray, ranks: Ranks
 ) -> Callable[[int, int], pl.DataFrame]:
-    """The issues table's rows [start, stop) (the ranks, one sort over every row, computed on
-    first use)."""
+    """The issues table's rows [start, stop)."""
     names = pl.Series("class", dataset.classes, dtype=pl.String)
-    ranks: list[np.ndarray] = []
 
     def rows(start: int, stop: int) -> pl.DataFrame:
-        if not ranks:
-            ranks.append(quality_ranks(detection.quality))
         part = slice(start, stop)
         return pl.DataFrame(
             {
@@ -236,7 +265,7 @@ def _multiclass_rows(
                 "suggested_label": names.gather(detection.suggested[part]),
                 "label_quality": detection.quality[part],
                 "is_suspect": detection.flagged[part],
-                "rank": ranks[0][part].astype(np.int64),
+                "rank": ranks.get()[part].astype(np.int64),
                 "given_probability": detection.evidence.given_probability[part],
                 "suggested_probability": detection.suggested_probability[part],
                 "margin": detection.margin[part],

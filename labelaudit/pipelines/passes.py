@@ -200,7 +200,9 @@ def _multiclass_pass(
     chosen = None if mode == "auto" else mode
     sums = MulticlassScoreSums(dataset.n_classes, thresholds=thresholds)
     evidence = (
-        SampleEvidence(dataset.n_samples, dataset.n_classes, with_entropy)
+        SampleEvidence(
+            dataset.n_samples, dataset.n_classes, with_entropy, with_candidates=dataset.streams
+        )
         if with_evidence
         else None
     )
