@@ -322,3 +322,72 @@ def test_rows_read_again_come_from_their_chunks_only(
     whole = scan_json(cli, "labels.csv", "--preds", "p.parquet", *issues, "w.parquet")
     assert_reports_equal(streamed, whole)
     assert pl.read_parquet(tmp_path / "s.parquet").equals(pl.read_parquet(tmp_path / "w.parquet"))
+
+
+def multilabel_problem(n: int, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Tags with flipped bits and a model that mostly sees the true ones; ties included (scores
+    rounded to 1/8)."""
+    rng = np.random.default_rng(seed)
+    truth = rng.random((n, len(CLASSES))) < 0.3
+    given = truth ^ (rng.random(truth.shape) < 0.05)
+    given[:, 0] |= ~given.any(axis=1)  # every row carries a tag
+    scores = np.clip(truth * 0.7 + rng.normal(0.15, 0.2, truth.shape), 0, 1)
+    scores[: n // 4] = np.round(scores[: n // 4] * 8) / 8
+    names = np.array(CLASSES)
+    tags = ["|".join(names[row]) for row in given]
+    labels = pl.DataFrame({"id": np.arange(n), "label": tags})
+    return labels, preds_frame(scores.astype(np.float32), CLASSES)
+
+
+@pytest.mark.parametrize("layout", ["same order", "shuffled", "logits"])
+def test_multilabel_scores_stream_in_two_passes(
+    cli, read_whole, tmp_path: Path, layout: str
+) -> None:
+    """Streamed multi-label scores never make the (N, K) probabilities: the metrics (mAP to
+    scikit-learn's rule, the CP..OF1 family), detection and the issues file equal a whole
+    read's; logits that show only in a late chunk send pass 1 round again."""
+    labels, preds = multilabel_problem(4000, seed=7)
+    if layout == "shuffled":
+        preds = preds.sample(fraction=1.0, shuffle=True, seed=8)
+    if layout == "logits":  # probabilities-looking early rows, logits later: all are logits
+        late = pl.col(CLASSES[0]).cum_count() > 2500
+        preds = preds.with_columns(
+            [pl.when(late).then(pl.col(c) * 6 - 3).otherwise(pl.col(c)).alias(c) for c in CLASSES]
+        )
+    labels.write_csv(tmp_path / "labels.csv")
+    preds.write_parquet(tmp_path / "p.parquet", row_group_size=900)
+    args = ["labels.csv", "--preds", "p.parquet", "--label-sep", "|", "--issues-out"]
+    streamed = scan_json(cli, *args, "s.parquet")
+    assert streamed["dataset"]["task"] == "multilabel"
+    read_whole()
+    whole = scan_json(cli, *args, "w.parquet")
+    assert_reports_equal(streamed, whole)
+    assert pl.read_parquet(tmp_path / "s.parquet").equals(pl.read_parquet(tmp_path / "w.parquet"))
+
+
+def test_ndjson_with_blank_lines_is_read_again_whole(cli, read_whole, tmp_path: Path) -> None:
+    """A second read of NDJSON goes through the whole file: a slice would count the blank lines
+    a whole read skips and hand a row another row's scores (a fresh-eyes review's case)."""
+    n, k = 7000, 4
+    labels = np.arange(n) % 3
+    probs = np.full((n, k), 0.125)
+    probs[np.arange(n), labels] = 0.625
+    labels[:100] = 3
+    probs[:100] = [0.0, 0.0625, 0.0, 0.9375]  # class d confident early ...
+    labels[6300:] = 3
+    probs[6300:] = [0.96875, 0.0, 0.0, 0.03125]  # ... its threshold falls late
+    labels[3600] = 0
+    probs[3600] = [0.5, 0.25, 0.0, 0.25]  # top class a misses its threshold; d clears
+    names = np.array(list("abcd"))
+    pl.DataFrame({"id": np.arange(n), "label": names[labels]}).write_csv(tmp_path / "labels.csv")
+    frame = pl.DataFrame({"id": np.arange(n), **{c: probs[:, j] for j, c in enumerate(names)}})
+    lines = frame.write_ndjson().splitlines()
+    text = "\n\n".join(lines[:31]) + "\n" + "\n".join(lines[31:]) + "\n"  # 30 blank lines
+    (tmp_path / "p.ndjson").write_text(text)
+    args = ["labels.csv", "--preds", "p.ndjson", "--issues-out"]
+    streamed = scan_json(cli, *args, "s.csv")
+    read_whole()
+    whole = scan_json(cli, *args, "w.csv")
+    assert_reports_equal(streamed, whole)
+    assert pl.read_csv(tmp_path / "s.csv").equals(pl.read_csv(tmp_path / "w.csv"))
+    assert pl.read_csv(tmp_path / "s.csv").row(3600, named=True)["suggested_label"] == "d"

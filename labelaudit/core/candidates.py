@@ -8,8 +8,9 @@ every other entry with p_ij >= b_j, where b_j is half the running estimate of t_
 the largest entry it did not keep (U_j). After pass 1, a chunk whose U_j < t_j for every class
 has every class that clears in its rows kept, so its rows' confident classes come from the note
 exactly; only the other chunks are read again (their unsettled rows). The note is capped at
-MAX_ENTRIES_PER_ROW entries per row on average (16 bytes each); a chunk that would pass the cap
-is not kept and is read again. Documented in docs/detection.md and docs/performance.md.
+MAX_ENTRIES_PER_ROW entries per row on average (10 to 20 bytes each); a chunk that would pass
+the cap is not kept and is read again, as are rows in no noted chunk (top-k rows are never
+noted). Documented in docs/detection.md and docs/performance.md.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ NO_CLASS = -1
 BOUND_SHARE = 0.5  # a class's bound: this share of its running threshold estimate
 MIN_SEEN = 50  # classes with fewer labeled rows so far take the lowest bound of all
 RESOLVE_ROWS = 1 << 19  # rows settled at a time after pass 1
-MAX_ENTRIES_PER_ROW = 2  # on average over the rows; at most 16 bytes an entry
+MAX_ENTRIES_PER_ROW = 2  # on average over the rows; 10 to 20 bytes an entry
 
 
 @dataclass(frozen=True)
@@ -125,10 +126,9 @@ class CandidateNote:
         """Write the confident class (and its probability) of every unsettled row in a chunk
         whose kept entries hold all that clear; returns the mask of rows left to a second read
         (the unsettled rows of the other chunks)."""
-        again = np.zeros(self.n_samples, dtype=bool)
+        again = np.ones(self.n_samples, dtype=bool)  # rows in no noted chunk: read again
         for chunk in self._chunks:
-            if np.any(chunk.largest_left >= thresholds):
-                again[chunk.rows] = True
+            again[chunk.rows] = bool(np.any(chunk.largest_left >= thresholds))
         again &= unsettled
         resolving = unsettled & ~again
 

@@ -23,12 +23,17 @@ class MultilabelDetection:
 
     quality: np.ndarray
     worst_class: np.ndarray
+    worst_probability: np.ndarray  # the model's probability of the worst tag
     worst_is_missing: np.ndarray
     flagged: np.ndarray
-    tag_suspects: np.ndarray
     class_noise_rate: np.ndarray
     missing_per_class: np.ndarray
     extra_per_class: np.ndarray
+
+    @property
+    def suspects_per_class(self) -> np.ndarray:
+        """Suspect tags per class (a tag is missing or extra, never both)."""
+        return self.missing_per_class + self.extra_per_class
 
 
 def detect_multilabel(indicators: np.ndarray, probabilities: np.ndarray) -> MultilabelDetection:
@@ -58,9 +63,9 @@ def detect_multilabel(indicators: np.ndarray, probabilities: np.ndarray) -> Mult
     return MultilabelDetection(
         quality=tag_quality[rows, worst],
         worst_class=worst,
+        worst_probability=probabilities[rows, worst],
         worst_is_missing=~given[rows, worst],
         flagged=tag_suspects.any(axis=1),
-        tag_suspects=tag_suspects,
         class_noise_rate=tag_suspects.sum(axis=0) / total,
         missing_per_class=missing.sum(axis=0),
         extra_per_class=extra.sum(axis=0),

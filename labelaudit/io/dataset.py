@@ -114,7 +114,10 @@ class Dataset:
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """`score_chunks` for scores read from disk in file order: each batch's rows mapped to
         dataset rows (score rows without a labeled row dropped), a worker thread reading ahead."""
-        ranges = None if needed is None else self._needed_ranges(needed, chunk_rows)
+        # Text sources are read whole again: a slice of NDJSON counts blank lines that a whole
+        # read skips, and slicing text saves little (every line is still scanned).
+        text = getattr(self.scores, "text", False)
+        ranges = None if needed is None or text else self._needed_ranges(needed, chunk_rows)
         batches = self.scores.stream(self.class_positions, chunk_rows, ranges)
         with ThreadPoolExecutor(max_workers=1) as pool:
             ahead = pool.submit(next, batches, None)

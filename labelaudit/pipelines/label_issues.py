@@ -104,7 +104,9 @@ class Ranks:
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         if quality.size >= BACKGROUND_RANK_ROWS:
-            self._thread = threading.Thread(target=self._sort, name="labelaudit-ranks")
+            # A daemon: an interrupt or an error before the table is written does not wait
+            # for the sort.
+            self._thread = threading.Thread(target=self._sort, name="labelaudit-ranks", daemon=True)
             self._thread.start()
 
     def _sort(self) -> None:
@@ -282,15 +284,19 @@ def multilabel_label_issues(
     """One-vs-rest detection per class; a suspect names its probably missing or extra tag."""
     scored = np.flatnonzero(evaluation.scored)
     indicators = dataset.indicators[scored]
-    probabilities = evaluation.probabilities[scored]
-    detection = detect_multilabel(indicators, probabilities)
+    if evaluation.detection is not None:  # streamed: found in the evaluation's passes
+        detection = evaluation.detection
+        disagrees = evaluation.disagrees[scored]
+    else:
+        probabilities = evaluation.probabilities[scored]
+        detection = detect_multilabel(indicators, probabilities)
+        disagrees = ((probabilities >= config.threshold) != indicators.astype(bool)).any(axis=1)
     classes = dataset.classes
     n = scored.size
     n_suspects = int(detection.flagged.sum())
-    suspects_per_class = detection.tag_suspects.sum(axis=0)
+    suspects_per_class = detection.suspects_per_class
     positives = indicators.sum(axis=0)
-    decided = probabilities >= config.threshold
-    against = models_against(dataset, (decided != indicators.astype(bool)).any(axis=1))
+    against = models_against(dataset, disagrees)
     if dataset.ensemble is not None:
         against = against[scored]
     top_rows = _most_suspect(detection.quality, detection.flagged, config.top)
@@ -300,15 +306,15 @@ def multilabel_label_issues(
     toggled[np.arange(n), detection.worst_class] ^= 1
     suggested_sets = _label_sets(toggled, classes)
     ids = dataset.ids.gather(scored)
-    tag_probability = probabilities[np.arange(n), detection.worst_class]
+    tag_probability = detection.worst_probability
     section = LabelIssuesSection(
         quality_score="self_confidence",
         rule="confident_joint",
         n_scored=n,
         n_suspects=n_suspects,
         suspect_rate=n_suspects / n if n else 0.0,
-        estimated_errors=int(detection.tag_suspects.sum()),
-        estimated_noise_rate=float(detection.tag_suspects.sum() / max(indicators.size, 1)),
+        estimated_errors=int(suspects_per_class.sum()),
+        estimated_noise_rate=float(suspects_per_class.sum() / max(indicators.size, 1)),
         health_score=1.0 - n_suspects / n if n else 1.0,
         per_class=sorted(
             (

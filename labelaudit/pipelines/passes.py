@@ -17,7 +17,14 @@ import numpy as np
 from labelaudit._text import agree, count
 from labelaudit.core.ensemble import ModelAgreement
 from labelaudit.core.metrics_multilabel import MultilabelMetrics, multilabel_metrics
+from labelaudit.core.multilabel_stream import (
+    MultilabelPassOne,
+    MultilabelPassTwo,
+    streamed_detection,
+    streamed_metrics,
+)
 from labelaudit.core.noise import SampleEvidence, run_in_parallel
+from labelaudit.core.noise_multilabel import MultilabelDetection
 from labelaudit.core.scores import (
     NEAR_PROBABILITIES,
     PERCENT,
@@ -152,13 +159,17 @@ class MulticlassEvaluation:
 
 @dataclass(frozen=True)
 class MultilabelEvaluation:
-    """Multi-label metrics, the probabilities (label order, scored rows) and the score mode."""
+    """Multi-label metrics, the probabilities (label order, scored rows) and the score mode;
+    for streamed scores no probabilities but detection's results and each row's disagreement
+    with the model."""
 
     metrics: MultilabelMetrics
-    probabilities: np.ndarray
+    probabilities: np.ndarray | None
     scored: np.ndarray
     score_mode: str
     warnings: list[str] = field(default_factory=list)
+    detection: MultilabelDetection | None = None
+    disagrees: np.ndarray | None = None
 
 
 def evaluate_multiclass(
@@ -322,32 +333,140 @@ def probability_chunks(
 
 
 def evaluate_multilabel(
-    dataset: Dataset, mode: str, chunk_rows: int, threshold: float | np.ndarray
+    dataset: Dataset,
+    mode: str,
+    chunk_rows: int,
+    threshold: float | np.ndarray,
+    against_threshold: float | None = None,
 ) -> MultilabelEvaluation:
-    """Gather (N, K) probabilities in label order, then compute the multi-label metrics."""
+    """Multi-label metrics. Scores streamed from disk take two passes that never hold the
+    (N, K) probabilities (`core.multilabel_stream`), detection included; scores in memory are
+    gathered in label order (detection then runs on them). `against_threshold` (the threshold
+    by default) decides, per row, whether the model disagrees with its tags."""
+    if dataset.streams:
+        return _streamed_multilabel(dataset, mode, chunk_rows, threshold, against_threshold)
+    probabilities, scored, score_mode, warnings = gather_multilabel(dataset, mode, chunk_rows)
+    metrics = multilabel_metrics(dataset.indicators[scored], probabilities[scored], threshold)
+    return MultilabelEvaluation(metrics, probabilities, scored, score_mode, warnings)
+
+
+def gather_multilabel(
+    dataset: Dataset, mode: str, chunk_rows: int
+) -> tuple[np.ndarray, np.ndarray, str, list[str]]:
+    """(N, K) probabilities in label order, the mask of scored rows, the score mode and the
+    warnings of reading them (for `thresholds` and scores held in memory)."""
     mode = dataset.score_mode or mode
     probabilities = np.zeros((dataset.n_samples, dataset.n_classes), dtype=np.float64)
     scored = np.zeros(dataset.n_samples, dtype=bool)
     readings: set[str] = set()
     log = ReadingLog(multi_label=True)
     for raw, rows in dataset.score_chunks(chunk_rows):
-        check = check_scores(raw, expect_row_sum=False)
-        _reject_non_finite(dataset, check, chunk_rows)
-        how = reading(check, multi_label=True)
-        if mode == "probs" and how != "probs":
-            _reject_not_probabilities(dataset, chunk_rows)
-        readings.add(how)
-        log.note(check, how)
+        readings.add(_multilabel_reading(dataset, raw, mode, chunk_rows, log))
         probabilities[rows] = raw
         scored[rows] = True
-    # Logits anywhere: all are logits; else percentages anywhere: all are (a chunk of small
-    # percentages looks like probabilities).
-    auto = "logits" if "logits" in readings else "percent" if "percent" in readings else "probs"
-    score_mode = auto if mode == "auto" else mode
+    score_mode = _multilabel_mode(mode, readings)
     probabilities = to_probabilities(probabilities, score_mode, multi_label=True)
-    metrics = multilabel_metrics(dataset.indicators[scored], probabilities[scored], threshold)
-    warnings = log.warnings(dataset.scores.source, score_mode)
-    return MultilabelEvaluation(metrics, probabilities, scored, score_mode, warnings)
+    return probabilities, scored, score_mode, log.warnings(dataset.scores.source, score_mode)
+
+
+def _multilabel_reading(
+    dataset: Dataset, raw: np.ndarray, mode: str, chunk_rows: int, log: ReadingLog
+) -> str:
+    """How one chunk of multi-label scores reads; an error when `--scores probs` is
+    contradicted or a score is not finite."""
+    check = check_scores(raw, expect_row_sum=False)
+    _reject_non_finite(dataset, check, chunk_rows)
+    how = reading(check, multi_label=True)
+    if mode == "probs" and how != "probs":
+        _reject_not_probabilities(dataset, chunk_rows)
+    log.note(check, how)
+    return how
+
+
+def _multilabel_mode(mode: str, readings: set[str]) -> str:
+    """The file's reading: logits anywhere, all are logits; else percentages anywhere, all are
+    (a chunk of small percentages looks like probabilities)."""
+    if mode != "auto":
+        return mode
+    return "logits" if "logits" in readings else "percent" if "percent" in readings else "probs"
+
+
+def _multilabel_pass_one(
+    dataset: Dataset,
+    mode: str,
+    used: str | None,
+    chunk_rows: int,
+    threshold: float | np.ndarray,
+    against_threshold: float | None,
+) -> tuple[MultilabelPassOne, np.ndarray, ReadingLog, str, str]:
+    """Pass 1 with the scores read as `used` (None: as `mode` says, in auto mode as the first
+    chunk reads): the sums, the scored rows, the reading log, the reading used and the file's."""
+    used = used or (None if mode == "auto" else mode)
+    one = MultilabelPassOne(dataset.n_samples, dataset.n_classes, threshold, against_threshold)
+    scored = np.zeros(dataset.n_samples, dtype=bool)
+    readings: set[str] = set()
+    log = ReadingLog(multi_label=True)
+    lock = threading.Lock()
+
+    def first_pass(raw: np.ndarray, rows: np.ndarray) -> None:
+        nonlocal used
+        how = _multilabel_reading(dataset, raw, mode, chunk_rows, log)
+        with lock:
+            readings.add(how)
+            used = used or how
+        truth = dataset.indicators[rows].astype(bool)
+        probabilities = to_probabilities(_float64(raw), used, multi_label=True)
+        one.update(truth, probabilities, rows)
+        scored[rows] = True
+
+    chunks = iter(dataset.score_chunks(chunk_rows))
+    first = next(chunks, None)
+    if first is not None:
+        first_pass(*first)  # alone: it decides the reading for the rest
+        run_in_parallel(chunks, first_pass)
+    final = _multilabel_mode(mode, readings)
+    return one, scored, log, used or final, final
+
+
+def _float64(raw: np.ndarray) -> np.ndarray:
+    """A chunk as float64, as a whole read gathers it (figures then agree to the last bit)."""
+    return raw.astype(np.float64, copy=False)
+
+
+def _streamed_multilabel(
+    dataset: Dataset,
+    mode: str,
+    chunk_rows: int,
+    threshold: float | np.ndarray,
+    against_threshold: float | None,
+) -> MultilabelEvaluation:
+    """Two passes over streamed scores (a third in auto mode when a late chunk reads otherwise
+    than the first: pass 1 again, in the file's reading)."""
+    mode = dataset.score_mode or mode
+    one, scored, log, used, final = _multilabel_pass_one(
+        dataset, mode, None, chunk_rows, threshold, against_threshold
+    )
+    if used != final:
+        one, scored, log, used, final = _multilabel_pass_one(
+            dataset, mode, final, chunk_rows, threshold, against_threshold
+        )
+    positive_mean, negative_mean = one.thresholds()
+    two = MultilabelPassTwo(one.positive_scores(), positive_mean, negative_mean, dataset.n_samples)
+
+    def second_pass(raw: np.ndarray, rows: np.ndarray) -> None:
+        truth = dataset.indicators[rows].astype(bool)
+        two.update(truth, to_probabilities(_float64(raw), final, multi_label=True), rows)
+
+    run_in_parallel(dataset.score_chunks(chunk_rows), second_pass)
+    return MultilabelEvaluation(
+        metrics=streamed_metrics(one, two),
+        probabilities=None,
+        scored=scored,
+        score_mode=final,
+        warnings=log.warnings(dataset.scores.source, final),
+        detection=streamed_detection(one, two, np.flatnonzero(scored)),
+        disagrees=one.disagrees,
+    )
 
 
 def _reject_non_finite(dataset: Dataset, check: ScoreCheck, chunk_rows: int) -> None:

@@ -111,6 +111,7 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
                 config.scores,
                 config.chunk_rows,
                 config.threshold if thresholds is None else thresholds,
+                against_threshold=config.threshold,
             )
             warnings += evaluation.warnings
             metrics = multilabel_metrics_section(

@@ -23,7 +23,7 @@ from labelaudit.errors import InputError
 from labelaudit.io.dataset import Dataset
 from labelaudit.io.load import ScoreSources, Source
 from labelaudit.pipelines.passes import (
-    evaluate_multilabel,
+    gather_multilabel,
     multiclass_score_mode,
     probability_chunks,
 )
@@ -192,10 +192,10 @@ def _probabilities(
         raise InputError("Thresholds are tuned on scores: pass --preds.")
     _require_memory(dataset.n_samples, dataset.n_classes)
     if dataset.multi_label:
-        evaluation = evaluate_multilabel(dataset, config.scores, config.chunk_rows, 0.5)
+        probabilities, _, _, warnings = gather_multilabel(dataset, config.scores, config.chunk_rows)
         truth = dataset.indicators.astype(bool)
         strata = np.where(truth.any(axis=1), truth.argmax(axis=1), -1)
-        return evaluation.probabilities, truth, strata, evaluation.warnings
+        return probabilities, truth, strata, warnings
     score_reading = multiclass_score_mode(dataset, config.scores, config.chunk_rows)
     probabilities = np.empty((dataset.n_samples, dataset.n_classes), dtype=np.float64)
     for block, rows in probability_chunks(dataset, score_reading.mode, config.chunk_rows)(None):
