@@ -85,3 +85,21 @@ def test_per_class_thresholds_and_the_disagreement_threshold() -> None:
     whole = multilabel_metrics(truth, probs, thresholds)
     assert math.isclose(streamed_metrics(one, two).of1, whole.of1, abs_tol=1e-12)
     np.testing.assert_array_equal(one.disagrees, ((probs >= 0.5) != truth).any(axis=1))
+
+
+def test_label_sets_written_in_blocks(monkeypatch) -> None:
+    """The issues file's 'a|b' sets, given and with one tag flipped, built a block at a time."""
+    from labelaudit.pipelines import label_issues
+
+    monkeypatch.setattr(label_issues, "LABEL_SET_ROWS", 3)
+    rng = np.random.default_rng(5)
+    indicators = (rng.random((10, 4)) < 0.4).astype(np.uint8)
+    classes = ["a", "b", "c", "d"]
+    toggle = rng.integers(0, 4, 10)
+    flipped = indicators.copy()
+    flipped[np.arange(10), toggle] ^= 1
+    for matrix, flip in ((indicators, None), (flipped, toggle)):
+        expected = ["|".join(c for c, on in zip(classes, row, strict=True) if on) for row in matrix]
+        got = label_issues._label_sets(indicators, classes, toggle=flip).to_list()
+        assert got == expected
+    assert label_issues._label_sets(indicators[:0], classes).to_list() == []

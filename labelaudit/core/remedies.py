@@ -14,6 +14,8 @@ import numpy as np
 
 WEIGHTING_METHODS = ("inverse_frequency", "inverse_sqrt", "effective_number", "repeat_factor")
 
+_BLOCK_ROWS = 65_536  # rows of an (N, K) label matrix weighed at a time
+
 
 @dataclass(frozen=True)
 class ClassWeights:
@@ -80,9 +82,14 @@ def sample_weights(
     w = np.nan_to_num(weights.weights, nan=0.0)
     if labels is not None:
         return w[labels]
-    per_class = indicators.astype(bool) * w[None, :]
-    best = per_class.max(axis=1) if per_class.size else np.ones(indicators.shape[0])
-    return np.where(indicators.any(axis=1), best, 1.0)
+    out = np.ones(indicators.shape[0])
+    if indicators.size == 0:
+        return out
+    for start in range(0, indicators.shape[0], _BLOCK_ROWS):  # a block at a time, not N x K
+        block = indicators[start : start + _BLOCK_ROWS].astype(bool)
+        best = (block * w[None, :]).max(axis=1)
+        out[start : start + _BLOCK_ROWS] = np.where(block.any(axis=1), best, 1.0)
+    return out
 
 
 def pos_weights(positives: np.ndarray, n_samples: int) -> np.ndarray:

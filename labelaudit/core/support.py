@@ -8,6 +8,8 @@ import numpy as np
 
 from labelaudit.core.accumulators import ClassCounts
 
+_BLOCK_ROWS = 65_536  # rows of an (N, K) label matrix worked on at a time
+
 
 @dataclass(frozen=True)
 class ImbalanceFigures:
@@ -82,9 +84,12 @@ def multilabel_cardinality(indicators: np.ndarray, top_pairs: int = 10) -> Cardi
     """Labels per sample (cardinality), cardinality / K (density), and frequent label pairs."""
     n, k = indicators.shape
     per_sample = indicators.sum(axis=1, dtype=np.int64)
-    as_float = indicators.astype(np.float32, copy=False)
-    # Co-occurrence is a K x K matrix product: a loop over classes, never over rows.
-    cooccurrence = (as_float.T @ as_float).astype(np.int64)
+    # Co-occurrence is a K x K matrix product, in row blocks: float32 counts are exact within a
+    # block (< 2^24 rows), summed as integers; memory stays a block's, never N x K.
+    cooccurrence = np.zeros((k, k), dtype=np.int64)
+    for start in range(0, n, _BLOCK_ROWS):
+        block = indicators[start : start + _BLOCK_ROWS].astype(np.float32)
+        cooccurrence += (block.T @ block).astype(np.int64)
     upper_i, upper_j = np.triu_indices(k, k=1)
     pair_counts = cooccurrence[upper_i, upper_j]
     order = np.lexsort((upper_j, upper_i, -pair_counts))[:top_pairs]
@@ -144,7 +149,11 @@ def _first_row_of_each_id(id_codes: np.ndarray, mask: np.ndarray, examples: int)
 
 def label_set_codes(indicators: np.ndarray) -> np.ndarray:
     """One int64 per row, equal for equal label sets (a random projection; collisions ~2^-64)."""
-    k = indicators.shape[1]
+    n, k = indicators.shape
     weights = np.random.default_rng(0).integers(1, 2**62, size=k, dtype=np.int64)
+    codes = np.empty(n, dtype=np.int64)
     with np.errstate(over="ignore"):
-        return (indicators.astype(np.int64) * weights).sum(axis=1)
+        for start in range(0, n, _BLOCK_ROWS):  # a block's int64 copy, never N x K
+            block = indicators[start : start + _BLOCK_ROWS].astype(np.int64)
+            codes[start : start + _BLOCK_ROWS] = (block * weights).sum(axis=1)
+    return codes

@@ -50,6 +50,7 @@ def looks_in_sample(accuracy: float, best_other_probability: np.ndarray, n_class
 
 
 WRITE_ROWS = 262_144  # rows per piece when a table is written piece by piece
+LABEL_SET_ROWS = 65_536  # rows of tags written out as 'a|b' at a time
 BACKGROUND_RANK_ROWS = 1_000_000  # from here the ranks' sort starts early, on its own thread
 
 
@@ -283,7 +284,8 @@ def multilabel_label_issues(
 ) -> tuple[LabelIssuesSection, LazyTable, list[str]]:
     """One-vs-rest detection per class; a suspect names its probably missing or extra tag."""
     scored = np.flatnonzero(evaluation.scored)
-    indicators = dataset.indicators[scored]
+    every_row = scored.size == dataset.n_samples  # no copy of the (N, K) tags then
+    indicators = dataset.indicators if every_row else dataset.indicators[scored]
     if evaluation.detection is not None:  # streamed: found in the evaluation's passes
         detection = evaluation.detection
         disagrees = evaluation.disagrees[scored]
@@ -302,9 +304,7 @@ def multilabel_label_issues(
     top_rows = _most_suspect(detection.quality, detection.flagged, config.top)
     top_ranks = rank_of(detection.quality, top_rows)
     given_sets = _label_sets(indicators, classes)
-    toggled = indicators.copy()
-    toggled[np.arange(n), detection.worst_class] ^= 1
-    suggested_sets = _label_sets(toggled, classes)
+    suggested_sets = _label_sets(indicators, classes, toggle=detection.worst_class)
     ids = dataset.ids.gather(scored)
     tag_probability = detection.worst_probability
     section = LabelIssuesSection(
@@ -371,16 +371,29 @@ def multilabel_label_issues(
     return section, LazyTable(table), []
 
 
-def _label_sets(indicators: np.ndarray, classes: list[str]) -> pl.Series:
-    """Each row's label set as 'a|b' in class order (vectorized through polars)."""
-    rows, cols = np.nonzero(indicators)
-    joined = (
-        pl.DataFrame({"row": rows, "tag": pl.Series(classes).gather(cols)})
-        .group_by("row", maintain_order=True)
-        .agg(pl.col("tag").str.join("|"))
-    )
-    full = pl.DataFrame({"row": np.arange(indicators.shape[0])}).join(joined, on="row", how="left")
-    return full["tag"].fill_null("").rename("labels")
+def _label_sets(
+    indicators: np.ndarray, classes: list[str], toggle: np.ndarray | None = None
+) -> pl.Series:
+    """Each row's label set as 'a|b' in class order (vectorized through polars, in blocks of
+    rows so memory stays a block's); with `toggle`, each row's tag of that class flipped."""
+    names = pl.Series(classes)
+    parts = []
+    for start in range(0, indicators.shape[0], LABEL_SET_ROWS):
+        block = indicators[start : start + LABEL_SET_ROWS]
+        if toggle is not None:
+            block = block.copy()
+            block[np.arange(block.shape[0]), toggle[start : start + LABEL_SET_ROWS]] ^= 1
+        rows, cols = np.divmod(np.flatnonzero(block), len(classes))
+        joined = (
+            pl.DataFrame({"row": rows, "tag": names.gather(cols)})
+            .group_by("row", maintain_order=True)
+            .agg(pl.col("tag").str.join("|"))
+        )
+        every = pl.DataFrame({"row": np.arange(block.shape[0])})
+        parts.append(every.join(joined, on="row", how="left")["tag"].fill_null(""))
+    if not parts:
+        return pl.Series("labels", [], dtype=pl.String)
+    return pl.concat(parts).rename("labels")
 
 
 def histogram_section(quality: np.ndarray, flagged: np.ndarray) -> QualityHistogram:
