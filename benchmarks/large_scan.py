@@ -9,7 +9,8 @@ shard), then runs the scan in a fresh process on the shards as one glob and repo
 time and peak resident memory. --floor also runs the read-only floor (polars read of every shard
 into one matrix), --whole the scan with streaming switched off (--stream-above-mib 1000000):
 both only sensible when the matrix fits in memory. Prints a markdown table for
-docs/performance.md.
+docs/performance.md. Time a second run: on the first, the children's peaks include the parent's
+while it made the shards (Linux keeps the high-water mark across fork and exec).
 """
 
 from __future__ import annotations
