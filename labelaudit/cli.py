@@ -265,6 +265,8 @@ def media_option(command: Callable[..., Any]) -> Callable[..., Any]:
 @setting_option("thresholds", "FILE")
 @setting_option("weighting")
 @setting_option("max_weight")
+@setting_option("engine")
+@setting_option("ray_address", "ADDRESS")
 @click.option(
     "--weights-out",
     metavar="FILE",
@@ -441,6 +443,8 @@ def diff(
 )
 @click.option("--junit", metavar="FILE", help="Also write JUnit XML, one testcase per rule.")
 @analysis_options
+@setting_option("engine")
+@setting_option("ray_address", "ADDRESS")
 @click.option(
     "--write-baseline",
     metavar="FILE",

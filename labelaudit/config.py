@@ -16,6 +16,7 @@ from labelaudit.errors import ConfigError
 
 SCORE_MODES = ("auto", "probs", "logits", "percent")
 ON_MISSING = ("error", "drop")
+ENGINES = ("local", "ray")
 INPUT_FORMATS = ("csv", "tsv", "parquet", "ndjson", "ipc", "npy")
 SUSPECT_CHOICES = (*SUSPECT_RULES, "none")
 # Tables that belong to other commands; validated by those commands.
@@ -124,6 +125,16 @@ class ScanConfig:
         512, "Wide predictions whose scores would take more than this many MiB in memory "
         "(parquet), or whose files are larger (CSV, TSV, NDJSON), are streamed from disk in "
         "batches (0: always).", minimum=0,
+    )  # fmt: skip
+
+    engine: str = setting(
+        "local", "Where scan and gate compute: this process (local), or Ray tasks over row "
+        "ranges of parquet predictions (ray: needs labelaudit[ray]); see docs/scale.md.",
+        choices=ENGINES,
+    )  # fmt: skip
+    ray_address: str | None = setting(
+        None, "The Ray cluster for --engine ray (default: RAY_ADDRESS, else a local Ray with "
+        "this machine's cores, shut down after).", kind=str,
     )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:

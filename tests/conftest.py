@@ -68,3 +68,13 @@ class CliRun:
 def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRun:
     """`cli("scan", "labels.csv", ...)` runs in tmp_path (or `cwd=`) and returns click's Result."""
     return CliRun(monkeypatch, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def local_ray():
+    """One local Ray (2 CPUs) for the whole session; `--engine ray` runs reuse it."""
+    ray = pytest.importorskip("ray", reason="the [ray] extra is not installed")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()

@@ -115,6 +115,28 @@ class CandidateNote:
                 self._probabilities.append(values)
             self._chunks.append(_Chunk(chunk_rows, largest_left))
 
+    def export(self) -> dict[str, list]:
+        """The note's entries and chunks as plain lists (to ship from a worker)."""
+        return {
+            "rows": self._rows,
+            "classes": self._classes,
+            "probabilities": self._probabilities,
+            "chunks": [(chunk.rows, chunk.largest_left) for chunk in self._chunks],
+        }
+
+    def absorb(self, part: dict[str, list], rows: np.ndarray) -> None:
+        """Add another note's `export()`, whose row i is this note's row rows[i]."""
+        rows = np.asarray(rows)
+        for local, classes, values in zip(
+            part["rows"], part["classes"], part["probabilities"], strict=True
+        ):
+            self._rows.append(rows[local].astype(self._row_type))
+            self._classes.append(classes.astype(self._class_type))
+            self._probabilities.append(values)
+            self._entries += local.size
+        for local_rows, largest_left in part["chunks"]:
+            self._chunks.append(_Chunk(rows[local_rows], largest_left))
+
     def resolve(
         self,
         thresholds: np.ndarray,

@@ -132,6 +132,33 @@ class SampleEvidence:
         if self.normalized_entropy is not None:
             self.normalized_entropy[rows] = entropy
 
+    def export(self) -> dict[str, object]:
+        """This evidence as plain arrays (rows 0..n-1), to ship from a worker to the driver."""
+        return {
+            "given": self.given_probability,
+            "other": self.best_other_probability,
+            "other_class": self.best_other_class,
+            "entropy": self.normalized_entropy,
+            "counts": self.class_sums.counts,
+            "sums": self.class_sums.sums,
+            "note": self.candidates.export() if self.candidates is not None else None,
+        }
+
+    def absorb(self, part: dict[str, object], rows: np.ndarray) -> None:
+        """Add a worker's `export()`, whose row i is this evidence's row rows[i] (dense rows)."""
+        self.given_probability[rows] = part["given"]
+        self.best_other_probability[rows] = part["other"]
+        self.best_other_class[rows] = part["other_class"]
+        if self.normalized_entropy is not None:
+            self.normalized_entropy[rows] = part["entropy"]
+        sums = ClassSums(self.n_classes)
+        sums.counts, sums.sums = part["counts"], part["sums"]
+        self.class_sums.merge(sums)
+        if self.candidates is not None:
+            if part["note"] is None:
+                raise ValueError("a worker's evidence without the note this evidence keeps")
+            self.candidates.absorb(part["note"], rows)
+
     @property
     def predicted_class(self) -> np.ndarray:
         """The argmax class; ties between the given label and another go to the given label."""

@@ -48,6 +48,8 @@ class Dataset:
     # Set for several models' combined scores: already probabilities, and pass 0's results.
     score_mode: str | None = None
     ensemble: Any = None
+    # Set with --engine ray: runs the passes over the scores on the cluster (engines.ray_engine).
+    engine: Any = None
 
     @property
     def n_samples(self) -> int:
@@ -127,12 +129,9 @@ class Dataset:
                     return
                 ahead = pool.submit(next, batches, None)
                 start, block = item
-                stop = start + block.shape[0]
-                if self.score_rows is None:
-                    rows, picked = np.arange(start, stop), None
-                else:
-                    lo, hi = np.searchsorted(self.score_rows, (start, stop))
-                    rows, picked = self.label_rows[lo:hi], self.score_rows[lo:hi] - start
+                rows, picked = rows_of_block(
+                    start, block.shape[0], self.score_rows, self.label_rows
+                )
                 if needed is not None:
                     kept = _keep_needed(needed, rows, picked, lambda keep: np.flatnonzero(keep))
                     if kept is None:
@@ -187,6 +186,17 @@ class Dataset:
                 if gathered is not None:
                     source = gathered
             yield source, rows
+
+
+def rows_of_block(
+    start: int, height: int, score_rows: np.ndarray | None, label_rows: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """For file rows [start, start + height): their dataset rows and, when the join leaves
+    some out or reorders them, which rows of the block they are (None: all, in order)."""
+    if score_rows is None:
+        return np.arange(start, start + height), None
+    lo, hi = np.searchsorted(score_rows, (start, start + height))
+    return label_rows[lo:hi], score_rows[lo:hi] - start
 
 
 def _keep_needed(

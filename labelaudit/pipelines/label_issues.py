@@ -136,7 +136,10 @@ def multiclass_label_issues(
     dataset: Dataset, evaluation: MulticlassEvaluation, config: ScanConfig, accuracy: float
 ) -> tuple[LabelIssuesSection, LazyTable, list[str]]:
     """Run detection's second pass and shape the results."""
-    chunks = probability_chunks(dataset, evaluation.score_mode, config.chunk_rows, sparse=True)
+    if dataset.engine is not None:  # pass 2 on the cluster (--engine ray)
+        chunks = dataset.engine.probability_chunks(evaluation.score_mode)
+    else:
+        chunks = probability_chunks(dataset, evaluation.score_mode, config.chunk_rows, sparse=True)
     detection = finish_detection(
         evaluation.evidence, chunks, dataset.labels, config.quality_score, config.suspect_rule
     )

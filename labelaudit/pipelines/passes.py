@@ -182,6 +182,8 @@ def evaluate_multiclass(
 ) -> MulticlassEvaluation:
     """One pass (two at most, in auto mode when late chunks reveal logits) over the scores,
     shared by the metrics and the first pass of label-error detection."""
+    if dataset.engine is not None:  # the passes run elsewhere (--engine ray)
+        return dataset.engine.evaluate_multiclass(mode, with_entropy, with_evidence, thresholds)
     mode = dataset.score_mode or mode
     args = (chunk_rows, with_entropy, with_evidence, thresholds)
     first_try = _multiclass_pass(dataset, mode, *args)

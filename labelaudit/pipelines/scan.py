@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -42,7 +43,23 @@ def run_scan(
     labels: Source, preds: ScoreSources, config: ScanConfig, classes: list[str] | None = None
 ) -> ScanReport:
     """Read `labels` (and `preds`), run every statistic, and return the report."""
+    if config.engine == "ray" and preds:
+        return _run_on_ray(labels, preds, config, classes)
     return build_report(load_dataset(labels, preds, config, classes), config)
+
+
+def _run_on_ray(
+    labels: Source, preds: ScoreSources, config: ScanConfig, classes: list[str] | None
+) -> ScanReport:
+    """The same report, the passes over the predictions run as Ray tasks (docs/scale.md)."""
+    from labelaudit.engines.ray_engine import RayScan, check_supported, ray_session
+
+    with ray_session(config.ray_address):
+        # The driver reads the ids only; the tasks read the scores, range by range.
+        dataset = load_dataset(labels, preds, replace(config, stream_above_mib=0), classes)
+        check_supported(dataset)
+        dataset = replace(dataset, engine=RayScan(dataset, config.chunk_rows))
+        return build_report(dataset, config)
 
 
 def load_dataset(

@@ -1,0 +1,1 @@
+"""Where the passes run: this process (the default), or a distributed engine (Ray)."""
