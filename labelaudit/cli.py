@@ -751,6 +751,20 @@ def _parse_floats(text: str | None, option: str, count: int | None = None) -> tu
     help="Also write the labels that came with DATA (id, label; e.g. the image folders) to FILE.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar (none is drawn off a terminal).")
+@choice_option(
+    "--engine",
+    ("local", "ray"),
+    "local",
+    "ray: a pool of Ray actors scores shards of the rows, -o a new folder of parquet shards "
+    "(docs/scale.md).",
+)
+@click.option("--ray-address", metavar="ADDRESS", help="--engine ray: the cluster (RAY_ADDRESS).")
+@click.option(
+    "--num-gpus-per-worker",
+    type=float,
+    metavar="G",
+    help="--engine ray: GPUs each worker takes (default: 1 when the cluster has GPUs, else 0).",
+)
 @click.option(
     "--config",
     "config_file",
@@ -792,6 +806,9 @@ def score(
     strict: bool,
     labels_out: str | None,
     quiet: bool,
+    engine: str,
+    ray_address: str | None,
+    num_gpus_per_worker: float | None,
     config_file: str | None,
 ) -> int:
     """Produce out-of-sample scores for `scan --preds`: run MODEL over DATA (on a GPU when there
@@ -819,13 +836,24 @@ def score(
             "--top-k K writes the K most probable classes of one distribution a row: not with "
             "--logits or --multi-label."
         )
+    if engine == "ray" and (cv is not None or shard or labels_out):
+        raise LabelAuditError(
+            "--engine ray scores with --model into a folder of shards: not with --cv, --shard "
+            "(it makes its own shards) or --labels-out."
+        )
+    if num_gpus_per_worker is not None and num_gpus_per_worker < 0:
+        raise LabelAuditError(f"--num-gpus-per-worker must be >= 0; found {num_gpus_per_worker}.")
     loaded = load_config_file(config_file)
     values = loaded.values
-    check_outputs(
-        {"-o": output, "--labels-out": labels_out},
-        [data, model, weights, classes, loaded.path],
-        tables=("-o", "--labels-out"),
-    )
+    if engine == "ray":  # -o is a folder of shards: a new one, or an empty one (checked later)
+        if not os.path.isdir(output):
+            check_outputs({"-o": output}, [data, model, weights, classes, loaded.path], tables=())
+    else:
+        check_outputs(
+            {"-o": output, "--labels-out": labels_out},
+            [data, model, weights, classes, loaded.path],
+            tables=("-o", "--labels-out"),
+        )
     shape = _parse_floats(input_shape, "--input-shape") if input_shape else None
     if shape is not None and any(v < 1 or v != int(v) for v in shape):
         raise LabelAuditError(f"--input-shape '{input_shape}' should be positive integers.")
@@ -860,6 +888,19 @@ def score(
             compile=compile_model, shard=shard, multi_label=multi_label, logits=logits,
             quiet=quiet, top_k=top_k,
         )  # fmt: skip
+        if engine == "ray":
+            from dataclasses import replace
+
+            from labelaudit.scoring.ray_score import score_on_ray
+
+            summary = score_on_ray(
+                data, model, weights, data_options, replace(run_options, workers=None), output,
+                ray_address, workers, num_gpus_per_worker,
+            )  # fmt: skip
+            for warning in summary.pop("warnings"):
+                click.echo(f"warning: {warning}", err=True)
+            click.echo(_score_summary(summary, output), err=True)
+            return ExitCode.OK
         result = run.score(
             data, model, weights=weights, data_options=data_options, run_options=run_options
         )

@@ -26,7 +26,7 @@ def _stream(truth: np.ndarray, probs: np.ndarray, cuts: list[int], threshold=0.5
     edges = [0, *sorted(c % (n + 1) for c in cuts), n]
     one = MultilabelPassOne(n, k, threshold)
     for a, b in itertools.pairwise(edges):
-        one.update(truth[a:b], probs[a:b], np.arange(a, b))
+        one.add(one.update(truth[a:b], probs[a:b], np.arange(a, b)))
     two = MultilabelPassTwo(one.positive_scores(), *one.thresholds(), n)
     for a, b in itertools.pairwise(edges):  # other chunks in pass 2
         two.update(truth[a:b][::-1], probs[a:b][::-1], np.arange(a, b)[::-1])
@@ -79,7 +79,7 @@ def test_per_class_thresholds_and_the_disagreement_threshold() -> None:
     probs = rng.random((200, 4))
     thresholds = np.array([0.2, 0.5, 0.8, 1.0])
     one = MultilabelPassOne(200, 4, thresholds, against_threshold=0.5)
-    one.update(truth, probs, np.arange(200))
+    one.add(one.update(truth, probs, np.arange(200)))
     two = MultilabelPassTwo(one.positive_scores(), *one.thresholds(), 200)
     two.update(truth, probs, np.arange(200))
     whole = multilabel_metrics(truth, probs, thresholds)

@@ -78,7 +78,7 @@ def test_quality_scores_by_formula(rng: np.random.Generator) -> None:
     probs = _probs(rng, n, k)
     labels = rng.integers(0, k, n)
     evidence = SampleEvidence(n, k, with_entropy=True)
-    evidence.update(probs.copy(), labels, np.arange(n))
+    evidence.add(evidence.update(probs.copy(), labels, np.arange(n)))
     given = probs[np.arange(n), labels]
     others = probs.copy()
     others[np.arange(n), labels] = -1
@@ -559,7 +559,7 @@ def test_settling_from_the_top_class_equals_the_full_rule(
     logits = rng.normal(size=(n, k)) + sharpness * np.eye(k)[labels]
     probs = np.round(np.exp(logits) / np.exp(logits).sum(1, keepdims=True), decimals)
     evidence = SampleEvidence(n, k)
-    evidence.update(probs.copy(), labels, np.arange(n))
+    evidence.add(evidence.update(probs.copy(), labels, np.arange(n)))
     thresholds = evidence.thresholds()
     thresholds[rng.random(k) < 0.2] = np.inf  # some classes without a threshold
     full = ConfidentJoint(thresholds, labels)

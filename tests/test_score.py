@@ -58,6 +58,11 @@ def build_model():
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """Features (string ids), a scripted model, an exported model and a factory module."""
+    return make_workdir(tmp_path)
+
+
+def make_workdir(tmp_path: Path) -> Path:
+    """`workdir`'s files in `tmp_path` (other test modules make them too)."""
     rng = np.random.default_rng(0)
     features = rng.normal(size=(N_ROWS, N_FEATURES)).astype(np.float32)
     labels = rng.integers(0, N_CLASSES, size=N_ROWS)

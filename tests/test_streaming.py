@@ -391,3 +391,47 @@ def test_ndjson_with_blank_lines_is_read_again_whole(cli, read_whole, tmp_path: 
     assert_reports_equal(streamed, whole)
     assert pl.read_csv(tmp_path / "s.csv").equals(pl.read_csv(tmp_path / "w.csv"))
     assert pl.read_csv(tmp_path / "s.csv").row(3600, named=True)["suggested_label"] == "d"
+
+
+@pytest.mark.parametrize("case", ["extra last row", "last label empty"])
+def test_a_last_file_row_without_a_labeled_row(cli, read_whole, tmp_path: Path, case: str) -> None:
+    """The join is explicit when the file's last rows have no labeled row (a new user's case:
+    the streamed read took file row i for dataset row i and ran past the end, exit 3)."""
+    labels, preds = problem(100, seed=9)
+    extra: list[str] = []
+    if case == "extra last row":
+        preds = pl.concat(
+            [preds, preds.tail(1).with_columns(pl.lit(100).cast(preds["id"].dtype).alias("id"))]
+        )
+        extra = ["--on-missing", "drop"]
+    else:
+        labels = labels.with_columns(
+            pl.when(pl.col("id") == 99).then(None).otherwise(pl.col("label")).alias("label")
+        )
+    labels.write_csv(tmp_path / "labels.csv")
+    preds.write_parquet(tmp_path / "p.parquet")
+    args = ["labels.csv", "--preds", "p.parquet", *extra, "--issues-out"]
+    streamed = scan_json(cli, *args, "s.parquet")
+    read_whole()
+    whole = scan_json(cli, *args, "w.parquet")
+    assert_reports_equal(streamed, whole)
+    assert pl.read_parquet(tmp_path / "s.parquet").equals(pl.read_parquet(tmp_path / "w.parquet"))
+
+
+@pytest.mark.parametrize("streamed", [True, False])
+def test_the_same_command_gives_the_same_bytes(cli, read_whole, tmp_path: Path, streamed) -> None:
+    """Chunks' sums are added in chunk order whichever thread finished first: float64 logits
+    over many chunks give the same JSON on every run (they differed in the last digit)."""
+    rng = np.random.default_rng(11)
+    n, k = 20_000, 12
+    truth = rng.integers(0, k, n)
+    logits = rng.normal(size=(n, k))
+    logits[np.arange(n), truth] += 2
+    names = [f"c{j}" for j in range(k)]
+    labels_frame(np.array(names)[truth]).write_csv(tmp_path / "labels.csv")
+    preds_frame(logits, names).write_parquet(tmp_path / "p.parquet")
+    if not streamed:
+        read_whole()
+    runs = {cli("scan", "labels.csv", "--preds", "p.parquet", "--format", "json").stdout
+            for _ in range(4)}  # fmt: skip
+    assert len(runs) == 1

@@ -172,7 +172,11 @@ def detect_ensemble(
     evidence = SampleEvidence(
         labels.size, n_classes, with_entropy=quality_score == "confidence_weighted_entropy"
     )
-    run_in_parallel(chunks(None), lambda block, rows: evidence.update(block, labels[rows], rows))
+    run_in_parallel(
+        chunks(None),
+        lambda block, rows: evidence.update(block, labels[rows], rows),
+        combine=evidence.add,
+    )
     detection = finish_detection(evidence, chunks, labels, quality_score, rule)
     return EnsembleDetection(
         detection=detection,

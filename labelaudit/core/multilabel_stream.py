@@ -59,8 +59,9 @@ class MultilabelPassOne:
         self.worst_is_missing = np.zeros(n, dtype=bool)
         self.disagrees = np.zeros(n, dtype=bool)
 
-    def update(self, truth: np.ndarray, probabilities: np.ndarray, rows: np.ndarray) -> None:
-        """Add a chunk: (m, K) booleans and probabilities of dataset rows `rows`."""
+    def update(self, truth: np.ndarray, probabilities: np.ndarray, rows: np.ndarray) -> tuple:
+        """Record a chunk's rows ((m, K) booleans and probabilities of dataset rows `rows`);
+        returns its sums, for `add` (in chunk order: the same figures on every run)."""
         if np.ndim(self.threshold):
             predicted = multilabel_decide(probabilities, np.asarray(self.threshold))
         else:
@@ -91,11 +92,17 @@ class MultilabelPassOne:
         else:
             wrong_rows_against = wrong_rows
         self.disagrees[rows] = wrong_rows_against
+        exact = int(rows.size - wrong_rows.sum())
+        return counts, exact, int(mismatched.sum()), rows.size, sums, positives
+
+    def add(self, part: tuple) -> None:
+        """Add a chunk's sums (`update`'s result)."""
+        counts, exact, mismatches, n_rows, sums, positives = part
         with self._lock:
             self.counts += counts
-            self.exact_rows += int(rows.size - wrong_rows.sum())
-            self.mismatches += int(mismatched.sum())
-            self.rows_seen += rows.size
+            self.exact_rows += exact
+            self.mismatches += mismatches
+            self.rows_seen += n_rows
             self.sums += sums
             self._positives.append(positives)
 

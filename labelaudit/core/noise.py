@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -82,20 +83,22 @@ class SampleEvidence:
 
     def update(
         self, probabilities: np.ndarray | SparseRows, labels: np.ndarray, rows: np.ndarray
-    ) -> None:
-        """Record one chunk; `probabilities` is modified in place, then restored."""
+    ) -> ClassSums:
+        """Record one chunk's rows; returns its per-class sums, for `add` (threads hand them to
+        one thread, which adds them in chunk order: the thresholds are the same on every run).
+        `probabilities` is modified in place, then restored."""
         if isinstance(probabilities, SparseRows):
             given = probabilities.given(labels)
             other, other_probability = probabilities.best(excluded=labels)
             entropy = probabilities.normalized_entropy() if self.with_entropy else None
-            self._record(labels, rows, given, other, other_probability, entropy)
+            part = self._record(labels, rows, given, other, other_probability, entropy)
             with self._lock:
                 if self.other_listed is None:
                     self.given_listed = np.ones(self.n_samples, dtype=bool)
                     self.other_listed = np.ones(self.n_samples, dtype=bool)
             self.given_listed[rows] = probabilities.lists(labels)
             self.other_listed[rows] = probabilities.lists(other)
-            return
+            return part
         m = labels.size
         at = np.arange(m)
         given = probabilities[at, labels].copy()
@@ -111,7 +114,12 @@ class SampleEvidence:
                 so_far.merge(self.class_sums)
             bounds = self.candidates.bounds(so_far, labels, given)
             self.candidates.record(probabilities, labels, other, rows, bounds)
-        self._record(labels, rows, given, other, other_probability, entropy)
+        return self._record(labels, rows, given, other, other_probability, entropy)
+
+    def add(self, part: ClassSums) -> None:
+        """Add a chunk's per-class sums (`update`'s result)."""
+        with self._lock:
+            self.class_sums.merge(part)
 
     def _record(
         self,
@@ -121,16 +129,15 @@ class SampleEvidence:
         other: np.ndarray,
         other_probability: np.ndarray,
         entropy: np.ndarray | None,
-    ) -> None:
+    ) -> ClassSums:
         self.best_other_probability[rows] = other_probability
         self.best_other_class[rows] = other
         self.given_probability[rows] = given
         part = ClassSums(self.n_classes)
         part.update(labels, given)
-        with self._lock:  # chunks may be added from several threads; rows never overlap
-            self.class_sums.merge(part)
         if self.normalized_entropy is not None:
             self.normalized_entropy[rows] = entropy
+        return part
 
     def export(self) -> dict[str, object]:
         """This evidence as plain arrays (rows 0..n-1), to ship from a worker to the driver."""
@@ -691,30 +698,43 @@ def detect(
         with_entropy=quality_score == "confidence_weighted_entropy",
         with_candidates=with_candidates,
     )
-    run_in_parallel(chunks(None), lambda block, rows: evidence.update(block, labels[rows], rows))
+    run_in_parallel(
+        chunks(None),
+        lambda block, rows: evidence.update(block, labels[rows], rows),
+        combine=evidence.add,
+    )
     return finish_detection(evidence, chunks, labels, quality_score, rule)
 
 
 def run_in_parallel(
-    blocks: Iterable[tuple[np.ndarray, np.ndarray]],
-    work: Callable[[np.ndarray, np.ndarray], None],
+    blocks: Iterable[tuple[Any, Any]],
+    work: Callable[[Any, Any], Any],
     workers: int | None = None,
+    combine: Callable[[Any], None] | None = None,
 ) -> None:
     """Apply `work` to each (block, rows) on a few threads (NumPy releases the GIL), one block
-    per thread in flight so memory stays bounded. `work` must only write its rows."""
+    per thread in flight so memory stays bounded. `work` must only write its rows. `combine`,
+    when given, receives each `work` result on this thread in the blocks' order: sums merged
+    there add in the same order on every run, so reports are reproducible to the last bit."""
     workers = workers or min(2, os.cpu_count() or 1)
     if workers == 1:
         for block, rows in blocks:
-            work(block, rows)
+            result = work(block, rows)
+            if combine is not None:
+                combine(result)
         return
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        in_flight: deque[Future[None]] = deque()
+        in_flight: deque[Future[Any]] = deque()
         for block, rows in blocks:
             in_flight.append(pool.submit(work, block, rows))
             if len(in_flight) >= workers:
-                in_flight.popleft().result()
+                result = in_flight.popleft().result()
+                if combine is not None:
+                    combine(result)
         for future in in_flight:
-            future.result()
+            result = future.result()
+            if combine is not None:
+                combine(result)
 
 
 def finish_detection(

@@ -408,7 +408,11 @@ def build_dataset(
             indicators = indicators[keep_analyzed] if indicators is not None else None
         order = np.argsort(pair_score, kind="stable")
         pair_score, pair_label = pair_score[order], pair_label[order]
-        identity = pair_score.size == int(keep.sum()) and _is_arange_pair(pair_score, pair_label)
+        # Identity: file row i is dataset row i for every row of both (a file row without a
+        # labeled row, even the last, makes the join explicit: streamed reads see every row).
+        identity = pair_score.size == int(keep.sum()) == scores.n_rows and _is_arange_pair(
+            pair_score, pair_label
+        )
         if not identity:
             score_rows, label_rows = pair_score, pair_label
     ids = table.ids.filter(pl.Series(keep))

@@ -75,7 +75,7 @@ def pass_one_chunk(
     evidence = None
     if with_evidence:
         local = SampleEvidence(rows.size, n_classes, with_entropy, with_candidates=True)
-        local.update(probabilities, labels, np.arange(rows.size))
+        local.add(local.update(probabilities, labels, np.arange(rows.size)))
         evidence = local.export()
     return ChunkPart(rows, check, how, distribution, sums, evidence)
 

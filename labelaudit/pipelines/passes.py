@@ -11,6 +11,7 @@ import math
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -224,15 +225,16 @@ def _multiclass_pass(
     contradicted = threading.Event()
     distribution_rows = [0]
 
-    def process(raw: np.ndarray | SparseRows, rows: np.ndarray) -> None:
+    Part = tuple[MulticlassScoreSums, Any]
+
+    def process(raw: np.ndarray | SparseRows, rows: np.ndarray) -> Part | None:
         nonlocal chosen
         if contradicted.is_set():
-            return
+            return None
         if isinstance(raw, SparseRows):  # top-k lists: probabilities (io.load refuses others)
             chosen = "probs"
             log.note_sums(raw.row_sums)
-            accumulate(raw, rows)
-            return
+            return accumulate(raw, rows)
         check = check_scores(raw, expect_row_sum=True)
         _reject_non_finite(dataset, check, chunk_rows)
         how = _multiclass_reading(dataset, check, mode, chunk_rows)
@@ -245,25 +247,32 @@ def _multiclass_pass(
         elif how != chosen:
             if how == "logits" or chosen == "logits":
                 contradicted.set()  # logits anywhere: the whole file is read as logits
-                return
+                return None
             _reject_mixed(dataset)
         log.note(check, how)
-        accumulate(to_probabilities(raw, chosen, check=check if chosen == "probs" else None), rows)
+        probabilities = to_probabilities(raw, chosen, check=check if chosen == "probs" else None)
+        return accumulate(probabilities, rows)
 
-    def accumulate(probabilities: np.ndarray | SparseRows, rows: np.ndarray) -> None:
+    def accumulate(probabilities: np.ndarray | SparseRows, rows: np.ndarray) -> Part:
         labels = dataset.labels[rows]
         part = MulticlassScoreSums(dataset.n_classes, thresholds=thresholds)
         part.update(probabilities, labels)
+        class_part = evidence.update(probabilities, labels, rows) if evidence is not None else None
+        return part, class_part
+
+    def combine(result: Part | None) -> None:
+        """On this thread, in chunk order: the same sums on every run."""
+        if result is None:
+            return
+        sums.merge(result[0])
         if evidence is not None:
-            evidence.update(probabilities, labels, rows)
-        with lock:
-            sums.merge(part)
+            evidence.add(result[1])
 
     chunks = iter(dataset.score_chunks(chunk_rows, sparse=True))
     first = next(chunks, None)
     if first is not None:
-        process(*first)  # alone: it decides the score mode for the rest
-        run_in_parallel(chunks, process)
+        combine(process(*first))  # alone: it decides the score mode for the rest
+        run_in_parallel(chunks, process, combine=combine)
     if contradicted.is_set():
         return None
     if chosen == "logits" and (mode == "auto" or from_auto):
@@ -410,7 +419,7 @@ def _multilabel_pass_one(
     log = ReadingLog(multi_label=True)
     lock = threading.Lock()
 
-    def first_pass(raw: np.ndarray, rows: np.ndarray) -> None:
+    def first_pass(raw: np.ndarray, rows: np.ndarray) -> tuple:
         nonlocal used
         how = _multilabel_reading(dataset, raw, mode, chunk_rows, log)
         with lock:
@@ -418,14 +427,14 @@ def _multilabel_pass_one(
             used = used or how
         truth = dataset.indicators[rows].astype(bool)
         probabilities = to_probabilities(_float64(raw), used, multi_label=True)
-        one.update(truth, probabilities, rows)
         scored[rows] = True
+        return one.update(truth, probabilities, rows)
 
     chunks = iter(dataset.score_chunks(chunk_rows))
     first = next(chunks, None)
     if first is not None:
-        first_pass(*first)  # alone: it decides the reading for the rest
-        run_in_parallel(chunks, first_pass)
+        one.add(first_pass(*first))  # alone: it decides the reading for the rest
+        run_in_parallel(chunks, first_pass, combine=one.add)
     final = _multilabel_mode(mode, readings)
     return one, scored, log, used or final, final
 
@@ -650,7 +659,7 @@ def _multiclass_models_pass(
     contradicted: set[int] = set()
     distribution_rows = [0] * m
 
-    def add(rows: slice) -> None:
+    def add(rows: slice) -> list[MulticlassScoreSums] | None:
         blocks = []
         for i, model in enumerate(models):
             raw = model.raw(rows)
@@ -670,7 +679,7 @@ def _multiclass_models_pass(
                 if how != "logits":
                     _reject_mixed(datasets[i])
                 contradicted.add(i)
-                return
+                return None
             logs[i].note(check, how)
             probs = chosen[i] == "probs"
             blocks.append(to_probabilities(raw, chosen[i], check=check if probs else None))
@@ -683,15 +692,20 @@ def _multiclass_models_pass(
             # Ties go to the given label, as everywhere: a disagreement is a strictly higher class.
             disagreements.append(block[at, labels] < block[at, predicted])
         agreement.update(blocks, labels, rows, disagreements)
-        with lock:
-            for total, part in zip(sums, parts, strict=True):
-                total.merge(part)
+        return parts
+
+    def combine(parts: list[MulticlassScoreSums] | None) -> None:
+        """On this thread, in chunk order: the same sums on every run."""
+        for total, part in zip(sums, parts or [], strict=False):
+            total.merge(part)
 
     chunks = _row_chunks(n, chunk_rows)
     first = next(chunks, None)
     if first is not None:
-        add(first[0])  # alone: it decides how each model's scores read
-        run_in_parallel(chunks, lambda rows, _: None if contradicted else add(rows))
+        combine(add(first[0]))  # alone: it decides how each model's scores read
+        run_in_parallel(
+            chunks, lambda rows, _: None if contradicted else add(rows), combine=combine
+        )
     if contradicted:
         return contradicted
     for i, rows_read in enumerate(distribution_rows):

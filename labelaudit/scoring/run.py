@@ -70,6 +70,7 @@ class RunOptions:
     logits: bool = False
     quiet: bool = False
     top_k: int | None = None  # write each row's k most probable classes (io/topk.py)
+    skip_empty: bool = False  # an empty shard gives an empty table, not an error (Ray tasks)
 
 
 @dataclass
@@ -93,8 +94,10 @@ def score(
     weights: str | None = None,
     data_options: DataOptions | None = None,
     run_options: RunOptions | None = None,
+    module: Any = None,
 ) -> ScoreResult:
-    """Score DATA (features or an image folder) with MODEL; see docs/score.md."""
+    """Score DATA (features or an image folder) with MODEL; see docs/score.md. `module`: MODEL
+    already loaded on its device (a Ray actor loads it once for all its shards)."""
     data_options = data_options or DataOptions()
     run = run_options or RunOptions()
     shard, n_shards = parse_shard(run.shard) if run.shard else (0, 1)
@@ -102,10 +105,8 @@ def score(
     autocast = resolve_precision(run.precision, device)
     _check_sizes(run)
     names = read_class_file(data_options.classes_file) if data_options.classes_file else None
-    with torch_silenced():  # torch's logs and warnings: labelaudit says what matters itself
-        module = load_model(model, weights).to(device)
-        if run.compile:
-            module = torch.compile(module)
+    if module is None:
+        module = load_scoring_model(model, weights, device, run.compile)
     pin = device.type == "cuda"
     batch_size = run.batch_size or AUTO_BATCH.get(device.type, AUTO_BATCH_ACCELERATOR)
     warnings: list[str] = []
@@ -127,6 +128,9 @@ def score(
         labels = features.labels.filter(pl.Series(keep)) if features.labels is not None else None
         source = batching.feature_batches(features.features[keep], batch_size, pin)
         kind = "features"
+    if ids.len() == 0 and run.skip_empty:
+        empty = ScoreResult(pl.DataFrame(), None, {"rows": 0, "skipped": 0, "seconds": 0.0}, [])
+        return empty
     if ids.len() == 0:
         raise InputError(f"Shard {shard}/{n_shards} of '{data}' holds no rows; use fewer shards.")
     progress = Progress(ids.len(), "labelaudit score", wanted(run.quiet))
@@ -187,6 +191,15 @@ def score(
         "output": "logits" if run.logits else ("sigmoid" if run.multi_label else "softmax"),
     }
     return ScoreResult(predictions, label_frame, summary, warnings)
+
+
+def load_scoring_model(model: str, weights: str | None, device: Any, compile: bool) -> Any:
+    """MODEL (and its weights) on `device`, compiled when asked, torch's chatter silenced."""
+    with torch_silenced():  # torch's logs and warnings: labelaudit says what matters itself
+        module = load_model(model, weights).to(device)
+        if compile:
+            module = torch.compile(module)
+    return module
 
 
 def cross_validate(
