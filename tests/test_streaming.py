@@ -435,3 +435,16 @@ def test_the_same_command_gives_the_same_bytes(cli, read_whole, tmp_path: Path, 
     runs = {cli("scan", "labels.csv", "--preds", "p.parquet", "--format", "json").stdout
             for _ in range(4)}  # fmt: skip
     assert len(runs) == 1
+
+
+def test_a_csv_shard_with_a_header_only(cli, read_whole, tmp_path: Path) -> None:
+    """A shard with a header and no rows adds nothing, streamed as read whole (a new user's
+    case: streamed, its columns read as text and the scores were 'not numeric')."""
+    labels, preds = problem(600, seed=12)
+    labels.write_csv(tmp_path / "labels.csv")
+    for i, part in enumerate(preds.iter_slices(300)):
+        part.write_csv(tmp_path / f"p-{i}.csv")
+    preds.head(0).write_csv(tmp_path / "p-9.csv")
+    streamed = scan_json(cli, "labels.csv", "--preds", "p-*.csv")
+    read_whole()
+    assert_reports_equal(streamed, scan_json(cli, "labels.csv", "--preds", "p-*.csv"))

@@ -265,6 +265,11 @@ def _lazy_table(
         samples = [read_sample(p, fmt, "predictions", (id_col,)) for p in paths]
         if any(s is None or s.columns != samples[0].columns for s in samples):
             return None
+        # A shard with a header and no rows adds nothing (its columns would read as text).
+        paths = [p for p, sample in zip(paths, samples, strict=True) if sample.height]
+        samples = [sample for sample in samples if sample.height]
+        if not paths:
+            return None
         if _text_scores(samples[0], (id_col, label_col)):
             return None  # scores written as text: read whole, where they are converted
         lazy = _collect(name, lambda: scan_text_table(paths, fmt, (id_col,)))
