@@ -390,6 +390,8 @@ def _media_files(labels: str, config: Any, media_col: str, root: str | None) -> 
 @click.argument("old", metavar="OLD")
 @click.argument("new", metavar="NEW")
 @input_options
+@setting_option("engine")
+@setting_option("ray_address", "ADDRESS")
 @click.option(
     "--min-support",
     type=int,

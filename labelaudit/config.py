@@ -128,7 +128,7 @@ class ScanConfig:
     )  # fmt: skip
 
     engine: str = setting(
-        "local", "Where scan and gate compute: this process (local), or Ray tasks over row "
+        "local", "Where scan, gate and diff compute: this process (local), or Ray tasks over row "
         "ranges of parquet predictions (ray: needs labelaudit[ray]); see docs/scale.md.",
         choices=ENGINES,
     )  # fmt: skip

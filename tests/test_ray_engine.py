@@ -131,3 +131,18 @@ def test_replayed_parts_equal_the_local_pass(tmp_path: Path) -> None:
     np.testing.assert_array_equal(
         replayed.evidence.best_other_class, local.evidence.best_other_class
     )
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_diff_on_ray_judges_the_relabels_as_locally(cli, tmp_path: Path) -> None:
+    problem(tmp_path, seed=8)
+    labels = pl.read_csv(tmp_path / "labels.csv")
+    relabeled = labels.with_columns(
+        pl.when(pl.col("id") % 7 == 0).then(pl.lit("ant")).otherwise(pl.col("label")).alias("label")
+    )
+    relabeled.write_csv(tmp_path / "labels-v2.csv")
+    args = ["diff", "labels.csv", "labels-v2.csv", "--preds", "p-*.parquet"]
+    code, on_ray = run_json(cli, *args, "--engine", "ray")
+    assert code == 0
+    assert on_ray["relabels_vs_model"]["checked"] > 0
+    assert_reports_equal(on_ray, run_json(cli, *args)[1])

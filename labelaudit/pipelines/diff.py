@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,17 @@ TOP_PAIRS = 10
 
 
 def run_diff(old: Source, new: Source, preds: ScoreSources, config: ScanConfig) -> DiffReport:
-    """Compare `old` and `new` labels joined on id; `preds` scores NEW's rows (optional)."""
+    """Compare `old` and `new` labels joined on id; `preds` scores NEW's rows (optional); with
+    --engine ray, the passes over the scores run as Ray tasks (docs/scale.md)."""
+    if config.engine == "ray" and preds:
+        from labelaudit.engines.ray_engine import ray_session
+
+        with ray_session(config.ray_address):
+            return _run_diff(old, new, preds, config)
+    return _run_diff(old, new, preds, config)
+
+
+def _run_diff(old: Source, new: Source, preds: ScoreSources, config: ScanConfig) -> DiffReport:
     old_table = load_label_table(old, config)
     new_table = load_label_table(new, config)
     if old_table.has_id_column != new_table.has_id_column:
@@ -56,7 +66,10 @@ def run_diff(old: Source, new: Source, preds: ScoreSources, config: ScanConfig) 
             f"{new_table.task}; both versions must be read the same way (check --label-sep)."
         )
     fixed = read_class_file(config.classes) if config.classes else None
-    matrices = load_score_matrices(preds, config, fixed)
+    on_ray = config.engine == "ray"  # the tasks read the scores; the driver their ids only
+    matrices = load_score_matrices(
+        preds, replace(config, stream_above_mib=0) if on_ray else config, fixed
+    )
     scores = matrices[0] if matrices else None
     old_table, new_table = (align_boolean_names(t, scores) for t in (old_table, new_table))
     classes, warnings = _vocabulary(old_table, new_table, scores, fixed)
@@ -64,6 +77,11 @@ def run_diff(old: Source, new: Source, preds: ScoreSources, config: ScanConfig) 
     new_ds = build_dataset(new_table, None, classes)
     # Scores judge the relabels only: rows without scores (--on-missing drop) stay in the diff.
     scored = scored_dataset(new_table, matrices, classes, config, []) if matrices else None
+    if scored is not None and on_ray:
+        from labelaudit.engines.ray_engine import RayScan, check_supported
+
+        check_supported(scored)
+        scored = replace(scored, engine=RayScan(scored, config.chunk_rows))
     warnings += list(scored.warnings) if scored is not None else []
     for ds in (old_ds, new_ds):
         _require_unique_ids(ds)
@@ -273,9 +291,16 @@ def _judge_relabels(
     evidence: with top-k lists, neither label in the row's list); relabeled rows without scores
     are not judged. What reading the scores changed is added to
     `warnings`."""
-    score_reading = multiclass_score_mode(scored, config.scores, config.chunk_rows)
-    warnings += score_reading.warnings
-    mode = score_reading.mode
+    if scored.engine is not None:  # the reading decided on the cluster, by the same rules
+        reading = scored.engine.evaluate_multiclass(config.scores, False, False, None)
+        warnings += reading.warnings
+        mode = reading.score_mode
+        chunks = scored.engine.probability_chunks(mode)
+    else:
+        score_reading = multiclass_score_mode(scored, config.scores, config.chunk_rows)
+        warnings += score_reading.warnings
+        mode = score_reading.mode
+        chunks = probability_chunks(scored, mode, config.chunk_rows)
     row_of_scored = _rows_of(scored, new)  # scored row -> row of NEW
     has_scores = np.zeros(new.n_samples, dtype=bool)
     has_scores[row_of_scored] = True
@@ -286,7 +311,7 @@ def _judge_relabels(
     needed[is_relabeled[row_of_scored]] = True
     p_old = np.zeros(new.n_samples)
     p_new = np.zeros(new.n_samples)
-    for block, rows in probability_chunks(scored, mode, config.chunk_rows)(needed):
+    for block, rows in chunks(needed):
         keep = needed[rows]
         block, target = block[keep], row_of_scored[rows[keep]]
         at = np.arange(target.size)
