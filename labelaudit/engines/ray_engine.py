@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from labelaudit._deps import import_optional
+from labelaudit.core.accumulators import ClassSums
 from labelaudit.core.scores import to_probabilities
 from labelaudit.errors import InputError
 from labelaudit.io.dataset import Dataset, rows_of_block
@@ -225,9 +226,10 @@ def _pass_one_task(
     with_evidence: bool,
     thresholds: np.ndarray | None,
 ) -> list[ChunkPart]:
-    """Pass 1 of a range, chunk by chunk."""
+    """Pass 1 of a range, chunk by chunk (the note's bounds from the range's chunks so far)."""
+    seen = ClassSums(len(join[3]))
     return [
-        pass_one_chunk(block, rows, labels, mode, thresholds, with_entropy, with_evidence)
+        pass_one_chunk(block, rows, labels, mode, thresholds, with_entropy, with_evidence, seen)
         for block, rows, labels in _blocks(start, stop, scores, join, chunk_rows)
     ]
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from labelaudit.core.accumulators import ClassSums
 from labelaudit.core.noise import SampleEvidence
 from labelaudit.core.scores import MulticlassScoreSums, ScoreCheck, check_scores, reading
 from labelaudit.core.scores import to_probabilities as probabilities_of
@@ -61,8 +62,11 @@ def pass_one_chunk(
     thresholds: np.ndarray | None,
     with_entropy: bool,
     with_evidence: bool,
+    seen: ClassSums | None = None,
 ) -> ChunkPart:
-    """One chunk's pass 1, read as the chunk reads (no shared state: runs anywhere)."""
+    """One chunk's pass 1, read as the chunk reads (no shared state: runs anywhere). `seen`:
+    the per-class sums of the chunks before it in the same task (updated here), which only
+    sharpen the note's bounds."""
     check = check_scores(raw, expect_row_sum=True)
     if check.non_finite_rows.size:
         return ChunkPart(rows, check, "", 0, None, None)
@@ -75,8 +79,12 @@ def pass_one_chunk(
     evidence = None
     if with_evidence:
         local = SampleEvidence(rows.size, n_classes, with_entropy, with_candidates=True)
-        local.add(local.update(probabilities, labels, np.arange(rows.size)))
-        evidence = local.export()
+        if seen is not None:
+            local.add(seen)  # for the bounds only: the chunk ships its own sums
+        own = local.update(probabilities, labels, np.arange(rows.size))
+        evidence = local.export() | {"counts": own.counts, "sums": own.sums}
+        if seen is not None:
+            seen.merge(own)
     return ChunkPart(rows, check, how, distribution, sums, evidence)
 
 
