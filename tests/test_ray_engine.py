@@ -96,12 +96,37 @@ def test_late_logits_and_bad_values_on_ray(cli, tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("local_ray")
-def test_what_the_ray_engine_does_not_take_yet_is_exit_2(cli) -> None:
-    fixture = FIXTURES / "synthetic-multilabel"
-    result = cli(
-        "scan", str(fixture / "labels.csv"), "--preds", str(fixture / "preds.parquet"),
-        "--label-sep", "|", "--engine", "ray",
-    )  # fmt: skip
+def test_multilabel_on_ray_equals_the_local_engine(cli, tmp_path: Path) -> None:
+    """Both multi-label passes on the cluster; logits only in a late shard send pass 1 round
+    again in the file's reading."""
+    rng = np.random.default_rng(7)
+    n, k = 3000, 5
+    truth = rng.random((n, k)) < 0.3
+    given = truth ^ (rng.random(truth.shape) < 0.05)
+    given[:, 0] |= ~given.any(axis=1)
+    scores = np.clip(truth * 0.7 + rng.normal(0.15, 0.2, truth.shape), 0, 1).astype(np.float32)
+    scores[:800] = np.round(scores[:800] * 8) / 8  # ties
+    tags = ["|".join(np.array(CLASSES)[row]) for row in given]
+    pl.DataFrame({"id": np.arange(n), "label": tags}).write_csv(tmp_path / "labels.csv")
+    preds = preds_frame(scores, CLASSES).sample(fraction=1.0, seed=2)
+    for i, part in enumerate(preds.iter_slices(1000)):
+        if i == 2:
+            part = part.with_columns([(pl.col(c) * 6 - 3).alias(c) for c in CLASSES])
+        part.write_parquet(tmp_path / f"p-{i}.parquet")
+    (tmp_path / "labelaudit.toml").write_text("chunk_rows = 300\n")
+    args = ["scan", "labels.csv", "--preds", "p-*.parquet", "--label-sep", "|", "--issues-out"]
+    code, on_ray = run_json(cli, *args, "ray.parquet", "--engine", "ray")
+    assert code == 0 and on_ray["metrics"]["score_mode"] == "logits"
+    assert_reports_equal(on_ray, run_json(cli, *args, "local.parquet")[1])
+    issues = pl.read_parquet(tmp_path / "ray.parquet")
+    assert issues.equals(pl.read_parquet(tmp_path / "local.parquet"))
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_what_the_ray_engine_does_not_take_yet_is_exit_2(cli, tmp_path: Path) -> None:
+    problem(tmp_path, seed=10)
+    second = ["--preds", "p-0.parquet", "--preds", "p-0.parquet", "--on-missing", "drop"]
+    result = cli("scan", "labels.csv", *second, "--engine", "ray")
     assert result.exit_code == 2 and "--engine local" in result.output
 
 

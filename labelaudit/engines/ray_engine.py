@@ -26,8 +26,16 @@ from labelaudit.core.scores import to_probabilities
 from labelaudit.errors import InputError
 from labelaudit.io.dataset import Dataset, rows_of_block
 from labelaudit.io.predictions import ScoreMatrix
-from labelaudit.pipelines.chunk_parts import ChunkPart, pass_one_chunk, replay_pass_one
-from labelaudit.pipelines.passes import MulticlassEvaluation
+from labelaudit.pipelines.chunk_parts import (
+    ChunkPart,
+    MultilabelChunkPart,
+    multilabel_pass_one_chunk,
+    multilabel_pass_two_chunk,
+    pass_one_chunk,
+    replay_multilabel,
+    replay_pass_one,
+)
+from labelaudit.pipelines.passes import MulticlassEvaluation, MultilabelEvaluation
 
 TASK_CHUNKS = 32  # at most this many chunks of --chunk-rows rows a task reads (its range)
 TASKS_PER_CPU = 2  # ranges cut smaller until the cluster's cores have this many tasks each
@@ -57,15 +65,25 @@ def ray_session(address: str | None) -> Iterator[Any]:
         started = True
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
-    context.enable_progress_bars = sys.stderr.isatty()
-    logging.getLogger("ray.data").setLevel(
-        logging.WARNING if sys.stderr.isatty() else logging.ERROR
-    )
+    terminal = sys.stderr.isatty()  # Ray's progress bars on a terminal, quiet otherwise
+    context.enable_progress_bars = terminal
+    # A task's error comes back as labelaudit's own message: Ray's log of it would repeat it.
+    ray_data_log = logging.getLogger("ray.data")
+    ray_data_log.setLevel(logging.WARNING if terminal else logging.CRITICAL)
+    if not any(isinstance(f, _NoErrors) for f in ray_data_log.filters):
+        ray_data_log.addFilter(_NoErrors())
     try:
         yield ray
     finally:
         if started:
             ray.shutdown()
+
+
+class _NoErrors(logging.Filter):
+    """Drops Ray Data's error records: labelaudit reports a failed task itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR
 
 
 def check_supported(dataset: Dataset) -> None:
@@ -76,8 +94,6 @@ def check_supported(dataset: Dataset) -> None:
         return
     if dataset.ensemble is not None:
         reason = "several models' predictions (--preds repeated)"
-    elif dataset.multi_label:
-        reason = "multi-label labels"
     elif getattr(scores, "topk", None) is not None:
         reason = "top-k predictions"
     elif scores.lazy is None or scores.text:
@@ -117,7 +133,12 @@ class RayScan:
         light = replace(dataset.scores, ids=None, frame=None)  # the ids stay on the driver
         self.scores_ref = self.ray.put(light)
         self.join_ref = self.ray.put(
-            (dataset.score_rows, dataset.label_rows, dataset.labels, dataset.class_positions)
+            (
+                dataset.score_rows,
+                dataset.label_rows,
+                dataset.labels if dataset.labels is not None else dataset.indicators,
+                dataset.class_positions,
+            )
         )
 
     def evaluate_multiclass(
@@ -135,6 +156,23 @@ class RayScan:
 
         return replay_pass_one(
             self.dataset, mode, self.chunk_rows, with_entropy, with_evidence, thresholds, parts
+        )
+
+    def evaluate_multilabel(
+        self, mode: str, threshold: float | np.ndarray, against: float | None
+    ) -> MultilabelEvaluation:
+        """Both multi-label passes on the cluster, merged here (`chunk_parts.replay_multilabel`)."""
+
+        def first(read_as: str) -> Iterator[MultilabelChunkPart]:
+            for part in self._map(_multilabel_one_task, read_as, threshold, against):
+                yield from part
+
+        def second(final: str, positives: list, means: tuple) -> Iterator[tuple]:
+            for part in self._map(_multilabel_two_task, final, self.ray.put((positives, means))):
+                yield from part
+
+        return replay_multilabel(
+            self.dataset, mode, self.chunk_rows, threshold, against, first, second
         )
 
     def probability_chunks(self, score_mode: str) -> Any:
@@ -204,7 +242,8 @@ def _run_task(batch: dict[str, np.ndarray], **kwargs: Any) -> dict[str, np.ndarr
 def _blocks(
     start: int, stop: int, scores: ScoreMatrix, join: tuple, chunk_rows: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(raw block, dataset rows, labels) of a range, rows without a label dropped."""
+    """(raw block, dataset rows, labels) of a range, rows without a label dropped (labels: class
+    indices, or the rows of the (N, K) tags for multi-label)."""
     score_rows, label_rows, labels, positions = join
     for first, block in scores.stream(positions, chunk_rows, [(start, stop)]):
         rows, picked = rows_of_block(first, block.shape[0], score_rows, label_rows)
@@ -231,6 +270,40 @@ def _pass_one_task(
     return [
         pass_one_chunk(block, rows, labels, mode, thresholds, with_entropy, with_evidence, seen)
         for block, rows, labels in _blocks(start, stop, scores, join, chunk_rows)
+    ]
+
+
+def _multilabel_one_task(
+    start: int,
+    stop: int,
+    scores: ScoreMatrix,
+    join: tuple,
+    chunk_rows: int,
+    mode: str,
+    threshold: float | np.ndarray,
+    against: float | None,
+) -> list[MultilabelChunkPart]:
+    """Multi-label pass 1 of a range, chunk by chunk."""
+    return [
+        multilabel_pass_one_chunk(block, rows, truth.astype(bool), mode, threshold, against)
+        for block, rows, truth in _blocks(start, stop, scores, join, chunk_rows)
+    ]
+
+
+def _multilabel_two_task(
+    start: int,
+    stop: int,
+    scores: ScoreMatrix,
+    join: tuple,
+    chunk_rows: int,
+    mode: str,
+    known: tuple,
+) -> list[tuple]:
+    """Multi-label pass 2 of a range: each chunk's rows and counts."""
+    positives, means = known
+    return [
+        multilabel_pass_two_chunk(block, rows, truth.astype(bool), mode, positives, means)
+        for block, rows, truth in _blocks(start, stop, scores, join, chunk_rows)
     ]
 
 

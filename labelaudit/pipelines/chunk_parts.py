@@ -13,22 +13,33 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from labelaudit.core.accumulators import ClassSums
+from labelaudit.core.multilabel_stream import (
+    MultilabelPassOne,
+    MultilabelPassTwo,
+    streamed_detection,
+    streamed_metrics,
+)
 from labelaudit.core.noise import SampleEvidence
 from labelaudit.core.scores import MulticlassScoreSums, ScoreCheck, check_scores, reading
 from labelaudit.core.scores import to_probabilities as probabilities_of
 from labelaudit.io.dataset import Dataset
 from labelaudit.pipelines.passes import (
     MulticlassEvaluation,
+    MultilabelEvaluation,
     ReadingLog,
     _distribution_rows,
     _multiclass_reading,
     _reject_if_mixed,
     _reject_mixed,
     _reject_non_finite,
+    float64,
+    multilabel_decision,
+    multilabel_mode,
 )
 
 
@@ -152,3 +163,108 @@ def _replay(
         _reject_if_mixed(dataset, distribution_rows)
     chosen = chosen or "probs"
     return MulticlassEvaluation(sums, evidence, chosen, log.warnings(dataset.scores.source, chosen))
+
+
+@dataclass
+class MultilabelChunkPart:
+    """One multi-label chunk's pass 1: rows, check, reading, the sums (None when a score is not
+    finite) and the per-row worst tags, read as the chunk itself reads."""
+
+    rows: np.ndarray
+    check: ScoreCheck
+    how: str
+    sums: tuple | None
+    per_row: dict[str, np.ndarray] | None
+
+
+def multilabel_pass_one_chunk(
+    raw: np.ndarray,
+    rows: np.ndarray,
+    truth: np.ndarray,
+    mode: str,
+    threshold: float | np.ndarray,
+    against: float | None,
+) -> MultilabelChunkPart:
+    """One multi-label chunk's pass 1 (no shared state: runs anywhere)."""
+    check = check_scores(raw, expect_row_sum=False)
+    if check.non_finite_rows.size:
+        return MultilabelChunkPart(rows, check, "", None, None)
+    how = mode if mode != "auto" else reading(check, multi_label=True)
+    local = MultilabelPassOne(rows.size, raw.shape[1], threshold, against)
+    probabilities = probabilities_of(float64(raw), how, multi_label=True)
+    sums = local.update(truth, probabilities, np.arange(rows.size))
+    per_row = {name: getattr(local, name) for name in _PER_ROW}
+    return MultilabelChunkPart(rows, check, how, sums, per_row)
+
+
+_PER_ROW = ("quality", "worst_class", "worst_probability", "worst_is_missing", "disagrees")
+
+
+def multilabel_pass_two_chunk(
+    raw: np.ndarray,
+    rows: np.ndarray,
+    truth: np.ndarray,
+    mode: str,
+    positives: list[tuple[np.ndarray, np.ndarray]],
+    means: tuple[np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """One multi-label chunk's pass 2: its rows and its counts (plain arrays, to ship)."""
+    local = MultilabelPassTwo(positives, *means, rows.size)
+    probabilities = probabilities_of(float64(raw), mode, multi_label=True)
+    local.update(truth, probabilities, np.arange(rows.size))
+    return rows, {name: getattr(local, name) for name in _PASS_TWO}
+
+
+_PASS_TWO = ("flagged", "missing_per_class", "extra_per_class", "negatives_above")
+
+
+def replay_multilabel(
+    dataset: Dataset,
+    mode: str,
+    chunk_rows: int,
+    threshold: float | np.ndarray,
+    against: float | None,
+    first_parts: Callable[[str], Iterable[MultilabelChunkPart]],
+    second_parts: Callable[[str, list, tuple], Iterable[tuple[np.ndarray, dict[str, Any]]]],
+) -> MultilabelEvaluation:
+    """`passes._streamed_multilabel` from chunk parts: the file's reading decided as there (pass
+    1 again in it when a chunk read otherwise), then pass 2's counts merged."""
+    mode = dataset.score_mode or mode
+    read_as = mode
+    while True:
+        one = MultilabelPassOne(dataset.n_samples, dataset.n_classes, threshold, against)
+        scored = np.zeros(dataset.n_samples, dtype=bool)
+        log = ReadingLog(multi_label=True)
+        readings: set[str] = set()
+        hows = set()
+        for part in first_parts(read_as):
+            if part.sums is None:
+                _reject_non_finite(dataset, part.check, chunk_rows)
+            readings.add(multilabel_decision(dataset, part.check, mode, chunk_rows, log))
+            hows.add(part.how)
+            for name, values in part.per_row.items():
+                getattr(one, name)[part.rows] = values
+            one.add(part.sums)
+            scored[part.rows] = True
+        final = multilabel_mode(mode, readings)
+        if hows <= {final}:
+            break
+        read_as = final  # some chunk read otherwise than the file: pass 1 again in its reading
+    positive_mean, negative_mean = one.thresholds()
+    positives = one.positive_scores()
+    two = MultilabelPassTwo(positives, positive_mean, negative_mean, dataset.n_samples)
+    for rows, counts in second_parts(final, positives, (positive_mean, negative_mean)):
+        two.flagged[rows] = counts["flagged"]
+        two.missing_per_class += counts["missing_per_class"]
+        two.extra_per_class += counts["extra_per_class"]
+        for total, part in zip(two.negatives_above, counts["negatives_above"], strict=True):
+            total += part
+    return MultilabelEvaluation(
+        metrics=streamed_metrics(one, two),
+        probabilities=None,
+        scored=scored,
+        score_mode=final,
+        warnings=log.warnings(dataset.scores.source, final),
+        detection=streamed_detection(one, two, np.flatnonzero(scored)),
+        disagrees=one.disagrees,
+    )

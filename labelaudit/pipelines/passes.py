@@ -354,6 +354,8 @@ def evaluate_multilabel(
     (N, K) probabilities (`core.multilabel_stream`), detection included; scores in memory are
     gathered in label order (detection then runs on them). `against_threshold` (the threshold
     by default) decides, per row, whether the model disagrees with its tags."""
+    if dataset.engine is not None:  # the passes run elsewhere (--engine ray)
+        return dataset.engine.evaluate_multilabel(mode, threshold, against_threshold)
     if dataset.streams:
         return _streamed_multilabel(dataset, mode, chunk_rows, threshold, against_threshold)
     probabilities, scored, score_mode, warnings = gather_multilabel(dataset, mode, chunk_rows)
@@ -375,7 +377,7 @@ def gather_multilabel(
         readings.add(_multilabel_reading(dataset, raw, mode, chunk_rows, log))
         probabilities[rows] = raw
         scored[rows] = True
-    score_mode = _multilabel_mode(mode, readings)
+    score_mode = multilabel_mode(mode, readings)
     probabilities = to_probabilities(probabilities, score_mode, multi_label=True)
     return probabilities, scored, score_mode, log.warnings(dataset.scores.source, score_mode)
 
@@ -385,7 +387,15 @@ def _multilabel_reading(
 ) -> str:
     """How one chunk of multi-label scores reads; an error when `--scores probs` is
     contradicted or a score is not finite."""
-    check = check_scores(raw, expect_row_sum=False)
+    return multilabel_decision(
+        dataset, check_scores(raw, expect_row_sum=False), mode, chunk_rows, log
+    )
+
+
+def multilabel_decision(
+    dataset: Dataset, check: ScoreCheck, mode: str, chunk_rows: int, log: ReadingLog
+) -> str:
+    """`_multilabel_reading` from a chunk's check (where the chunk was read elsewhere)."""
     _reject_non_finite(dataset, check, chunk_rows)
     how = reading(check, multi_label=True)
     if mode == "probs" and how != "probs":
@@ -394,7 +404,7 @@ def _multilabel_reading(
     return how
 
 
-def _multilabel_mode(mode: str, readings: set[str]) -> str:
+def multilabel_mode(mode: str, readings: set[str]) -> str:
     """The file's reading: logits anywhere, all are logits; else percentages anywhere, all are
     (a chunk of small percentages looks like probabilities)."""
     if mode != "auto":
@@ -426,7 +436,7 @@ def _multilabel_pass_one(
             readings.add(how)
             used = used or how
         truth = dataset.indicators[rows].astype(bool)
-        probabilities = to_probabilities(_float64(raw), used, multi_label=True)
+        probabilities = to_probabilities(float64(raw), used, multi_label=True)
         scored[rows] = True
         return one.update(truth, probabilities, rows)
 
@@ -435,11 +445,11 @@ def _multilabel_pass_one(
     if first is not None:
         one.add(first_pass(*first))  # alone: it decides the reading for the rest
         run_in_parallel(chunks, first_pass, combine=one.add)
-    final = _multilabel_mode(mode, readings)
+    final = multilabel_mode(mode, readings)
     return one, scored, log, used or final, final
 
 
-def _float64(raw: np.ndarray) -> np.ndarray:
+def float64(raw: np.ndarray) -> np.ndarray:
     """A chunk as float64, as a whole read gathers it (figures then agree to the last bit)."""
     return raw.astype(np.float64, copy=False)
 
@@ -466,7 +476,7 @@ def _streamed_multilabel(
 
     def second_pass(raw: np.ndarray, rows: np.ndarray) -> None:
         truth = dataset.indicators[rows].astype(bool)
-        two.update(truth, to_probabilities(_float64(raw), final, multi_label=True), rows)
+        two.update(truth, to_probabilities(float64(raw), final, multi_label=True), rows)
 
     run_in_parallel(dataset.score_chunks(chunk_rows), second_pass)
     return MultilabelEvaluation(
