@@ -123,6 +123,37 @@ def test_multilabel_on_ray_equals_the_local_engine(cli, tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("local_ray")
+def test_topk_lists_on_ray_equal_the_local_engine(cli, tmp_path: Path) -> None:
+    """Top-k lists (read by the driver, shipped once) scanned as SparseRows in the tasks."""
+    rng = np.random.default_rng(9)
+    n, k, top = 2000, 40, 5
+    names = [f"k{j:02d}" for j in range(k)]
+    truth = rng.integers(0, k, n)
+    given = np.where(rng.random(n) < 0.1, rng.integers(0, k, n), truth)
+    logits = rng.normal(size=(n, k))
+    logits[np.arange(n), truth] += 3
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    order = np.argsort(-probs, axis=1)[:, :top]
+    lists = pl.DataFrame(
+        {
+            "id": np.arange(n),
+            "topk_classes": [[names[c] for c in row] for row in order],
+            "topk_probs": np.take_along_axis(probs, order, axis=1).tolist(),
+        }
+    ).sample(fraction=1.0, seed=4)
+    lists.write_parquet(tmp_path / "topk.parquet")
+    labels_frame(np.array(names)[given]).write_csv(tmp_path / "labels.csv")
+    (tmp_path / "classes.txt").write_text("\n".join(names) + "\n")
+    (tmp_path / "labelaudit.toml").write_text("chunk_rows = 300\n")
+    args = ["scan", "labels.csv", "--preds", "topk.parquet", "--classes", "classes.txt"]
+    code, on_ray = run_json(cli, *args, "--issues-out", "ray.parquet", "--engine", "ray")
+    assert code == 0
+    assert_reports_equal(on_ray, run_json(cli, *args, "--issues-out", "local.parquet")[1])
+    issues = pl.read_parquet(tmp_path / "ray.parquet")
+    assert issues.equals(pl.read_parquet(tmp_path / "local.parquet"))
+
+
+@pytest.mark.usefixtures("local_ray")
 def test_what_the_ray_engine_does_not_take_yet_is_exit_2(cli, tmp_path: Path) -> None:
     problem(tmp_path, seed=10)
     second = ["--preds", "p-0.parquet", "--preds", "p-0.parquet", "--on-missing", "drop"]

@@ -149,6 +149,8 @@ class SampleEvidence:
             "counts": self.class_sums.counts,
             "sums": self.class_sums.sums,
             "note": self.candidates.export() if self.candidates is not None else None,
+            "given_listed": self.given_listed,
+            "other_listed": self.other_listed,
         }
 
     def absorb(self, part: dict[str, object], rows: np.ndarray) -> None:
@@ -161,6 +163,12 @@ class SampleEvidence:
         sums = ClassSums(self.n_classes)
         sums.counts, sums.sums = part["counts"], part["sums"]
         self.class_sums.merge(sums)
+        if part["given_listed"] is not None:  # top-k rows: whether each was in its list
+            if self.given_listed is None:
+                self.given_listed = np.ones(self.n_samples, dtype=bool)
+                self.other_listed = np.ones(self.n_samples, dtype=bool)
+            self.given_listed[rows] = part["given_listed"]
+            self.other_listed[rows] = part["other_listed"]
         if self.candidates is not None:
             if part["note"] is None:
                 raise ValueError("a worker's evidence without the note this evidence keeps")

@@ -87,7 +87,8 @@ class _NoErrors(logging.Filter):
 
 
 def check_supported(dataset: Dataset) -> None:
-    """--engine ray reads one model's dense parquet (or IPC) predictions; say so otherwise."""
+    """--engine ray reads one model's parquet (or IPC) predictions, wide or top-k lists; say so
+    otherwise."""
     scores = dataset.scores
     reason = None
     if scores is None:
@@ -95,7 +96,7 @@ def check_supported(dataset: Dataset) -> None:
     if dataset.ensemble is not None:
         reason = "several models' predictions (--preds repeated)"
     elif getattr(scores, "topk", None) is not None:
-        reason = "top-k predictions"
+        return  # compact lists, read by the driver and shipped to the tasks once
     elif scores.lazy is None or scores.text:
         reason = "predictions that are not parquet or IPC"
     if reason:
@@ -240,13 +241,34 @@ def _run_task(batch: dict[str, np.ndarray], **kwargs: Any) -> dict[str, np.ndarr
 
 
 def _blocks(
-    start: int, stop: int, scores: ScoreMatrix, join: tuple, chunk_rows: int
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(raw block, dataset rows, labels) of a range, rows without a label dropped (labels: class
-    indices, or the rows of the (N, K) tags for multi-label)."""
+    start: int,
+    stop: int,
+    scores: ScoreMatrix,
+    join: tuple,
+    chunk_rows: int,
+    needed: np.ndarray | None = None,
+) -> Iterator[tuple[Any, np.ndarray, np.ndarray]]:
+    """(raw block, dataset rows, labels) of a range, rows without a label (and, with `needed`,
+    rows not needed) dropped; labels are class indices, or the rows of the (N, K) tags for
+    multi-label. Top-k lists come as SparseRows, as the local passes take them."""
     score_rows, label_rows, labels, positions = join
+    if scores.topk is not None:
+        for first in range(start, stop, chunk_rows):
+            last = min(first + chunk_rows, stop)
+            rows, picked = rows_of_block(first, last - first, score_rows, label_rows)
+            source = np.arange(first, last) if picked is None else first + picked
+            if needed is not None:
+                keep = needed[rows]
+                rows, source = rows[keep], source[keep]
+            if rows.size:
+                yield scores.topk.sparse(source, positions), rows, labels[rows]
+        return
     for first, block in scores.stream(positions, chunk_rows, [(start, stop)]):
         rows, picked = rows_of_block(first, block.shape[0], score_rows, label_rows)
+        if needed is not None:
+            keep = needed[rows]
+            rows = rows[keep]
+            picked = np.flatnonzero(keep) if picked is None else picked[keep]
         if picked is not None:
             if picked.size == 0:
                 continue
@@ -316,13 +338,12 @@ def _probabilities_task(
     mode: str,
     needed: np.ndarray | None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The probabilities of a range's `needed` rows (all without a mask), with their rows."""
-    out = []
-    for block, rows, _ in _blocks(start, stop, scores, join, chunk_rows):
-        keep = needed[rows] if needed is not None else np.ones(rows.size, dtype=bool)
-        if keep.any():
-            out.append((to_probabilities(block[keep], mode), rows[keep]))
-    return out
+    """The probabilities of a range's `needed` rows (all without a mask), with their rows
+    (top-k rows as SparseRows, probabilities already)."""
+    return [
+        (block if scores.topk is not None else to_probabilities(block, mode), rows)
+        for block, rows, _ in _blocks(start, stop, scores, join, chunk_rows, needed)
+    ]
 
 
 def _labelaudit_error(exc: Exception) -> Exception:

@@ -27,6 +27,7 @@ from labelaudit.core.multilabel_stream import (
 from labelaudit.core.noise import SampleEvidence
 from labelaudit.core.scores import MulticlassScoreSums, ScoreCheck, check_scores, reading
 from labelaudit.core.scores import to_probabilities as probabilities_of
+from labelaudit.core.sparse_rows import SparseRows
 from labelaudit.io.dataset import Dataset
 from labelaudit.pipelines.passes import (
     MulticlassEvaluation,
@@ -49,11 +50,12 @@ class ChunkPart:
     distributions, metric sums and detection's evidence (None when a score is not finite)."""
 
     rows: np.ndarray
-    check: ScoreCheck
+    check: ScoreCheck | None  # None: top-k rows (probabilities by construction)
     how: str
     distribution_rows: int
     sums: MulticlassScoreSums | None
     evidence: dict[str, object] | None
+    row_sums: np.ndarray | None = None  # top-k rows: their sums before renormalizing
 
 
 def speculative_reading(check: ScoreCheck, mode: str) -> str:
@@ -78,6 +80,15 @@ def pass_one_chunk(
     """One chunk's pass 1, read as the chunk reads (no shared state: runs anywhere). `seen`:
     the per-class sums of the chunks before it in the same task (updated here), which only
     sharpen the note's bounds."""
+    if isinstance(raw, SparseRows):  # top-k lists: probabilities, as the local pass reads them
+        sums = MulticlassScoreSums(raw.n_classes, thresholds=thresholds)
+        sums.update(raw, labels)
+        evidence = None
+        if with_evidence:
+            local = SampleEvidence(rows.size, raw.n_classes, with_entropy)
+            local.add(local.update(raw, labels, np.arange(rows.size)))
+            evidence = local.export()
+        return ChunkPart(rows, None, "probs", 0, sums, evidence, raw.row_sums)
     check = check_scores(raw, expect_row_sum=True)
     if check.non_finite_rows.size:
         return ChunkPart(rows, check, "", 0, None, None)
@@ -134,14 +145,22 @@ def _replay(
     """One pass's decisions over the parts; None when a later chunk shows logits (auto)."""
     chosen: str | None = None if mode == "auto" else mode
     sums = MulticlassScoreSums(dataset.n_classes, thresholds=thresholds)
+    topk = getattr(dataset.scores, "topk", None) is not None
     evidence = (
-        SampleEvidence(dataset.n_samples, dataset.n_classes, with_entropy, with_candidates=True)
+        SampleEvidence(dataset.n_samples, dataset.n_classes, with_entropy, with_candidates=not topk)
         if with_evidence
         else None
     )
     log = ReadingLog()
     distribution_rows = 0
     for part in parts(mode):
+        if part.check is None:  # top-k rows: read as probabilities, their sums noted
+            chosen = "probs"
+            log.note_sums(part.row_sums)
+            sums.merge(part.sums)
+            if evidence is not None:
+                evidence.absorb(part.evidence, part.rows)
+            continue
         if part.sums is None:
             _reject_non_finite(dataset, part.check, chunk_rows)
         how = _multiclass_reading(dataset, part.check, mode, chunk_rows)
