@@ -63,3 +63,17 @@ def test_bad_input_on_ray_is_exit_2_and_leaves_nothing(cli: CliRun, workdir: Pat
     shard = cli("score", "--model", "model.pt", "--data", "feat.parquet", "-o", "x",
                 "--engine", "ray", "--shard", "0/2", cwd=workdir)  # fmt: skip
     assert shard.exit_code == 2 and "--shard" in shard.output
+
+
+def test_a_ray_address_that_does_not_answer_is_exit_2_at_once(cli: CliRun, workdir: Path) -> None:
+    """Ray would wait minutes for an address that does not answer (a session's Ray, as in these
+    tests, is reused and never dials one: the check is tested directly)."""
+    from labelaudit.engines.ray_engine import _reachable
+    from labelaudit.errors import InputError
+
+    with pytest.raises(InputError, match="nothing answers"):
+        _reachable("127.0.0.1:1")
+    _reachable("auto")  # other forms are Ray's to read
+    workers = cli("score", "--model", "model.pt", "--data", "feat.parquet", "-o", "w",
+                  "--engine", "ray", "--workers", "-1", cwd=workdir)  # fmt: skip
+    assert workers.exit_code == 2 and "--workers" in workers.output

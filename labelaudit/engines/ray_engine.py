@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ from labelaudit.pipelines.chunk_parts import (
 )
 from labelaudit.pipelines.passes import MulticlassEvaluation, MultilabelEvaluation
 
+CONNECT_SECONDS = 5  # how long a --ray-address gets to answer before exit 2
 TASK_CHUNKS = 32  # at most this many chunks of --chunk-rows rows a task reads (its range)
 TASKS_PER_CPU = 2  # ranges cut smaller until the cluster's cores have this many tasks each
 
@@ -53,6 +55,7 @@ def ray_session(address: str | None) -> Iterator[Any]:
         quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
         try:
             if address:
+                _reachable(address)
                 ray.init(address=address, **quiet)
             else:
                 ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **quiet)
@@ -77,6 +80,22 @@ def ray_session(address: str | None) -> Iterator[Any]:
     finally:
         if started:
             ray.shutdown()
+
+
+def _reachable(address: str) -> None:
+    """A HOST:PORT address must answer a TCP connect within a few seconds (Ray would wait for
+    minutes); other forms (auto, ray://...) are left to Ray."""
+    host, _, port = address.rpartition(":")
+    if not host or "/" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS).close()
+    except (OSError, ValueError, OverflowError) as exc:
+        raise InputError(
+            f"--engine ray: nothing answers at the Ray address '{address}' ({exc}). Check "
+            "--ray-address (or RAY_ADDRESS) and that the cluster's head node is running "
+            "(`ray start --head`), or run with --engine local."
+        ) from exc
 
 
 class _NoErrors(logging.Filter):

@@ -10,6 +10,7 @@ when every shard is done: an interrupted or failed run leaves nothing behind.
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import shutil
@@ -80,6 +81,8 @@ def score_on_ray(
     gpus_per_worker: float | None,
 ) -> dict[str, Any]:
     """Score DATA into the folder OUTPUT (part-NNNNN.parquet files); returns the summary."""
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers must be at least 1 with --engine ray; found {workers}.")
     target = Path(output)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise InputError(
@@ -110,7 +113,15 @@ def score_on_ray(
                     "folder": staging, "n_shards": n_shards, "cwd": os.getcwd(),
                 },
             )  # fmt: skip
-            summaries, warnings = _collect(scored)
+            failure: BaseException | None = None
+            try:
+                summaries, warnings = _collect(scored)
+            except LabelAuditError as exc:  # raised after Ray is shut down (see below)
+                failure = exc.with_traceback(None)
+            del scored
+            gc.collect()  # Ray Data's iterator, freed later, would start a new Ray and hang
+        if failure is not None:
+            raise failure
         if not any(s.get("rows") for s in summaries):
             raise InputError(f"'{data}' holds no rows to score.")
         if target.exists():
