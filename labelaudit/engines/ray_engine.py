@@ -106,8 +106,8 @@ class _NoErrors(logging.Filter):
 
 
 def check_supported(dataset: Dataset) -> None:
-    """--engine ray reads one model's parquet (or IPC) predictions, wide or top-k lists; say so
-    otherwise."""
+    """--engine ray reads one model's wide parquet predictions (shards with one schema) or
+    top-k lists; say so otherwise."""
     scores = dataset.scores
     reason = None
     if scores is None:
@@ -117,7 +117,10 @@ def check_supported(dataset: Dataset) -> None:
     elif getattr(scores, "topk", None) is not None:
         return  # compact lists, read by the driver and shipped to the tasks once
     elif scores.lazy is None or scores.text:
-        reason = "predictions that are not parquet or IPC"
+        reason = (
+            "predictions other than wide parquet shards with one schema (Arrow IPC, shards "
+            "whose columns or types differ, a list column, CSV, TSV or NDJSON)"
+        )
     if reason:
         raise InputError(
             f"--engine ray does not take {reason} yet ('{scores.source}'): run with --engine "
