@@ -80,27 +80,52 @@ def multilabel_metrics(
     else:
         predicted = probabilities >= threshold
     figures = metrics_from_indicators(truth, predicted)
-    per_class, micro, macro = figures.per_class, figures.micro, figures.macro
     mismatches = truth != predicted
     n, k = truth.shape
     ap = np.array(
         [average_precision(probabilities[:, c], truth[:, c]) for c in range(k)], dtype=np.float64
     )
-    defined = ~np.isnan(ap)
+    return assemble(
+        threshold,
+        figures.per_class,
+        figures.micro,
+        figures.macro,
+        figures.weighted,
+        subset_accuracy=float((~mismatches.any(axis=1)).mean()) if n else 0.0,
+        hamming_loss=float(mismatches.mean()) if n * k else 0.0,
+        average_precision=ap,
+    )
+
+
+def assemble(
+    threshold: float | np.ndarray,
+    per_class: PerClassScores,
+    micro: Averages,
+    macro: Averages,
+    weighted: Averages,
+    subset_accuracy: float,
+    hamming_loss: float,
+    average_precision: np.ndarray,
+) -> MultilabelMetrics:
+    """The figures from their parts: CP..OF1 from the averages, mAP over the defined APs (for a
+    whole matrix here, for streamed sums in core.multilabel_stream)."""
+    defined = ~np.isnan(average_precision)
     return MultilabelMetrics(
         threshold=threshold,
         per_class=per_class,
         micro=micro,
         macro=macro,
-        weighted=figures.weighted,
+        weighted=weighted,
         cp=macro.precision,
         cr=macro.recall,
         cf1=harmonic_mean(macro.precision, macro.recall),
         op=micro.precision,
         or_=micro.recall,
         of1=micro.f1,
-        subset_accuracy=float((~mismatches.any(axis=1)).mean()) if n else 0.0,
-        hamming_loss=float(mismatches.mean()) if n * k else 0.0,
-        average_precision=ap,
-        mean_average_precision=float(ap[defined].mean()) if defined.any() else None,
+        subset_accuracy=subset_accuracy,
+        hamming_loss=hamming_loss,
+        average_precision=average_precision,
+        mean_average_precision=(
+            float(average_precision[defined].mean()) if defined.any() else None
+        ),
     )

@@ -23,7 +23,7 @@ from labelaudit.core.metrics import (
     scores_from_counts,
     weighted_average,
 )
-from labelaudit.core.metrics_multilabel import MultilabelMetrics, harmonic_mean
+from labelaudit.core.metrics_multilabel import MultilabelMetrics, assemble
 from labelaudit.core.noise_multilabel import MultilabelDetection
 from labelaudit.core.thresholds import multilabel_decide
 
@@ -193,25 +193,16 @@ def streamed_metrics(one: MultilabelPassOne, two: MultilabelPassTwo) -> Multilab
     per_class = scores_from_counts(true_positive, false_positive, false_negative)
     micro = micro_average(true_positive, false_positive, false_negative)
     macro = macro_average(per_class)
-    ap = two.average_precision()
-    defined = ~np.isnan(ap)
     n, k = one.rows_seen, one.n_classes
-    return MultilabelMetrics(
-        threshold=one.threshold,
-        per_class=per_class,
-        micro=micro,
-        macro=macro,
-        weighted=weighted_average(per_class),
-        cp=macro.precision,
-        cr=macro.recall,
-        cf1=harmonic_mean(macro.precision, macro.recall),
-        op=micro.precision,
-        or_=micro.recall,
-        of1=micro.f1,
+    return assemble(
+        one.threshold,
+        per_class,
+        micro,
+        macro,
+        weighted_average(per_class),
         subset_accuracy=one.exact_rows / n if n else 0.0,
         hamming_loss=one.mismatches / (n * k) if n * k else 0.0,
-        average_precision=ap,
-        mean_average_precision=float(ap[defined].mean()) if defined.any() else None,
+        average_precision=two.average_precision(),
     )
 
 
