@@ -928,9 +928,10 @@ def _score_summary(summary: dict[str, Any], output: str) -> str:
             f" -> {output}"
         )
     skipped = f", {summary['skipped']:,} skipped" if summary["skipped"] else ""
+    where = summary.get("ray") or f"shard {summary['shard']}"
     return (
         f"labelaudit score: {summary['rows']:,} rows{skipped} x {summary['classes']:,} classes "
-        f"(shard {summary['shard']}, {summary['device']}, {summary['precision']}, batch "
+        f"({where}, {summary['device']}, {summary['precision']}, batch "
         f"{summary['batch_size']}): {summary['rows_per_second']:,.0f} rows/s -> {output}"
     )
 

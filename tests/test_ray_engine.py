@@ -76,20 +76,29 @@ def test_the_cifar10_fixture_and_the_gate_on_ray(cli, tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("local_ray")
 def test_late_logits_and_bad_values_on_ray(cli, tmp_path: Path) -> None:
-    """Logits only in the last shard make the whole file logits (the pass runs again); a NaN
-    in a late shard is the local exit 2 naming its id."""
+    """Two chunks of probabilities then logits make the whole file logits (the pass runs
+    again, on the cluster as locally); a NaN in a late shard is the local exit 2 naming its
+    id."""
     problem(tmp_path, seed=4)
-    last = pl.read_parquet(tmp_path / "p-2.parquet")
-    logits = last.with_columns([(pl.col(c) * 8 - 4).alias(c) for c in CLASSES])
-    logits.write_parquet(tmp_path / "p-2.parquet")
-    args = ["scan", "labels.csv", "--preds", "p-*.parquet"]
-    assert_reports_equal(run_json(cli, *args, "--engine", "ray")[1], run_json(cli, *args)[1])
+    parts = [pl.read_parquet(tmp_path / f"p-{i}.parquet") for i in range(3)]
+    whole = pl.concat(parts)
+    logits = whole.with_columns([(pl.col(c).log() + 1).alias(c) for c in CLASSES])
+    late = pl.concat([whole.head(500), logits.tail(whole.height - 500)])
+    for i, part in enumerate(late.iter_slices(1000)):
+        part.write_parquet(tmp_path / f"p-{i}.parquet")
+    args = ["scan", "labels.csv", "--preds", "p-*.parquet", "--issues-out"]
+    code, on_ray = run_json(cli, *args, "ray.parquet", "--engine", "ray")
+    assert code == 0 and on_ray["metrics"]["accuracy"] > 0.5
+    assert_reports_equal(on_ray, run_json(cli, *args, "local.parquet")[1])
+    issues = pl.read_parquet(tmp_path / "ray.parquet")
+    assert issues.equals(pl.read_parquet(tmp_path / "local.parquet"))
+    last = parts[2]
     nan = pl.lit(float("nan"), dtype=pl.Float32)
     bad = last.with_columns(
         pl.when(pl.col("id") == last["id"][5]).then(nan).otherwise(pl.col("ant")).alias("ant")
     )
     bad.write_parquet(tmp_path / "p-2.parquet")
-    result = cli(*args, "--engine", "ray")
+    result = cli("scan", "labels.csv", "--preds", "p-*.parquet", "--engine", "ray")
     assert result.exit_code == 2, result.output
     assert "not finite" in result.output.lower() or "nan" in result.output.lower()
     assert str(last["id"][5]) in result.output and "Traceback" not in result.output
@@ -159,6 +168,25 @@ def test_what_the_ray_engine_does_not_take_yet_is_exit_2(cli, tmp_path: Path) ->
     second = ["--preds", "p-0.parquet", "--preds", "p-0.parquet", "--on-missing", "drop"]
     result = cli("scan", "labels.csv", *second, "--engine", "ray")
     assert result.exit_code == 2 and "--engine local" in result.output
+
+
+def test_what_ray_does_not_take_is_refused_before_ray_starts(
+    cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CSV predictions or several models: exit 2 at once, no cluster started or dialled."""
+    from labelaudit.engines import ray_engine
+
+    def no_session(address: str | None) -> None:
+        raise AssertionError("Ray was started for an input it does not take")
+
+    monkeypatch.setattr(ray_engine, "ray_session", no_session)
+    problem(tmp_path, seed=11)
+    pl.read_parquet(tmp_path / "p-0.parquet").write_csv(tmp_path / "p.csv")
+    for preds in (["p.csv"], ["p-0.parquet", "--preds", "p-0.parquet"]):
+        for command in (["scan", "labels.csv"], ["diff", "labels.csv", "labels.csv"]):
+            result = cli(*command, "--preds", *preds, "--on-missing", "drop", "--engine", "ray")
+            assert result.exit_code == 2, result.output
+            assert "does not take" in result.output, result.output
 
 
 def test_replayed_parts_equal_the_local_pass(tmp_path: Path) -> None:

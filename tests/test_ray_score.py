@@ -77,3 +77,7 @@ def test_a_ray_address_that_does_not_answer_is_exit_2_at_once(cli: CliRun, workd
     workers = cli("score", "--model", "model.pt", "--data", "feat.parquet", "-o", "w",
                   "--engine", "ray", "--workers", "-1", cwd=workdir)  # fmt: skip
     assert workers.exit_code == 2 and "--workers" in workers.output
+    gpus = cli("score", "--model", "model.pt", "--data", "feat.parquet", "-o", "g",
+               "--engine", "ray", "--num-gpus-per-worker", "1", cwd=workdir)  # fmt: skip
+    assert gpus.exit_code == 2 and "has 0 GPUs" in gpus.output, gpus.output
+    assert not (workdir / "g").exists()

@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import signal
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -53,6 +55,7 @@ def ray_session(address: str | None) -> Iterator[Any]:
     if not ray.is_initialized():
         address = address or os.environ.get("RAY_ADDRESS") or None
         quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
+        handlers = _signal_handlers()
         try:
             if address:
                 _reachable(address)
@@ -65,6 +68,8 @@ def ray_session(address: str | None) -> Iterator[Any]:
                 f"--engine ray could not start or reach {where} ({exc}). Check --ray-address "
                 "(or RAY_ADDRESS), or run with --engine local."
             ) from exc
+        finally:
+            _restore(handlers)  # Ray's own SIGTERM handler would skip labelaudit's clean-up
         started = True
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True
@@ -80,6 +85,19 @@ def ray_session(address: str | None) -> Iterator[Any]:
     finally:
         if started:
             ray.shutdown()
+
+
+def _signal_handlers() -> dict[int, Any]:
+    """SIGINT's and SIGTERM's handlers now (labelaudit's: clean up, exit 130/143)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore(handlers: dict[int, Any]) -> None:
+    for number, handler in handlers.items():
+        if handler is not None:
+            signal.signal(number, handler)
 
 
 def _reachable(address: str) -> None:

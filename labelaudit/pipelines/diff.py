@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -40,15 +41,17 @@ TOP_PAIRS = 10
 def run_diff(old: Source, new: Source, preds: ScoreSources, config: ScanConfig) -> DiffReport:
     """Compare `old` and `new` labels joined on id; `preds` scores NEW's rows (optional); with
     --engine ray, the passes over the scores run as Ray tasks (docs/scale.md)."""
-    if config.engine == "ray" and preds:
-        from labelaudit.engines.ray_engine import ray_session
-
-        with ray_session(config.ray_address):
-            return _run_diff(old, new, preds, config)
-    return _run_diff(old, new, preds, config)
+    with contextlib.ExitStack() as session:  # Ray's, when it starts (after the inputs are read)
+        return _run_diff(old, new, preds, config, session)
 
 
-def _run_diff(old: Source, new: Source, preds: ScoreSources, config: ScanConfig) -> DiffReport:
+def _run_diff(
+    old: Source,
+    new: Source,
+    preds: ScoreSources,
+    config: ScanConfig,
+    session: contextlib.ExitStack,
+) -> DiffReport:
     old_table = load_label_table(old, config)
     new_table = load_label_table(new, config)
     if old_table.has_id_column != new_table.has_id_column:
@@ -78,9 +81,10 @@ def _run_diff(old: Source, new: Source, preds: ScoreSources, config: ScanConfig)
     # Scores judge the relabels only: rows without scores (--on-missing drop) stay in the diff.
     scored = scored_dataset(new_table, matrices, classes, config, []) if matrices else None
     if scored is not None and on_ray:
-        from labelaudit.engines.ray_engine import RayScan, check_supported
+        from labelaudit.engines.ray_engine import RayScan, check_supported, ray_session
 
         check_supported(scored)
+        session.enter_context(ray_session(config.ray_address))
         scored = replace(scored, engine=RayScan(scored, config.chunk_rows))
     warnings += list(scored.warnings) if scored is not None else []
     for ds in (old_ds, new_ds):

@@ -54,10 +54,11 @@ def _run_on_ray(
     """The same report, the passes over the predictions run as Ray tasks (docs/scale.md)."""
     from labelaudit.engines.ray_engine import RayScan, check_supported, ray_session
 
+    # The driver reads the ids only; the tasks read the scores, range by range. What Ray does
+    # not take is refused before Ray starts.
+    dataset = load_dataset(labels, preds, replace(config, stream_above_mib=0), classes)
+    check_supported(dataset)
     with ray_session(config.ray_address):
-        # The driver reads the ids only; the tasks read the scores, range by range.
-        dataset = load_dataset(labels, preds, replace(config, stream_above_mib=0), classes)
-        check_supported(dataset)
         dataset = replace(dataset, engine=RayScan(dataset, config.chunk_rows))
         return build_report(dataset, config)
 

@@ -96,6 +96,7 @@ def score_on_ray(
         with ray_session(address) as ray:
             cpus = int(ray.cluster_resources().get("CPU", 1))
             gpus = gpus_per_worker if gpus_per_worker is not None else _default_gpus(ray)
+            _require_gpus(ray, gpus)
             pool = workers or (max(int(ray.cluster_resources().get("GPU", 0)), 1) if gpus else cpus)
             n_shards = max(pool * SHARDS_PER_WORKER, 1)
             items = [{"shard": i} for i in range(n_shards)]
@@ -104,7 +105,7 @@ def score_on_ray(
                 _ShardScorer,
                 batch_size=1,
                 batch_format="numpy",
-                concurrency=pool,
+                compute=ray.data.ActorPoolStrategy(size=pool),
                 num_gpus=gpus or None,
                 num_cpus=1 if not gpus else None,
                 fn_constructor_kwargs={
@@ -137,11 +138,23 @@ def score_on_ray(
         **first,
         "rows": rows,
         "skipped": sum(s.get("skipped", 0) for s in summaries),
-        "shard": f"{n_shards} shards, {pool} Ray workers",
+        "shard": None,
+        "ray": f"Ray: {pool} worker{'s' if pool != 1 else ''} over {n_shards} shards",
         "seconds": round(seconds, 3),
         "rows_per_second": round(rows / max(seconds, 1e-9), 1),
         "warnings": warnings,
     }
+
+
+def _require_gpus(ray: Any, per_worker: float) -> None:
+    """A worker asking for more GPUs than the cluster has would wait for them for ever."""
+    have = ray.cluster_resources().get("GPU", 0)
+    if per_worker and per_worker > have:
+        raise InputError(
+            f"--num-gpus-per-worker {per_worker:g}: the Ray cluster has {have:g} GPUs, so no "
+            "worker could start. Give --num-gpus-per-worker 0 to score on CPUs, or a cluster "
+            "with GPUs (--ray-address)."
+        )
 
 
 def _default_gpus(ray: Any) -> float:
