@@ -156,6 +156,9 @@ def setting_option(name: str, metavar: str | None = None) -> Callable[..., Any]:
     kind = meta["kind"]
     option_type: Any = click.Choice(choices) if choices else kind if kind in (int, float) else None
     flag = "--" + external_key(name).replace("_", "-")
+    if kind is tuple:  # repeatable, each value comma-separated too; None unless given
+        return click.option(flag, external_key(name), metavar=metavar, help=help_of(name),
+                            multiple=True, callback=lambda _c, _p, v: v or None)  # fmt: skip
     return click.option(flag, external_key(name), type=option_type, metavar=metavar,
                         help=help_of(name))  # fmt: skip
 
@@ -211,6 +214,18 @@ def analysis_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def embedding_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--embeddings and how rows are compared (docs/embeddings.md), and --group-col; shared by
+    scan and gate."""
+    names = ("embeddings", "embeddings_col", "knn", "distance", "knn_index",
+             "duplicate_threshold", "group_cols")  # fmt: skip
+    metavars = {"embeddings": "FILE", "embeddings_col": "NAME", "knn": "K",
+                "duplicate_threshold": "F", "group_cols": "COL"}  # fmt: skip
+    for name in reversed(names):
+        command = setting_option(name, metavars.get(name))(command)
+    return command
+
+
 def output_options(
     default_format: str = "text",
     output_help: str = "Write the report to FILE (atomically) instead of stdout.",
@@ -261,6 +276,7 @@ def media_option(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.argument("labels", metavar="LABELS")
 @input_options
 @analysis_options
+@embedding_options
 @setting_option("top")
 @setting_option("thresholds", "FILE")
 @setting_option("weighting")
@@ -304,8 +320,11 @@ def scan(
     from labelaudit.io.writers import write_pieces
 
     loaded, preds, config = _settings(config_file, flags)
-    if issues_out and preds is None:
-        raise LabelAuditError("--issues-out needs --preds: label errors are found from scores.")
+    if issues_out and preds is None and not config.embeddings:
+        raise LabelAuditError(
+            "--issues-out needs --preds or --embeddings: label errors are found from scores, or "
+            "from the nearest neighbours' labels."
+        )
     if issues_out and config.suspect_rule == "none":
         raise LabelAuditError(
             "--issues-out needs label-error detection, which --suspects none turns off. Drop "
@@ -314,7 +333,7 @@ def scan(
     _check_paths(
         loaded,
         config,
-        inputs=[labels, preds],
+        inputs=[labels, preds, config.embeddings],
         outputs={"-o": output, "--issues-out": issues_out, "--weights-out": weights_out},
         tables=("--issues-out", "--weights-out"),
         plots_dir=plots_dir,
@@ -445,6 +464,7 @@ def diff(
 )
 @click.option("--junit", metavar="FILE", help="Also write JUnit XML, one testcase per rule.")
 @analysis_options
+@embedding_options
 @setting_option("engine")
 @setting_option("ray_address", "ADDRESS")
 @click.option(

@@ -17,6 +17,8 @@ from labelaudit.errors import ConfigError
 SCORE_MODES = ("auto", "probs", "logits", "percent")
 ON_MISSING = ("error", "drop")
 ENGINES = ("local", "ray")
+DISTANCES = ("cosine", "l2")  # how engines.vector_search compares embeddings
+KNN_INDEXES = ("auto", "exact", "hnsw")  # and how it searches
 INPUT_FORMATS = ("csv", "tsv", "parquet", "ndjson", "ipc", "npy")
 SUSPECT_CHOICES = (*SUSPECT_RULES, "none")
 # Tables that belong to other commands; validated by those commands.
@@ -136,10 +138,41 @@ class ScanConfig:
         None, "The Ray cluster for --engine ray (default: RAY_ADDRESS, else a local Ray with "
         "this machine's cores, shut down after).", kind=str,
     )  # fmt: skip
+    group_cols: tuple[str, ...] = setting(
+        (), "Labels columns that group the rows (e.g. split, source; repeat or comma-separate). "
+        "Near-duplicate sets that span several values of one are reported as leakage; without "
+        "it, a column named 'split' is used when the labels have one.", key="group_col",
+    )  # fmt: skip
+    embeddings: str | None = setting(
+        None, "Embeddings of the rows: a table with the id and one list column (or "
+        "--embeddings-col, or numeric columns), or a row-aligned .npy. Finds near-duplicates, "
+        "outliers and what each row's nearest neighbours' labels say; without --preds the "
+        "neighbours' labels are the scores (docs/embeddings.md; needs labelaudit[embeddings]).",
+        kind=str,
+    )  # fmt: skip
+    embeddings_col: str | None = setting(
+        None, "The embeddings table's list column (default: its one list column, else every "
+        "numeric column but the id and the label).", kind=str,
+    )  # fmt: skip
+    knn: int = setting(10, "Neighbours each row is compared with (k).", minimum=1, maximum=1000)
+    distance: str = setting(
+        "cosine", "How embeddings are compared: cosine (direction) or l2 (straight line).",
+        choices=DISTANCES,
+    )  # fmt: skip
+    knn_index: str = setting(
+        "auto", "Nearest-neighbour search: exact, hnsw (approximate; its recall is measured "
+        "and reported), or auto (exact up to 50,000 rows).", choices=KNN_INDEXES,
+    )  # fmt: skip
+    duplicate_threshold: float = setting(
+        0.15, "Two rows are near-duplicates when their distance is below this times the median "
+        "distance of a row to its k-th neighbour (scale-free; exact copies always are).",
+        positive=True, maximum=1.0,
+    )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return {external_key(f.name): getattr(self, f.name) for f in fields(self)} | {
-            "ignore_cols": list(self.ignore_cols)
+            "ignore_cols": list(self.ignore_cols),
+            "group_col": list(self.group_cols),
         }
 
 
@@ -279,7 +312,8 @@ def _check_value(name: str, value: Any, source: str) -> Any:
         names = value.split(",") if isinstance(value, str) else value
         if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
             raise ConfigError(f"{key} must be a list of column names; found {value!r} {where}.")
-        return tuple(n.strip() for n in names if n.strip())
+        split = [part.strip() for n in names for part in n.split(",")]  # repeated flags too
+        return tuple(dict.fromkeys(n for n in split if n))
     if kind is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key} must be a string; found {value!r} {where}.")

@@ -50,6 +50,10 @@ class Dataset:
     ensemble: Any = None
     # Set with --engine ray: runs the passes over the scores on the cluster (engines.ray_engine).
     engine: Any = None
+    # The --group-col columns (text), one row a dataset row; None without any.
+    groups: pl.DataFrame | None = None
+    # Set with --embeddings: what the nearest neighbours say (pipelines.neighbourhood).
+    neighbourhood: Any = None
 
     @property
     def n_samples(self) -> int:
@@ -416,6 +420,7 @@ def build_dataset(
         if not identity:
             score_rows, label_rows = pair_score, pair_label
     ids = table.ids.filter(pl.Series(keep))
+    groups = table.groups.filter(pl.Series(keep)) if table.groups is not None else None
     return Dataset(
         source=table.source,
         task=table.task,
@@ -430,6 +435,7 @@ def build_dataset(
         score_rows=score_rows,
         label_rows=label_rows,
         warnings=tuple(warnings),
+        groups=groups,
     )
 
 

@@ -40,89 +40,101 @@ def load_features(
     features_col: str | None = None,
     input_shape: tuple[int, ...] | None = None,
     input_format: str | None = None,
+    role: str = "features",
 ) -> FeatureSet:
-    """Read features from a table or a .npy array, checked and shaped for the model."""
+    """Read features from a table or a .npy array, checked and shaped for the model. `role`
+    names the input in messages (features for `score`, embeddings for `scan`)."""
     name = str(source)
-    first = expand_paths(source, "features")[0]
-    if detect_format(first, input_format, "features") == "npy":
-        features = _load_npy(first)
+    first = expand_paths(source, role)[0]
+    if detect_format(first, input_format, role) == "npy":
+        features = _load_npy(first, role)
         ids = pl.Series("id", np.arange(features.shape[0]))
         labels = None
     else:
-        frame = read_table(source, "features", input_format, ids=(id_col,), label=label_col)
+        frame = read_table(source, role, input_format, ids=(id_col,), label=label_col)
         if frame.height == 0:
-            raise InputError(f"The features table '{name}' has no rows.")
-        ids = _ids(frame, id_col, name)
+            raise InputError(f"The {role} table '{name}' has no rows.")
+        ids = _ids(frame, id_col, name, role)
         labels = frame[label_col] if label_col in frame.columns else None
-        features = _matrix(frame, name, id_col, label_col, features_col)
-    _check_finite(features, ids, name)
+        features = _matrix(frame, name, id_col, label_col, features_col, role)
+    _check_finite(features, ids, name, role)
     if input_shape is not None:
         features = _reshape(features, input_shape, name)
     return FeatureSet(name, ids, features, labels)
 
 
-def _load_npy(path: str) -> np.ndarray:
+def _load_npy(path: str, role: str) -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise InputError(
-            f"The features file '{path}' could not be read as a .npy array: {exc}."
+            f"The {role} file '{path}' could not be read as a .npy array: {exc}."
         ) from exc
     if array.ndim < 2 or array.shape[0] == 0:
         raise InputError(
-            f"The features file '{path}' holds an array of shape {array.shape}; expected rows "
-            "first and at least one feature: (samples, features) or (samples, *input_shape)."
+            f"The {role} file '{path}' holds an array of shape {array.shape}; expected rows "
+            "first and at least one value a row: (samples, values) or (samples, *input_shape)."
         )
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
         raise SchemaError(
-            f"The features file '{path}' holds {array.dtype} values; features must be numeric."
+            f"The {role} file '{path}' holds {array.dtype} values; {role} must be numeric."
         )
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
-def _ids(frame: pl.DataFrame, id_col: str, name: str) -> pl.Series:
+def _ids(frame: pl.DataFrame, id_col: str, name: str, role: str) -> pl.Series:
     if id_col not in frame.columns:
         return pl.Series("id", np.arange(frame.height))
     ids = frame[id_col].rename("id")
     if ids.null_count():
         raise InputError(
-            f"The id column '{id_col}' of the features '{name}' has {ids.null_count()} empty "
+            f"The id column '{id_col}' of the {role} '{name}' has {ids.null_count()} empty "
             "values. Every row needs an id."
         )
     if ids.is_duplicated().any():
         dupes = ids.is_duplicated().to_numpy()
         raise InputError(
-            f"The features '{name}' repeat ids ({describe_ids(ids, dupes)}). Each row to score "
-            "needs its own id, so its scores can be joined to its label."
+            f"The {role} '{name}' repeat ids ({describe_ids(ids, dupes)}). Each row needs its "
+            "own id, so it can be joined to its label."
         )
     return ids
 
 
 def _matrix(
-    frame: pl.DataFrame, name: str, id_col: str, label_col: str, features_col: str | None
+    frame: pl.DataFrame,
+    name: str,
+    id_col: str,
+    label_col: str,
+    features_col: str | None,
+    role: str,
 ) -> np.ndarray:
+    flag = "--features-col" if role == "features" else f"--{role}-col"
+    lists = [c for c in frame.columns if isinstance(frame[c].dtype, pl.List | pl.Array)]
+    if features_col is None and len(lists) == 1:
+        features_col = lists[0]  # the one list column holds the vectors
     if features_col is not None:
-        return _from_list_column(frame, name, features_col)
+        return _from_list_column(frame, name, features_col, flag)
     candidates = [c for c in frame.columns if c not in (id_col, label_col)]
     non_numeric = [c for c in candidates if not frame[c].dtype.is_numeric()]
     if non_numeric:
         shown = ", ".join(f"'{c}' ({frame[c].dtype})" for c in non_numeric[:5])
         raise SchemaError(
-            f"The features '{name}' have columns that are not numbers: {shown}. Every column but "
-            f"the id ('{id_col}') and the label ('{label_col}') is a feature; drop the others, or "
-            "keep the features in one list column and pass --features-col."
+            f"The {role} '{name}' have columns that are not numbers: {shown}. Every column but "
+            f"the id ('{id_col}') and the label ('{label_col}') is a value of the vector; drop "
+            f"the others, or keep the vectors in one list column (named with {flag} when there "
+            "are several)."
         )
     if not candidates:
         raise SchemaError(
-            f"The features '{name}' have no feature columns (columns: {', '.join(frame.columns)})."
+            f"The {role} '{name}' have no value columns (columns: {', '.join(frame.columns)})."
         )
     return frame.select(candidates).to_numpy(order="c").astype(np.float32, copy=False)
 
 
-def _from_list_column(frame: pl.DataFrame, name: str, column: str) -> np.ndarray:
+def _from_list_column(frame: pl.DataFrame, name: str, column: str, flag: str) -> np.ndarray:
     if column not in frame.columns:
         raise SchemaError(
-            f"The features '{name}' have no column '{column}' (--features-col). Columns found: "
+            f"'{name}' has no column '{column}' ({flag}). Columns found: "
             f"{', '.join(frame.columns[:20])}."
         )
     series = frame[column]
@@ -144,18 +156,17 @@ def _from_list_column(frame: pl.DataFrame, name: str, column: str) -> np.ndarray
         )
     if inner is None or not inner.is_numeric():
         raise SchemaError(
-            f"The list column '{column}' of '{name}' holds {inner} values; features must be "
-            "numeric."
+            f"The list column '{column}' of '{name}' holds {inner} values; they must be numeric."
         )
     return series.to_numpy().astype(np.float32, copy=False).reshape(frame.height, -1)
 
 
-def _check_finite(features: np.ndarray, ids: pl.Series, name: str) -> None:
+def _check_finite(features: np.ndarray, ids: pl.Series, name: str, role: str) -> None:
     bad_rows = ~np.isfinite(features.reshape(features.shape[0], -1)).all(axis=1)
     if bad_rows.any():
         raise InputError(
-            f"The features '{name}' have NaN, infinite or empty values in {int(bad_rows.sum()):,} "
-            f"rows (ids {describe_ids(ids, bad_rows)}). Impute or drop them before scoring."
+            f"The {role} '{name}' have NaN, infinite or empty values in {int(bad_rows.sum()):,} "
+            f"rows (ids {describe_ids(ids, bad_rows)}). Impute or drop those rows first."
         )
 
 

@@ -30,6 +30,7 @@ class LabelTable:
     integer_labels: bool
     boolean_labels: bool = False
     warnings: tuple[str, ...] = ()
+    groups: pl.DataFrame | None = None  # the --group-col columns, one row a file row
 
     @property
     def n_rows(self) -> int:
@@ -52,8 +53,11 @@ def load_labels(
     label_sep: str | None = None,
     id_col_required: bool = False,
     input_format: str | None = None,
+    group_cols: tuple[str, ...] = (),
+    optional_group_cols: tuple[str, ...] = (),
 ) -> LabelTable:
-    """Read the labels from a path or a DataFrame and check the columns it needs."""
+    """Read the labels from a path or a DataFrame and check the columns it needs; `group_cols`
+    (which must be there) and `optional_group_cols` (when there) are kept as `groups`."""
     if id_col == label_col:
         raise SchemaError(
             f"--id-col and --label-col both name '{label_col}'; the id and the label are two "
@@ -68,7 +72,7 @@ def load_labels(
             input_format,
             ids=(id_col,),
             label=label_col,
-            keep=(id_col, label_col),
+            keep=(id_col, label_col, *group_cols, *optional_group_cols),
         )  # fmt: skip: a labels table's other columns (paths, metadata) are not read
         name = str(source)
 
@@ -110,7 +114,36 @@ def load_labels(
         )
     boolean = frame[label_col].dtype == pl.Boolean
     notes = _check_label_texts(values, name, label_col) if task == MULTICLASS else ()
-    return LabelTable(name, ids, has_ids, task, values, null_mask, integer, boolean, notes)
+    groups = _group_columns(frame, name, group_cols, optional_group_cols, (id_col, label_col))
+    return LabelTable(name, ids, has_ids, task, values, null_mask, integer, boolean, notes, groups)
+
+
+def _group_columns(
+    frame: pl.DataFrame,
+    name: str,
+    wanted: tuple[str, ...],
+    optional: tuple[str, ...],
+    taken: tuple[str, str],
+) -> pl.DataFrame | None:
+    """The grouping columns as text (a null is its own group, shown as '(none)')."""
+    missing = [c for c in wanted if c not in frame.columns]
+    if missing:
+        raise SchemaError(
+            f"--group-col names {', '.join(repr(c) for c in missing)}, which the labels "
+            f"'{name}' do not have. Columns found: {', '.join(frame.columns[:20])}."
+        )
+    clash = [c for c in wanted if c in taken]
+    if clash:
+        raise SchemaError(
+            f"--group-col '{clash[0]}' is the id or the label column; a group is another "
+            "column of the labels (a split, a source, an annotator)."
+        )
+    chosen = [*wanted, *(c for c in optional if c in frame.columns and c not in taken)]
+    if not chosen:
+        return None
+    return frame.select(
+        pl.col(c).cast(pl.String).fill_null("(none)") for c in dict.fromkeys(chosen)
+    )
 
 
 JSON_LIST = r'^\[\s*(\]|("[^"]*"|-?\d+)(\s*,\s*("[^"]*"|-?\d+))*\s*\])$'

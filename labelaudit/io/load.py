@@ -78,6 +78,8 @@ def load_label_table(labels: Source, config: ScanConfig) -> LabelTable:
         label_sep=config.label_sep,
         id_col_required=config.id_col != ScanConfig.id_col,
         input_format=None if config.input_format == "npy" else config.input_format,
+        group_cols=config.group_cols,
+        optional_group_cols=("split",) if config.embeddings and not config.group_cols else (),
     )
 
 

@@ -19,6 +19,7 @@ from labelaudit.report.schema import GateFinding
 SEVERITIES = ("warning", "error")
 PREDS = "predictions"
 BASELINE = "baseline"
+EMBEDDINGS = "embeddings"
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,16 @@ def _metric(key: str, multilabel_key: str) -> Callable[[GateInputs], Any]:
     return measure
 
 
+def _neighbourhood(section: str, *keys: str) -> Callable[[GateInputs], Any]:
+    def measure(inputs: GateInputs) -> Any:
+        value: Any = inputs.scan.get(section)
+        for key in keys:
+            value = None if value is None else value.get(key)
+        return value
+
+    return measure
+
+
 def _present_classes(inputs: GateInputs) -> list[str]:
     return [c["class"] for c in inputs.scan["support"]["per_class"] if c["count"] > 0]
 
@@ -124,6 +135,16 @@ RULES: dict[str, Rule] = {
              "accuracy (subset accuracy for multi-label)", _metric("accuracy", "subset_accuracy")),
         Rule("min_macro_f1", "min", frozenset({PREDS}), "macro-averaged F1",
              _metric("macro_f1", "macro_f1")),
+        Rule("max_duplicate_sets", "max", frozenset({EMBEDDINGS}),
+             "sets of near-duplicate rows (embeddings)", _neighbourhood("near_duplicates", "sets")),
+        Rule("max_conflicting_duplicate_sets", "max", frozenset({EMBEDDINGS}),
+             "near-duplicate sets whose labels differ",
+             _neighbourhood("near_duplicates", "conflicting_sets")),
+        Rule("max_leaking_duplicate_sets", "max", frozenset({EMBEDDINGS}),
+             "near-duplicate sets across the values of a group column (e.g. train and test)",
+             _neighbourhood("near_duplicates", "leaking_sets")),
+        Rule("max_outlier_share", "max", frozenset({EMBEDDINGS}),
+             "share of embedded rows flagged as outliers", _neighbourhood("outliers", "share")),
         Rule("forbid_new_classes", "flag", frozenset({BASELINE}),
              "classes with samples now and none in the baseline", _diff_value("new_classes")),
         Rule("max_relabel_rate", "max", frozenset({BASELINE}),
@@ -223,6 +244,10 @@ LIMITS: dict[str, tuple[float, float | None]] = {
     "max_conflicting_duplicates": _COUNT,
     "max_suspect_rate": _SHARE,
     "max_class_noise_rate": _SHARE,
+    "max_duplicate_sets": _COUNT,
+    "max_conflicting_duplicate_sets": _COUNT,
+    "max_leaking_duplicate_sets": _COUNT,
+    "max_outlier_share": _SHARE,
     "min_accuracy": _SHARE,
     "min_macro_f1": _SHARE,
     "max_relabel_rate": _SHARE,
@@ -238,6 +263,8 @@ def evaluate(settings: list[RuleSetting], inputs: GateInputs) -> list[GateFindin
     available = {PREDS} if inputs.scan.get("metrics") is not None else set()
     if inputs.diff is not None:
         available.add(BASELINE)
+    if inputs.scan.get("neighbours") is not None:
+        available.add(EMBEDDINGS)
     return [_evaluate_one(RULES[s.name], s, inputs, available) for s in settings]
 
 
@@ -247,7 +274,7 @@ def _evaluate_one(
     missing = sorted(rule.needs - available)
     measured = None if missing else rule.measure(inputs)
     if missing or measured is None:
-        flags = {PREDS: "--preds", BASELINE: "--baseline"}
+        flags = {PREDS: "--preds", BASELINE: "--baseline", EMBEDDINGS: "--embeddings"}
         why = (
             f"needs {' and '.join(missing)} (pass {' and '.join(flags[m] for m in missing)})"
             if missing

@@ -63,11 +63,35 @@ class LazyTable:
         build: Callable[[], pl.DataFrame],
         rows: Callable[[int, int], pl.DataFrame] | None = None,
         n_rows: int = 0,
+        dataset_rows: np.ndarray | None = None,
     ) -> None:
         self._build = build
         self._rows = rows
         self._n_rows = n_rows
         self._table: pl.DataFrame | None = None
+        self.dataset_rows = dataset_rows  # the dataset row of each table row (None: the same)
+
+    def with_columns(self, extra: Callable[[np.ndarray], dict[str, Any]]) -> LazyTable:
+        """This table with more columns, made by `extra` from the dataset rows of each piece
+        (e.g. the embeddings' evidence)."""
+
+        def positions(start: int, stop: int) -> np.ndarray:
+            if self.dataset_rows is None:
+                return np.arange(start, stop)
+            return self.dataset_rows[start:stop]
+
+        def build() -> pl.DataFrame:
+            table = self.get()
+            return table.with_columns(**extra(positions(0, table.height)))
+
+        rows = None
+        if self._rows is not None:
+            inner = self._rows
+
+            def rows(start: int, stop: int) -> pl.DataFrame:
+                return inner(start, stop).with_columns(**extra(positions(start, stop)))
+
+        return LazyTable(build, rows, self._n_rows, self.dataset_rows)
 
     def get(self) -> pl.DataFrame:
         if self._table is None:
@@ -371,7 +395,7 @@ def multilabel_label_issues(
             }
         )
 
-    return section, LazyTable(table), []
+    return section, LazyTable(table, dataset_rows=None if every_row else scored), []
 
 
 def _label_sets(

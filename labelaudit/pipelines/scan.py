@@ -71,6 +71,10 @@ def load_dataset(
 ) -> Dataset:
     """Read labels and scores and join them into a Dataset (several models' scores combined)."""
     table, matrices, vocabulary, warnings = read_inputs(labels, preds, config, classes)
+    if config.embeddings:
+        from labelaudit.pipelines.neighbourhood import with_neighbourhood
+
+        return with_neighbourhood(table, matrices, vocabulary, config, warnings)
     return scored_dataset(table, matrices, vocabulary, config, warnings)
 
 
@@ -174,6 +178,9 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
         dataset, counts, imbalance, multilabel, label_issues, config
     )
     findings = collect_findings(dataset, imbalance, duplicates, label_issues)
+    near = dataset.neighbourhood
+    if near is not None and table is not None:
+        table = table.with_columns(near.issue_columns)
     return ScanReport(
         dataset=info,
         support=support,
@@ -189,6 +196,10 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
         warnings=warnings,
         issues_table=table,
         weights_table=weights_table,
+        neighbours=near.neighbours if near is not None else None,
+        near_duplicates=near.duplicates if near is not None else None,
+        outliers=near.outliers if near is not None else None,
+        projection=near.projection if near is not None else None,
     )
 
 

@@ -299,3 +299,54 @@ def tag_lines(data: dict[str, Any]) -> list[str]:
 
 
 DIFF_SUPPORT_HEADER = ["class", "before", "after", "delta", "share before", "share after"]
+
+
+def neighbour_summary(data: dict[str, Any]) -> list[str]:
+    """The embeddings section's lines: the search, near-duplicates, outliers, neighbours."""
+    info, dup, out = data["neighbours"], data["near_duplicates"], data["outliers"]
+    search = info["search"] + (
+        f", measured recall {info['measured_recall']:.3f}"
+        if info["measured_recall"] is not None
+        else ""
+    )
+    lines = [
+        f"{count(info['rows'], 'row')} x {info['dimensions']:,} dimensions from "
+        f"{info['source']}; {info['k']} nearest neighbours by {info['distance']} distance "
+        f"({search}; {info['seconds']:.1f} s)",
+        f"near-duplicates: {count(dup['sets'], 'set')} of {count(dup['rows_in_sets'], 'row')} "
+        f"(distance <= {dup['radius']:.4g}, {dup['threshold']:g} x the median k-th neighbour "
+        f"distance); {dup['conflicting_sets']:,} with conflicting labels"
+        + "".join(
+            f"; {count(leak['sets'], 'set')} across {leak['column']} values"
+            for leak in dup["leakage"]
+        ),
+        f"outliers: {count(out['flagged'], 'row')} ({100 * out['share']:.2f}%) score above "
+        f"{out['fence']:.3g} (Tukey's far-out fence; 1 is a typical row)",
+        f"neighbour agreement: on average {100 * info['mean_agreement']:.1f}% of a row's "
+        f"neighbours share its label; {count(info['rows_agreeing_below_half'], 'row')} below "
+        "half",
+    ]
+    return lines
+
+
+def duplicate_set_lines(data: dict[str, Any]) -> list[str]:
+    """The near-duplicate sets shown, conflicting and leaking ones first."""
+    lines = []
+    for s in data["near_duplicates"]["examples"]:
+        ids = ", ".join(str(i) for i in s["ids"][:5]) + (", ..." if s["size"] > 5 else "")
+        flags = (["conflicting labels"] if s["conflicting"] else []) + [
+            f"crosses {c} ({', '.join(s['groups'][c])})" for c in s["leaks"]
+        ]
+        lines.append(
+            f"set {s['set']}: {count(s['size'], 'row')} (ids {ids}); labels "
+            f"{', '.join(s['distinct_labels'])}" + (f"; {'; '.join(flags)}" if flags else "")
+        )
+    return lines
+
+
+def outlier_lines(data: dict[str, Any], limit: int = 5) -> list[str]:
+    return [
+        f"id {o['id']} ({o['label']}): score {o['score']:.2f}"
+        + (" (outlier)" if o["is_outlier"] else "")
+        for o in data["outliers"]["worst"][:limit]
+    ]

@@ -260,6 +260,43 @@ def quality_histogram(data: dict[str, Any]) -> Any:
     return figure
 
 
+def projection(data: dict[str, Any], legend_classes: int = 10) -> Any:
+    """A sample of the embedded rows on their first two principal components, coloured by
+    label; outliers as crosses, near-duplicates ringed, rows whose neighbours mostly disagree
+    with their label edged in red."""
+    points = data.get("projection")
+    if not points or not points["x"]:
+        return None
+    x, y = np.array(points["x"]), np.array(points["y"])
+    figure = new_figure(7.5, 5.0)
+    axes = figure.add_subplot()
+    colours = import_optional("matplotlib").colormaps[
+        "tab10" if len(points["classes"]) <= 10 else "tab20"
+    ]
+    labels = np.array(points["label"]) if points["label"] else np.zeros(x.size, dtype=int)
+    plain_rows = ~np.array(points["outlier"])
+    for code in np.unique(labels):
+        rows = (labels == code) & plain_rows
+        name = points["classes"][int(code)] if points["label"] else "rows"
+        shown = _short(name) if code < legend_classes else None
+        colour = colours(int(code) % colours.N)
+        axes.scatter(x[rows], y[rows], s=6, color=colour, alpha=0.6, label=shown, linewidths=0)
+    disagree = np.array(points["disagrees"])
+    axes.scatter(x[disagree], y[disagree], s=14, facecolors="none", edgecolors=PALETTE["alert"],
+                 linewidths=0.7, label="neighbours disagree with the label")  # fmt: skip
+    duplicate = np.array(points["duplicate"])
+    axes.scatter(x[duplicate], y[duplicate], s=40, facecolors="none", edgecolors="black",
+                 linewidths=0.8, label="near-duplicate")  # fmt: skip
+    outlier = np.array(points["outlier"])
+    axes.scatter(x[outlier], y[outlier], s=30, marker="x", color="black", linewidths=1.0,
+                 label="outlier")  # fmt: skip
+    axes.set_xlabel("first principal component")
+    axes.set_ylabel("second principal component")
+    axes.set_title(f"Embeddings: a sample of {x.size:,} rows")
+    axes.legend(loc="best", fontsize=7, markerscale=1.5)
+    return figure
+
+
 def noise_matrix(data: dict[str, Any]) -> Any:
     """Estimated P(given label | true label); with many classes, the noisiest ones."""
     section = (data.get("label_issues") or {}).get("noise_matrix")

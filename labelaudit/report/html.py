@@ -15,6 +15,7 @@ from typing import Any
 
 from labelaudit import __version__
 from labelaudit._text import printable
+from labelaudit.report import _sections as sections
 from labelaudit.report import figures
 from labelaudit.report._format import names_list, num, pct
 
@@ -119,6 +120,8 @@ def _scan_page(page: Page, data: dict[str, Any], level: int = 1) -> None:
         _metrics_section(page, data)
     if data.get("label_issues"):
         _issues_section(page, data)
+    if data.get("neighbours"):
+        _embeddings_section(page, data)
     if data.get("recommendations"):
         _recommendations_section(page, data["recommendations"])
     _warnings(page, data.get("warnings", []))
@@ -325,6 +328,44 @@ def _issues_section(page: Page, data: dict[str, Any]) -> None:
         "<h3>Least healthy classes</h3>"
         + _table(["class", "support", "estimated noise", "suspects", "share"], health)
     )
+
+
+def _embeddings_section(page: Page, data: dict[str, Any]) -> None:
+    page.add("<h2>Embeddings</h2>")
+    page.add(
+        "<ul>" + "".join(f"<li>{_e(x)}</li>" for x in sections.neighbour_summary(data)) + "</ul>"
+    )
+    page.figure(
+        "embeddings",
+        figures.projection,
+        data,
+        "A sample of the embedded rows on their first two principal components, coloured by "
+        "label: outliers as crosses, near-duplicates ringed, rows whose neighbours mostly "
+        "disagree with their label edged in red.",
+    )
+    sets = data["near_duplicates"]["examples"]
+    if sets:
+        rows = [
+            [
+                _cell(s["set"]),
+                _cell(s["size"]),
+                _e(", ".join(map(str, s["ids"][:8])) + (", ..." if s["size"] > 8 else "")),
+                _e(", ".join(s["distinct_labels"])),
+                "yes" if s["conflicting"] else "",
+                _e("; ".join(f"{c}: {', '.join(s['groups'][c])}" for c in s["leaks"])),
+            ]
+            for s in sets
+        ]
+        page.add(
+            "<h3>Near-duplicate sets</h3>"
+            + _table(["set", "rows", "ids", "labels", "conflicting", "crosses"], rows)
+        )
+    worst = data["outliers"]["worst"]
+    rows = [
+        [_e(o["id"]), _e(o["label"]), num(o["score"], 2), "yes" if o["is_outlier"] else ""]
+        for o in worst
+    ]
+    page.add("<h3>Most outlying rows</h3>" + _table(["id", "label", "score", "outlier"], rows))
 
 
 def _suspects_table(page: Page, suspects: list[dict[str, Any]]) -> None:

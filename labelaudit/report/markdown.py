@@ -87,6 +87,12 @@ def render_markdown(data: dict[str, Any]) -> str:
         if issues["pairs"]:
             lines += ["", "### Confused class pairs", "", *md_list(sections.pair_lines(issues))]
         lines += ["", "### Least healthy classes", "", *md_list(sections.health_lines(issues))]
+    if data.get("neighbours"):
+        lines += ["", "## Embeddings", "", *md_list(sections.neighbour_summary(data))]
+        sets = sections.duplicate_set_lines(data)
+        if sets:
+            lines += ["", "### Near-duplicate sets", "", *md_list(sets)]
+        lines += ["", "### Most outlying rows", "", *md_list(sections.outlier_lines(data))]
     advice = sections.advice_lines(data)
     if advice:
         lines += ["", "## Recommendations", "", *md_list(advice)]

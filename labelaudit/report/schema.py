@@ -112,6 +112,84 @@ class DuplicatesSection:
 
 
 @dataclass(frozen=True)
+class DuplicateSet:
+    """One set of near-duplicate rows (a connected component of close pairs)."""
+
+    set: int  # the issues file's near_duplicate_set
+    size: int
+    ids: list[Any]  # the first few
+    labels: list[str]  # theirs, in the same order
+    distinct_labels: list[str]
+    conflicting: bool  # more than one distinct label: a label error by construction
+    leaks: list[str]  # the group columns whose values it spans
+    groups: dict[str, list[str]]  # per group column, the values it holds
+
+
+@dataclass(frozen=True)
+class SetLeakage:
+    """Near-duplicate sets that span several values of a group column (e.g. train and test)."""
+
+    column: str
+    sets: int
+    rows: int
+
+
+@dataclass(frozen=True)
+class NearDuplicatesSection:
+    """Pairs of embedded rows closer than `radius` (= threshold x the median distance to the
+    k-th neighbour), grouped into sets."""
+
+    distance: str
+    threshold: float
+    radius: float
+    pairs: int
+    sets: int
+    rows_in_sets: int
+    largest_set: int
+    conflicting_sets: int
+    rows_in_conflicting_sets: int
+    leakage: list[SetLeakage]
+    leaking_sets: int
+    examples: list[DuplicateSet]
+
+
+@dataclass(frozen=True)
+class OutlierRow:
+    id: Any
+    label: str
+    score: float
+    is_outlier: bool
+
+
+@dataclass(frozen=True)
+class OutliersSection:
+    """Outlier scores (a row's mean distance to its k neighbours over the median row's) and
+    the rows above Tukey's far-out fence."""
+
+    fence: float
+    flagged: int
+    share: float
+    median_score: float
+    worst: list[OutlierRow]
+
+
+@dataclass(frozen=True)
+class NeighboursSection:
+    """The embeddings and the neighbour search: what was compared, how, and how well."""
+
+    source: str
+    rows: int
+    dimensions: int
+    k: int
+    distance: str
+    search: str  # exact or hnsw
+    measured_recall: float | None  # hnsw: share of the exact k nearest found, on a sample
+    mean_agreement: float  # the mean share of a row's neighbours that share its label
+    rows_agreeing_below_half: int
+    seconds: float
+
+
+@dataclass(frozen=True)
 class LabelPair:
     classes: list[str]
     count: int
@@ -385,12 +463,20 @@ class ScanReport(JsonReport):
     findings: list[Finding]
     config: dict[str, Any]
     warnings: list[str]
+    neighbours: NeighboursSection | None = None
+    near_duplicates: NearDuplicatesSection | None = None
+    outliers: OutliersSection | None = None
     schema_version: str = SCHEMA_VERSION
     command: str = field(default="scan")
+    # A 2-D projection of a sample of the embedded rows: drawn on the HTML page only.
+    projection: dict[str, Any] | None = field(default=None, repr=False, metadata={"internal": True})
     # One row per scored sample (id, given_label, suggested_label, label_quality, is_suspect,
     # rank, ...): the issues file. Not part of the JSON; read it as `report.issues`.
     issues_table: Any = field(default=None, repr=False, metadata={"internal": True})
     weights_table: Any = field(default=None, repr=False, metadata={"internal": True})
+
+    def page_data(self) -> dict[str, Any]:
+        return {**self.to_dict(), "projection": to_jsonable(self.projection)}
 
     @property
     def weights(self) -> Any:

@@ -54,6 +54,12 @@ def render_text(data: dict[str, Any]) -> str:
         lines += [f"  {line}" for line in sections.models_lines(data["models"])]
     if data.get("label_issues"):
         lines += _issues_text(data["label_issues"])
+    if data.get("neighbours"):
+        lines += ["", "Embeddings", *(f"  {x}" for x in sections.neighbour_summary(data))]
+        sets = sections.duplicate_set_lines(data)
+        if sets:
+            lines += ["", "  Near-duplicate sets", *(f"    {x}" for x in sets)]
+        lines += ["", "  Most outlying rows", *(f"    {x}" for x in sections.outlier_lines(data))]
     advice = sections.advice_lines(data)
     if advice:
         lines += ["", "Recommendations", *(f"  {x}" for x in advice)]
