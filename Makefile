@@ -27,7 +27,7 @@ $(DEMO_STAMP): pyproject.toml | $(BIN)/python
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	@echo "Installing labelaudit with its test dependencies into $(VENV)..."
 	@$(PIP) torch==2.13.0 $(QUIET)
-	@$(PIP) -e '.[dev,torch,ray]' $(QUIET)
+	@$(PIP) -e '.[dev,torch,ray,embeddings]' $(QUIET)
 	@touch $@ $(DEMO_STAMP)
 
 demo: $(DEMO_STAMP)

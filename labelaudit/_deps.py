@@ -7,7 +7,7 @@ from types import ModuleType
 
 from labelaudit.errors import MissingDependencyError
 
-_EXTRA_FOR = {"torch": "torch", "ray": "ray", "matplotlib": None}
+_EXTRA_FOR = {"torch": "torch", "ray": "ray", "faiss": "embeddings", "matplotlib": None}
 
 
 def import_optional(module: str) -> ModuleType:

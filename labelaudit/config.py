@@ -18,7 +18,7 @@ SCORE_MODES = ("auto", "probs", "logits", "percent")
 ON_MISSING = ("error", "drop")
 ENGINES = ("local", "ray")
 DISTANCES = ("cosine", "l2")  # how engines.vector_search compares embeddings
-KNN_INDEXES = ("auto", "exact", "hnsw")  # and how it searches
+KNN_INDEXES = ("auto", "exact", "ivf")  # and how it searches
 INPUT_FORMATS = ("csv", "tsv", "parquet", "ndjson", "ipc", "npy")
 SUSPECT_CHOICES = (*SUSPECT_RULES, "none")
 # Tables that belong to other commands; validated by those commands.
@@ -160,8 +160,8 @@ class ScanConfig:
         choices=DISTANCES,
     )  # fmt: skip
     knn_index: str = setting(
-        "auto", "Nearest-neighbour search: exact, hnsw (approximate; its recall is measured "
-        "and reported), or auto (exact up to 50,000 rows).", choices=KNN_INDEXES,
+        "auto", "Nearest-neighbour search: exact, ivf (approximate; its recall is measured "
+        "and reported), or auto (exact up to 50,000 rows, ivf above).", choices=KNN_INDEXES,
     )  # fmt: skip
     duplicate_threshold: float = setting(
         0.15, "Two rows are near-duplicates when their distance is below this times the median "

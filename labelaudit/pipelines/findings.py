@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from labelaudit._text import agree, count
 from labelaudit.io.dataset import Dataset
 from labelaudit.report.schema import (
@@ -57,6 +59,8 @@ def collect_findings(
                 duplicates.conflicting_ids,
             )
         )
+    if dataset.neighbourhood is not None:
+        found += _neighbourhood_findings(dataset.neighbourhood)
     if dataset.null_labels:
         found.append(
             Finding(
@@ -105,6 +109,59 @@ def collect_findings(
             )
         )
     return found
+
+
+def _neighbourhood_findings(found: Any) -> list[Finding]:
+    """Near-duplicate sets that leak across a group column or carry conflicting labels, and
+    outliers (scan --embeddings)."""
+    dup, out, out_list = found.duplicates, found.outliers, []
+    for leak in dup.leakage:
+        if leak.sets:
+            out_list.append(
+                Finding(
+                    "duplicate_leakage",
+                    "warning",
+                    f"{count(leak.sets, 'near-duplicate set')} ({count(leak.rows, 'row')}) "
+                    f"{agree(leak.sets, 'spans', 'span')} several values of '{leak.column}': "
+                    "the same sample on both sides of a split leaks.",
+                    leak.sets,
+                )
+            )
+    if dup.conflicting_sets:
+        out_list.append(
+            Finding(
+                "conflicting_near_duplicates",
+                "warning",
+                f"{count(dup.conflicting_sets, 'near-duplicate set')} "
+                f"({count(dup.rows_in_conflicting_sets, 'row')}) "
+                f"{agree(dup.conflicting_sets, 'carries', 'carry')} different labels: at most one "
+                "label of each is right.",
+                dup.conflicting_sets,
+            )
+        )
+    if dup.sets:
+        out_list.append(
+            Finding(
+                "near_duplicates",
+                "info",
+                f"{count(dup.rows_in_sets, 'row')} {agree(dup.rows_in_sets, 'is', 'are')} in "
+                f"{count(dup.sets, 'near-duplicate set')} (largest: {dup.largest_set}).",
+                dup.sets,
+            )
+        )
+    if out.flagged:
+        out_list.append(
+            Finding(
+                "outliers",
+                "info",
+                f"{count(out.flagged, 'row')} ({100 * out.share:.2f}%) "
+                f"{agree(out.flagged, 'lies', 'lie')} far from {agree(out.flagged, 'its', 'their')}"
+                " nearest neighbours (outlier score above "
+                f"{out.fence:.3g}; e.g. ids {_show([o.id for o in out.worst if o.is_outlier])}).",
+                out.flagged,
+            )
+        )
+    return out_list
 
 
 def _show(values: list, limit: int = 5) -> str:

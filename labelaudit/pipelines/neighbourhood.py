@@ -432,7 +432,7 @@ def with_neighbourhood(
         neighbours = search(embedded, config)
         scores = knn_scores(embedded, neighbours, base.labels, base.indicators, vocabulary)
         if embedded.rows.size < base.n_samples:  # --on-missing drop: the embedded rows only
-            table = _only_rows(table, embedded.ids)
+            table = _only_rows(table, embedded.rows)
         dataset = build_dataset(table, scores, vocabulary, extra_warnings=warnings)
         embedded = replace(embedded, rows=np.arange(embedded.rows.size))
     seconds = time.perf_counter() - started
@@ -440,10 +440,11 @@ def with_neighbourhood(
     return replace(dataset, neighbourhood=found, warnings=dataset.warnings + found.warnings)
 
 
-def _only_rows(table: LabelTable, ids: pl.Series) -> LabelTable:
-    """The labels table cut to the rows with these ids, and its unlabeled rows (still counted
-    as rows without a label)."""
-    keep = table.null_mask | table.ids.is_in(ids.cast(table.ids.dtype)).to_numpy()
+def _only_rows(table: LabelTable, rows: np.ndarray) -> LabelTable:
+    """The labels table cut to these labeled rows (indices among its labeled rows), and its
+    unlabeled rows (still counted as rows without a label)."""
+    keep = table.null_mask.copy()
+    keep[np.flatnonzero(~table.null_mask)[rows]] = True
     mask = pl.Series(keep)
     return replace(
         table,

@@ -182,8 +182,8 @@ class NeighboursSection:
     dimensions: int
     k: int
     distance: str
-    search: str  # exact or hnsw
-    measured_recall: float | None  # hnsw: share of the exact k nearest found, on a sample
+    search: str  # exact or ivf
+    measured_recall: float | None  # ivf: share of the exact k nearest found, on a sample
     mean_agreement: float  # the mean share of a row's neighbours that share its label
     rows_agreeing_below_half: int
     seconds: float
