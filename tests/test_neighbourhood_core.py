@@ -138,15 +138,23 @@ def test_exact_search_equals_brute_force(metric: str, rng: np.random.Generator) 
     assert found.method == "exact" and found.recall is None
 
 
-def test_approximate_search_reports_its_measured_recall(rng: np.random.Generator) -> None:
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+def test_approximate_search_reports_its_measured_recall(
+    metric: str, rng: np.random.Generator
+) -> None:
     from labelaudit.engines.vector_search import nearest_neighbours
 
     centres = rng.normal(size=(8, 16))
     vectors = (centres[rng.integers(0, 8, 3000)] + 0.1 * rng.normal(size=(3000, 16))).astype(
         np.float32
     )
-    found = nearest_neighbours(vectors, 10, "cosine", "ivf")
+    found = nearest_neighbours(vectors, 10, metric, "ivf")
+    exact = nearest_neighbours(vectors, 10, metric, "exact")
     assert found.method == "ivf" and 0.5 < found.recall <= 1.0
+    # What it finds is at least as far as the true neighbours, and never itself.
+    assert (found.distances >= exact.distances * (1 - 1e-3) - 1e-4).all()  # float32 sums
     assert found.indices.shape == (3000, 10)
     assert not (found.indices == np.arange(3000)[:, None]).any()
     assert (np.diff(found.distances, axis=1) >= -1e-6).all()  # nearest first
+    tiny = nearest_neighbours(vectors[:90], 10, metric, "ivf")  # cells smaller than k: exact
+    assert (tiny.indices >= 0).all() and np.isfinite(tiny.distances).all()

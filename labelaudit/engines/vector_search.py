@@ -1,9 +1,10 @@
 """Each row's k nearest neighbours among the embeddings, with faiss (`labelaudit[embeddings]`).
 
-Exact search (a flat index: every pair, BLAS) up to EXACT_MAX_ROWS rows, an inverted-file index
-above (IVF-Flat: k-means cells, each row compared with the rows of its IVF_PROBES nearest cells;
-docs/embeddings.md says why not HNSW and what it costs); cosine compares directions (rows scaled
-to unit length, inner product), l2 the straight-line distance. The recall of an approximate
+Exact search (every pair, by BLAS) up to EXACT_MAX_ROWS rows; above, an inverted-file join:
+k-means cells, each cell's rows compared exactly with the rows of the IVF_PROBES cells nearest
+it (docs/embeddings.md says why not HNSW or faiss's per-row IVF search, and what it costs);
+cosine compares directions (rows scaled to unit length, inner product), l2 the straight-line
+distance. The recall of an approximate
 search is measured on a sample of rows against an exact search and reported, never assumed.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +23,9 @@ from labelaudit.errors import InputError
 EXACT_MAX_ROWS = 50_000  # above this, exact search grows past a minute on 2 cores (N^2 D)
 IVF_CELLS_PER_ROOT = 4  # k-means cells: 4 sqrt(N), about 250 rows a cell at 1M rows
 IVF_PROBES = 8  # cells searched per row: time grows with it, recall too
-IVF_TRAIN_PER_CELL = 64  # rows sampled per cell to train the k-means (faiss wants 30 to 256)
+IVF_LISTED = 2  # cells a row is listed in (its nearest ones): found from both sides of a border
+IVF_TRAIN_PER_CELL = 40  # rows sampled per cell to train the k-means (faiss wants 39 to 256)
+IVF_TRAIN_ROUNDS = 10  # k-means iterations: the cells only need to be roughly right
 RECALL_SAMPLE = 500  # rows searched exactly to measure an approximate search's recall
 
 
@@ -48,33 +52,92 @@ def nearest_neighbours(
     finite, and for cosine without zero rows (the caller checks, naming the ids)."""
     faiss = import_optional("faiss")
     faiss.omp_set_num_threads(os.cpu_count() or 1)
-    n, dim = vectors.shape
+    n = vectors.shape[0]
     if n < 2:
         raise InputError("Nearest neighbours need at least two rows with embeddings.")
     k = min(k, n - 1)
     data = _prepared(vectors, metric)
     method = "exact" if index == "exact" or (index == "auto" and n <= EXACT_MAX_ROWS) else "ivf"
     inner = metric == "cosine"
-    flat = faiss.IndexFlatIP(dim) if inner else faiss.IndexFlatL2(dim)
+    kind = faiss.METRIC_INNER_PRODUCT if inner else faiss.METRIC_L2
     if method == "exact":
-        search = flat
+        raw_scores, found = faiss.knn(data, data, k + 1, metric=kind)
     else:
-        kind = faiss.METRIC_INNER_PRODUCT if inner else faiss.METRIC_L2
-        cells = max(1, min(int(IVF_CELLS_PER_ROOT * np.sqrt(n)), n // 39))
-        search = faiss.IndexIVFFlat(flat, dim, cells, kind)
-        rng = np.random.default_rng(seed)
-        sample = rng.choice(n, size=min(n, cells * IVF_TRAIN_PER_CELL), replace=False)
-        search.cp.seed = seed
-        search.train(data[np.sort(sample)])
-        search.nprobe = min(IVF_PROBES, cells)
-    search.add(data)
-    raw_scores, found = search.search(data, k + 1)
+        raw_scores, found = _cell_join(faiss, data, k + 1, kind, seed)
     indices, distances = drop_self(found.astype(np.int64), _distances(raw_scores, metric))
     recall = None
     if method != "exact":
         recall = _measured_recall(faiss, data, found, k, inner, seed)
-    del search
     return Neighbours(indices, distances, metric, method, recall)
+
+
+def _cell_join(
+    faiss: Any, data: np.ndarray, width: int, kind: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate k nearest of every row: k-means cells (4 sqrt(N), trained on a seeded
+    sample), each row listed in its IVF_LISTED nearest cells; the rows of a cell are compared,
+    exactly and together (one BLAS product), with the rows listed in the IVF_PROBES cells whose
+    centres are nearest its own. A loop over cells (4,000 at 1M rows), never over rows."""
+    n, dim = data.shape
+    inner = kind == faiss.METRIC_INNER_PRODUCT
+    cells = max(1, min(int(IVF_CELLS_PER_ROOT * np.sqrt(n)), n // IVF_TRAIN_PER_CELL))
+    sample = np.random.default_rng(seed).choice(
+        n, size=min(n, cells * IVF_TRAIN_PER_CELL), replace=False
+    )
+    kmeans = faiss.Kmeans(dim, cells, niter=IVF_TRAIN_ROUNDS, seed=seed, spherical=inner)
+    kmeans.train(np.ascontiguousarray(data[np.sort(sample)]))
+    centres = kmeans.centroids
+    # A row near a border is listed on both sides, so it is found from either.
+    _, cell_of = faiss.knn(data, centres, min(IVF_LISTED, cells), metric=kind)
+    own_order, own_bounds = _members(cell_of[:, 0], cells)
+    list_order, list_bounds = _members(cell_of.ravel(), cells)
+    list_rows = list_order // cell_of.shape[1]
+    _, near_cells = faiss.knn(centres, centres, min(IVF_PROBES, cells), metric=kind)
+    scores = np.full((n, width), -np.inf if inner else np.inf, dtype=np.float32)
+    found = np.full((n, width), -1, dtype=np.int64)
+    for cell in range(cells):
+        rows = own_order[own_bounds[cell] : own_bounds[cell + 1]]
+        if rows.size == 0:
+            continue
+        probed = near_cells[cell][near_cells[cell] >= 0]
+        candidates = np.unique(
+            np.concatenate([list_rows[list_bounds[c] : list_bounds[c + 1]] for c in probed])
+        )
+        reach = min(width, candidates.size)
+        best, at = _block_knn(data[rows], data[candidates], reach, inner)
+        scores[rows, :reach] = best
+        found[rows, :reach] = candidates[at]
+    short = np.flatnonzero((found < 0).any(axis=1))  # cells too small: these rows, exactly
+    if short.size:
+        scores[short], found[short] = faiss.knn(data[short], data, width, metric=kind)
+    return scores, found
+
+
+def _block_knn(
+    queries: np.ndarray, base: np.ndarray, k: int, inner: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest of a block of queries among a block of rows, by one BLAS product: the
+    largest inner products (descending), or the smallest squared L2 distances (ascending), as
+    faiss returns them."""
+    products = queries @ base.T
+    # L2: |b|^2 - 2 q.b orders a row's candidates as |q - b|^2 does (|q|^2 is the same).
+    key = -products if inner else (base * base).sum(axis=1)[None, :] - 2 * products
+    if k < key.shape[1]:
+        part = np.argpartition(key, k - 1, axis=1)[:, :k]
+    else:
+        part = np.broadcast_to(np.arange(key.shape[1]), key.shape).copy()
+    ranked = np.argsort(np.take_along_axis(key, part, axis=1), axis=1, kind="stable")
+    at = np.take_along_axis(part, ranked, axis=1)
+    best = np.take_along_axis(products if inner else key, at, axis=1)
+    if not inner:
+        best = best + (queries * queries).sum(axis=1)[:, None]
+    return best.astype(np.float32), at
+
+
+def _members(cell_of: np.ndarray, cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions grouped by cell (stable), and where each cell's group starts."""
+    order = np.argsort(cell_of, kind="stable")
+    return order, np.searchsorted(cell_of[order], np.arange(cells + 1))
 
 
 def _prepared(vectors: np.ndarray, metric: str) -> np.ndarray:
