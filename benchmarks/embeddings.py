@@ -3,6 +3,7 @@ beside cleanlab's Datalab (near_duplicate, outlier) on the same input.
 
     python benchmarks/embeddings.py quality [--rows 100000] [--dim 128]
     python benchmarks/embeddings.py speed --rows 200000 --dim 256 [--datalab]
+    python benchmarks/embeddings.py blend [--rows 100000] [--dim 128]
 
 The input: Gaussian classes (20 classes; each row its class centre plus noise), 1% of rows
 planted as near-duplicates of another row (a small perturbation), 0.5% as outliers (a class
@@ -11,7 +12,11 @@ runs `scan LABELS --embeddings EMB --issues-out` (no --preds: the neighbours' la
 scores) and prints duplicate-pair recall and the share of flagged rows outside planted pairs,
 outlier average precision, and the kNN suspects' precision, recall and F1. `speed` times the
 same scan in a fresh process (wall time, peak RSS); with --datalab, Datalab's find_issues on
-the same vectors and labels beside it, and how far the two agree. Inputs go under bench-data/.
+the same vectors and labels beside it, and how far the two agree. `blend` asks whether the
+neighbours' labels would rank label errors better beside a model's scores: a simulated model
+(its own view of the rows, noisier) alone, the neighbours alone, and the mean of the two, each
+ranked by labelaudit's default quality score (average precision of the flipped labels).
+Inputs go under bench-data/.
 """
 
 from __future__ import annotations
@@ -34,16 +39,16 @@ CLASSES = 20
 DUPLICATE_SHARE, OUTLIER_SHARE, FLIP_SHARE = 0.01, 0.005, 0.05
 
 
-def make_input(rows: int, dim: int, seed: int = 0) -> Path:
-    """Seeded labels, embeddings and the planted truth under bench-data/emb-ROWSxDIM/."""
-    folder = DATA / f"emb-{rows}x{dim}"
+def make_input(rows: int, dim: int, seed: int = 0, noise: float = 0.9) -> Path:
+    """Seeded labels, embeddings and the planted truth under bench-data/emb-ROWSxDIM/ (a
+    noise other than 0.9: classes that overlap more, in their own folder)."""
+    folder = DATA / (f"emb-{rows}x{dim}" + (f"-noise{noise:g}" if noise != 0.9 else ""))
     if (folder / "truth.npz").exists():
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(CLASSES, dim)).astype(np.float32)
     truth = rng.integers(0, CLASSES, rows)
-    noise = 0.9  # classes overlap a little: the nearest neighbours are not all of one class
     vectors = centres[truth] + rng.normal(scale=noise, size=(rows, dim)).astype(np.float32)
     shuffled = rng.permutation(rows)
     n_pairs = int(rows * DUPLICATE_SHARE / 2)
@@ -162,6 +167,47 @@ def speed(rows: int, dim: int, rounds: int, with_datalab: bool) -> None:
               f"{int(their.sum()):,}, both {both:,} | |")  # fmt: skip
 
 
+def blend(rows: int, dim: int) -> None:
+    import labelaudit
+    from labelaudit.core import neighbourhood as nb
+    from labelaudit.engines.vector_search import nearest_neighbours
+
+    folder = make_input(rows, dim, noise=2.5)  # classes that overlap: neighbours err too
+    truth = np.load(folder / "truth.npz")
+    labels = pl.read_parquet(folder / "labels.parquet")
+    vectors = np.stack(pl.read_parquet(folder / "embeddings.parquet")["embedding"].to_numpy())
+    given = truth["given"]
+    found = nearest_neighbours(vectors, 10, "cosine")
+    weights = nb.closeness(found.distances)
+    votes = nb.neighbour_votes(found.indices, given, CLASSES, weights)
+    knn = nb.knn_probabilities(votes, weights.sum(axis=1), np.bincount(given) / rows, False)
+    rng = np.random.default_rng(1)
+    centres = np.stack([vectors[given == c].mean(axis=0) for c in range(CLASSES)])
+    names = [f"class_{c:02d}" for c in range(CLASSES)]
+    knn_accuracy = float((knn.argmax(axis=1) == given).mean())
+    print(f"neighbours' accuracy on the given labels: {knn_accuracy:.3f}")
+    print("| model noise | model accuracy | AP model | AP neighbours | AP mean of both | "
+          "AP both as two models |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- |")
+    for extra in (0.0, 2.0, 4.0):  # the model sees the rows through more noise: weaker
+        view = vectors + rng.normal(scale=extra, size=vectors.shape).astype(np.float32)
+        logits = -((view[:, None, :] - centres[None]) ** 2).sum(axis=2) / (2 * dim)
+        model = np.exp(logits - logits.max(axis=1, keepdims=True))
+        model /= model.sum(axis=1, keepdims=True)
+        figures = []
+
+        def frame(probs: np.ndarray) -> pl.DataFrame:
+            return pl.DataFrame({"id": np.arange(rows), **dict(zip(names, probs.T, strict=True))})
+
+        mean = frame((model + knn) / 2)
+        for preds in (frame(model), frame(knn), mean, [frame(model), frame(knn)]):
+            report = labelaudit.scan(labels, preds)
+            quality = report.issues.sort("id")["label_quality"].to_numpy()
+            figures.append(average_precision(truth["flipped"], -quality))
+        accuracy = float((model.argmax(axis=1) == given).mean())
+        print(f"| {extra:g} | {accuracy:.3f} | " + " | ".join(f"{f:.4f}" for f in figures) + " |")
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         which, rows, dim = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -171,7 +217,7 @@ def main() -> None:
         report_child(job)
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", choices=("quality", "speed"))
+    parser.add_argument("what", choices=("quality", "speed", "blend"))
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=1)
@@ -179,6 +225,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.what == "quality":
         quality(args.rows, args.dim)
+    elif args.what == "blend":
+        blend(args.rows, args.dim)
     else:
         speed(args.rows, args.dim, args.rounds, args.datalab)
 
