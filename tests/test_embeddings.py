@@ -122,6 +122,17 @@ def test_with_preds_the_neighbours_are_evidence_beside_the_model(
     assert both["near_duplicates"]["leaking_sets"] == 1
 
 
+def test_rows_without_a_label_keep_their_embedding_quietly(cli: CliRun, tmp_path: Path) -> None:
+    write_problem(tmp_path, seed=9)
+    labels = pl.read_csv(tmp_path / "labels.csv")
+    labels.with_columns(
+        pl.when(pl.int_range(pl.len()) < 7).then(None).otherwise(pl.col("label")).alias("label")
+    ).write_csv(tmp_path / "labels.csv")
+    report = scan_json(cli, "--embeddings", "emb.parquet")
+    assert report["dataset"]["null_labels"] == 7 and report["neighbours"]["rows"] == N - 7
+    assert not any("embedding" in w for w in report["warnings"])
+
+
 def test_multilabel_embeddings(cli: CliRun, tmp_path: Path) -> None:
     rng = np.random.default_rng(4)
     tags = rng.random((600, 3)) < 0.4

@@ -102,7 +102,7 @@ def load_embedded(
     right = pl.DataFrame({"id": vector_ids, "vector": np.arange(vector_ids.len())})
     joined = left.join(right, on="id", how="inner").sort("row")
     rows, picked = joined["row"].to_numpy(), joined["vector"].to_numpy()
-    warnings = _missing(source, table, label_ids, right, left, rows, config.on_missing)
+    warnings = _missing(source, table, label_ids, right, rows, config.on_missing)
     if rows.size < 2:
         raise InputError(
             f"Only {count(rows.size, 'labeled row')} of '{table.source}' "
@@ -133,7 +133,6 @@ def _missing(
     table: LabelTable,
     label_ids: pl.Series,
     right: pl.DataFrame,
-    left: pl.DataFrame,
     rows: np.ndarray,
     on_missing: str,
 ) -> list[str]:
@@ -141,7 +140,9 @@ def _missing(
     with a warning under --on-missing drop."""
     without = np.ones(label_ids.len(), dtype=bool)
     without[rows] = False
-    unknown = right.join(left, on="id", how="anti")["id"]
+    # Embeddings of rows without a label are not unknown: those rows are the labels' own.
+    every_id = table.ids.cast(pl.String) if table.ids.dtype != label_ids.dtype else table.ids
+    unknown = right.join(pl.DataFrame({"id": every_id}), on="id", how="anti")["id"]
     parts = []
     if without.any():
         parts.append(

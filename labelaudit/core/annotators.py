@@ -1,0 +1,182 @@
+"""Several annotators per item: majority vote, Dawid-Skene consensus (EM over per-annotator
+confusion matrices, optionally with a model's probabilities as each item's prior), annotator
+quality, and agreement (Krippendorff's alpha, Fleiss' kappa, pairwise agreement).
+
+Annotations are three aligned integer arrays: item (0..n-1), annotator (0..m-1) and label
+(0..K-1), one entry per annotation. Everything is vectorized over annotations (bincounts), never
+a loop over items.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+SMOOTHING = 0.01  # added to every confusion count: an unseen (class, label) is rare, not impossible
+MAX_ROUNDS = 100
+TOLERANCE = 1e-6  # stop when no item's consensus distribution moves more than this
+
+
+@dataclass(frozen=True)
+class Annotations:
+    item: np.ndarray
+    annotator: np.ndarray
+    label: np.ndarray
+    n_items: int
+    n_annotators: int
+    n_classes: int
+
+    def counts(self) -> np.ndarray:
+        """(items, K) how many annotators gave each label."""
+        return _per_item(self, np.ones(self.item.size))
+
+
+def _per_item(a: Annotations, weights: np.ndarray) -> np.ndarray:
+    flat = a.item * a.n_classes + a.label
+    return np.bincount(flat, weights=weights, minlength=a.n_items * a.n_classes).reshape(
+        a.n_items, a.n_classes
+    )
+
+
+def majority_vote(a: Annotations, prior: np.ndarray | None = None) -> np.ndarray:
+    """Each item's most frequent label; ties go to the label with the larger `prior` (the
+    overall label shares by default), then to the lower class index."""
+    counts = a.counts()
+    if prior is None:
+        prior = np.bincount(a.label, minlength=a.n_classes) / max(a.label.size, 1)
+    # The prior only breaks ties: it is below one vote.
+    return np.argmax(counts + 0.5 * prior / max(prior.max(), 1e-12), axis=1)
+
+
+@dataclass(frozen=True)
+class Consensus:
+    """Dawid-Skene's result: each item's class distribution, each annotator's confusion matrix
+    (rows: true class, columns: label given; rows sum to 1), the class prior, and the rounds."""
+
+    posterior: np.ndarray  # (items, K)
+    confusion: np.ndarray  # (annotators, K, K)
+    prior: np.ndarray  # (K,)
+    rounds: int
+    converged: bool
+
+    @property
+    def label(self) -> np.ndarray:
+        return np.argmax(self.posterior, axis=1)
+
+    @property
+    def quality(self) -> np.ndarray:
+        """The consensus label's posterior probability (1 = certain)."""
+        return self.posterior.max(axis=1)
+
+    def annotator_accuracy(self) -> np.ndarray:
+        """Each annotator's estimated accuracy: the diagonal of its confusion matrix weighted by
+        the class prior (the chance it gives the true label of a random item)."""
+        diagonal = np.diagonal(self.confusion, axis1=1, axis2=2)
+        return diagonal @ self.prior
+
+
+def dawid_skene(a: Annotations, model: np.ndarray | None = None) -> Consensus:
+    """EM for the Dawid-Skene model, started from the (soft) majority vote. With `model` (items,
+    K) out-of-sample probabilities, each item's prior is the model's distribution instead of the
+    shared class prior (the model is one more, independent, source of evidence)."""
+    counts = a.counts()
+    posterior = (counts + 1e-9) / (counts + 1e-9).sum(axis=1, keepdims=True)
+    if model is not None:
+        posterior = posterior * model
+        posterior /= posterior.sum(axis=1, keepdims=True)
+    log_model = None if model is None else np.log(np.clip(model, 1e-12, 1.0))
+    converged = False
+    rounds = 0
+    while rounds < MAX_ROUNDS and not converged:  # EM rounds, each vectorized over annotations
+        rounds += 1
+        confusion, prior = _m_step(a, posterior)
+        updated = _e_step(a, confusion, prior, log_model)
+        converged = not updated.size or float(np.abs(updated - posterior).max()) < TOLERANCE
+        posterior = updated
+    confusion, prior = _m_step(a, posterior)
+    return Consensus(posterior, confusion, prior, rounds, converged)
+
+
+def _m_step(a: Annotations, posterior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each annotator's confusion matrix: expected counts of (true class, given label), from
+    every annotation's item posterior, smoothed and row-normalized; and the class prior."""
+    k = a.n_classes
+    weights = posterior[a.item]  # (annotations, K): the chance each true class
+    cell = (a.annotator[:, None] * k + np.arange(k)[None, :]) * k + a.label[:, None]
+    counts = np.bincount(cell.ravel(), weights=weights.ravel(), minlength=a.n_annotators * k * k)
+    confusion = counts.reshape(a.n_annotators, k, k) + SMOOTHING
+    confusion /= confusion.sum(axis=2, keepdims=True)
+    prior = posterior.mean(axis=0) if posterior.size else np.full(k, 1 / k)
+    return confusion, np.clip(prior, 1e-12, None) / np.clip(prior, 1e-12, None).sum()
+
+
+def _e_step(
+    a: Annotations, confusion: np.ndarray, prior: np.ndarray, log_model: np.ndarray | None
+) -> np.ndarray:
+    """Each item's class distribution given its annotations (a sum of log-likelihoods)."""
+    k = a.n_classes
+    log_confusion = np.log(confusion)
+    per_annotation = log_confusion[a.annotator, :, a.label]  # (annotations, K)
+    log_post = np.zeros((a.n_items, k))
+    for c in range(k):  # K bincounts (classes, not items)
+        log_post[:, c] = np.bincount(a.item, weights=per_annotation[:, c], minlength=a.n_items)
+    log_post += np.log(prior)[None, :] if log_model is None else log_model
+    log_post -= log_post.max(axis=1, keepdims=True)
+    post = np.exp(log_post)
+    return post / post.sum(axis=1, keepdims=True)
+
+
+def agreement_with(a: Annotations, labels: np.ndarray) -> np.ndarray:
+    """Per annotator, the share of its labels equal to `labels` (e.g. the consensus)."""
+    same = (a.label == labels[a.item]).astype(np.float64)
+    given = np.bincount(a.annotator, minlength=a.n_annotators)
+    agreed = np.bincount(a.annotator, weights=same, minlength=a.n_annotators)
+    return np.divide(agreed, given, out=np.full(a.n_annotators, np.nan), where=given > 0)
+
+
+def krippendorff_alpha(a: Annotations) -> float:
+    """Krippendorff's alpha for nominal data: 1 - observed / expected disagreement, from the
+    coincidence matrix of the items with at least two annotations."""
+    counts = a.counts()
+    per_item = counts.sum(axis=1)
+    pairable = per_item >= 2
+    if not pairable.any():
+        return float("nan")
+    c = counts[pairable]
+    m = per_item[pairable]
+    weighted = c / (m - 1)[:, None]
+    coincidence = weighted.T @ c - np.diag(weighted.sum(axis=0))
+    n_c = coincidence.sum(axis=1)
+    n = n_c.sum()
+    observed = n - np.trace(coincidence)
+    expected = (n * n - (n_c * n_c).sum()) / (n - 1)
+    if expected == 0:
+        return float("nan")  # every value the same: agreement is undefined
+    return float(1 - observed / expected)
+
+
+def fleiss_kappa(a: Annotations) -> float | None:
+    """Fleiss' kappa, defined when every item has the same number (>= 2) of annotations; None
+    otherwise."""
+    counts = a.counts()
+    raters = counts.sum(axis=1)
+    if raters.size == 0 or raters.min() != raters.max() or raters[0] < 2:
+        return None
+    r = raters[0]
+    agreement = ((counts * counts).sum(axis=1) - r) / (r * (r - 1))
+    shares = counts.sum(axis=0) / counts.sum()
+    expected = float((shares * shares).sum())
+    if expected == 1:
+        return float("nan")
+    return float((agreement.mean() - expected) / (1 - expected))
+
+
+def pairwise_agreement(a: Annotations) -> float:
+    """The share of agreeing pairs among all pairs of annotations of the same item."""
+    counts = a.counts()
+    per_item = counts.sum(axis=1)
+    pairs = (per_item * (per_item - 1)).sum()
+    if pairs == 0:
+        return float("nan")
+    return float(((counts * (counts - 1)).sum()) / pairs)
