@@ -635,6 +635,51 @@ def thresholds(
     return ExitCode.OK
 
 
+@cli.command()
+@click.argument("annotations", metavar="ANNOTATIONS")
+@input_options
+@setting_option("annotator_col", "NAME")
+@click.option(
+    "--consensus-out",
+    metavar="FILE",
+    help="Write one row per item (id, consensus_label, consensus_quality, n_annotations, "
+    "agreement, majority_label) to FILE (.csv or .parquet); `scan FILE --label-col "
+    "consensus_label` reads it as labels.",
+)
+@output_options()
+@figure_options
+@debug_option
+def annotators(
+    annotations: str,
+    fmt: str,
+    output: str | None,
+    config_file: str | None,
+    consensus_out: str | None,
+    plots_dir: str | None,
+    **flags: Any,
+) -> int:
+    """Consensus labels, annotator quality and agreement from ANNOTATIONS: one row an annotation
+    (the item's id, the annotator, the label); --preds adds a model's scores of the items.
+    """
+    from labelaudit.io.writers import write_frame
+    from labelaudit.pipelines.annotators import run_annotators
+
+    loaded, preds, config = _settings(config_file, flags)
+    _check_paths(
+        loaded,
+        config,
+        inputs=[annotations, preds],
+        outputs={"-o": output, "--consensus-out": consensus_out},
+        tables=("--consensus-out",),
+        plots_dir=plots_dir,
+    )
+    report = run_annotators(annotations, preds, config)
+    if consensus_out:
+        write_frame(consensus_out, report.consensus_table)
+    emit(report, fmt, output, plots_dir=plots_dir)
+    return ExitCode.OK
+
+
 def _parse_floats(text: str | None, option: str, count: int | None = None) -> tuple[float, ...]:
     """'0.5,0.5,0.5' -> (0.5, 0.5, 0.5), with a clear error for anything else."""
     try:

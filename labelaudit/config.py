@@ -138,6 +138,9 @@ class ScanConfig:
         None, "The Ray cluster for --engine ray (default: RAY_ADDRESS, else a local Ray with "
         "this machine's cores, shut down after).", kind=str,
     )  # fmt: skip
+    annotator_col: str = setting(
+        "annotator", "`labelaudit annotators`: the column naming who gave each label."
+    )
     group_cols: tuple[str, ...] = setting(
         (), "Labels columns that group the rows (e.g. split, source; repeat or comma-separate). "
         "Near-duplicate sets that span several values of one are reported as leakage; without "

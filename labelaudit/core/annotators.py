@@ -10,12 +10,13 @@ a loop over items.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 SMOOTHING = 0.01  # added to every confusion count: an unseen (class, label) is rare, not impossible
-MAX_ROUNDS = 100
-TOLERANCE = 1e-6  # stop when no item's consensus distribution moves more than this
+MAX_ROUNDS = 100  # real structure settles in tens; labels without any agreement may not
+TOLERANCE = 1e-7  # stop when a round raises the log-likelihood by less than this share of it
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,26 @@ class Annotations:
     n_items: int
     n_annotators: int
     n_classes: int
+
+    @cached_property
+    def by_item(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The annotations grouped by item (`_grouped`), sorted once for every EM round."""
+        return _grouped(self.item)
+
+    @cached_property
+    def by_pair(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Grouped by (annotator, label given)."""
+        return _grouped(self.annotator * self.n_classes + self.label)
+
+    @cached_property
+    def pairs_by_item(self) -> np.ndarray:
+        """Each annotation's (annotator, label) code, in `by_item` order."""
+        return (self.annotator * self.n_classes + self.label)[self.by_item[2]]
+
+    @cached_property
+    def items_by_pair(self) -> np.ndarray:
+        """Each annotation's item, in `by_pair` order."""
+        return self.item[self.by_pair[2]]
 
     def counts(self) -> np.ndarray:
         """(items, K) how many annotators gave each label."""
@@ -88,12 +109,13 @@ def dawid_skene(a: Annotations, model: np.ndarray | None = None) -> Consensus:
     log_model = None if model is None else np.log(np.clip(model, 1e-12, 1.0))
     converged = False
     rounds = 0
+    previous = -np.inf
     while rounds < MAX_ROUNDS and not converged:  # EM rounds, each vectorized over annotations
         rounds += 1
         confusion, prior = _m_step(a, posterior)
-        updated = _e_step(a, confusion, prior, log_model)
-        converged = not updated.size or float(np.abs(updated - posterior).max()) < TOLERANCE
-        posterior = updated
+        posterior, likelihood = _e_step(a, confusion, prior, log_model)
+        converged = likelihood - previous <= TOLERANCE * abs(likelihood)
+        previous = likelihood
     confusion, prior = _m_step(a, posterior)
     return Consensus(posterior, confusion, prior, rounds, converged)
 
@@ -102,29 +124,47 @@ def _m_step(a: Annotations, posterior: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """Each annotator's confusion matrix: expected counts of (true class, given label), from
     every annotation's item posterior, smoothed and row-normalized; and the class prior."""
     k = a.n_classes
-    weights = posterior[a.item]  # (annotations, K): the chance each true class
-    cell = (a.annotator[:, None] * k + np.arange(k)[None, :]) * k + a.label[:, None]
-    counts = np.bincount(cell.ravel(), weights=weights.ravel(), minlength=a.n_annotators * k * k)
-    confusion = counts.reshape(a.n_annotators, k, k) + SMOOTHING
+    pairs, starts, _ = a.by_pair
+    sums = np.add.reduceat(posterior[a.items_by_pair], starts, axis=0)  # (pairs seen, true K)
+    counts = np.zeros((a.n_annotators * k, k))
+    counts[pairs] = sums
+    # (annotator, label, true) -> (annotator, true, label)
+    confusion = counts.reshape(a.n_annotators, k, k).transpose(0, 2, 1) + SMOOTHING
     confusion /= confusion.sum(axis=2, keepdims=True)
     prior = posterior.mean(axis=0) if posterior.size else np.full(k, 1 / k)
-    return confusion, np.clip(prior, 1e-12, None) / np.clip(prior, 1e-12, None).sum()
+    prior = np.clip(prior, 1e-12, None)
+    return confusion, prior / prior.sum()
 
 
 def _e_step(
     a: Annotations, confusion: np.ndarray, prior: np.ndarray, log_model: np.ndarray | None
-) -> np.ndarray:
-    """Each item's class distribution given its annotations (a sum of log-likelihoods)."""
+) -> tuple[np.ndarray, float]:
+    """Each item's class distribution given its annotations (a sum of log-likelihoods), and
+    the annotations' log-likelihood under the model (EM never lowers it)."""
     k = a.n_classes
-    log_confusion = np.log(confusion)
-    per_annotation = log_confusion[a.annotator, :, a.label]  # (annotations, K)
+    # Rows (annotator, label given), columns the true class: one row gathered per annotation.
+    table = np.log(confusion).transpose(0, 2, 1).reshape(a.n_annotators * k, k)
+    items, starts, _ = a.by_item
     log_post = np.zeros((a.n_items, k))
-    for c in range(k):  # K bincounts (classes, not items)
-        log_post[:, c] = np.bincount(a.item, weights=per_annotation[:, c], minlength=a.n_items)
+    log_post[items] = np.add.reduceat(table[a.pairs_by_item], starts, axis=0)
     log_post += np.log(prior)[None, :] if log_model is None else log_model
-    log_post -= log_post.max(axis=1, keepdims=True)
-    post = np.exp(log_post)
-    return post / post.sum(axis=1, keepdims=True)
+    top = log_post.max(axis=1, keepdims=True)
+    post = np.exp(log_post - top)
+    total = post.sum(axis=1, keepdims=True)
+    likelihood = float((np.log(total) + top).sum())
+    return post / total, likelihood
+
+
+def _grouped(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The distinct keys, where each one's run starts in the stable sort, and that sort."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    starts = (
+        np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        if keys.size
+        else np.empty(0, np.int64)
+    )
+    return ordered[starts], starts, order
 
 
 def agreement_with(a: Annotations, labels: np.ndarray) -> np.ndarray:

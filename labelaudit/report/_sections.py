@@ -350,3 +350,54 @@ def outlier_lines(data: dict[str, Any], limit: int = 5) -> list[str]:
         + (" (outlier)" if o["is_outlier"] else "")
         for o in data["outliers"]["worst"][:limit]
     ]
+
+
+def annotators_summary(data: dict[str, Any]) -> list[str]:
+    """The annotators report's headline facts: the annotations, agreement and consensus."""
+    ds, ag, co = data["dataset"], data["agreement"], data["consensus"]
+    per = ds["annotations_per_item"]
+
+    def shown(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.3f}"
+
+    return [
+        f"{count(ds['n_annotations'], 'annotation')} of {count(ds['n_items'], 'item')} by "
+        f"{count(ds['n_annotators'], 'annotator')}, {count(ds['n_classes'], 'class')}; "
+        + (
+            f"{per['min']:g} annotations an item"
+            if per["min"] == per["max"]
+            else f"{per['min']:g} to {per['max']:g} annotations an item (mean {per['mean']:.2f})"
+        )
+        + f"; {ds['items_with_one_annotation']:,} with one",
+        f"agreement: Krippendorff's alpha {shown(ag['krippendorff_alpha'])}, Fleiss' kappa "
+        f"{shown(ag['fleiss_kappa'])}, pairwise {shown(ag['pairwise_agreement'])}; "
+        f"{100 * ag['majority_agreement']:.1f}% of annotations equal their item's majority",
+        f"consensus ({co['method']}, {co['rounds']} rounds"
+        + ("" if co["converged"] else ", not settled")
+        + f"): mean quality {co['mean_quality']:.3f}; {co['changed_from_majority']:,} items "
+        f"differ from the majority vote; {co['low_quality_items']:,} below "
+        f"{co['low_quality_threshold']:g}",
+    ]
+
+
+def annotator_rows(data: dict[str, Any], limit: int = 20) -> list[list[str]]:
+    """The annotators, worst first: name, labels, quality, agreements, confusions."""
+    rows = []
+    for q in data["annotators"][:limit]:
+        confusions = "; ".join(
+            f"{c['true_class']} as {c['given']} {100 * c['rate']:.0f}%" for c in q["top_confusions"]
+        )
+        rows.append(
+            [
+                q["annotator"] + (" (flagged)" if q["flagged"] else ""),
+                f"{q['n_labels']:,}",
+                f"{q['quality']:.3f}",
+                f"{q['agreement_with_consensus']:.3f}",
+                f"{q['agreement_with_majority']:.3f}",
+                confusions or "-",
+            ]
+        )
+    return rows
+
+
+ANNOTATOR_HEADER = ["annotator", "labels", "quality", "vs consensus", "vs majority", "mixes up"]

@@ -297,6 +297,34 @@ def projection(data: dict[str, Any], legend_classes: int = 10) -> Any:
     return figure
 
 
+def annotator_quality(data: dict[str, Any]) -> Any:
+    """Each annotator's estimated accuracy against its agreement with the majority vote, dot
+    size by its number of labels; flagged ones in red."""
+    people = data.get("annotators") or []
+    if not people:
+        return None
+    quality = np.array([p["quality"] for p in people])
+    majority = np.array([p["agreement_with_majority"] for p in people])
+    labels = np.array([p["n_labels"] for p in people], dtype=float)
+    flagged = np.array([p["flagged"] for p in people])
+    size = 15 + 120 * labels / max(labels.max(), 1)
+    figure = new_figure(6.5, 4.2)
+    axes = figure.add_subplot()
+    axes.scatter(majority[~flagged], quality[~flagged], s=size[~flagged], color=PALETTE["main"],
+                 alpha=0.7, label="annotator")  # fmt: skip
+    if flagged.any():
+        axes.scatter(majority[flagged], quality[flagged], s=size[flagged], color=PALETTE["alert"],
+                     label="flagged")  # fmt: skip
+        for p in (p for p in people if p["flagged"]):
+            axes.annotate(plain(_short(p["annotator"])), (p["agreement_with_majority"],
+                          p["quality"]), fontsize=7)  # fmt: skip
+    axes.set_xlabel("agreement with the majority vote")
+    axes.set_ylabel("estimated accuracy (Dawid-Skene)")
+    axes.set_title(f"{len(people):,} annotators (dot size: labels given)")
+    axes.legend(loc="lower right", fontsize=8)
+    return figure
+
+
 def noise_matrix(data: dict[str, Any]) -> Any:
     """Estimated P(given label | true label); with many classes, the noisiest ones."""
     section = (data.get("label_issues") or {}).get("noise_matrix")

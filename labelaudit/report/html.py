@@ -85,6 +85,9 @@ def render_html(
     elif command == "gate":
         title = f"labelaudit gate: {data['summary']['verdict'].upper()}"
         _gate_page(page, data)
+    elif command == "annotators":
+        title = f"labelaudit annotators: {data['dataset']['source']}"
+        _annotators_page(page, data)
     else:
         title = "labelaudit thresholds"
         _thresholds_page(page, data)
@@ -550,6 +553,33 @@ def _gate_page(page: Page, data: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------- thresholds
+
+
+def _annotators_page(page: Page, data: dict[str, Any]) -> None:
+    ds, alpha = data["dataset"], data["agreement"]["krippendorff_alpha"]
+    alpha_text = num(alpha) if alpha is not None else "n/a"
+    page.add(f"<h1>Annotators: {_e(ds['source'])}</h1>")
+    cards = [
+        (f"{ds['n_items']:,}", "items"),
+        (f"{ds['n_annotators']:,}", "annotators"),
+        (f"{ds['n_annotations']:,}", "annotations"),
+        (alpha_text, "Krippendorff's alpha"),
+        (f"{data['consensus']['changed_from_majority']:,}", "consensus differs from majority"),
+    ]
+    page.add(_cards(cards))
+    _findings(page, data.get("findings", []))
+    summary = "".join(f"<li>{_e(x)}</li>" for x in sections.annotators_summary(data))
+    page.add(f"<ul>{summary}</ul>")
+    page.figure(
+        "annotator_quality",
+        figures.annotator_quality,
+        data,
+        "Each annotator's estimated accuracy (Dawid-Skene) against its agreement with the "
+        "majority vote; flagged annotators in red.",
+    )
+    rows = [[_e(c) for c in row] for row in sections.annotator_rows(data, limit=100)]
+    page.add("<h2>Annotators (worst first)</h2>" + _table(sections.ANNOTATOR_HEADER, rows))
+    _warnings(page, data.get("warnings", []))
 
 
 def _thresholds_page(page: Page, data: dict[str, Any]) -> None:

@@ -184,3 +184,18 @@ def render_thresholds_markdown(data: dict[str, Any]) -> str:
     if data["warnings"]:
         lines += ["", "## Warnings", "", *md_list(list(data["warnings"]))]
     return human_lines(lines)
+
+
+def render_annotators_markdown(data: dict[str, Any]) -> str:
+    lines = [f"# labelaudit annotators: {md_code(data['dataset']['source'])}", ""]
+    lines += md_list(sections.annotators_summary(data))
+    lines += ["", "## Annotators (worst first)", ""]
+    lines += md_table(sections.ANNOTATOR_HEADER, sections.annotator_rows(data))
+    if data["findings"]:
+        lines += ["", "## Findings", ""]
+        lines += [
+            f"- **{md_text(f['severity'])}** {md_text(f['message'])}" for f in data["findings"]
+        ]
+    if data["warnings"]:
+        lines += ["", "## Warnings", "", *md_list(data["warnings"])]
+    return human_lines(lines)

@@ -23,6 +23,8 @@ RENDERERS: dict[tuple[str, str], Callable[[dict[str, Any]], str]] = {
     ("gate", "markdown"): markdown.render_gate_markdown,
     ("thresholds", "text"): text.render_thresholds_text,
     ("thresholds", "markdown"): markdown.render_thresholds_markdown,
+    ("annotators", "text"): text.render_annotators_text,
+    ("annotators", "markdown"): markdown.render_annotators_markdown,
 }
 
 

@@ -715,6 +715,81 @@ class ClassThreshold:
 
 
 @dataclass(frozen=True)
+class AnnotationsInfo:
+    source: str
+    predictions: str | None
+    n_annotations: int
+    n_items: int
+    n_annotators: int
+    n_classes: int
+    classes: list[str]
+    annotations_per_item: dict[str, float]  # min, mean, max
+    items_with_one_annotation: int
+
+
+@dataclass(frozen=True)
+class AgreementSection:
+    """How much the annotators agree, before any model of their errors."""
+
+    krippendorff_alpha: float | None  # nominal; None with no item annotated twice
+    fleiss_kappa: float | None  # None unless every item has the same number (>= 2)
+    pairwise_agreement: float | None  # agreeing pairs / pairs of annotations of one item
+    majority_agreement: float  # annotations equal to their item's majority label
+
+
+@dataclass(frozen=True)
+class ConsensusSection:
+    method: str  # dawid_skene, or dawid_skene_with_model
+    rounds: int
+    converged: bool
+    mean_quality: float
+    low_quality_items: int  # consensus quality below LOW_QUALITY
+    low_quality_threshold: float
+    changed_from_majority: int  # items whose consensus differs from the majority vote
+    per_class: dict[str, int]  # items per consensus class
+
+
+@dataclass(frozen=True)
+class Confusion:
+    true_class: str
+    given: str
+    rate: float  # of the annotator's labels on items of that class
+
+
+@dataclass(frozen=True)
+class AnnotatorQuality:
+    annotator: str
+    n_labels: int
+    quality: float  # estimated accuracy: P(label = true class), prior-weighted
+    agreement_with_consensus: float
+    agreement_with_majority: float
+    flagged: bool  # quality far below the others' (docs/annotators.md)
+    top_confusions: list[Confusion]
+
+
+@dataclass(frozen=True)
+class AnnotatorsReport(JsonReport):
+    """`labelaudit annotators`: consensus labels, annotator quality and agreement."""
+
+    dataset: AnnotationsInfo
+    agreement: AgreementSection
+    consensus: ConsensusSection
+    annotators: list[AnnotatorQuality]  # worst first
+    findings: list[Finding]
+    warnings: list[str]
+    schema_version: str = SCHEMA_VERSION
+    command: str = field(default="annotators")
+    # id, consensus_label, consensus_quality, n_annotations, agreement, majority_label per item:
+    # the --consensus-out table (not in the JSON).
+    consensus_table: Any = field(default=None, repr=False, metadata={"internal": True})
+    # Each annotator's full confusion matrix: the HTML page only.
+    confusions: dict[str, Any] | None = field(default=None, repr=False, metadata={"internal": True})
+
+    def page_data(self) -> dict[str, Any]:
+        return {**self.to_dict(), "confusions": to_jsonable(self.confusions)}
+
+
+@dataclass(frozen=True)
 class ThresholdsReport(JsonReport):
     """`labelaudit thresholds`: per-class thresholds and their honest evaluation. Its JSON is
     the thresholds.json that `scan --thresholds` reads (io/thresholds_file.py)."""

@@ -205,3 +205,19 @@ def render_thresholds_text(data: dict[str, Any]) -> str:
     if data["warnings"]:
         lines += ["", "Warnings", *(f"  - {w}" for w in data["warnings"])]
     return human_lines(lines)
+
+
+def render_annotators_text(data: dict[str, Any]) -> str:
+    lines = [f"labelaudit annotators: {data['dataset']['source']}", ""]
+    lines += [f"  {x}" for x in sections.annotators_summary(data)]
+    rows = sections.annotator_rows(data)
+    header = sections.ANNOTATOR_HEADER
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    lines += ["", "Annotators (worst first)"]
+    for row in [header, *rows]:
+        cells = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
+        lines.append(("  " + cells).rstrip())
+    if len(data["annotators"]) > len(rows):
+        lines.append(f"  ... {len(data['annotators']) - len(rows):,} more in --format json")
+    lines += _notes_text(data)
+    return human_lines(lines)
