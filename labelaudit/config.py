@@ -167,9 +167,9 @@ class ScanConfig:
         "and reported), or auto (exact up to 50,000 rows, ivf above).", choices=KNN_INDEXES,
     )  # fmt: skip
     duplicate_threshold: float = setting(
-        0.15, "Two rows are near-duplicates when their distance is below this times the median "
-        "distance of a row to its k-th neighbour (scale-free; exact copies always are).",
-        positive=True, maximum=1.0,
+        0.15, "Two rows are near-duplicates when their distance is at most this times the "
+        "median distance of a row to its nearest neighbour (exact copies aside; scale-free). 0: "
+        "exact copies only.", minimum=0.0, maximum=1.0,
     )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:

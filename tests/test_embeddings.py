@@ -243,3 +243,125 @@ def test_the_extra_is_named_when_faiss_is_missing(
     write_problem(tmp_path, seed=8)
     monkeypatch.setitem(sys.modules, "faiss", None)  # import faiss now raises ImportError
     assert "labelaudit[embeddings]" in bad(cli, "--embeddings", "emb.parquet")
+
+
+def test_a_table_without_the_id_column_is_refused(cli: CliRun, tmp_path: Path) -> None:
+    """Row numbers would join the vectors to the wrong rows: exit 2, never a silent misjoin."""
+    problem = write_problem(tmp_path, seed=10)
+    pl.DataFrame({"sample_id": np.arange(N), "e": problem["vectors"]}).write_parquet(
+        tmp_path / "key.parquet"
+    )
+    assert "no id column 'id'" in bad(cli, "--embeddings", "key.parquet")
+
+
+def test_the_scale_of_the_vectors_changes_nothing(cli: CliRun, tmp_path: Path) -> None:
+    problem = write_problem(tmp_path, seed=11)
+    ids = [f"r{i}" for i in range(N)]
+    reference = scan_json(cli, "--embeddings", "emb.parquet", "--distance", "l2")
+    for factor in (1e-30, 1e30):
+        vectors = (problem["vectors"].astype(np.float64) * factor).astype(np.float32)
+        pl.DataFrame({"id": ids, "e": vectors}).write_parquet(tmp_path / "scaled.parquet")
+        for distance in ("cosine", "l2"):
+            report = scan_json(cli, "--embeddings", "scaled.parquet", "--distance", distance)
+            assert report["near_duplicates"]["sets"] == 1
+            assert report["outliers"]["worst"][0]["id"] == "r3"
+        assert report["outliers"]["flagged"] == reference["outliers"]["flagged"]
+        assert report["label_issues"]["n_suspects"] == reference["label_issues"]["n_suspects"]
+
+
+def test_tight_clusters_are_not_duplicates(cli: CliRun, tmp_path: Path) -> None:
+    """Rows as close as their neighbours usually are are not near-duplicates, whatever k is."""
+    rng = np.random.default_rng(12)
+    vectors = np.repeat(rng.normal(size=(5, 8)) * 10, 10, axis=0) + rng.normal(size=(50, 8))
+    pl.DataFrame({"id": np.arange(50), "label": np.repeat(list("abcde"), 10)}).write_csv(
+        tmp_path / "labels.csv"
+    )
+    pl.DataFrame({"id": np.arange(50), "e": vectors.astype(np.float32)}).write_parquet(
+        tmp_path / "emb.parquet"
+    )
+    for k in ("10", "40"):
+        report = scan_json(cli, "--embeddings", "emb.parquet", "--knn", k)
+        assert report["near_duplicates"]["sets"] == 0
+
+
+def test_degenerate_embeddings_are_refused(cli: CliRun, tmp_path: Path) -> None:
+    write_problem(tmp_path, seed=13)
+    ids = [f"r{i}" for i in range(N)]
+    pl.DataFrame({"id": ids, "e": np.ones((N, 4), dtype=np.float32)}).write_parquet(
+        tmp_path / "same.parquet"
+    )
+    assert "same vector" in bad(cli, "--embeddings", "same.parquet")
+    line = np.random.default_rng(0).normal(size=(N, 1)).astype(np.float32)
+    pl.DataFrame({"id": ids, "e": line}).write_parquet(tmp_path / "line.parquet")
+    assert "one dimension" in bad(cli, "--embeddings", "line.parquet")
+    assert (
+        cli("scan", "labels.csv", "--embeddings", "line.parquet", "--distance", "l2").exit_code == 0
+    )
+
+
+def test_messages_name_the_right_rows_and_columns(cli: CliRun, tmp_path: Path) -> None:
+    problem = write_problem(tmp_path, seed=14)
+    vectors = problem["vectors"].copy()
+    vectors[8, 0] = np.nan
+    np.save(tmp_path / "nan.npy", vectors)
+    assert "r8" in bad(cli, "--embeddings", "nan.npy")  # the labels' id of row 8
+    assert "split" in bad(cli, "--embeddings", "emb.parquet", "--group-col", "batch")
+    labels = pl.read_csv(tmp_path / "labels.csv")
+    pl.concat([labels, labels.head(2)]).write_csv(tmp_path / "labels.csv")
+    message = bad(cli, "--embeddings", "emb.parquet")
+    assert "repeat ids" in message and "labels" in message
+
+
+def test_leaks_are_listed_beside_conflicts_and_nulls_leak_nothing(
+    cli: CliRun, tmp_path: Path
+) -> None:
+    problem = write_problem(tmp_path, seed=15)
+    vectors = problem["vectors"].copy()
+    labels = pl.read_csv(tmp_path / "labels.csv")
+    given, split = labels["label"].to_list(), labels["split"].to_list()
+    for pair in range(12):  # 12 conflicting pairs in one split, 2 agreeing pairs across splits
+        a, b = 100 + 2 * pair, 101 + 2 * pair
+        vectors[b] = vectors[a]
+        given[b] = CLASSES[(CLASSES.index(given[a]) + 1) % 4] if pair < 10 else given[a]
+        split[b] = split[a] if pair < 10 else ("test" if split[a] == "train" else "train")
+    split[1] = None  # set 0 (rows 0, 1, 2): its leak now rests on row 2 alone... and row 0
+    pl.DataFrame({"id": labels["id"], "label": given, "split": split}).write_csv(
+        tmp_path / "labels.csv"
+    )
+    pl.DataFrame({"id": labels["id"], "e": vectors}).write_parquet(tmp_path / "emb.parquet")
+    report = scan_json(cli, "--embeddings", "emb.parquet")
+    shown = report["near_duplicates"]["examples"]
+    assert any(s["leaks"] for s in shown) and any(s["conflicting"] for s in shown)
+    assert report["near_duplicates"]["leaking_sets"] == 3  # the two pairs and set 0 (rows 0, 2)
+    labels2 = pl.read_csv(tmp_path / "labels.csv").with_columns(
+        pl.when(pl.col("id") == "r2").then(None).otherwise(pl.col("split")).alias("split")
+    )
+    labels2.write_csv(tmp_path / "labels.csv")
+    report = scan_json(cli, "--embeddings", "emb.parquet")
+    assert report["near_duplicates"]["leaking_sets"] == 2  # set 0's others are in one split
+
+
+def test_is_outlier_is_null_without_an_embedding(cli: CliRun, tmp_path: Path) -> None:
+    problem = write_problem(tmp_path, seed=16)
+    ids = [f"r{i}" for i in range(N)]
+    pl.DataFrame({"id": ids[5:], "e": problem["vectors"][5:]}).write_parquet(
+        tmp_path / "short.parquet"
+    )
+    probs = np.full((N, 4), 0.25, dtype=np.float32)
+    preds_frame(probs, CLASSES, ids=np.arange(N)).with_columns(
+        pl.format("r{}", pl.col("id")).alias("id")
+    ).write_parquet(tmp_path / "p.parquet")
+    result = cli("scan", "labels.csv", "--preds", "p.parquet", "--embeddings", "short.parquet",
+                 "--on-missing", "drop", "--issues-out", "i.parquet")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    issues = pl.read_parquet(tmp_path / "i.parquet").filter(pl.col("id").is_in(ids[:5]))
+    assert issues["is_outlier"].null_count() == 5 and issues["knn_agreement"].null_count() == 5
+
+
+def test_the_leak_rule_needs_a_group_column(cli: CliRun, tmp_path: Path) -> None:
+    write_problem(tmp_path, seed=17)
+    pl.read_csv(tmp_path / "labels.csv").drop("split").write_csv(tmp_path / "labels.csv")
+    (tmp_path / "labelaudit.toml").write_text("[gate]\nmax_leaking_duplicate_sets = 0\n")
+    result = cli("gate", "labels.csv", "--embeddings", "emb.parquet", "--format", "json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["findings"][0]["status"] == "error"

@@ -61,9 +61,11 @@ def test_duplicate_pairs_are_distinct_and_within_the_radius() -> None:
     distances = np.array([[0.01, 0.5], [0.01, 0.02], [0.5, 0.02], [0.9, 0.9]], dtype=np.float32)
     pairs = nb.duplicate_pairs(indices, distances, radius=0.05)
     assert pairs.tolist() == [[0, 1], [1, 2]]
-    assert nb.duplicate_radius(distances, 0.1) == pytest.approx(
-        0.1 * np.median([0.5, 0.02, 0.02, 0.9])
-    )
+    # The median nearest-neighbour distance (the first column), exact copies aside.
+    typical = np.median([0.01, 0.01, 0.5, 0.9])
+    assert nb.duplicate_radius(distances, 0.1) == pytest.approx(0.1 * typical)
+    copies = np.array([[0.0, 0.3], [0.0, 0.3], [0.2, 0.4]], dtype=np.float32)
+    assert nb.duplicate_radius(copies, 0.5) == pytest.approx(0.1)
 
 
 def test_outlier_scores_and_fence_by_their_formulas(rng: np.random.Generator) -> None:
@@ -133,7 +135,7 @@ def test_exact_search_equals_brute_force(metric: str, rng: np.random.Generator) 
         )
     np.fill_diagonal(distance, np.inf)
     expected = np.sort(distance, axis=1)[:, :5]
-    np.testing.assert_allclose(found.distances, expected, atol=2e-5)
+    np.testing.assert_allclose(found.distances * found.scale, expected, rtol=1e-5, atol=2e-5)
     assert not (found.indices == np.arange(400)[:, None]).any()
     assert found.method == "exact" and found.recall is None
 

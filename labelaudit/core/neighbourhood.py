@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-DUPLICATE_FACTOR = 0.15  # a pair closer than this x the median k-th-neighbour distance
+DUPLICATE_FACTOR = 0.15  # a pair within this x the median nearest-neighbour distance
 EXACT_DISTANCE = 1e-6  # closer than this is the same vector (float error), whatever the scale
 OUTLIER_FENCE = 3.0  # Tukey's far-out fence: above Q3 + 3 x IQR of the outlier scores
 KNN_PRIOR_WEIGHT = 1.0  # the class prior counts as this many neighbours (no zero probability)
@@ -27,10 +27,12 @@ def drop_self(indices: np.ndarray, distances: np.ndarray) -> tuple[np.ndarray, n
 
 
 def duplicate_radius(distances: np.ndarray, factor: float) -> float:
-    """Pairs closer than this are near-duplicates: `factor` x the median over rows of the
-    distance to the k-th neighbour (scale-free: the same rule for any embedding model)."""
-    valid = distances[:, -1][np.isfinite(distances[:, -1])]
-    typical = float(np.median(valid)) if valid.size else 0.0
+    """Pairs at most this far apart are near-duplicates: `factor` x the median over rows of
+    the distance to the nearest neighbour that is not an exact copy (scale-free: the same rule
+    for any embedding model; cleanlab's Datalab uses the median nearest-neighbour distance)."""
+    nearest = distances[:, 0]
+    apart = nearest[np.isfinite(nearest) & (nearest > EXACT_DISTANCE)]
+    typical = float(np.median(apart)) if apart.size else 0.0
     return max(factor * typical, EXACT_DISTANCE)
 
 

@@ -27,18 +27,22 @@ IVF_LISTED = 2  # cells a row is listed in (its nearest ones): found from both s
 IVF_TRAIN_PER_CELL = 40  # rows sampled per cell to train the k-means (faiss wants 39 to 256)
 IVF_TRAIN_ROUNDS = 10  # k-means iterations: the cells only need to be roughly right
 RECALL_SAMPLE = 500  # rows searched exactly to measure an approximate search's recall
+NORM_BLOCK = 65_536  # rows whose norms are taken in float64 at a time
 
 
 @dataclass(frozen=True)
 class Neighbours:
     """Each row's k nearest other rows (indices (N, k), nearest first) and their distances
-    (cosine: 1 - cosine similarity, in [0, 2]; l2: Euclidean)."""
+    (cosine: 1 - cosine similarity, in [0, 2]; l2: Euclidean, over `scale`)."""
 
     indices: np.ndarray
     distances: np.ndarray
     metric: str
     method: str  # "exact" or "ivf"
     recall: float | None  # measured on RECALL_SAMPLE rows (approximate search only)
+    # l2: `distances` are in units of the rows' root-mean-square norm; times `scale` they are
+    # the vectors' own (every rule is relative; only reported distances are scaled back).
+    scale: float = 1.0
 
     @property
     def k(self) -> int:
@@ -56,8 +60,10 @@ def nearest_neighbours(
     if n < 2:
         raise InputError("Nearest neighbours need at least two rows with embeddings.")
     k = min(k, n - 1)
-    data = _prepared(vectors, metric)
-    method = "exact" if index == "exact" or (index == "auto" and n <= EXACT_MAX_ROWS) else "ivf"
+    data, scale = _prepared(vectors, metric)
+    small = n < 2 * IVF_TRAIN_PER_CELL  # too few rows for cells: exact whatever was asked
+    exact = small or index == "exact" or (index == "auto" and n <= EXACT_MAX_ROWS)
+    method = "exact" if exact else "ivf"
     inner = metric == "cosine"
     kind = faiss.METRIC_INNER_PRODUCT if inner else faiss.METRIC_L2
     if method == "exact":
@@ -65,10 +71,15 @@ def nearest_neighbours(
     else:
         raw_scores, found = _cell_join(faiss, data, k + 1, kind, seed)
     indices, distances = drop_self(found.astype(np.int64), _distances(raw_scores, metric))
+    if np.isnan(distances).any():
+        raise InputError(
+            "The embeddings' distances are not numbers (the vectors' values are too large or too "
+            "small to compare in float32); rescale the embeddings."
+        )
     recall = None
     if method != "exact":
         recall = _measured_recall(faiss, data, found, k, inner, seed)
-    return Neighbours(indices, distances, metric, method, recall)
+    return Neighbours(indices, distances, metric, method, recall, scale)
 
 
 def _cell_join(
@@ -140,12 +151,20 @@ def _members(cell_of: np.ndarray, cells: int) -> tuple[np.ndarray, np.ndarray]:
     return order, np.searchsorted(cell_of[order], np.arange(cells + 1))
 
 
-def _prepared(vectors: np.ndarray, metric: str) -> np.ndarray:
+def _prepared(vectors: np.ndarray, metric: str) -> tuple[np.ndarray, float]:
+    """The rows as searched, and the scale the distances are multiplied back by. Cosine: rows
+    at unit length (norms in float64: tiny or huge values neither underflow nor overflow). L2:
+    the rows divided by their root-mean-square norm, so squared distances stay in float32's
+    range; every rule on distances is relative, and reported distances are scaled back."""
     data = np.ascontiguousarray(vectors, dtype=np.float32)
+    norms = np.empty(data.shape[0], dtype=np.float64)
+    for start in range(0, data.shape[0], NORM_BLOCK):  # float64 a block at a time
+        block = data[start : start + NORM_BLOCK].astype(np.float64)
+        norms[start : start + NORM_BLOCK] = np.sqrt(np.einsum("ij,ij->i", block, block))
     if metric == "cosine":
-        norms = np.linalg.norm(data, axis=1, keepdims=True)
-        data = data / norms
-    return data
+        return data / norms.astype(np.float32)[:, None], 1.0
+    scale = float(np.sqrt(np.mean(norms * norms))) or 1.0
+    return data / np.float32(scale), scale
 
 
 def _distances(raw: np.ndarray, metric: str) -> np.ndarray:

@@ -41,19 +41,32 @@ def load_features(
     input_shape: tuple[int, ...] | None = None,
     input_format: str | None = None,
     role: str = "features",
+    row_ids: pl.Series | None = None,
+    id_required: bool = False,
 ) -> FeatureSet:
     """Read features from a table or a .npy array, checked and shaped for the model. `role`
-    names the input in messages (features for `score`, embeddings for `scan`)."""
+    names the input in messages (features for `score`, embeddings for `scan`). A .npy's rows
+    are named by `row_ids` in messages when as many (row-aligned ids); with `id_required`, a
+    table without the id column is an error (row numbers would join to the wrong rows)."""
     name = str(source)
     first = expand_paths(source, role)[0]
     if detect_format(first, input_format, role) == "npy":
         features = _load_npy(first, role)
         ids = pl.Series("id", np.arange(features.shape[0]))
+        if row_ids is not None and row_ids.len() == features.shape[0]:
+            ids = row_ids
         labels = None
     else:
         frame = read_table(source, role, input_format, ids=(id_col,), label=label_col)
         if frame.height == 0:
             raise InputError(f"The {role} table '{name}' has no rows.")
+        if id_required and id_col not in frame.columns:
+            raise SchemaError(
+                f"The {role} '{name}' have no id column '{id_col}' (columns: "
+                f"{', '.join(frame.columns[:10])}), so their rows cannot be joined to the labels: "
+                f"a row number is not an id. Name the id column '{id_col}' in both files (or "
+                "pass --id-col), or give a .npy row-aligned with the labels."
+            )
         ids = _ids(frame, id_col, name, role)
         labels = frame[label_col] if label_col in frame.columns else None
         features = _matrix(frame, name, id_col, label_col, features_col, role)
@@ -92,9 +105,9 @@ def _ids(frame: pl.DataFrame, id_col: str, name: str, role: str) -> pl.Series:
             "values. Every row needs an id."
         )
     if ids.is_duplicated().any():
-        dupes = ids.is_duplicated().to_numpy()
+        repeated = ids.filter(ids.is_duplicated()).unique(maintain_order=True)
         raise InputError(
-            f"The {role} '{name}' repeat ids ({describe_ids(ids, dupes)}). Each row needs its "
+            f"The {role} '{name}' repeat ids ({describe_ids(repeated)}). Each row needs its "
             "own id, so it can be joined to its label."
         )
     return ids
@@ -112,6 +125,11 @@ def _matrix(
     lists = [c for c in frame.columns if isinstance(frame[c].dtype, pl.List | pl.Array)]
     if features_col is None and len(lists) == 1:
         features_col = lists[0]  # the one list column holds the vectors
+    if features_col is None and len(lists) > 1:
+        raise SchemaError(
+            f"The {role} '{name}' have several list columns ({', '.join(lists[:5])}): name the "
+            f"one with the vectors with {flag}."
+        )
     if features_col is not None:
         return _from_list_column(frame, name, features_col, flag)
     candidates = [c for c in frame.columns if c not in (id_col, label_col)]

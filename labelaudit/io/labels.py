@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -114,7 +115,9 @@ def load_labels(
         )
     boolean = frame[label_col].dtype == pl.Boolean
     notes = _check_label_texts(values, name, label_col) if task == MULTICLASS else ()
-    groups = _group_columns(frame, name, group_cols, optional_group_cols, (id_col, label_col))
+    groups = _group_columns(
+        frame, name, group_cols, optional_group_cols, (id_col, label_col), every_column
+    )
     return LabelTable(name, ids, has_ids, task, values, null_mask, integer, boolean, notes, groups)
 
 
@@ -124,13 +127,14 @@ def _group_columns(
     wanted: tuple[str, ...],
     optional: tuple[str, ...],
     taken: tuple[str, str],
+    every_column: Any,
 ) -> pl.DataFrame | None:
     """The grouping columns as text (a null is its own group, shown as '(none)')."""
     missing = [c for c in wanted if c not in frame.columns]
     if missing:
         raise SchemaError(
             f"--group-col names {', '.join(repr(c) for c in missing)}, which the labels "
-            f"'{name}' do not have. Columns found: {', '.join(frame.columns[:20])}."
+            f"'{name}' do not have. Columns found: {', '.join(every_column()[:20])}."
         )
     clash = [c for c in wanted if c in taken]
     if clash:

@@ -106,6 +106,12 @@ def _neighbourhood(section: str, *keys: str) -> Callable[[GateInputs], Any]:
     return measure
 
 
+def _leaking_sets(inputs: GateInputs) -> int | None:
+    """None (uncomputable) without a group column: no leak can be seen, which is not a pass."""
+    near = inputs.scan.get("near_duplicates")
+    return None if near is None or not near["leakage"] else near["leaking_sets"]
+
+
 def _present_classes(inputs: GateInputs) -> list[str]:
     return [c["class"] for c in inputs.scan["support"]["per_class"] if c["count"] > 0]
 
@@ -142,7 +148,7 @@ RULES: dict[str, Rule] = {
              _neighbourhood("near_duplicates", "conflicting_sets")),
         Rule("max_leaking_duplicate_sets", "max", frozenset({EMBEDDINGS}),
              "near-duplicate sets across the values of a group column (e.g. train and test)",
-             _neighbourhood("near_duplicates", "leaking_sets")),
+             _leaking_sets),
         Rule("max_outlier_share", "max", frozenset({EMBEDDINGS}),
              "share of embedded rows flagged as outliers", _neighbourhood("outliers", "share")),
         Rule("forbid_new_classes", "flag", frozenset({BASELINE}),

@@ -32,6 +32,7 @@ from labelaudit.report.schema import (
 SHOWN_SETS = 10  # duplicate sets the report lists (conflicting and leaking ones first)
 SHOWN_IDS = 10  # ids listed per set
 SHOWN_OUTLIERS = 10
+NO_GROUP = "(none)"  # the group value of a row whose group cell is empty (io.labels)
 PROJECTED_ROWS = 3_000  # rows drawn in the HTML page's 2-D projection
 
 
@@ -68,16 +69,30 @@ class Neighbourhood:
         return {
             "near_duplicate_set": pl.Series(sets, dtype=pl.Int64).set(pl.Series(sets < 0), None),
             "outlier_score": pl.Series(self.outlier_score[rows]).fill_nan(None),
-            "is_outlier": self.is_outlier[rows],
+            "is_outlier": pl.Series(self.is_outlier[rows]).set(
+                pl.Series(np.isnan(self.outlier_score[rows])), None
+            ),
             "knn_agreement": pl.Series(self.agreement[rows]).fill_nan(None),
         }
 
 
 def load_embedded(
-    source: str, table: LabelTable, dataset_ids: pl.Series, config: ScanConfig
+    source: str,
+    table: LabelTable,
+    dataset_ids: pl.Series,
+    config: ScanConfig,
+    scored: bool = True,
 ) -> Embedded:
     """The embeddings of the dataset's rows, joined on id (a .npy is row-aligned with the
     labels file); rows on one side only follow --on-missing."""
+    repeated = dataset_ids.is_duplicated()
+    if repeated.any():
+        shown = describe_ids(dataset_ids.filter(repeated).unique(maintain_order=True))
+        raise InputError(
+            f"The labels '{table.source}' repeat ids ({shown}), and --embeddings joins on the "
+            "id, so each labeled row needs its own. Remove the repeats (a plain scan reports "
+            "them under duplicates)."
+        )
     found = load_features(
         source,
         id_col=config.id_col,
@@ -85,6 +100,8 @@ def load_embedded(
         features_col=config.embeddings_col,
         input_format=None,
         role="embeddings",
+        row_ids=table.ids,
+        id_required=True,
     )
     vectors, ids = found.features.reshape(found.n_rows, -1), found.ids
     if source.endswith(".npy"):
@@ -102,7 +119,7 @@ def load_embedded(
     right = pl.DataFrame({"id": vector_ids, "vector": np.arange(vector_ids.len())})
     joined = left.join(right, on="id", how="inner").sort("row")
     rows, picked = joined["row"].to_numpy(), joined["vector"].to_numpy()
-    warnings = _missing(source, table, label_ids, right, rows, config.on_missing)
+    warnings = _missing(source, table, label_ids, right, rows, config.on_missing, scored)
     if rows.size < 2:
         raise InputError(
             f"Only {count(rows.size, 'labeled row')} of '{table.source}' "
@@ -121,7 +138,23 @@ def load_embedded(
                 f"{describe_ids(chosen_ids, zero)}), which have no direction, so cosine distance "
                 "is undefined for them. Drop those rows, or pass --distance l2."
             )
+        if vectors.shape[1] == 1:
+            raise InputError(
+                f"The embeddings '{source}' have one dimension: by cosine, every row is then "
+                "one of two directions (its sign). Pass --distance l2, or give real embeddings."
+            )
+    _check_distinct(vectors, source)
     return Embedded(source, vectors, rows, chosen_ids, tuple(warnings))
+
+
+def _check_distinct(vectors: np.ndarray, source: str) -> None:
+    """Every row the same vector: nothing to compare, so no figure from it would mean anything."""
+    if (vectors == vectors[:1]).all():
+        raise InputError(
+            f"Every row of the embeddings '{source}' is the same vector, so there are no "
+            "neighbours to tell apart: near-duplicates, outliers and the neighbours' labels "
+            "would all be arbitrary. Check the embeddings (a constant column, a failed export)."
+        )
 
 
 def _is_arange(values: np.ndarray) -> bool:
@@ -135,6 +168,7 @@ def _missing(
     right: pl.DataFrame,
     rows: np.ndarray,
     on_missing: str,
+    scored: bool,
 ) -> list[str]:
     """Labeled rows without an embedding and embeddings of no labeled row: exit 2, or left out
     with a warning under --on-missing drop."""
@@ -162,7 +196,8 @@ def _missing(
             f"The ids of '{table.source}' and the embeddings '{source}' do not match: {detail}. "
             "Fix the files, or pass --on-missing drop to use only the rows present in both."
         )
-    return [f"--on-missing drop: {detail}; those rows were left out of the neighbourhood."]
+    where = "the neighbourhood" if scored else "the scan"
+    return [f"--on-missing drop: {detail}; those rows were left out of {where}."]
 
 
 def knn_scores(
@@ -224,7 +259,8 @@ def analyse(
         own_labels = dataset.labels[rows]
         votes = nb.neighbour_votes(indices, own_labels, dataset.n_classes)
         agreement = nb.knn_agreement(votes, k, own_labels)
-    duplicates = _duplicates_section(dataset, embedded, set_of, pairs, radius, config)
+    scale = getattr(neighbours, "scale", 1.0)
+    duplicates = _duplicates_section(dataset, embedded, set_of, pairs, radius * scale, config)
     outliers = _outliers_section(dataset, embedded, scores, flagged, cut)
     info = NeighboursSection(
         source=embedded.source,
@@ -283,6 +319,7 @@ def _projection(
         "outlier": flagged[sample].tolist(),
         "duplicate": (set_of[sample] >= 0).tolist(),
         "disagrees": (agreement[sample] < 0.5).tolist(),
+        "every_row": bool(sample.size == m),
     }
 
 
@@ -320,15 +357,14 @@ def _duplicates_section(
     if groups is not None:
         for column in groups.columns:
             values = groups[column].gather(embedded.rows[in_set])
-            leaks[column] = _spans(
-                member_sets, values.cast(pl.Categorical).to_physical().to_numpy(), n_sets
-            )
+            codes = values.cast(pl.Categorical).to_physical().to_numpy().astype(np.int64)
+            known = (values != NO_GROUP).to_numpy()  # a row without a value shows no leak
+            leaks[column] = _spans(member_sets[known], codes[known], n_sets)
     leaking_any = np.zeros(n_sets, dtype=bool)
     for spans in leaks.values():
         leaking_any |= spans
     sizes = np.bincount(member_sets, minlength=n_sets) if n_sets else np.zeros(0, np.int64)
-    # Conflicting and leaking sets first, then the largest (set numbers are by size already).
-    order = np.lexsort((np.arange(n_sets), ~leaking_any, ~conflicting))[:SHOWN_SETS]
+    order = _shown_sets(conflicting, leaking_any)
     shown = [
         _describe_set(dataset, embedded, int(s), set_of, bool(conflicting[s]), leaks) for s in order
     ]
@@ -349,6 +385,16 @@ def _duplicates_section(
         leaking_sets=int(leaking_any.sum()),
         examples=shown,
     )
+
+
+def _shown_sets(conflicting: np.ndarray, leaking: np.ndarray) -> np.ndarray:
+    """The sets the report lists: leaking ones (up to half), then conflicting ones, then the
+    largest; so neither kind hides the other (set numbers are by size already)."""
+    everything = np.arange(conflicting.size)
+    leaks = everything[leaking][: SHOWN_SETS // 2]
+    conflicts = everything[conflicting & ~np.isin(everything, leaks)]
+    rest = everything[~np.isin(everything, leaks) & ~np.isin(everything, conflicts)]
+    return np.concatenate([leaks, conflicts, rest])[:SHOWN_SETS]
 
 
 def _spans(member_sets: np.ndarray, codes: np.ndarray, n_sets: int) -> np.ndarray:
@@ -429,7 +475,7 @@ def with_neighbourhood(
         neighbours = search(embedded, config)
     else:
         base = build_dataset(table, None, vocabulary, extra_warnings=warnings)
-        embedded = load_embedded(config.embeddings, table, base.ids, config)
+        embedded = load_embedded(config.embeddings, table, base.ids, config, scored=False)
         neighbours = search(embedded, config)
         scores = knn_scores(embedded, neighbours, base.labels, base.indicators, vocabulary)
         if embedded.rows.size < base.n_samples:  # --on-missing drop: the embedded rows only

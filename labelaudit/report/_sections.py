@@ -309,12 +309,19 @@ def neighbour_summary(data: dict[str, Any]) -> list[str]:
         if info["measured_recall"] is not None
         else ""
     )
+    multi = data["dataset"]["task"] == "multilabel"
+    agreeing = (
+        "the mean Jaccard similarity of a row's tags with its neighbours' is "
+        f"{info['mean_agreement']:.3f}"
+        if multi
+        else f"on average {100 * info['mean_agreement']:.1f}% of a row's neighbours share its label"
+    )
     lines = [
-        f"{count(info['rows'], 'row')} x {info['dimensions']:,} dimensions from "
-        f"{info['source']}; {info['k']} nearest neighbours by {info['distance']} distance "
-        f"({search}; {info['seconds']:.1f} s)",
+        f"{count(info['rows'], 'row')} x {count(info['dimensions'], 'dimension')} from "
+        f"{info['source']}; {count(info['k'], 'nearest neighbour')} by {info['distance']} "
+        f"distance ({search}; {info['seconds']:.1f} s)",
         f"near-duplicates: {count(dup['sets'], 'set')} of {count(dup['rows_in_sets'], 'row')} "
-        f"(distance <= {dup['radius']:.4g}, {dup['threshold']:g} x the median k-th neighbour "
+        f"(distance <= {dup['radius']:.4g}, {dup['threshold']:g} x the median nearest-neighbour "
         f"distance); {dup['conflicting_sets']:,} with conflicting labels"
         + "".join(
             f"; {count(leak['sets'], 'set')} across {leak['column']} values"
@@ -322,9 +329,8 @@ def neighbour_summary(data: dict[str, Any]) -> list[str]:
         ),
         f"outliers: {count(out['flagged'], 'row')} ({100 * out['share']:.2f}%) score above "
         f"{out['fence']:.3g} (Tukey's far-out fence; 1 is a typical row)",
-        f"neighbour agreement: on average {100 * info['mean_agreement']:.1f}% of a row's "
-        f"neighbours share its label; {count(info['rows_agreeing_below_half'], 'row')} below "
-        "half",
+        f"neighbour agreement: {agreeing}; {count(info['rows_agreeing_below_half'], 'row')} "
+        "below half",
     ]
     return lines
 

@@ -292,7 +292,8 @@ def projection(data: dict[str, Any], legend_classes: int = 10) -> Any:
                  label="outlier")  # fmt: skip
     axes.set_xlabel("first principal component")
     axes.set_ylabel("second principal component")
-    axes.set_title(f"Embeddings: a sample of {x.size:,} rows")
+    every = points.get("every_row", False)
+    axes.set_title(f"Embeddings: {'all' if every else 'a sample of'} {x.size:,} rows")
     axes.legend(loc="best", fontsize=7, markerscale=1.5)
     return figure
 
