@@ -142,9 +142,10 @@ class ScanConfig:
         "annotator", "`labelaudit annotators`: the column naming who gave each label."
     )
     group_cols: tuple[str, ...] = setting(
-        (), "Labels columns that group the rows (e.g. split, source; repeat or comma-separate). "
-        "Near-duplicate sets that span several values of one are reported as leakage; without "
-        "it, a column named 'split' is used when the labels have one.", key="group_col",
+        (), "Labels columns that group the rows (e.g. split, source, annotator; repeat or "
+        "comma-separate): the scan is broken down by each, and the groups that stand out are "
+        "named (docs/groups.md); near-duplicate sets across their values are leakage (with "
+        "--embeddings, a 'split' column serves without this).", key="group_col",
     )  # fmt: skip
     embeddings: str | None = setting(
         None, "Embeddings of the rows: a table with the id and one list column (or "

@@ -51,8 +51,12 @@ CASES = {
 }
 
 
-# The embeddings' rules pass and fail in tests/test_embeddings.py (they need --embeddings).
+# The embeddings' and the groups' rules pass and fail in tests/test_embeddings.py and
+# tests/test_groups.py (they need --embeddings or --group-col).
 EMBEDDING_RULES = {
+    "max_group_suspect_rate",
+    "min_group_macro_f1",
+    "max_flagged_groups",
     "max_duplicate_sets",
     "max_conflicting_duplicate_sets",
     "max_leaking_duplicate_sets",

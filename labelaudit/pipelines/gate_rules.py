@@ -20,6 +20,7 @@ SEVERITIES = ("warning", "error")
 PREDS = "predictions"
 BASELINE = "baseline"
 EMBEDDINGS = "embeddings"
+GROUPS = "groups"
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,28 @@ def _neighbourhood(section: str, *keys: str) -> Callable[[GateInputs], Any]:
     return measure
 
 
+def _worst_group(key: str, worst: Callable[..., Any]) -> Callable[[GateInputs], Any]:
+    """The worst value of a per-group figure over every --group-col column's groups; None
+    without groups or when no group has the figure."""
+
+    def measure(inputs: GateInputs) -> Any:
+        values = [
+            value
+            for groups in (inputs.scan.get("groups") or {}).values()
+            for g in groups
+            if (value := _group_value(g, key)) is not None
+        ]
+        return worst(values) if values else None
+
+    return measure
+
+
+def _group_value(group: dict[str, Any], key: str) -> Any:
+    if key == "macro_f1":
+        return (group.get("metrics") or {}).get("macro", {}).get("f1")
+    return group.get(key)
+
+
 def _leaking_sets(inputs: GateInputs) -> int | None:
     """None (uncomputable) without a group column: no leak can be seen, which is not a pass."""
     near = inputs.scan.get("near_duplicates")
@@ -141,6 +164,14 @@ RULES: dict[str, Rule] = {
              "accuracy (subset accuracy for multi-label)", _metric("accuracy", "subset_accuracy")),
         Rule("min_macro_f1", "min", frozenset({PREDS}), "macro-averaged F1",
              _metric("macro_f1", "macro_f1")),
+        Rule("max_group_suspect_rate", "max", frozenset({PREDS, GROUPS}),
+             "the largest suspect rate of a --group-col group", _worst_group("suspect_rate", max)),
+        Rule("min_group_macro_f1", "min", frozenset({PREDS, GROUPS}),
+             "the smallest macro F1 of a --group-col group", _worst_group("macro_f1", min)),
+        Rule("max_flagged_groups", "max", frozenset({PREDS, GROUPS}),
+             "groups whose suspect rate stands out (Holm-corrected test)",
+             lambda i: sum(g["flagged"] for gs in (i.scan.get("groups") or {}).values()
+                           for g in gs)),
         Rule("max_duplicate_sets", "max", frozenset({EMBEDDINGS}),
              "sets of near-duplicate rows (embeddings)", _neighbourhood("near_duplicates", "sets")),
         Rule("max_conflicting_duplicate_sets", "max", frozenset({EMBEDDINGS}),
@@ -250,6 +281,9 @@ LIMITS: dict[str, tuple[float, float | None]] = {
     "max_conflicting_duplicates": _COUNT,
     "max_suspect_rate": _SHARE,
     "max_class_noise_rate": _SHARE,
+    "max_group_suspect_rate": _SHARE,
+    "min_group_macro_f1": _SHARE,
+    "max_flagged_groups": _COUNT,
     "max_duplicate_sets": _COUNT,
     "max_conflicting_duplicate_sets": _COUNT,
     "max_leaking_duplicate_sets": _COUNT,
@@ -271,6 +305,8 @@ def evaluate(settings: list[RuleSetting], inputs: GateInputs) -> list[GateFindin
         available.add(BASELINE)
     if inputs.scan.get("neighbours") is not None:
         available.add(EMBEDDINGS)
+    if inputs.scan.get("groups"):
+        available.add(GROUPS)
     return [_evaluate_one(RULES[s.name], s, inputs, available) for s in settings]
 
 
@@ -280,7 +316,8 @@ def _evaluate_one(
     missing = sorted(rule.needs - available)
     measured = None if missing else rule.measure(inputs)
     if missing or measured is None:
-        flags = {PREDS: "--preds", BASELINE: "--baseline", EMBEDDINGS: "--embeddings"}
+        flags = {PREDS: "--preds", BASELINE: "--baseline", EMBEDDINGS: "--embeddings",
+                 GROUPS: "--group-col"}  # fmt: skip
         why = (
             f"needs {' and '.join(missing)} (pass {' and '.join(flags[m] for m in missing)})"
             if missing

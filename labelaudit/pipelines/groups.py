@@ -16,7 +16,7 @@ from labelaudit.core.scores import MulticlassScoreSums
 from labelaudit.io.dataset import Dataset
 from labelaudit.pipelines.metrics_sections import multiclass_metrics_section
 from labelaudit.pipelines.passes import probability_chunks
-from labelaudit.report.schema import GroupPair, GroupStats
+from labelaudit.report.schema import Finding, GroupPair, GroupStats
 
 MIN_GROUP_ROWS = 30  # smaller groups are pooled into one, named SMALL_GROUPS
 SMALL_GROUPS = "(groups under 30 rows)"
@@ -171,7 +171,7 @@ def _wilson(successes: int, n: int) -> tuple[float, float]:
 
 def _test(found: dict[str, list[dict[str, Any]]]) -> None:
     """Each group's suspect rate against the rest of its column's rows (one-sided, pooled
-    two-proportion z-test); Holm's correction over all groups; flagged below FAMILY_ALPHA."""
+    two-proportion z-test); p-values Holm-adjusted over all groups; flagged below FAMILY_ALPHA."""
     tests = []
     for groups in found.values():
         total_suspects = sum(g["n_suspects"] for g in groups)
@@ -189,12 +189,32 @@ def _test(found: dict[str, list[dict[str, Any]]]) -> None:
             g["p_value"] = 0.5 * math.erfc(z / math.sqrt(2))
             tests.append(g)
     tests.sort(key=lambda g: g["p_value"])
-    for i, g in enumerate(tests):  # Holm: stop at the first that fails its threshold
-        if g["p_value"] * (len(tests) - i) >= FAMILY_ALPHA:
-            break
-        g["flagged"] = True
+    running = 0.0
+    for i, g in enumerate(tests):  # Holm's step-down adjustment, kept monotone
+        running = max(running, min(1.0, g["p_value"] * (len(tests) - i)))
+        g["p_value"] = running
+        g["flagged"] = running < FAMILY_ALPHA
 
 
 def _order(group: GroupStats | dict[str, Any]) -> tuple:
     g = group if isinstance(group, dict) else group.__dict__
     return (not g["flagged"], -(g["suspect_rate"] or 0.0), g["group"])
+
+
+def group_findings(groups: dict[str, list[GroupStats]]) -> list[Finding]:
+    """A warning per group whose suspect rate stands out from the rest of its column."""
+    found = []
+    for column, stats in groups.items():
+        for g in stats:
+            if g.flagged and g.suspect_rate is not None:
+                found.append(
+                    Finding(
+                        "group_stands_out",
+                        "warning",
+                        f"{column} = {g.group}: {100 * g.suspect_rate:.1f}% of its "
+                        f"{g.n_scored:,} scored rows are suspects, far above the rest of "
+                        f"{column} (one-sided test, Holm-corrected p = {g.p_value:.2g}).",
+                        g.n_suspects,
+                    )
+                )
+    return found

@@ -113,7 +113,7 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
         example_conflicting_ids=_ids_at(dataset, dups.example_conflicting_rows),
     )
     multilabel = _multilabel_section(dataset) if dataset.multi_label else None
-    metrics = label_issues = table = None
+    metrics = label_issues = table = score_mode = None
     warnings = list(dataset.warnings)
     detect = config.suspect_rule != "none"
     thresholds = decision = None
@@ -156,6 +156,7 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
                 thresholds=thresholds,
             )
             warnings += evaluation.warnings
+            score_mode = evaluation.score_mode
             metrics = multiclass_metrics_section(
                 dataset.classes, evaluation.sums, evaluation.score_mode, decision or "argmax"
             )
@@ -178,6 +179,12 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
         dataset, counts, imbalance, multilabel, label_issues, config
     )
     findings = collect_findings(dataset, imbalance, duplicates, label_issues)
+    groups = None
+    if dataset.groups is not None and config.group_cols:
+        from labelaudit.pipelines.groups import group_findings
+
+        groups = _groups(dataset, config, score_mode, thresholds, table, label_issues)
+        findings = group_findings(groups) + findings
     near = dataset.neighbourhood
     if near is not None and table is not None:
         table = table.with_columns(near.issue_columns)
@@ -200,7 +207,28 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
         near_duplicates=near.duplicates if near is not None else None,
         outliers=near.outliers if near is not None else None,
         projection=near.projection if near is not None else None,
+        groups=groups,
     )
+
+
+def _groups(
+    dataset: Dataset,
+    config: ScanConfig,
+    score_mode: str | None,
+    thresholds: np.ndarray | None,
+    table: Any,
+    label_issues: Any,
+) -> dict[str, Any]:
+    """The --group-col breakdowns (pipelines.groups), from the issues table's suspects."""
+    from labelaudit.pipelines.groups import group_sections
+
+    issues = None
+    if table is not None:
+        frame = table.get().select("given_label", "suggested_label", "is_suspect")
+        rows = table.dataset_rows
+        issues = frame.with_columns(dataset_row=np.arange(frame.height) if rows is None else rows)
+    errors = label_issues.estimated_errors if label_issues is not None else None
+    return group_sections(dataset, config, score_mode, thresholds, issues, errors)
 
 
 def _models_section(dataset: Dataset) -> ModelsSection | None:

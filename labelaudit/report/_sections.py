@@ -407,3 +407,34 @@ def annotator_rows(data: dict[str, Any], limit: int = 20) -> list[list[str]]:
 
 
 ANNOTATOR_HEADER = ["annotator", "labels", "quality", "vs consensus", "vs majority", "mixes up"]
+
+
+def group_rows(groups: list[dict[str, Any]], limit: int = 15) -> list[list[str]]:
+    """One row per group (standing-out ones first): size, accuracy, macro F1, suspects."""
+    rows = []
+    for g in groups[:limit]:
+        metrics = g["metrics"] or {}
+        rate = g["suspect_rate"]
+        interval = g["suspect_rate_interval"]
+        pairs = ", ".join(
+            f"{p['given']} -> {p['suggested']} {p['count']} ({p['lift']:.1f}x)"
+            for p in g["top_pairs"][:2]
+        )
+        rows.append(
+            [
+                g["group"] + (" (stands out)" if g["flagged"] else ""),
+                f"{g['n']:,}",
+                f"{metrics['accuracy']:.3f}" if "accuracy" in metrics else "-",
+                f"{metrics['macro']['f1']:.3f}" if metrics else "-",
+                f"{g['n_suspects']:,}",
+                "-"
+                if rate is None
+                else f"{100 * rate:.1f}% ({100 * interval[0]:.1f}-{100 * interval[1]:.1f})",
+                pairs or "-",
+            ]
+        )
+    return rows
+
+
+GROUP_HEADER = ["group", "rows", "accuracy", "macro F1", "suspects", "suspect rate (95%)",
+                "concentrated pairs"]  # fmt: skip

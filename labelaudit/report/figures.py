@@ -298,6 +298,32 @@ def projection(data: dict[str, Any], legend_classes: int = 10) -> Any:
     return figure
 
 
+def group_rates(data: dict[str, Any], column: str, limit: int = 30) -> Any:
+    """Each group's suspect rate with its 95% Wilson interval (the first `limit` groups)."""
+    groups = [
+        g for g in (data.get("groups") or {}).get(column, []) if g["suspect_rate"] is not None
+    ]
+    if not groups:
+        return None
+    groups = groups[:limit]
+    rates = np.array([g["suspect_rate"] for g in groups])
+    low = rates - np.array([g["suspect_rate_interval"][0] for g in groups])
+    high = np.array([g["suspect_rate_interval"][1] for g in groups]) - rates
+    flagged = np.array([g["flagged"] for g in groups])
+    figure = new_figure(7.5, 0.9 + 0.28 * len(groups))
+    axes = figure.add_subplot()
+    y = np.arange(len(groups))[::-1]
+    colours = [PALETTE["alert"] if f else PALETTE["main"] for f in flagged]
+    axes.errorbar(rates, y, xerr=[low, high], fmt="none", ecolor="grey", capsize=2)
+    axes.scatter(rates, y, color=colours, zorder=3)
+    overall = sum(g["n_suspects"] for g in groups) / max(sum(g["n_scored"] for g in groups), 1)
+    axes.axvline(overall, color="grey", linestyle="--", linewidth=1)
+    axes.set_yticks(y, [plain(_short(g["group"], 24)) for g in groups], fontsize=8)
+    axes.set_xlabel("suspect rate")
+    axes.set_title(f"Suspects by {plain(column)}")
+    return figure
+
+
 def annotator_quality(data: dict[str, Any]) -> Any:
     """Each annotator's estimated accuracy against its agreement with the majority vote, dot
     size by its number of labels; flagged ones in red."""

@@ -123,6 +123,17 @@ def _scan_page(page: Page, data: dict[str, Any], level: int = 1) -> None:
         _metrics_section(page, data)
     if data.get("label_issues"):
         _issues_section(page, data)
+    for number, (column, groups) in enumerate((data.get("groups") or {}).items(), start=1):
+        page.add(f"<h2>By {_e(column)}</h2>")
+        page.figure(
+            f"groups_{number}",
+            lambda d, column=column: figures.group_rates(d, column),
+            data,
+            f"Suspect rate per {column} value with its 95% interval; groups that stand out "
+            "(Holm-corrected) in red, the overall rate dashed.",
+        )
+        rows = [[_e(c) for c in row] for row in sections.group_rows(groups, limit=50)]
+        page.add(_table(sections.GROUP_HEADER, rows))
     if data.get("neighbours"):
         _embeddings_section(page, data)
     if data.get("recommendations"):

@@ -87,6 +87,9 @@ def render_markdown(data: dict[str, Any]) -> str:
         if issues["pairs"]:
             lines += ["", "### Confused class pairs", "", *md_list(sections.pair_lines(issues))]
         lines += ["", "### Least healthy classes", "", *md_list(sections.health_lines(issues))]
+    for column, groups in (data.get("groups") or {}).items():
+        lines += ["", f"## By {md_text(column)}", ""]
+        lines += md_table(sections.GROUP_HEADER, sections.group_rows(groups))
     if data.get("neighbours"):
         lines += ["", "## Embeddings", "", *md_list(sections.neighbour_summary(data))]
         sets = sections.duplicate_set_lines(data)

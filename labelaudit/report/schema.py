@@ -466,6 +466,7 @@ class ScanReport(JsonReport):
     neighbours: NeighboursSection | None = None
     near_duplicates: NearDuplicatesSection | None = None
     outliers: OutliersSection | None = None
+    groups: dict[str, list[GroupStats]] | None = None
     schema_version: str = SCHEMA_VERSION
     command: str = field(default="scan")
     # A 2-D projection of a sample of the embedded rows: drawn on the HTML page only.
@@ -712,6 +713,34 @@ class ClassThreshold:
     recall_before: float
     precision_after: float
     recall_after: float
+
+
+@dataclass(frozen=True)
+class GroupPair:
+    """A suspect pair (given -> suggested) within a group, and how concentrated it is there."""
+
+    given: str
+    suggested: str
+    count: int
+    lift: float  # its share of the group's suspects over its share of all suspects
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    """One value of a --group-col column: its rows, metrics and suspects."""
+
+    group: str
+    n: int
+    n_scored: int
+    metrics: MulticlassMetricsSection | None  # the scan's metrics on the group's rows
+    n_suspects: int
+    suspect_rate: float | None
+    suspect_rate_interval: list[float | None] | None  # 95% Wilson interval
+    noise_rate: float | None  # its share of the estimated label errors, per scored row
+    top_pairs: list[GroupPair]
+    p_value: float | None  # one-sided, Holm-adjusted: suspect rate above the rest's
+    flagged: bool  # Holm-corrected p below 0.05
+    pooled: bool  # the groups under 30 rows, pooled into one
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,12 @@ def render_text(data: dict[str, Any]) -> str:
         lines += [f"  {line}" for line in sections.models_lines(data["models"])]
     if data.get("label_issues"):
         lines += _issues_text(data["label_issues"])
+    for column, groups in (data.get("groups") or {}).items():
+        lines += [
+            "",
+            f"By {column} ({len(groups):,} groups)",
+            *_table_text(sections.GROUP_HEADER, sections.group_rows(groups)),
+        ]
     if data.get("neighbours"):
         lines += ["", "Embeddings", *(f"  {x}" for x in sections.neighbour_summary(data))]
         sets = sections.duplicate_set_lines(data)
@@ -211,13 +217,17 @@ def render_annotators_text(data: dict[str, Any]) -> str:
     lines = [f"labelaudit annotators: {data['dataset']['source']}", ""]
     lines += [f"  {x}" for x in sections.annotators_summary(data)]
     rows = sections.annotator_rows(data)
-    header = sections.ANNOTATOR_HEADER
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    lines += ["", "Annotators (worst first)"]
-    for row in [header, *rows]:
-        cells = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
-        lines.append(("  " + cells).rstrip())
+    lines += ["", "Annotators (worst first)", *_table_text(sections.ANNOTATOR_HEADER, rows)]
     if len(data["annotators"]) > len(rows):
         lines.append(f"  ... {len(data['annotators']) - len(rows):,} more in --format json")
     lines += _notes_text(data)
     return human_lines(lines)
+
+
+def _table_text(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Columns padded to their widest cell, indented two spaces."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    return [
+        ("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))).rstrip()
+        for row in [header, *rows]
+    ]
