@@ -137,4 +137,9 @@ def test_groups_without_predictions_and_multilabel(cli: CliRun, tmp_path: Path) 
                  "source", "--format", "json")  # fmt: skip
     assert result.exit_code == 0, result.output
     groups = json.loads(result.stdout)["groups"]["source"]
-    assert all(g["metrics"] is None and g["suspect_rate"] is not None for g in groups)
+    predicted = scores >= 0.5
+    for g in groups:
+        rows = source == g["group"]
+        expected = f1_score(tags[rows], predicted[rows], average="micro", zero_division=0)
+        assert g["metrics"]["micro"]["f1"] == pytest.approx(expected, abs=1e-12)
+        assert g["suspect_rate"] is not None

@@ -12,9 +12,13 @@ import numpy as np
 import polars as pl
 
 from labelaudit.config import ScanConfig
+from labelaudit.core.metrics_multilabel import multilabel_metrics
 from labelaudit.core.scores import MulticlassScoreSums
 from labelaudit.io.dataset import Dataset
-from labelaudit.pipelines.metrics_sections import multiclass_metrics_section
+from labelaudit.pipelines.metrics_sections import (
+    multiclass_metrics_section,
+    multilabel_metrics_section,
+)
 from labelaudit.pipelines.passes import probability_chunks
 from labelaudit.report.schema import Finding, GroupPair, GroupStats
 
@@ -111,23 +115,58 @@ def _metrics(
     score_mode: str | None,
     thresholds: np.ndarray | None,
 ) -> list[Any] | None:
-    """Each group's metrics, the scan's own sections on its rows (one more pass over the
-    scores); multi-class only."""
-    if dataset.scores is None or score_mode is None or dataset.multi_label:
+    """Each group's metrics, the scan's own sections on its rows, from one more pass over the
+    scores. Multi-label groups gather their rows' probabilities (average precision needs every
+    score of a class): (N, K) in memory."""
+    if dataset.scores is None or score_mode is None:
         return None
+    if dataset.multi_label:
+        return _multilabel_metrics(dataset, codes, n_groups, config, score_mode, thresholds)
     sums = [MulticlassScoreSums(dataset.n_classes, thresholds=thresholds) for _ in range(n_groups)]
     for probs, rows in probability_chunks(dataset, score_mode, config.chunk_rows)():
-        group_of = codes[rows]
-        order = np.argsort(group_of, kind="stable")
-        bounds = np.searchsorted(group_of[order], np.arange(n_groups + 1))
-        for g in np.flatnonzero(np.diff(bounds)):  # groups, not rows
-            chosen = order[bounds[g] : bounds[g + 1]]
+        for g, chosen in _by_group(codes[rows], n_groups):
             sums[g].update(probs[chosen], dataset.labels[rows[chosen]])
     decision = "argmax" if thresholds is None else "per-class thresholds"
     return [
         multiclass_metrics_section(dataset.classes, s, score_mode, decision) if s.rows else None
         for s in sums
     ]
+
+
+def _multilabel_metrics(
+    dataset: Dataset,
+    codes: np.ndarray,
+    n_groups: int,
+    config: ScanConfig,
+    score_mode: str,
+    thresholds: np.ndarray | None,
+) -> list[Any]:
+    probs: list[list[np.ndarray]] = [[] for _ in range(n_groups)]
+    rows_of: list[list[np.ndarray]] = [[] for _ in range(n_groups)]
+    for chunk, rows in probability_chunks(dataset, score_mode, config.chunk_rows)():
+        for g, chosen in _by_group(codes[rows], n_groups):
+            probs[g].append(chunk[chosen])
+            rows_of[g].append(rows[chosen])
+    threshold = config.threshold if thresholds is None else thresholds
+    decision = f"p >= {config.threshold:g}" if thresholds is None else "per-class thresholds"
+    out: list[Any] = []
+    for g in range(n_groups):
+        if not rows_of[g]:
+            out.append(None)
+            continue
+        rows = np.concatenate(rows_of[g])
+        figures = multilabel_metrics(dataset.indicators[rows], np.concatenate(probs[g]), threshold)
+        out.append(
+            multilabel_metrics_section(dataset.classes, figures, score_mode, decision, rows.size)
+        )
+    return out
+
+
+def _by_group(group_of: np.ndarray, n_groups: int) -> list[tuple[int, np.ndarray]]:
+    """A chunk's positions grouped by group (a loop over the groups present, not rows)."""
+    order = np.argsort(group_of, kind="stable")
+    bounds = np.searchsorted(group_of[order], np.arange(n_groups + 1))
+    return [(int(g), order[bounds[g] : bounds[g + 1]]) for g in np.flatnonzero(np.diff(bounds))]
 
 
 def _concentrated_pairs(

@@ -331,14 +331,17 @@ def multiclass_score_mode(dataset: Dataset, mode: str, chunk_rows: int) -> Score
 def probability_chunks(
     dataset: Dataset, score_mode: str, chunk_rows: int, sparse: bool = False
 ) -> Callable[[np.ndarray | None], Iterator[tuple[np.ndarray | SparseRows, np.ndarray]]]:
-    """Chunks of probabilities (scores read as `score_mode`), for later passes over the data;
-    with `sparse`, top-k scores come as SparseRows (already probabilities)."""
+    """Chunks of probabilities (scores read as `score_mode`; multi-label ones class by class),
+    for later passes over the data; with `sparse`, top-k scores come as SparseRows (already
+    probabilities)."""
 
     def chunks(
         needed: np.ndarray | None = None,
     ) -> Iterator[tuple[np.ndarray | SparseRows, np.ndarray]]:
         for raw, rows in dataset.score_chunks(chunk_rows, needed, sparse=sparse):
-            yield (raw if isinstance(raw, SparseRows) else to_probabilities(raw, score_mode)), rows
+            if not isinstance(raw, SparseRows):  # multi-label: each class on its own (sigmoid)
+                raw = to_probabilities(raw, score_mode, multi_label=dataset.multi_label)
+            yield raw, rows
 
     return chunks
 

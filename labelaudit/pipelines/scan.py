@@ -136,6 +136,7 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
                 against_threshold=config.threshold,
             )
             warnings += evaluation.warnings
+            score_mode = evaluation.score_mode
             metrics = multilabel_metrics_section(
                 dataset.classes,
                 evaluation.metrics,

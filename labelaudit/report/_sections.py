@@ -414,6 +414,7 @@ def group_rows(groups: list[dict[str, Any]], limit: int = 15) -> list[list[str]]
     rows = []
     for g in groups[:limit]:
         metrics = g["metrics"] or {}
+        accuracy = metrics.get("accuracy", metrics.get("subset_accuracy"))  # multi-label: subset
         rate = g["suspect_rate"]
         interval = g["suspect_rate_interval"]
         pairs = ", ".join(
@@ -424,7 +425,7 @@ def group_rows(groups: list[dict[str, Any]], limit: int = 15) -> list[list[str]]
             [
                 g["group"] + (" (stands out)" if g["flagged"] else ""),
                 f"{g['n']:,}",
-                f"{metrics['accuracy']:.3f}" if "accuracy" in metrics else "-",
+                "-" if accuracy is None else f"{accuracy:.3f}",
                 f"{metrics['macro']['f1']:.3f}" if metrics else "-",
                 f"{g['n_suspects']:,}",
                 "-"

@@ -732,7 +732,8 @@ class GroupStats:
     group: str
     n: int
     n_scored: int
-    metrics: MulticlassMetricsSection | None  # the scan's metrics on the group's rows
+    # the scan's metrics section on the group's rows (multi-class or multi-label)
+    metrics: MulticlassMetricsSection | MultilabelMetricsSection | None
     n_suspects: int
     suspect_rate: float | None
     suspect_rate_interval: list[float | None] | None  # 95% Wilson interval
