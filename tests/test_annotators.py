@@ -61,7 +61,7 @@ def test_an_em_round_equals_a_direct_computation() -> None:
         counts[j, :, label] += posterior[i]
     np.testing.assert_allclose(confusion, counts / counts.sum(axis=2, keepdims=True))
     np.testing.assert_allclose(prior, posterior.mean(axis=0))
-    updated, likelihood = ann._e_step(a, confusion, prior, None)
+    updated, likelihood = ann._e_step(a, confusion, prior)
     direct = np.tile(np.log(prior), (300, 1))
     for i, j, label in zip(a.item, a.annotator, a.label, strict=True):
         direct[i] += np.log(confusion[j, :, label])
@@ -215,3 +215,50 @@ def test_a_million_annotations_run_vectorized() -> None:
     a, truth, _ = simulate(n=100_000, k=5, m=50, per=3, seed=6)
     consensus = ann.dawid_skene(a)
     assert consensus.posterior.shape == (100_000, 5) and np.mean(consensus.label == truth) > 0.8
+
+
+def test_review_findings_null_labels_roles_and_unestimable_quality(
+    cli: CliRun, tmp_path: Path
+) -> None:
+    good = pl.DataFrame(
+        {"id": [1, 1, 2, 2, 3, 3], "annotator": ["a", "b", "a", "b", "a", "b"],
+         "label": ["x", "y", "x", None, "y", "y"]}
+    )  # fmt: skip
+    good.write_csv(tmp_path / "null.csv")
+    result = cli("annotators", "null.csv", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "no label" in result.stderr
+    assert json.loads(result.stdout)["dataset"]["n_annotations"] == 5
+    clash = cli("annotators", "null.csv", "--annotator-col", "label")
+    assert clash.exit_code == 2 and "three different columns" in clash.output
+    assert "not supported" in bad(cli, tmp_path, good.drop_nulls(), "--label-sep", "|")
+    alone = pl.DataFrame({"id": [1, 2, 3], "annotator": ["a", "b", "c"], "label": ["x", "y", "x"]})
+    alone.write_csv(tmp_path / "alone.csv")
+    report = json.loads(cli("annotators", "alone.csv", "--format", "json").stdout)
+    assert all(q["quality"] is None for q in report["annotators"])
+
+
+def test_a_confident_wrong_model_does_not_take_over(cli: CliRun, tmp_path: Path) -> None:
+    """The model is one more annotator whose confusion matrix is learned: random, sharp
+    probabilities weigh little."""
+    truth = write_annotations(tmp_path, seed=8)
+    rng = np.random.default_rng(9)
+    sharp = rng.dirichlet(np.full(4, 0.3), size=1500).astype(np.float32)
+    frame = preds_frame(sharp, ["ant", "bee", "cat", "dog"], ids=np.arange(1500))
+    frame.with_columns(pl.format("item{}", pl.col("id")).alias("id")).write_parquet(
+        tmp_path / "sharp.parquet"
+    )
+    names = np.array(["ant", "bee", "cat", "dog"])
+    accuracy = {}
+    for label, extra in (("alone", []), ("model", ["--preds", "sharp.parquet"])):
+        result = cli("annotators", "ann.csv", *extra, "--consensus-out", f"{label}.csv")
+        assert result.exit_code == 0, result.output
+        consensus = pl.read_csv(tmp_path / f"{label}.csv")
+        order = consensus["id"].str.slice(4).cast(pl.Int64).to_numpy()
+        accuracy[label] = (consensus["consensus_label"].to_numpy() == names[truth[order]]).mean()
+    assert accuracy["model"] >= accuracy["alone"] - 0.01
+    two = cli("annotators", "ann.csv", "--preds", "sharp.parquet", "--preds", "sharp.parquet",
+              "--format", "json")  # fmt: skip
+    assert two.exit_code == 0, two.output
+    listed = [q["annotator"] for q in json.loads(two.stdout)["annotators"]]
+    assert sum(name.startswith("(model") for name in listed) == 2

@@ -120,6 +120,7 @@ def test_groups_without_predictions_and_multilabel(cli: CliRun, tmp_path: Path) 
     assert result.exit_code == 0
     groups = json.loads(result.stdout)["groups"]["source"]
     assert all(g["metrics"] is None and g["suspect_rate"] is None for g in groups)
+    assert all(g["n_suspects"] is None and not g["flagged"] for g in groups)
     assert sum(g["n"] for g in groups) == 4000
     rng = np.random.default_rng(3)
     tags = rng.random((600, 3)) < 0.4
@@ -143,3 +144,20 @@ def test_groups_without_predictions_and_multilabel(cli: CliRun, tmp_path: Path) 
         expected = f1_score(tags[rows], predicted[rows], average="micro", zero_division=0)
         assert g["metrics"]["micro"]["f1"] == pytest.approx(expected, abs=1e-12)
         assert g["suspect_rate"] is not None
+
+
+def test_missing_values_and_id_like_columns(cli: CliRun, tmp_path: Path) -> None:
+    write_problem(tmp_path)
+    labels = pl.read_csv(tmp_path / "labels.csv")
+    source = labels["source"].to_list()
+    source[:40] = [""] * 20 + ["NaN"] * 20
+    labels.with_columns(
+        pl.Series("source", source), pl.format("u{}", pl.col("id")).alias("uid")
+    ).write_csv(tmp_path / "labels.csv")
+    result = cli("scan", "labels.csv", "--preds", "preds.parquet", "--group-col", "source,uid",
+                 "--format", "json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    names = [g["group"] for g in report["groups"]["source"]]
+    assert "(none)" in names and "" not in names and "NaN" not in names
+    assert any("like an id" in w for w in report["warnings"])

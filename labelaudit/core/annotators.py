@@ -1,5 +1,5 @@
 """Several annotators per item: majority vote, Dawid-Skene consensus (EM over per-annotator
-confusion matrices, optionally with a model's probabilities as each item's prior), annotator
+confusion matrices), annotator
 quality, and agreement (Krippendorff's alpha, Fleiss' kappa, pairwise agreement).
 
 Annotations are three aligned integer arrays: item (0..n-1), annotator (0..m-1) and label
@@ -97,23 +97,18 @@ class Consensus:
         return diagonal @ self.prior
 
 
-def dawid_skene(a: Annotations, model: np.ndarray | None = None) -> Consensus:
-    """EM for the Dawid-Skene model, started from the (soft) majority vote. With `model` (items,
-    K) out-of-sample probabilities, each item's prior is the model's distribution instead of the
-    shared class prior (the model is one more, independent, source of evidence)."""
+def dawid_skene(a: Annotations) -> Consensus:
+    """EM for the Dawid-Skene model, started from the (soft) majority vote. (A model's scores
+    join as one more annotator: pipelines/annotators.py.)"""
     counts = a.counts()
     posterior = (counts + 1e-9) / (counts + 1e-9).sum(axis=1, keepdims=True)
-    if model is not None:
-        posterior = posterior * model
-        posterior /= posterior.sum(axis=1, keepdims=True)
-    log_model = None if model is None else np.log(np.clip(model, 1e-12, 1.0))
     converged = False
     rounds = 0
     previous = -np.inf
     while rounds < MAX_ROUNDS and not converged:  # EM rounds, each vectorized over annotations
         rounds += 1
         confusion, prior = _m_step(a, posterior)
-        posterior, likelihood = _e_step(a, confusion, prior, log_model)
+        posterior, likelihood = _e_step(a, confusion, prior)
         converged = likelihood - previous <= TOLERANCE * abs(likelihood)
         previous = likelihood
     confusion, prior = _m_step(a, posterior)
@@ -136,9 +131,7 @@ def _m_step(a: Annotations, posterior: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return confusion, prior / prior.sum()
 
 
-def _e_step(
-    a: Annotations, confusion: np.ndarray, prior: np.ndarray, log_model: np.ndarray | None
-) -> tuple[np.ndarray, float]:
+def _e_step(a: Annotations, confusion: np.ndarray, prior: np.ndarray) -> tuple[np.ndarray, float]:
     """Each item's class distribution given its annotations (a sum of log-likelihoods), and
     the annotations' log-likelihood under the model (EM never lowers it)."""
     k = a.n_classes
@@ -147,7 +140,7 @@ def _e_step(
     items, starts, _ = a.by_item
     log_post = np.zeros((a.n_items, k))
     log_post[items] = np.add.reduceat(table[a.pairs_by_item], starts, axis=0)
-    log_post += np.log(prior)[None, :] if log_model is None else log_model
+    log_post += np.log(prior)[None, :]
     top = log_post.max(axis=1, keepdims=True)
     post = np.exp(log_post - top)
     total = post.sum(axis=1, keepdims=True)

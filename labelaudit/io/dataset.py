@@ -230,7 +230,8 @@ def resolve_classes(
         unknown = sorted(set(present) - set(fixed))
         if unknown:
             raise InputError(
-                f"{len(unknown)} label values in '{table.source}' are not in --classes: "
+                f"{count(len(unknown), 'label value')} in '{table.source}' "
+                f"{agree(len(unknown), 'is', 'are')} not in --classes: "
                 f"{', '.join(unknown[:10])}. Add them to the classes file or fix the labels."
             )
         if scores is not None and getattr(scores, "topk", None) is not None:

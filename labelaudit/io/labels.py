@@ -145,8 +145,14 @@ def _group_columns(
     chosen = [*wanted, *(c for c in optional if c in frame.columns and c not in taken)]
     if not chosen:
         return None
+    # Empty text and float NaN are missing values too: all of them are the group '(none)'.
     return frame.select(
-        pl.col(c).cast(pl.String).fill_null("(none)") for c in dict.fromkeys(chosen)
+        pl.when(pl.col(c).cast(pl.String).str.strip_chars().is_in(["", "NaN", "nan"]))
+        .then(None)
+        .otherwise(pl.col(c).cast(pl.String))
+        .fill_null("(none)")
+        .alias(c)
+        for c in dict.fromkeys(chosen)
     )
 
 

@@ -6,6 +6,7 @@ agreement. docs/annotators.md documents every rule."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -18,7 +19,7 @@ from labelaudit.io.dataset import build_dataset, resolve_classes
 from labelaudit.io.labels import LabelTable, describe_ids, load_labels
 from labelaudit.io.load import ScoreSources, load_score_matrices
 from labelaudit.io.predictions import read_class_file
-from labelaudit.io.tables import read_table
+from labelaudit.io.tables import read_table, table_columns
 from labelaudit.pipelines.passes import multiclass_score_mode, probability_chunks
 from labelaudit.report.schema import (
     AgreementSection,
@@ -41,6 +42,11 @@ def run_annotators(
 ) -> AnnotatorsReport:
     """Read the annotations (and a model's scores of the items) and build the report."""
     frame, name = _read(source, config)
+    if config.label_sep is not None:
+        raise InputError(
+            f"--label-sep: each annotation in '{name}' must be one class (multi-label "
+            "annotations are not supported yet)."
+        )
     warnings: list[str] = []
     frame, dropped = _drop_unattributed(frame, config, name)
     warnings += dropped
@@ -57,32 +63,63 @@ def run_annotators(
             f"The annotations '{name}' hold label lists: each annotation must be one class "
             "(multi-label annotations are not supported yet)."
         )
+    if table.null_mask.any():
+        n = int(table.null_mask.sum())
+        items = describe_ids(table.ids, table.null_mask)
+        warnings.append(
+            f"{count(n, 'annotation')} of '{name}' {agree(n, 'has', 'have')} no label and "
+            f"{agree(n, 'was', 'were')} left out (items {items})."
+        )
     fixed = read_class_file(config.classes) if config.classes else None
     matrices = load_score_matrices(preds, config, fixed)
     classes, more = resolve_classes(table, matrices[0] if matrices else None, fixed)
     warnings += more
     encoded = build_dataset(table, None, classes)
     item_ids, item = _codes(encoded.ids)
-    annotator_names, annotator = _codes(frame[config.annotator_col].cast(pl.String))
-    annotations = ann.Annotations(
+    who = frame[config.annotator_col].cast(pl.String).filter(pl.Series(~table.null_mask))
+    annotator_names, annotator = _codes(who)
+    people = ann.Annotations(
         item, annotator, encoded.labels, item_ids.len(), annotator_names.len(), len(classes)
     )
-    majority = ann.majority_vote(annotations)
-    model = None
-    if matrices:
+    majority = ann.majority_vote(people)
+    everyone, names = people, [str(v) for v in annotator_names]
+    for number, matrix in enumerate(matrices, start=1):
         model, model_warnings = _model_probabilities(
-            item_ids, classes, majority, matrices, config, name
+            item_ids, classes, majority, matrix, config, name
         )
         warnings += model_warnings
-    consensus = ann.dawid_skene(annotations, model)
+        everyone = _with_model(everyone, model)
+        names.append(f"(model{'' if len(matrices) == 1 else f' {number}'}: {matrix.source})")
+    consensus = ann.dawid_skene(everyone)
     return _report(
-        name, annotations, item_ids, annotator_names, classes, majority, consensus,
-        matrices[0].source if matrices else None, warnings,
+        name, people, everyone, item_ids, names, classes, majority, consensus,
+        ", ".join(m.source for m in matrices) or None, warnings,
     )  # fmt: skip
+
+
+def _with_model(a: ann.Annotations, model: np.ndarray) -> ann.Annotations:
+    """The model as one more annotator: its most probable class for every item it scored. Its
+    confusion matrix is learned like a person's, so a model that is often wrong weighs little,
+    however confident its probabilities."""
+    scored = np.flatnonzero(~np.isnan(model[:, 0]))
+    return ann.Annotations(
+        np.concatenate([a.item, scored]),
+        np.concatenate([a.annotator, np.full(scored.size, a.n_annotators)]),
+        np.concatenate([a.label, model[scored].argmax(axis=1)]),
+        a.n_items,
+        a.n_annotators + 1,
+        a.n_classes,
+    )
 
 
 def _read(source: str | pl.DataFrame, config: ScanConfig) -> tuple[pl.DataFrame, str]:
     columns = (config.id_col, config.annotator_col, config.label_col)
+    if len(set(columns)) < 3:
+        raise SchemaError(
+            f"--id-col '{config.id_col}', --annotator-col '{config.annotator_col}' and "
+            f"--label-col '{config.label_col}' must name three different columns: the item, "
+            "who labeled it, and the label."
+        )
     if isinstance(source, pl.DataFrame):
         frame, name = source, "annotations DataFrame"
     else:
@@ -93,9 +130,14 @@ def _read(source: str | pl.DataFrame, config: ScanConfig) -> tuple[pl.DataFrame,
     if missing:
         flags = {config.id_col: "--id-col", config.annotator_col: "--annotator-col",
                  config.label_col: "--label-col"}  # fmt: skip
+        every = (
+            frame.columns
+            if isinstance(source, pl.DataFrame)
+            else table_columns(source, "annotations", config.input_format)
+        )
         raise SchemaError(
             f"The annotations '{name}' have no column {', '.join(repr(c) for c in missing)}. "
-            f"Columns found: {', '.join(frame.columns[:20])}. Annotations are long-format, one "
+            f"Columns found: {', '.join(every[:20])}. Annotations are long-format, one "
             "row an annotation: the item's id, the annotator, the label (name them with "
             f"{', '.join(flags[c] for c in missing)})."
         )
@@ -144,11 +186,11 @@ def _one_label_per_annotator(
     conflicting = labels.filter(pl.col("labels") > 1)
     if conflicting.height:
         shown = ", ".join(
-            f"{row[0]!r} by {row[1]!r}" for row in conflicting.head(5).select(keys).iter_rows()
+            f"item {row[0]!r} by {row[1]!r}" for row in conflicting.head(5).select(keys).iter_rows()
         )
         raise InputError(
             f"In '{name}', {count(conflicting.height, 'annotator-item pair')} "
-            f"{agree(conflicting.height, 'has', 'have')} several different labels (e.g. item "
+            f"{agree(conflicting.height, 'has', 'have')} several different labels (e.g. "
             f"{shown}). An annotator gives an item one label: keep the one that counts."
         )
     unique = frame.unique(subset=keys, keep="first", maintain_order=True)
@@ -176,26 +218,32 @@ def _model_probabilities(
     item_ids: pl.Series,
     classes: list[str],
     majority: np.ndarray,
-    matrices: list,
+    matrix: Any,
     config: ScanConfig,
     name: str,
 ) -> tuple[np.ndarray, list[str]]:
-    """The model's probabilities of each item (uniform for an item it did not score, under
-    --on-missing drop), read by the scan's rules."""
-    if len(matrices) > 1:
-        raise InputError("labelaudit annotators takes one model's --preds.")
+    """The model's probabilities of each item, read by the scan's rules (NaN rows for items it
+    did not score, under --on-missing drop)."""
     items = LabelTable(
         source=name, ids=item_ids, has_id_column=True, task="multiclass",
         values=pl.Series("label", np.array(classes, dtype=object)[majority], dtype=pl.String),
         null_mask=np.zeros(item_ids.len(), dtype=bool), integer_labels=False,
     )  # fmt: skip
-    dataset = build_dataset(items, matrices[0], classes, on_missing=config.on_missing)
+    dataset = build_dataset(items, matrix, classes, on_missing=config.on_missing)
     reading = multiclass_score_mode(dataset, config.scores, config.chunk_rows)
-    model = np.full((item_ids.len(), len(classes)), 1 / len(classes))
+    model = np.full((item_ids.len(), len(classes)), np.nan)
     positions = _positions(item_ids, dataset.ids)
     for probs, rows in probability_chunks(dataset, reading.mode, config.chunk_rows)():
         model[positions[rows]] = probs
-    return model, [*dataset.warnings, *reading.warnings]
+    warnings = [w for w in dataset.warnings if not w.startswith("--on-missing drop")]
+    missing = int(np.isnan(model[:, 0]).sum())
+    if missing:
+        warnings.append(
+            f"--on-missing drop: {count(missing, 'item')} {agree(missing, 'has', 'have')} no "
+            f"scores in '{matrix.source}': the model gives {agree(missing, 'it', 'them')} no "
+            "label, and the annotators alone decide."
+        )
+    return model, [*warnings, *reading.warnings]
 
 
 def _positions(all_ids: pl.Series, some: pl.Series) -> np.ndarray:
@@ -206,44 +254,57 @@ def _positions(all_ids: pl.Series, some: pl.Series) -> np.ndarray:
 
 def _report(
     name: str,
-    a: ann.Annotations,
+    people: ann.Annotations,
+    everyone: ann.Annotations,
     item_ids: pl.Series,
-    annotator_names: pl.Series,
+    names: list[str],
     classes: list[str],
     majority: np.ndarray,
     consensus: ann.Consensus,
     predictions: str | None,
     warnings: list[str],
 ) -> AnnotatorsReport:
-    counts = a.counts()
+    """Agreement from the people's annotations; consensus and quality from everyone's (the
+    models included, as annotators)."""
+    counts = people.counts()
     per_item = counts.sum(axis=1)
     label = consensus.label
     quality = consensus.quality
     estimated = consensus.annotator_accuracy()
-    with_consensus = ann.agreement_with(a, label)
-    with_majority = ann.agreement_with(a, majority)
-    n_labels = np.bincount(a.annotator, minlength=a.n_annotators)
-    flagged = _flag(estimated, n_labels)
+    known = _estimable(everyone)
+    with_consensus = ann.agreement_with(everyone, label)
+    with_majority = ann.agreement_with(everyone, majority)
+    n_labels = np.bincount(everyone.annotator, minlength=everyone.n_annotators)
+    flagged = _flag(np.where(known, estimated, np.nan), n_labels)
+    order = np.lexsort((estimated, ~known))  # estimable ones, worst first; then the rest
     annotators = [
         AnnotatorQuality(
-            annotator=str(annotator_names[int(j)]),
+            annotator=names[int(j)],
             n_labels=int(n_labels[j]),
-            quality=float(estimated[j]),
+            quality=float(estimated[j]) if known[j] else None,
             agreement_with_consensus=float(with_consensus[j]),
             agreement_with_majority=float(with_majority[j]),
             flagged=bool(flagged[j]),
-            top_confusions=_confusions(consensus.confusion[j], classes),
+            top_confusions=_confusions(consensus.confusion[j], classes) if known[j] else [],
         )
-        for j in np.argsort(estimated, kind="stable")
+        for j in order
     ]
-    alpha = ann.krippendorff_alpha(a)
-    pairwise = ann.pairwise_agreement(a)
+    if not known.all():
+        n = int((~known).sum())
+        warnings.append(
+            f"{count(n, 'annotator')} labeled only items nobody else labeled, so "
+            f"{agree(n, 'its', 'their')} quality cannot be estimated (shown as n/a): quality "
+            "comes from agreeing or disagreeing with others on the same items."
+        )
+    alpha = ann.krippendorff_alpha(people)
+    pairwise = ann.pairwise_agreement(people)
     agreement = AgreementSection(
         krippendorff_alpha=None if np.isnan(alpha) else alpha,
-        fleiss_kappa=ann.fleiss_kappa(a),
+        fleiss_kappa=ann.fleiss_kappa(people),
         pairwise_agreement=None if np.isnan(pairwise) else pairwise,
-        majority_agreement=float(np.mean(a.label == majority[a.item])),
+        majority_agreement=float(np.mean(people.label == majority[people.item])),
     )
+    per_class = np.bincount(label, minlength=len(classes)).tolist()
     section = ConsensusSection(
         method="dawid_skene_with_model" if predictions else "dawid_skene",
         rounds=consensus.rounds,
@@ -252,17 +313,14 @@ def _report(
         low_quality_items=int((quality < LOW_QUALITY).sum()),
         low_quality_threshold=LOW_QUALITY,
         changed_from_majority=int((label != majority).sum()),
-        per_class={
-            c: int(n)
-            for c, n in zip(classes, np.bincount(label, minlength=len(classes)), strict=True)
-        },
+        per_class=dict(zip(classes, per_class, strict=True)),
     )
     info = AnnotationsInfo(
         source=name,
         predictions=predictions,
-        n_annotations=int(a.item.size),
-        n_items=a.n_items,
-        n_annotators=a.n_annotators,
+        n_annotations=int(people.item.size),
+        n_items=people.n_items,
+        n_annotators=people.n_annotators,
         n_classes=len(classes),
         classes=list(classes),
         annotations_per_item={
@@ -272,16 +330,15 @@ def _report(
         },
         items_with_one_annotation=int((per_item == 1).sum()),
     )
-    names = pl.Series(classes, dtype=pl.String)
-    agreement_share = counts[np.arange(a.n_items), label] / per_item
+    text = pl.Series(classes, dtype=pl.String)
     table = pl.DataFrame(
         {
             "id": item_ids,
-            "consensus_label": names.gather(label),
+            "consensus_label": text.gather(label),
             "consensus_quality": quality,
             "n_annotations": per_item.astype(np.int64),
-            "agreement": agreement_share,
-            "majority_label": names.gather(majority),
+            "agreement": counts[np.arange(people.n_items), label] / per_item,
+            "majority_label": text.gather(majority),
         }
     )
     if not consensus.converged:
@@ -300,16 +357,24 @@ def _report(
         consensus_table=table,
         confusions={
             "classes": list(classes),
-            "annotators": [str(v) for v in annotator_names],
+            "annotators": names,
             "matrices": consensus.confusion.round(6).tolist(),
         },
     )
 
 
+def _estimable(a: ann.Annotations) -> np.ndarray:
+    """Per annotator, whether any of its labels is on an item someone else labeled too: only
+    there can its labels be checked against others'."""
+    others = np.bincount(a.item, minlength=a.n_items)[a.item] >= 2
+    return np.bincount(a.annotator, weights=others, minlength=a.n_annotators) > 0
+
+
 def _flag(quality: np.ndarray, n_labels: np.ndarray) -> np.ndarray:
     """Annotators with enough labels whose quality is more than FLAG_MADS scaled MADs below the
-    median of those annotators (a robust z-score: one very bad annotator cannot hide)."""
-    enough = n_labels >= MIN_LABELS_TO_FLAG
+    median of those annotators (a robust z-score: one very bad annotator cannot hide); NaN
+    quality (not estimable) is never flagged."""
+    enough = (n_labels >= MIN_LABELS_TO_FLAG) & ~np.isnan(quality)
     if enough.sum() < 3:
         return np.zeros(quality.size, dtype=bool)
     median = float(np.median(quality[enough]))
@@ -333,7 +398,7 @@ def _findings(
     agreement: AgreementSection, consensus: ConsensusSection, annotators: list[AnnotatorQuality]
 ) -> list[Finding]:
     found = []
-    bad = [q for q in annotators if q.flagged]
+    bad = [q for q in annotators if q.flagged and q.quality is not None]
     if bad:
         shown = ", ".join(f"{q.annotator} ({q.quality:.2f})" for q in bad[:5])
         found.append(
@@ -363,7 +428,8 @@ def _findings(
                 "uncertain_consensus",
                 "info",
                 f"{count(low, 'item')} {agree(low, 'has', 'have')} a consensus below "
-                f"{consensus.low_quality_threshold:g} probability: review them.",
+                f"{consensus.low_quality_threshold:g} probability: review "
+                f"{agree(low, 'it', 'them')}.",
                 low,
             )
         )

@@ -32,6 +32,7 @@ class Rule:
     needs: frozenset[str]
     description: str
     measure: Callable[[GateInputs], Any]
+    where: Callable[[GateInputs], str | None] | None = None  # what the figure belongs to
 
 
 @dataclass(frozen=True)
@@ -112,15 +113,30 @@ def _worst_group(key: str, worst: Callable[..., Any]) -> Callable[[GateInputs], 
     without groups or when no group has the figure."""
 
     def measure(inputs: GateInputs) -> Any:
-        values = [
-            value
-            for groups in (inputs.scan.get("groups") or {}).values()
-            for g in groups
-            if (value := _group_value(g, key)) is not None
-        ]
-        return worst(values) if values else None
+        found = _worst_of(inputs, key, worst)
+        return None if found is None else found[0]
 
     return measure
+
+
+def _worst_where(key: str, worst: Callable[..., Any]) -> Callable[[GateInputs], str | None]:
+    """Which group holds that worst value: 'COLUMN = GROUP'."""
+
+    def where(inputs: GateInputs) -> str | None:
+        found = _worst_of(inputs, key, worst)
+        return None if found is None else found[1]
+
+    return where
+
+
+def _worst_of(inputs: GateInputs, key: str, worst: Callable[..., Any]) -> tuple[Any, str] | None:
+    values = [
+        (value, f"{column} = {g['group']}")
+        for column, groups in (inputs.scan.get("groups") or {}).items()
+        for g in groups
+        if (value := _group_value(g, key)) is not None
+    ]
+    return worst(values, key=lambda pair: pair[0]) if values else None
 
 
 def _group_value(group: dict[str, Any], key: str) -> Any:
@@ -165,9 +181,11 @@ RULES: dict[str, Rule] = {
         Rule("min_macro_f1", "min", frozenset({PREDS}), "macro-averaged F1",
              _metric("macro_f1", "macro_f1")),
         Rule("max_group_suspect_rate", "max", frozenset({PREDS, GROUPS}),
-             "the largest suspect rate of a --group-col group", _worst_group("suspect_rate", max)),
+             "the largest suspect rate of a --group-col group", _worst_group("suspect_rate", max),
+             _worst_where("suspect_rate", max)),
         Rule("min_group_macro_f1", "min", frozenset({PREDS, GROUPS}),
-             "the smallest macro F1 of a --group-col group", _worst_group("macro_f1", min)),
+             "the smallest macro F1 of a --group-col group", _worst_group("macro_f1", min),
+             _worst_where("macro_f1", min)),
         Rule("max_flagged_groups", "max", frozenset({PREDS, GROUPS}),
              "groups whose suspect rate stands out (Holm-corrected test)",
              lambda i: sum(g["flagged"] for gs in (i.scan.get("groups") or {}).values()
@@ -331,6 +349,9 @@ def _evaluate_one(
             + ("; optional, so skipped." if setting.optional else "; uncomputable is not a pass."),
         )  # fmt: skip
     passed, shown = _compare(rule, setting.value, measured)
+    place = rule.where(inputs) if rule.where is not None else None
+    if place:
+        shown += f" ({place})"
     verb = "passes" if passed else "fails"
     message = (
         f"{rule.name} {verb}: {rule.description}: measured {shown}, limit {_show(setting.value)}"

@@ -35,14 +35,17 @@ def group_sections(
     thresholds: np.ndarray | None,
     issues: pl.DataFrame | None,
     estimated_errors: int | None,
+    warnings: list[str],
 ) -> dict[str, list[GroupStats]]:
-    """Per --group-col column, its groups (standing-out ones first). `issues` holds each
-    scored dataset row's is_suspect and suggested label (`dataset_row` gives its row)."""
+    """Per --group-col column, its groups (standing-out ones first); warnings are appended to
+    `warnings`. `issues` holds each scored dataset row's is_suspect and suggested label
+    (`dataset_row` gives its row)."""
     if dataset.groups is None:
         return {}
     found: dict[str, list[dict[str, Any]]] = {}
     for column in dataset.groups.columns:
         values = _pooled(dataset.groups[column])
+        warnings.extend(_id_like(values, column))
         found[column] = _column_groups(
             dataset, values, config, score_mode, thresholds, issues, estimated_errors
         )
@@ -58,6 +61,18 @@ def _pooled(values: pl.Series) -> pl.Series:
     sizes = values.value_counts().filter(pl.col("count") < MIN_GROUP_ROWS)
     small = values.is_in(sizes[values.name].implode())
     return pl.Series(values.name, np.where(small.to_numpy(), SMALL_GROUPS, values.to_numpy()))
+
+
+def _id_like(values: pl.Series, column: str) -> list[str]:
+    """A warning when most rows sit in groups too small to report: the column looks like an id."""
+    pooled = int((values == SMALL_GROUPS).sum())
+    if pooled <= values.len() / 2:
+        return []
+    return [
+        f"--group-col {column}: {pooled:,} of {values.len():,} rows are in groups under "
+        f"{MIN_GROUP_ROWS} rows (pooled into one): the column has nearly a value a row, like an "
+        "id. Group by something coarser (a source, a batch, a split)."
+    ]
 
 
 def _column_groups(
@@ -94,7 +109,7 @@ def _column_groups(
                 "n": int(sizes[g]),
                 "n_scored": int(scored[g]),
                 "metrics": metrics[g] if metrics is not None else None,
-                "n_suspects": int(suspects[g]),
+                "n_suspects": int(suspects[g]) if issues is not None else None,
                 "suspect_rate": rate,
                 "suspect_rate_interval": [low, high] if rate is not None else None,
                 "noise_rate": suspects[g] * per_error / scored[g] if scored[g] else None,
@@ -188,7 +203,10 @@ def _concentrated_pairs(
         .with_columns(
             lift=(pl.col("count") / pl.col("group_suspects")) / (pl.col("all") / suspects.height)
         )
-        .sort(["group", "count", "lift"], descending=[False, True, True])
+        .sort(
+            ["group", "count", "lift", "given_label", "suggested_label"],
+            descending=[False, True, True, False, False],
+        )
     )
     out: list[list[GroupPair]] = [[] for _ in range(n_groups)]
     for row in table.iter_rows(named=True):  # at most `limit` a group are kept: few rows
@@ -213,6 +231,8 @@ def _test(found: dict[str, list[dict[str, Any]]]) -> None:
     two-proportion z-test); p-values Holm-adjusted over all groups; flagged below FAMILY_ALPHA."""
     tests = []
     for groups in found.values():
+        if any(g["n_suspects"] is None for g in groups):
+            continue  # no detection, nothing to test
         total_suspects = sum(g["n_suspects"] for g in groups)
         total_scored = sum(g["n_scored"] for g in groups)
         for g in groups:
@@ -245,7 +265,7 @@ def group_findings(groups: dict[str, list[GroupStats]]) -> list[Finding]:
     found = []
     for column, stats in groups.items():
         for g in stats:
-            if g.flagged and g.suspect_rate is not None:
+            if g.flagged and g.suspect_rate is not None and g.p_value is not None:
                 found.append(
                     Finding(
                         "group_stands_out",

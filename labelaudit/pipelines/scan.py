@@ -184,7 +184,7 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
     if dataset.groups is not None and config.group_cols:
         from labelaudit.pipelines.groups import group_findings
 
-        groups = _groups(dataset, config, score_mode, thresholds, table, label_issues)
+        groups = _groups(dataset, config, score_mode, thresholds, table, label_issues, warnings)
         findings = group_findings(groups) + findings
     near = dataset.neighbourhood
     if near is not None and table is not None:
@@ -219,6 +219,7 @@ def _groups(
     thresholds: np.ndarray | None,
     table: Any,
     label_issues: Any,
+    warnings: list[str],
 ) -> dict[str, Any]:
     """The --group-col breakdowns (pipelines.groups), from the issues table's suspects."""
     from labelaudit.pipelines.groups import group_sections
@@ -229,7 +230,7 @@ def _groups(
         rows = table.dataset_rows
         issues = frame.with_columns(dataset_row=np.arange(frame.height) if rows is None else rows)
     errors = label_issues.estimated_errors if label_issues is not None else None
-    return group_sections(dataset, config, score_mode, thresholds, issues, errors)
+    return group_sections(dataset, config, score_mode, thresholds, issues, errors, warnings)
 
 
 def _models_section(dataset: Dataset) -> ModelsSection | None:

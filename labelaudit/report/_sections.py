@@ -370,7 +370,7 @@ def annotators_summary(data: dict[str, Any]) -> list[str]:
         f"{count(ds['n_annotations'], 'annotation')} of {count(ds['n_items'], 'item')} by "
         f"{count(ds['n_annotators'], 'annotator')}, {count(ds['n_classes'], 'class')}; "
         + (
-            f"{per['min']:g} annotations an item"
+            f"{count(int(per['min']), 'annotation')} an item"
             if per["min"] == per["max"]
             else f"{per['min']:g} to {per['max']:g} annotations an item (mean {per['mean']:.2f})"
         )
@@ -397,7 +397,7 @@ def annotator_rows(data: dict[str, Any], limit: int = 20) -> list[list[str]]:
             [
                 q["annotator"] + (" (flagged)" if q["flagged"] else ""),
                 f"{q['n_labels']:,}",
-                f"{q['quality']:.3f}",
+                "n/a" if q["quality"] is None else f"{q['quality']:.3f}",
                 f"{q['agreement_with_consensus']:.3f}",
                 f"{q['agreement_with_majority']:.3f}",
                 confusions or "-",

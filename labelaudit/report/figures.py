@@ -327,7 +327,7 @@ def group_rates(data: dict[str, Any], column: str, limit: int = 30) -> Any:
 def annotator_quality(data: dict[str, Any]) -> Any:
     """Each annotator's estimated accuracy against its agreement with the majority vote, dot
     size by its number of labels; flagged ones in red."""
-    people = data.get("annotators") or []
+    people = [p for p in data.get("annotators") or [] if p["quality"] is not None]
     if not people:
         return None
     quality = np.array([p["quality"] for p in people])

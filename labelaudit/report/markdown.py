@@ -88,8 +88,11 @@ def render_markdown(data: dict[str, Any]) -> str:
             lines += ["", "### Confused class pairs", "", *md_list(sections.pair_lines(issues))]
         lines += ["", "### Least healthy classes", "", *md_list(sections.health_lines(issues))]
     for column, groups in (data.get("groups") or {}).items():
+        rows = sections.group_rows(groups)
         lines += ["", f"## By {md_text(column)}", ""]
-        lines += md_table(sections.GROUP_HEADER, sections.group_rows(groups))
+        lines += md_table(sections.GROUP_HEADER, rows)
+        if len(groups) > len(rows):
+            lines += ["", md_text(f"({len(groups) - len(rows):,} more groups in --format json)")]
     if data.get("neighbours"):
         lines += ["", "## Embeddings", "", *md_list(sections.neighbour_summary(data))]
         sets = sections.duplicate_set_lines(data)

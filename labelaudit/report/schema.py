@@ -734,7 +734,7 @@ class GroupStats:
     n_scored: int
     # the scan's metrics section on the group's rows (multi-class or multi-label)
     metrics: MulticlassMetricsSection | MultilabelMetricsSection | None
-    n_suspects: int
+    n_suspects: int | None  # None without scores (no detection)
     suspect_rate: float | None
     suspect_rate_interval: list[float | None] | None  # 95% Wilson interval
     noise_rate: float | None  # its share of the estimated label errors, per scored row
@@ -790,7 +790,7 @@ class Confusion:
 class AnnotatorQuality:
     annotator: str
     n_labels: int
-    quality: float  # estimated accuracy: P(label = true class), prior-weighted
+    quality: float | None  # estimated accuracy (prior-weighted); None when not estimable
     agreement_with_consensus: float
     agreement_with_majority: float
     flagged: bool  # quality far below the others' (docs/annotators.md)
