@@ -680,6 +680,95 @@ def annotators(
     return ExitCode.OK
 
 
+@cli.group()
+def review() -> None:
+    """Send suspects to people and apply their verdicts (docs/review.md)."""
+
+
+@review.command("export")
+@click.argument("issues", metavar="ISSUES")
+@click.option("--to", "to", type=click.Choice(("label-studio", "csv")), required=True,
+              help="label-studio: tasks to import (JSON) and their labeling config; csv: a sheet "
+              "with an empty decision column.")  # fmt: skip
+@click.option("--top", type=click.IntRange(min=1), help="The N most suspect rows by rank "
+              "(default: every flagged suspect).")  # fmt: skip
+@click.option("--media-col", metavar="COL", help="Show each sample's image (a path or URL) from "
+              "this column of ISSUES, or of --labels.")  # fmt: skip
+@click.option("--labels", "labels_path", metavar="LABELS", help="The labels file that holds "
+              "--media-col, joined on the id.")  # fmt: skip
+@click.option("--print-config", is_flag=True, help="Label Studio: print the labeling config "
+              "instead of writing it beside -o.")  # fmt: skip
+@click.option("-o", "--output", metavar="FILE", required=True, help="The file to write.")
+@setting_option("id_col", "NAME")
+@debug_option
+def review_export(
+    issues: str, to: str, top: int | None, media_col: str | None, labels_path: str | None,
+    print_config: bool, output: str, id_col: str | None,
+) -> int:  # fmt: skip
+    """Write the suspects of ISSUES (from `scan --issues-out`) for review."""
+    from pathlib import Path
+
+    from labelaudit.config import ScanConfig
+    from labelaudit.io.paths import check_outputs
+    from labelaudit.io.writers import write_text
+    from labelaudit.pipelines.review import export_review
+
+    config = ScanConfig(id_col=id_col or ScanConfig.id_col)
+    config_path = None
+    if to == "label-studio" and not print_config:
+        config_path = str(Path(output).with_suffix("")) + ".label_config.xml"
+    check_outputs({"-o": output, "the labeling config": config_path}, inputs=[issues, labels_path])
+    exported = export_review(issues, to, top, media_col, labels_path, config)
+    write_text(output, exported.text)
+    if exported.label_config is not None:
+        if print_config:
+            click.echo(exported.label_config, nl=False)
+        else:
+            write_text(config_path, exported.label_config)
+    where = f"; labeling config {config_path}" if config_path else ""
+    click.echo(f"labelaudit review export: {exported.rows:,} rows -> {output}{where}", err=True)
+    return ExitCode.OK
+
+
+@review.command("apply")
+@click.argument("review_file", metavar="REVIEW")
+@click.argument("labels", metavar="LABELS")
+@click.option("-o", "--output", metavar="NEW_LABELS", required=True,
+              help="The new labels file (never LABELS itself).")  # fmt: skip
+@click.option("--ignore-unknown", is_flag=True, help="Skip reviewed ids LABELS does not have "
+              "(default: exit 2).")  # fmt: skip
+@setting_option("id_col", "NAME")
+@setting_option("label_col", "NAME")
+@setting_option("classes", "FILE")
+@debug_option
+def review_apply(
+    review_file: str, labels: str, output: str, ignore_unknown: bool, id_col: str | None,
+    label_col: str | None, classes: str | None,
+) -> int:  # fmt: skip
+    """Apply the verdicts of REVIEW (a Label Studio JSON export, or the filled CSV) to LABELS,
+    written as NEW_LABELS in the same format."""
+    from labelaudit._text import count
+    from labelaudit.config import ScanConfig
+    from labelaudit.io.paths import check_outputs
+    from labelaudit.io.predictions import read_class_file
+    from labelaudit.pipelines.review import apply_review
+
+    config = ScanConfig(
+        id_col=id_col or ScanConfig.id_col, label_col=label_col or ScanConfig.label_col
+    )
+    check_outputs({"-o": output}, inputs=[review_file, labels, classes])
+    fixed = read_class_file(classes) if classes else None
+    done = apply_review(review_file, labels, output, config, ignore_unknown, fixed)
+    click.echo(
+        f"labelaudit review apply: {done.accepted:,} accepted, {done.kept:,} kept, "
+        f"{done.relabeled_other:,} relabeled to another class, {done.unchanged:,} not decided"
+        + (f", {done.unknown_ids:,} unknown ids skipped" if done.unknown_ids else "")
+        + f"; {count(done.changed, 'label')} changed -> {output}",
+        err=True,
+    )
+    return ExitCode.OK
+
+
 def _parse_floats(text: str | None, option: str, count: int | None = None) -> tuple[float, ...]:
     """'0.5,0.5,0.5' -> (0.5, 0.5, 0.5), with a clear error for anything else."""
     try:

@@ -1,0 +1,126 @@
+"""`labelaudit review export | apply`: Label Studio tasks and config, the review CSV, applying a
+Label Studio export (fixtures/label-studio) and a filled CSV, and bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+
+from .conftest import FIXTURES, CliRun
+
+STUDIO = FIXTURES / "label-studio"
+CIFAR = FIXTURES / "cifar10-test"
+
+
+def issues_file(cli: CliRun, folder: Path) -> Path:
+    shutil.copy(CIFAR / "labels.csv", folder / "labels.csv")
+    result = cli("scan", "labels.csv", "--preds", str(CIFAR / "preds.parquet"),
+                 "--issues-out", "issues.parquet")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return folder / "issues.parquet"
+
+
+def test_export_to_label_studio_and_csv(cli: CliRun, tmp_path: Path) -> None:
+    issues = pl.read_parquet(issues_file(cli, tmp_path))
+    result = cli("review", "export", "issues.parquet", "--to", "label-studio", "--top", "5",
+                 "-o", "tasks.json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    tasks = json.loads((tmp_path / "tasks.json").read_text())
+    top = issues.sort("rank").head(5)
+    assert [t["data"]["id"] for t in tasks] == top["id"].to_list()
+    first = tasks[0]["predictions"][0]
+    assert first["model_version"] == "labelaudit"
+    assert first["result"][0]["value"]["choices"] == [top["suggested_label"][0]]
+    assert first["result"][0]["from_name"] == "label" and first["result"][0]["type"] == "choices"
+    xml = (tmp_path / "tasks.label_config.xml").read_text()
+    assert '<Choices name="label" toName="text"' in xml and '<Choice value="truck"/>' in xml
+    printed = cli("review", "export", "issues.parquet", "--to", "label-studio", "--print-config",
+                  "-o", "t2.json")  # fmt: skip
+    assert printed.stdout.startswith("<View>") and not (tmp_path / "t2.label_config.xml").exists()
+    sheet = cli("review", "export", "issues.parquet", "--to", "csv", "-o", "review.csv")
+    assert sheet.exit_code == 0, sheet.output
+    review = pl.read_csv(tmp_path / "review.csv")
+    assert review.height == int(issues["is_suspect"].sum())  # every flagged suspect
+    assert review.columns[:3] == ["id", "given_label", "suggested_label"]
+    assert review.columns[-1] == "decision" and review["decision"].null_count() == review.height
+
+
+def test_media_from_the_labels_file(cli: CliRun, tmp_path: Path) -> None:
+    pl.DataFrame(
+        {"id": ["a1", "a2"], "given_label": ["cat", "dog"], "suggested_label": ["dog", "cat"],
+         "rank": [1, 2], "is_suspect": [True, True], "suggested_probability": [0.9, 0.8]}
+    ).write_csv(tmp_path / "issues.csv")  # fmt: skip
+    result = cli("review", "export", "issues.csv", "--to", "label-studio", "--media-col", "path",
+                 "--labels", str(STUDIO / "labels.csv"), "-o", "tasks.json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    tasks = json.loads((tmp_path / "tasks.json").read_text())
+    assert tasks[0]["data"]["image"] == "img/a1.jpg"
+    assert tasks[0]["predictions"][0]["result"][0]["to_name"] == "image"
+    assert (
+        '<Image name="image" value="$image"/>' in (tmp_path / "tasks.label_config.xml").read_text()
+    )
+    missing = cli("review", "export", "issues.csv", "--to", "csv", "--media-col", "path",
+                  "-o", "r.csv")  # fmt: skip
+    assert missing.exit_code == 2 and "--labels" in missing.output
+
+
+def test_apply_a_label_studio_export(cli: CliRun, tmp_path: Path) -> None:
+    shutil.copy(STUDIO / "labels.csv", tmp_path / "labels.csv")
+    strict = cli("review", "apply", str(STUDIO / "export.json"), "labels.csv", "-o", "new.csv")
+    assert strict.exit_code == 2 and "fish" in strict.output  # a class the labels do not have
+    (tmp_path / "classes.txt").write_text("bird\ncat\ndog\nfish\n")
+    result = cli("review", "apply", str(STUDIO / "export.json"), "labels.csv", "-o", "new.csv",
+                 "--classes", "classes.txt")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "1 accepted, 1 kept, 1 relabeled to another class, 1 not decided" in result.stderr
+    old = (tmp_path / "labels.csv").read_bytes().split(b"\n")
+    new = (tmp_path / "new.csv").read_bytes().split(b"\n")
+    assert new[1] == b"a1,dog,img/a1.jpg" and new[4] == b"a4,fish,img/a4.jpg"
+    assert [n for i, n in enumerate(new) if i not in (1, 4)] == [
+        o for i, o in enumerate(old) if i not in (1, 4)
+    ]  # every other line byte for byte
+
+
+def test_apply_a_filled_csv_to_parquet_labels(cli: CliRun, tmp_path: Path) -> None:
+    labels = pl.read_csv(STUDIO / "labels.csv")
+    labels.write_parquet(tmp_path / "labels.parquet")
+    pl.DataFrame(
+        {"id": ["a1", "a2", "a3", "a5"], "given_label": ["cat", "dog", "cat", "dog"],
+         "suggested_label": ["dog", "cat", "bird", "cat"],
+         "decision": ["accept", "keep", "bird", None]}
+    ).write_csv(tmp_path / "review.csv")  # fmt: skip
+    result = cli("review", "apply", "review.csv", "labels.parquet", "-o", "new.parquet")
+    assert result.exit_code == 0, result.output
+    new = pl.read_parquet(tmp_path / "new.parquet")
+    assert new["label"].to_list() == ["dog", "dog", "bird", "bird", "dog"]
+    assert new.drop("label").equals(labels.drop("label"))
+
+
+def test_bad_review_input(cli: CliRun, tmp_path: Path) -> None:
+    shutil.copy(STUDIO / "labels.csv", tmp_path / "labels.csv")
+    pl.DataFrame({"id": ["zz"], "given_label": ["cat"], "suggested_label": ["dog"],
+                  "decision": ["accept"]}).write_csv(tmp_path / "stray.csv")  # fmt: skip
+    unknown = cli("review", "apply", "stray.csv", "labels.csv", "-o", "new.csv")
+    assert (
+        unknown.exit_code == 2 and "zz" in unknown.output and "--ignore-unknown" in unknown.output
+    )
+    skipped = cli("review", "apply", "stray.csv", "labels.csv", "-o", "new.csv", "--ignore-unknown")
+    assert (
+        skipped.exit_code == 0
+        and (tmp_path / "new.csv").read_bytes() == (tmp_path / "labels.csv").read_bytes()
+    )
+    pl.DataFrame({"id": ["a1"], "given_label": ["cat"]}).write_csv(tmp_path / "nodecision.csv")
+    no_column = cli("review", "apply", "nodecision.csv", "labels.csv", "-o", "n2.csv")
+    assert no_column.exit_code == 2 and "decision" in no_column.output
+    (tmp_path / "broken.json").write_text("[{")
+    broken = cli("review", "apply", "broken.json", "labels.csv", "-o", "n3.csv")
+    assert broken.exit_code == 2 and "JSON" in broken.output
+    over = cli("review", "apply", str(STUDIO / "export.json"), "labels.csv", "-o", "labels.csv")
+    assert over.exit_code == 2 and "never writes over an input" in over.output
+    not_issues = cli("review", "export", "labels.csv", "--to", "csv", "-o", "r.csv")
+    assert not_issues.exit_code == 2 and "issues file" in not_issues.output
+    for result in (unknown, no_column, broken, over, not_issues):
+        assert "Traceback" not in result.output
