@@ -14,6 +14,8 @@ __all__ = [
     "cross_validate",
     "diff",
     "gate",
+    "review_apply",
+    "review_export",
     "scan",
     "score",
     "tune_thresholds",

@@ -12,6 +12,7 @@ from typing import Any
 
 from labelaudit import __all__ as PUBLIC
 from labelaudit.config import ScanConfig, build_scan_config, load_config_file
+from labelaudit.io.frames import as_polars, as_polars_all
 from labelaudit.io.load import ScoreSources, Source
 from labelaudit.metric_accumulator import MetricAccumulator as MetricAccumulator
 from labelaudit.report.schema import DiffReport, GateReport, ScanReport, ThresholdsReport
@@ -43,6 +44,8 @@ def scan(
 ) -> ScanReport:
     """Audit `labels` (and a model's out-of-sample `preds`) and return the report.
 
+    `labels` and `preds` are paths, or tables: polars, pandas, pyarrow or Hugging Face
+    `datasets` (read through Arrow); `preds` may also be a NumPy array.
     `preds` is one model's scores, or a list of several models' scores for the same rows (they
     are combined; see docs/detection.md). `options` are ScanConfig fields (min_support=20,
     scores="logits", ...); they override `config_file`'s [tool.labelaudit] settings, which
@@ -51,6 +54,7 @@ def scan(
     """
     from labelaudit.pipelines.scan import run_scan
 
+    labels, preds = as_polars(labels), as_polars_all(preds)
     return run_scan(labels, preds, settings(config, config_file, options, "scan"), classes)
 
 
@@ -66,6 +70,7 @@ def diff(
     """Compare two versions of a labels table joined on id; `preds` scores NEW's rows."""
     from labelaudit.pipelines.diff import run_diff
 
+    old, new, preds = as_polars(old), as_polars(new), as_polars_all(preds)
     return run_diff(old, new, preds, settings(config, config_file, options, "diff"))
 
 
@@ -91,6 +96,7 @@ def gate(
         rules, source = loaded.sections.get("gate"), f"[gate] of '{loaded.path}'"
     else:
         source = "gate() rules"
+    labels, preds, baseline = as_polars(labels), as_polars_all(preds), as_polars(baseline)
     return run_gate(
         labels, preds, rules=parse_rules(rules, source),
         config=settings(config, config_file, options, "gate"), baseline=baseline, accept=accept,
@@ -113,10 +119,55 @@ def tune_thresholds(
     """Per-class decision thresholds tuned on part of the rows and judged on the others."""
     from labelaudit.pipelines.thresholds import run_thresholds
 
+    labels, preds = as_polars(labels), as_polars_all(preds)
     return run_thresholds(
         labels, preds, settings(config, config_file, options, "tune_thresholds"),
         metric=metric, holdout=holdout, folds=folds, seed=seed,
     )  # fmt: skip
+
+
+def review_export(
+    issues: Source,
+    path: PathLike,
+    *,
+    to: str = "csv",
+    top: int | None = None,
+    media_col: str | None = None,
+    labels: PathLike | None = None,
+) -> int:
+    """Write the suspects of an issues table (`report.issues`, or the --issues-out file) for
+    review: a CSV with a decision column, or Label Studio tasks (`to="label-studio"`; the
+    labeling config beside them). Returns the number of rows written."""
+    from pathlib import Path
+
+    from labelaudit.io.writers import write_text
+    from labelaudit.pipelines.review import export_review
+
+    kind = {"label-studio": "label-studio", "label_studio": "label-studio"}.get(to, to)
+    exported = export_review(as_polars(issues), kind, top, media_col, labels, ScanConfig())
+    write_text(path, exported.text)
+    if exported.label_config is not None:
+        write_text(str(Path(path).with_suffix("")) + ".label_config.xml", exported.label_config)
+    return exported.rows
+
+
+def review_apply(
+    review: PathLike,
+    labels: PathLike,
+    output: PathLike,
+    *,
+    ignore_unknown: bool = False,
+    classes: list[str] | None = None,
+    **options: Any,
+) -> Any:
+    """Apply a review (a Label Studio JSON export, or the filled CSV) to `labels`, writing
+    `output` (never `labels` itself); returns what was accepted, kept and changed."""
+    from labelaudit.io.paths import check_outputs
+    from labelaudit.pipelines.review import apply_review
+
+    check_outputs({"output": str(output)}, inputs=[str(review), str(labels)])
+    config = settings(None, None, options, "review_apply")
+    return apply_review(str(review), str(labels), str(output), config, ignore_unknown, classes)
 
 
 def score(*args: Any, **kwargs: Any) -> Any:

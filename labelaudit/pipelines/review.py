@@ -38,7 +38,7 @@ class Exported:
 
 
 def export_review(
-    issues_path: str,
+    issues_path: str | pl.DataFrame,
     to: str,
     top: int | None,
     media_col: str | None,
@@ -47,7 +47,10 @@ def export_review(
 ) -> Exported:
     """The suspects to review (the top N by rank, or every flagged row) as Label Studio tasks
     or a CSV with an empty decision column."""
-    issues = read_table(issues_path, "issues", None, ids=("id",))
+    if isinstance(issues_path, pl.DataFrame):
+        issues, issues_path = issues_path, "the issues DataFrame"
+    else:
+        issues = read_table(issues_path, "issues", None, ids=("id",))
     needed = {"id", "given_label", "suggested_label", "rank", "is_suspect"}
     missing = sorted(needed - set(issues.columns))
     if missing:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,6 +103,58 @@ def render_html(
         "<code>--format json</code>.</footer></body></html>\n"
     )
     return head + "".join(page.parts) + footer, page.figures
+
+
+def render_fragment(data: dict[str, Any]) -> str:
+    """The report for a notebook cell (`_repr_html_`): a scan's summary cards, findings, main
+    figures and top suspects (other reports whole), in a <div class="labelaudit"> whose styles
+    apply inside it only."""
+    page = Page({})
+    command = data["command"]
+    if command == "scan":
+        _scan_compact(page, data)
+    elif command == "diff":
+        _diff_page(page, data)
+    elif command == "gate":
+        _gate_page(page, data)
+    elif command == "annotators":
+        _annotators_page(page, data)
+    else:
+        _thresholds_page(page, data)
+    return f'<div class="{SCOPE}"><style>{scoped_style()}</style>{"".join(page.parts)}</div>'
+
+
+SCOPE = "labelaudit"
+
+
+def scoped_style() -> str:
+    """STYLE with every rule under `.labelaudit` (body's rules on the div itself), print rules
+    left out: a notebook's own styles stay untouched."""
+    plain = re.sub(r"@media[^{]*\{(?:[^{}]*\{[^{}]*\})*[^{}]*\}", "", STYLE)
+    rules = []
+    for selectors, body in re.findall(r"([^{}]+)\{([^{}]*)\}", plain):
+        scoped = ",".join(
+            f".{SCOPE}" if part.strip() == "body" else f".{SCOPE} {part.strip()}"
+            for part in selectors.split(",")
+        )
+        rules.append(f"{scoped}{{{body}}}")
+    return "".join(rules)
+
+
+def _scan_compact(page: Page, data: dict[str, Any]) -> None:
+    dataset = data["dataset"]
+    page.add(f"<h1>Label audit: {_e(dataset['source'])}</h1>")
+    page.add(_cards(_scan_cards(data)))
+    _findings(page, data.get("findings", []))
+    page.figure("support", figures.support, data, "Samples per class, largest first.")
+    issues = data.get("label_issues")
+    if issues:
+        page.figure("label_quality", figures.quality_histogram, data,
+                    "Label quality of every scored sample; flagged suspects in red.")  # fmt: skip
+        page.add("<h2>Top suspects</h2>")
+        _suspects_table(page, issues["top_suspects"][:10])
+    page.add("<p class=\"sub\">The whole page: <code>labelaudit.report.render.render(report, "
+             "'html')</code>, or <code>--format html</code>.</p>")  # fmt: skip
 
 
 # ---------------------------------------------------------------- scan

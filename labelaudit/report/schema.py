@@ -67,6 +67,20 @@ class JsonReport:
         """What the HTML page draws: the JSON, plus figure inputs kept out of it."""
         return self.to_dict()
 
+    def summary_line(self) -> str:
+        """The report in one line (its repr)."""
+        return f"{len(self.warnings)} warnings"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self.summary_line()}>"
+
+    def _repr_html_(self) -> str:
+        """The report in a notebook: the HTML page's summary cards, findings, main figures and
+        top rows, with the page's number formatting, its styles scoped to the cell."""
+        from labelaudit.report.html import render_fragment
+
+        return render_fragment(self.page_data())
+
 
 @dataclass(frozen=True)
 class DatasetInfo:
@@ -447,7 +461,7 @@ class Finding:
         object.__setattr__(self, "message", human_line(self.message))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ScanReport(JsonReport):
     """Everything `labelaudit scan` found. `to_dict()` is the JSON contract."""
 
@@ -478,6 +492,19 @@ class ScanReport(JsonReport):
 
     def page_data(self) -> dict[str, Any]:
         return {**self.to_dict(), "projection": to_jsonable(self.projection)}
+
+    def summary_line(self) -> str:
+        ds, parts = self.dataset, []
+        parts.append(f"{ds.source}: {ds.n_samples:,} samples, {ds.n_classes:,} classes")
+        metrics = self.metrics
+        if metrics is not None:
+            accuracy = getattr(metrics, "accuracy", getattr(metrics, "subset_accuracy", None))
+            parts.append(f"accuracy {accuracy:.4f}, macro F1 {metrics.macro.f1:.4f}")
+        if self.label_issues is not None:
+            issues = self.label_issues
+            parts.append(f"{issues.n_suspects:,} suspects ({100 * issues.suspect_rate:.2f}%)")
+        parts.append(f"{len(self.findings)} findings")
+        return "; ".join(parts)
 
     @property
     def weights(self) -> Any:
@@ -603,7 +630,7 @@ class DiffDatasets:
     classes: list[str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class DiffReport(JsonReport):
     """Everything `labelaudit diff` found. `to_dict()` is the JSON contract."""
 
@@ -621,6 +648,13 @@ class DiffReport(JsonReport):
     warnings: list[str]
     schema_version: str = SCHEMA_VERSION
     command: str = field(default="diff")
+
+    def summary_line(self) -> str:
+        d, s = self.dataset, self.summary
+        return (
+            f"{d.old} -> {d.new}: {s.relabeled:,} relabeled ({100 * s.relabel_rate:.2f}%), "
+            f"{s.added:,} added, {s.removed:,} removed"
+        )
 
 
 @dataclass(frozen=True)
@@ -668,7 +702,7 @@ class GateSummary:
     failing_rules: list[str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class GateReport(JsonReport):
     """The gate's verdict, each rule's finding, and the reports it was computed from."""
 
@@ -682,6 +716,13 @@ class GateReport(JsonReport):
     warnings: list[str]
     schema_version: str = SCHEMA_VERSION
     command: str = field(default="gate")
+
+    def summary_line(self) -> str:
+        s = self.summary
+        return (
+            f"{s.verdict.upper()}: {s.passed} passed, {s.failed} failed, {s.errors} "
+            f"uncomputable, {s.skipped} skipped"
+        )
 
 
 @dataclass(frozen=True)
@@ -797,7 +838,7 @@ class AnnotatorQuality:
     top_confusions: list[Confusion]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class AnnotatorsReport(JsonReport):
     """`labelaudit annotators`: consensus labels, annotator quality and agreement."""
 
@@ -818,8 +859,17 @@ class AnnotatorsReport(JsonReport):
     def page_data(self) -> dict[str, Any]:
         return {**self.to_dict(), "confusions": to_jsonable(self.confusions)}
 
+    def summary_line(self) -> str:
+        d, alpha = self.dataset, self.agreement.krippendorff_alpha
+        shown = "n/a" if alpha is None else f"{alpha:.3f}"
+        return (
+            f"{d.source}: {d.n_annotations:,} annotations of {d.n_items:,} items by "
+            f"{d.n_annotators:,} annotators; Krippendorff's alpha {shown}; "
+            f"{self.consensus.changed_from_majority:,} items differ from the majority vote"
+        )
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, repr=False)
 class ThresholdsReport(JsonReport):
     """`labelaudit thresholds`: per-class thresholds and their honest evaluation. Its JSON is
     the thresholds.json that `scan --thresholds` reads (io/thresholds_file.py)."""
@@ -839,3 +889,10 @@ class ThresholdsReport(JsonReport):
 
     def page_data(self) -> dict[str, Any]:
         return {**self.to_dict(), "curves": to_jsonable(self.curves)}
+
+    def summary_line(self) -> str:
+        e = self.evaluation
+        return (
+            f"{len(self.thresholds):,} thresholds ({self.metric}); macro F1 {e.before:.4f} -> "
+            f"{e.after:.4f} on {e.n_evaluation:,} rows that did not choose them"
+        )
