@@ -708,6 +708,7 @@ def review_export(
     """Write the suspects of ISSUES (from `scan --issues-out`) for review."""
     from pathlib import Path
 
+    from labelaudit._text import count
     from labelaudit.config import ScanConfig
     from labelaudit.io.paths import check_outputs
     from labelaudit.io.writers import write_text
@@ -725,8 +726,12 @@ def review_export(
             click.echo(exported.label_config, nl=False)
         else:
             write_text(config_path, exported.label_config)
+    for warning in exported.warnings:
+        click.echo(f"warning: {warning}", err=True)
     where = f"; labeling config {config_path}" if config_path else ""
-    click.echo(f"labelaudit review export: {exported.rows:,} rows -> {output}{where}", err=True)
+    click.echo(
+        f"labelaudit review export: {count(exported.rows, 'row')} -> {output}{where}", err=True
+    )
     return ExitCode.OK
 
 

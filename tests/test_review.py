@@ -124,3 +124,94 @@ def test_bad_review_input(cli: CliRun, tmp_path: Path) -> None:
     assert not_issues.exit_code == 2 and "issues file" in not_issues.output
     for result in (unknown, no_column, broken, over, not_issues):
         assert "Traceback" not in result.output
+
+
+def _studio_task(item: str, given: str, *annotations: dict) -> dict:
+    return {"id": 1, "data": {"id": item, "given_label": given},
+            "annotations": list(annotations), "predictions": []}  # fmt: skip
+
+
+def _choice(label: str, when: str, ident: int = 1, control: str = "label", choices=None) -> dict:
+    value = {"choices": [label] if choices is None else choices}
+    return {"id": ident, "updated_at": when, "created_at": when, "was_cancelled": False,
+            "result": [{"from_name": control, "to_name": "image", "type": "choices",
+                        "value": value}]}  # fmt: skip
+
+
+def test_review_edge_cases_never_write_a_wrong_file(cli: CliRun, tmp_path: Path) -> None:
+    shutil.copy(STUDIO / "labels.csv", tmp_path / "labels.csv")
+
+    def apply(tasks: list, *extra: str):
+        (tmp_path / "export.json").write_text(json.dumps(tasks))
+        return cli("review", "apply", "export.json", "labels.csv", "-o", "new.csv", *extra)
+
+    # The latest annotation by time (offsets and fractions read as times), then by numeric id.
+    done = apply([
+        _studio_task("a1", "cat", _choice("bird", "2026-01-01T10:00:00Z"),
+                     _choice("dog", "2026-01-01T11:00:00+02:00")),
+        _studio_task("a2", "dog", _choice("cat", "2026-01-01T10:00:00.5Z"),
+                     _choice("bird", "2026-01-01T10:00:00Z")),
+        _studio_task("a3", "cat", _choice("dog", "2026-01-01T10:00:00Z", ident=10),
+                     _choice("bird", "2026-01-01T10:00:00Z", ident=9)),
+    ])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    new = pl.read_csv(tmp_path / "new.csv")["label"].to_list()
+    assert new[:3] == ["bird", "cat", "dog"]
+    other = apply([_studio_task("a1", "cat", _choice("dog", "2026-01-01", control="class"))])
+    assert other.exit_code == 2 and "'class'" in other.output
+    two = apply([_studio_task("a1", "cat", _choice("x", "2026-01-01", choices=["dog", "cat"]))])
+    assert two.exit_code == 2 and "one class" in two.output
+    stale = apply([_studio_task("a1", "dog", _choice("cat", "2026-01-01"))])  # a1 is cat now
+    assert stale.exit_code == 2 and "changed since the export" in stale.output
+    twice = apply([_studio_task("a1", "cat", _choice("dog", "2026-01-01")),
+                   _studio_task("a1", "cat", _choice("bird", "2026-01-01"))])  # fmt: skip
+    assert twice.exit_code == 2 and "more than once" in twice.output
+    pl.read_csv(STUDIO / "labels.csv").vstack(pl.read_csv(STUDIO / "labels.csv").head(1)).write_csv(
+        tmp_path / "labels.csv"
+    )
+    repeated = apply([_studio_task("a2", "dog", _choice("cat", "2026-01-01"))])
+    assert repeated.exit_code == 2 and "repeat ids" in repeated.output
+
+
+def test_keep_never_changes_and_accept_is_checked(cli: CliRun, tmp_path: Path) -> None:
+    shutil.copy(STUDIO / "labels.csv", tmp_path / "labels.csv")
+    review = {
+        "id": ["a1", "a2", "zz"],
+        "given_label": ["cat", "dog", "cat"],
+        "suggested_label": ["dog", "eel", "dog"],
+        "decision": ["keep", "accept", "accept"],
+    }
+    pl.DataFrame(review).write_csv(tmp_path / "r.csv")
+    strange = cli("review", "apply", "r.csv", "labels.csv", "-o", "n.csv", "--ignore-unknown")
+    assert strange.exit_code == 2 and "eel" in strange.output  # an accepted class is checked too
+    (tmp_path / "classes.txt").write_text("bird\ncat\ndog\neel\n")
+    done = cli("review", "apply", "r.csv", "labels.csv", "-o", "n.csv", "--ignore-unknown",
+               "--classes", "classes.txt")  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "1 accepted, 1 kept, 0 relabeled to another class, 0 not decided, 1 unknown" in (
+        done.stderr
+    )
+    assert pl.read_csv(tmp_path / "n.csv")["label"].to_list()[:2] == ["cat", "eel"]
+
+
+def test_ndjson_categorical_and_row_number_ids(cli: CliRun, tmp_path: Path) -> None:
+    lines = ['{"id":"a1","label":"cat","n":9007199254740993}', '{"id":"a2","label":"dog","n":1}']
+    (tmp_path / "labels.ndjson").write_text("\n".join(lines) + "\n")
+    pl.DataFrame({"id": ["a1"], "given_label": ["cat"], "suggested_label": ["dog"],
+                  "decision": ["accept"]}).write_csv(tmp_path / "r.csv")  # fmt: skip
+    done = cli("review", "apply", "r.csv", "labels.ndjson", "-o", "n.ndjson")
+    assert done.exit_code == 0, done.output
+    written = (tmp_path / "n.ndjson").read_text().split("\n")
+    assert written[1] == lines[1] and json.loads(written[0])["n"] == 9007199254740993
+    frame = pl.read_csv(STUDIO / "labels.csv").with_columns(pl.col("label").cast(pl.Categorical))
+    frame.write_parquet(tmp_path / "cat.parquet")
+    done = cli("review", "apply", "r.csv", "cat.parquet", "-o", "n.parquet")
+    assert done.exit_code == 0 and pl.read_parquet(tmp_path / "n.parquet")["label"].dtype == (
+        pl.Categorical
+    )
+    pl.DataFrame({"label": ["cat", "dog"]}).write_csv(tmp_path / "noid.csv")
+    pl.DataFrame({"id": [1], "given_label": ["dog"], "suggested_label": ["cat"],
+                  "decision": ["accept"]}).write_csv(tmp_path / "r2.csv")  # fmt: skip
+    done = cli("review", "apply", "r2.csv", "noid.csv", "-o", "n2.csv")
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "n2.csv").read_text() == "label\ncat\ncat\n"

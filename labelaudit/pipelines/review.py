@@ -8,6 +8,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -35,6 +36,7 @@ class Exported:
     text: str
     label_config: str | None
     rows: int
+    warnings: list[str]
 
 
 def export_review(
@@ -58,10 +60,25 @@ def export_review(
             f"'{issues_path}' is not an issues file of `labelaudit scan --issues-out`: it has no "
             f"column {', '.join(missing)}."
         )
+    if "tag" in issues.columns:
+        raise InputError(
+            f"'{issues_path}' comes from a multi-label scan: review export and apply are "
+            "single-label only for now."
+        )
     chosen = issues.sort("rank")
     chosen = chosen.head(top) if top is not None else chosen.filter(pl.col("is_suspect"))
+    warnings: list[str] = []
     if media_col:
         chosen = _with_media(chosen, media_col, labels_path, config)
+        missing = int(chosen[media_col].null_count())
+        if missing == chosen.height and missing:
+            raise InputError(
+                f"--media-col {media_col}: none of the {count(missing, 'row')} to review has "
+                "one (check that --labels has the same ids)."
+            )
+        if missing:
+            verb = "has" if missing == 1 else "have"
+            warnings.append(f"{count(missing, 'row')} to review {verb} no {media_col}.")
     classes = sorted(
         set(issues["given_label"].cast(pl.String).drop_nulls().to_list())
         | set(issues["suggested_label"].cast(pl.String).drop_nulls().to_list())
@@ -71,12 +88,13 @@ def export_review(
         table = chosen.select(
             "id", "given_label", "suggested_label", *evidence, *([media_col] if media_col else [])
         ).with_columns(decision=pl.lit(None, dtype=pl.String))
-        return Exported(table.write_csv(), None, table.height)
+        return Exported(table.write_csv(), None, table.height, warnings)
     tasks = [_task(row, media_col) for row in chosen.iter_rows(named=True)]  # the N shown
     return Exported(
         json.dumps(tasks, indent=1, default=str) + "\n",
         label_config(classes, media_col),
         len(tasks),
+        warnings,
     )
 
 
@@ -96,6 +114,8 @@ def _with_media(
     )
     if media_col not in labels.columns:
         raise SchemaError(f"--media-col {media_col}: '{labels_path}' has no such column.")
+    if config.id_col not in labels.columns:  # row numbers are the ids, as in scan
+        labels = labels.with_columns(pl.int_range(pl.len()).alias(config.id_col))
     labels = labels.rename({config.id_col: "id"}) if config.id_col != "id" else labels
     if labels["id"].dtype != chosen["id"].dtype:
         labels = labels.with_columns(pl.col("id").cast(pl.String))
@@ -172,60 +192,119 @@ def apply_review(
     classes: list[str] | None,
 ) -> Applied:
     """Write LABELS with the reviewed ids relabeled to `output`, every other row as it was."""
-    verdicts, counts = _verdicts(review_path)
+    verdicts = _verdicts(review_path)
+    repeated = verdicts.filter(pl.col("id").is_duplicated())["id"].unique(maintain_order=True)
+    if repeated.len():
+        raise InputError(
+            f"The review '{review_path}' decides {count(repeated.len(), 'id')} more than once "
+            f"(e.g. {describe_ids(repeated)}): which decision counts is not ours to guess."
+        )
     fmt = detect_format(labels_path, None, "labels")
     labels = read_table(labels_path, "labels", None, ids=(config.id_col,), label=config.label_col)
-    for column in (config.id_col, config.label_col):
-        if column not in labels.columns:
-            raise SchemaError(f"The labels '{labels_path}' have no column '{column}'.")
-    ids = labels[config.id_col].cast(pl.String)
-    known = verdicts.filter(pl.col("id").is_in(ids.implode()))
-    unknown = verdicts.height - known.height
+    if config.label_col not in labels.columns:
+        raise SchemaError(f"The labels '{labels_path}' have no column '{config.label_col}'.")
+    if isinstance(labels[config.label_col].dtype, pl.List | pl.Array):
+        raise InputError(
+            f"The labels '{labels_path}' are multi-label (lists): applying a review is "
+            "single-label only for now."
+        )
+    ids = _label_ids(labels, config, labels_path)
+    repeated = ids.filter(ids.is_duplicated()).unique(maintain_order=True)
+    if repeated.len():
+        raise InputError(
+            f"The labels '{labels_path}' repeat ids ({describe_ids(repeated)}), so a verdict "
+            "would land on rows nobody reviewed. Remove the repeats first."
+        )
+    reviewed = verdicts["id"].is_in(ids.implode())
+    unknown = int((~reviewed).sum())
     if unknown and not ignore_unknown:
-        strays = verdicts.filter(~pl.col("id").is_in(ids.implode()))["id"]
         raise InputError(
             f"The review '{review_path}' decides {count(unknown, 'id')} that '{labels_path}' "
-            f"does not have (e.g. {describe_ids(strays)}). Check that it reviews these labels, "
-            "or pass --ignore-unknown to apply the rest."
+            f"does not have (e.g. {describe_ids(verdicts.filter(~reviewed)['id'])}). Check that "
+            "it reviews these labels, or pass --ignore-unknown to apply the rest."
         )
-    vocabulary = (
-        set(classes) if classes else set(labels[config.label_col].cast(pl.String).drop_nulls())
-    )
-    vocabulary |= set(known["suggested"].drop_nulls())
-    strange = sorted(set(known["label"].drop_nulls()) - vocabulary)
+    current = pl.DataFrame({"id": ids, "current": labels[config.label_col].cast(pl.String)})
+    known = verdicts.filter(reviewed).join(current, on="id", how="left")
+    _check_fresh(known, review_path, labels_path)
+    decided = known.with_columns(
+        label=pl.when(pl.col("kind") == ACCEPT).then(pl.col("suggested"))
+        .when(pl.col("kind") == KEEP).then(None)
+        .otherwise(pl.col("label"))
+    )  # fmt: skip
+    no_suggestion = decided.filter((pl.col("kind") == ACCEPT) & pl.col("label").is_null())["id"]
+    if no_suggestion.len():
+        raise InputError(
+            f"The review '{review_path}' accepts a suggestion for "
+            f"{count(no_suggestion.len(), 'id')} that has none (e.g. "
+            f"{describe_ids(no_suggestion)}). Name the class instead."
+        )
+    present = labels[config.label_col].cast(pl.String).drop_nulls()
+    vocabulary = set(classes) if classes else set(present)
+    strange = sorted(set(decided["label"].drop_nulls()) - vocabulary)
     if strange:
         raise InputError(
             f"The review '{review_path}' relabels to {count(len(strange), 'class')} the labels do "
             f"not have: {', '.join(strange[:10])}. Fix the decisions, or pass --classes FILE with "
             "every class."
         )
-    new_label = dict(zip(known["id"].to_list(), known["label"].to_list(), strict=True))
-    rows = np.flatnonzero(ids.is_in(list(new_label)).to_numpy())
-    targets = [new_label[i] for i in ids.gather(rows).to_list()]  # the reviewed rows only
-    current = labels[config.label_col].cast(pl.String).gather(rows).to_list()
-    changing = [
-        (r, t) for r, t, c in zip(rows, targets, current, strict=True) if t is not None and t != c
-    ]
+    changed = decided.filter(
+        pl.col("label").is_not_null() & (pl.col("label") != pl.col("current").fill_null(""))
+    )
+    position = pl.DataFrame({"id": ids, "row": np.arange(ids.len())})
+    rows = changed.join(position, on="id", how="left")
+    changing = list(zip(rows["row"].to_list(), rows["label"].to_list(), strict=True))
     _write_labels(labels_path, output, fmt, labels, config.label_col, changing)
+    kind, label = decided["kind"].fill_null(""), decided["label"]
+    same = (label == decided["current"]).fill_null(False)
+    suggested = (label == decided["suggested"]).fill_null(False) & ~same
     return Applied(
-        accepted=counts["accepted"],
-        kept=counts["kept"],
-        relabeled_other=counts["other"],
-        unchanged=counts["unchanged"],
+        accepted=int(((kind == ACCEPT) | ((kind == "class") & suggested)).sum()),
+        kept=int(((kind == KEEP) | ((kind == "class") & same)).sum()),
+        relabeled_other=int(((kind == "class") & ~same & ~suggested).sum()),
+        unchanged=int(decided["kind"].is_null().sum()),
         unknown_ids=unknown,
         changed=len(changing),
     )
 
 
-def _verdicts(path: str) -> tuple[pl.DataFrame, dict[str, int]]:
-    """id, label (the decided class; None: keep the given one) and suggested, from a Label
-    Studio JSON export or a filled review CSV."""
+def _label_ids(labels: pl.DataFrame, config: ScanConfig, path: str) -> pl.Series:
+    """The labels' ids as text; without an id column, the row numbers (as `scan` numbers them)."""
+    if config.id_col in labels.columns:
+        return labels[config.id_col].cast(pl.String).rename("id")
+    if config.id_col != ScanConfig.id_col:
+        raise SchemaError(f"The labels '{path}' have no column '{config.id_col}' (--id-col).")
+    return pl.Series("id", np.arange(labels.height)).cast(pl.String)
+
+
+def _check_fresh(known: pl.DataFrame, review_path: str, labels_path: str) -> None:
+    """The review was made on these labels: each reviewed row's current label is the one the
+    reviewer saw. Else a verdict (even `keep`) would overwrite a newer label."""
+    stale = known.filter(
+        pl.col("given").is_not_null()
+        & (pl.col("given") != pl.col("current").fill_null("(no label)"))
+    )
+    if stale.height:
+        shown = ", ".join(
+            f"{i!r} (reviewed as {g!r}, now {c!r})"
+            for i, g, c in stale.head(3).select("id", "given", "current").iter_rows()
+        )
+        raise InputError(
+            f"{count(stale.height, 'reviewed row')} of '{review_path}' no longer "
+            f"{'has' if stale.height == 1 else 'have'} the label the reviewer saw in "
+            f"'{labels_path}' ({shown}): the labels changed since the export. Export and review "
+            "these rows again."
+        )
+
+
+def _verdicts(path: str) -> pl.DataFrame:
+    """id, kind (accept, keep, class, or null: undecided), label (the class named), given (the
+    label the reviewer saw) and suggested, from a Label Studio JSON export or a filled CSV."""
     if Path(path).suffix.lower() == ".json":
         return _from_label_studio(path)
     return _from_csv(path)
 
 
-def _from_csv(path: str) -> tuple[pl.DataFrame, dict[str, int]]:
+def _from_csv(path: str) -> pl.DataFrame:
     frame = read_table(path, "review", None, ids=("id",))
     for column in ("id", "given_label", "suggested_label", "decision"):
         if column not in frame.columns:
@@ -235,80 +314,105 @@ def _from_csv(path: str) -> tuple[pl.DataFrame, dict[str, int]]:
             )
     decision = frame["decision"].cast(pl.String).str.strip_chars().fill_null("")
     lowered = decision.str.to_lowercase()
-    given = frame["given_label"].cast(pl.String)
-    suggested = frame["suggested_label"].cast(pl.String)
-    label = (
-        pl.when(lowered == ACCEPT).then(suggested)
-        .when(lowered == KEEP).then(given)
+    kind = (
+        pl.when(lowered == ACCEPT).then(pl.lit(ACCEPT))
+        .when(lowered == KEEP).then(pl.lit(KEEP))
         .when(decision == "").then(None)
-        .otherwise(decision)
+        .otherwise(pl.lit("class"))
     )  # fmt: skip
-    out = pl.DataFrame(
-        {"id": frame["id"].cast(pl.String), "given": given, "suggested": suggested}
-    ).with_columns(label=label)
-    return out.select("id", "label", "suggested"), _tally(out)
+    return pl.DataFrame(
+        {
+            "id": frame["id"].cast(pl.String),
+            "decision": decision,
+            "given": frame["given_label"].cast(pl.String),
+            "suggested": frame["suggested_label"].cast(pl.String),
+        }
+    ).select(
+        "id",
+        kind.alias("kind"),
+        pl.when(kind == "class").then(pl.col("decision")).alias("label"),
+        "given",
+        "suggested",
+    )
 
 
-def _tally(out: pl.DataFrame) -> dict[str, int]:
-    """How many decisions accept the suggestion, keep the given label, choose another class,
-    or decide nothing."""
-    label, given, suggested = out["label"], out["given"], out["suggested"]
-    return {
-        "accepted": int((label == suggested).sum()),
-        "kept": int(((label == given) & (label != suggested)).sum()),
-        "other": int(((label != suggested) & (label != given)).sum()),
-        "unchanged": int(label.is_null().sum()),
-    }
-
-
-def _from_label_studio(path: str) -> tuple[pl.DataFrame, dict[str, int]]:
+def _from_label_studio(path: str) -> pl.DataFrame:
     """Each task's most recent annotation that was not cancelled (by updated_at, then
-    created_at, then its id); a task without one, or whose choice is empty, changes nothing."""
+    created_at, as times; then its id); a task without one, or whose result is empty (skipped),
+    changes nothing. A result that cannot be read as one class of the `label` control is exit 2."""
     try:
-        tasks = json.loads(Path(path).read_text(encoding="utf-8"))
+        tasks = json.loads(Path(path).read_text(encoding="utf-8-sig"))
     except (OSError, ValueError) as exc:
         raise InputError(f"The review '{path}' could not be read as JSON: {exc}.") from exc
     if not isinstance(tasks, list):
         raise InputError(
             f"The review '{path}' is not a Label Studio JSON export (a list of tasks)."
         )
-    ids, labels, suggested = [], [], []
-    for task in tasks:  # tasks reviewed by people: thousands at most
+    rows = []
+    for number, task in enumerate(tasks):  # tasks reviewed by people: thousands at most
         data = task.get("data") if isinstance(task, dict) else None
-        if not isinstance(data, dict) or "id" not in data:
+        if not isinstance(data, dict) or data.get("id") is None:
             raise InputError(
-                f"The review '{path}' has a task without data.id (the sample's id that "
+                f"Task {number} of the review '{path}' has no data.id (the sample's id that "
                 "`labelaudit review export` put there)."
             )
-        ids.append(str(data["id"]))
-        labels.append(_latest_choice(task.get("annotations") or []))
-        suggested.append(_suggestion(task))
-    given = [str(t["data"].get("given_label")) for t in tasks]
+        annotations = task.get("annotations") or []
+        if not isinstance(annotations, list):
+            raise InputError(f"Task {number} of '{path}': annotations is not a list.")
+        chosen = _latest_choice(annotations, path, number)
+        given = data.get("given_label")
+        rows.append((str(data["id"]), chosen, None if given is None else str(given),
+                     _suggestion(task)))  # fmt: skip
     text = pl.String
-    out = pl.DataFrame(
-        {"id": ids, "label": labels, "suggested": suggested, "given": given},
-        schema={"id": text, "label": text, "suggested": text, "given": text},
+    frame = pl.DataFrame(
+        rows, schema={"id": text, "label": text, "given": text, "suggested": text}, orient="row"
     )
-    return out.select("id", "label", "suggested"), _tally(out)
+    return frame.select(
+        "id",
+        pl.when(pl.col("label").is_not_null()).then(pl.lit("class")).alias("kind"),
+        "label",
+        "given",
+        "suggested",
+    )
 
 
-def _latest_choice(annotations: list[Any]) -> str | None:
+def _latest_choice(annotations: list[Any], path: str, number: int) -> str | None:
     done = [a for a in annotations if isinstance(a, dict) and not a.get("was_cancelled")]
     if not done:
         return None
     latest = max(done, key=_when)
     for region in latest.get("result") or []:
-        if not isinstance(region, dict):
-            continue
-        choices = (region.get("value") or {}).get("choices")
-        if region.get("from_name", CONTROL) == CONTROL and choices:
-            return str(choices[0])
+        if not isinstance(region, dict) or "choices" not in (region.get("value") or {}):
+            continue  # another kind of result (a comment, a rating): not a label
+        choices = region["value"]["choices"]
+        if region.get("from_name") != CONTROL:
+            raise InputError(
+                f"Task {number} of '{path}' holds choices of the control "
+                f"'{region.get('from_name')}', not '{CONTROL}' (the one `review export` "
+                "configures): the labeling config was changed, so the choice is not a label."
+            )
+        if not isinstance(choices, list) or len(choices) != 1:
+            raise InputError(
+                f"Task {number} of '{path}' chose {choices!r}: a review gives one class."
+            )
+        return str(choices[0])
     return None  # an empty result: skipped
 
 
-def _when(annotation: dict[str, Any]) -> tuple[str, ...]:
-    """An annotation's recency: updated_at, then created_at, then its id (ISO times sort)."""
-    return tuple(str(annotation.get(k) or "") for k in ("updated_at", "created_at", "id"))
+def _when(annotation: dict[str, Any]) -> tuple[float, float, float, str]:
+    """An annotation's recency: updated_at, then created_at (as times, any offset), then its id
+    (as a number when it is one)."""
+    ident = annotation.get("id")
+    number = float(ident) if isinstance(ident, int | float) or str(ident).isdigit() else 0.0
+    return (_time(annotation.get("updated_at")), _time(annotation.get("created_at")), number,
+            str(ident))  # fmt: skip
+
+
+def _time(text: Any) -> float:
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return float("-inf")
 
 
 def _suggestion(task: dict[str, Any]) -> str | None:
@@ -344,12 +448,20 @@ def _write_labels(
                 lines[row + 1] = _relabeled_line(lines[row + 1], position, label, delimiter)
             write_atomically(output, lambda target: Path(target).write_bytes(b"\n".join(lines)))
             return
+    if fmt == "ndjson":
+        lines = Path(source).read_bytes().split(b"\n")
+        filled = [i for i, line in enumerate(lines) if line.strip()]
+        if len(filled) == labels.height:  # one object a line: only the changed lines rewritten
+            for row, label in changing:
+                lines[filled[row]] = _relabeled_json(lines[filled[row]], label_col, label)
+            write_atomically(output, lambda target: Path(target).write_bytes(b"\n".join(lines)))
+            return
     column = labels[label_col]
     values = column.cast(pl.String).to_list()
     for row, label in changing:
         values[row] = label
     new = pl.Series(label_col, values, dtype=pl.String)
-    if column.dtype.is_integer():
+    if column.dtype != pl.String:  # integers, categoricals, enums keep their type
         new = new.cast(column.dtype)
     frame = labels.with_columns(new)
     writers = {
@@ -360,6 +472,14 @@ def _write_labels(
         "tsv": lambda t: frame.write_csv(t, separator="\t"),
     }
     write_atomically(output, writers.get(fmt, writers["parquet"]))
+
+
+def _relabeled_json(line: bytes, label_col: str, label: str) -> bytes:
+    """One NDJSON line with its label replaced (an integer label stays an integer)."""
+    ending = b"\r" if line.endswith(b"\r") else b""
+    record = json.loads(line)
+    record[label_col] = int(label) if isinstance(record.get(label_col), int) else label
+    return json.dumps(record, ensure_ascii=False).encode("utf-8") + ending
 
 
 def _relabeled_line(line: bytes, position: int, label: str, delimiter: str) -> bytes:
