@@ -138,16 +138,14 @@ def review_export(
     """Write the suspects of an issues table (`report.issues`, or the --issues-out file) for
     review: a CSV with a decision column, or Label Studio tasks (`to="label-studio"`; the
     labeling config beside them). Returns the number of rows written."""
-    from pathlib import Path
-
     from labelaudit.io.writers import write_text
-    from labelaudit.pipelines.review import export_review
+    from labelaudit.pipelines.review import export_review, label_config_path
 
     kind = {"label-studio": "label-studio", "label_studio": "label-studio"}.get(to, to)
     exported = export_review(as_polars(issues), kind, top, media_col, labels, ScanConfig())
     write_text(path, exported.text)
     if exported.label_config is not None:
-        write_text(str(Path(path).with_suffix("")) + ".label_config.xml", exported.label_config)
+        write_text(label_config_path(path), exported.label_config)
     return exported.rows
 
 

@@ -706,18 +706,16 @@ def review_export(
     print_config: bool, output: str, id_col: str | None,
 ) -> int:  # fmt: skip
     """Write the suspects of ISSUES (from `scan --issues-out`) for review."""
-    from pathlib import Path
-
     from labelaudit._text import count
     from labelaudit.config import ScanConfig
     from labelaudit.io.paths import check_outputs
     from labelaudit.io.writers import write_text
-    from labelaudit.pipelines.review import export_review
+    from labelaudit.pipelines.review import export_review, label_config_path
 
     config = ScanConfig(id_col=id_col or ScanConfig.id_col)
     config_path = None
     if to == "label-studio" and not print_config:
-        config_path = str(Path(output).with_suffix("")) + ".label_config.xml"
+        config_path = label_config_path(output)
     check_outputs({"-o": output, "the labeling config": config_path}, inputs=[issues, labels_path])
     exported = export_review(issues, to, top, media_col, labels_path, config)
     write_text(output, exported.text)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from labelaudit._deps import import_optional
+from labelaudit.core.grouping import group_positions
 from labelaudit.core.neighbourhood import drop_self
 from labelaudit.errors import InputError
 
@@ -100,8 +101,8 @@ def _cell_join(
     centres = kmeans.centroids
     # A row near a border is listed on both sides, so it is found from either.
     _, cell_of = faiss.knn(data, centres, min(IVF_LISTED, cells), metric=kind)
-    own_order, own_bounds = _members(cell_of[:, 0], cells)
-    list_order, list_bounds = _members(cell_of.ravel(), cells)
+    own_order, own_bounds = group_positions(cell_of[:, 0], cells)
+    list_order, list_bounds = group_positions(cell_of.ravel(), cells)
     list_rows = list_order // cell_of.shape[1]
     _, near_cells = faiss.knn(centres, centres, min(IVF_PROBES, cells), metric=kind)
     scores = np.full((n, width), -np.inf if inner else np.inf, dtype=np.float32)
@@ -143,12 +144,6 @@ def _block_knn(
     if not inner:
         best = best + (queries * queries).sum(axis=1)[:, None]
     return best.astype(np.float32), at
-
-
-def _members(cell_of: np.ndarray, cells: int) -> tuple[np.ndarray, np.ndarray]:
-    """Positions grouped by cell (stable), and where each cell's group starts."""
-    order = np.argsort(cell_of, kind="stable")
-    return order, np.searchsorted(cell_of[order], np.arange(cells + 1))
 
 
 def _prepared(vectors: np.ndarray, metric: str) -> tuple[np.ndarray, float]:

@@ -39,6 +39,7 @@ from labelaudit.pipelines.passes import (
     _reject_mixed,
     _reject_non_finite,
     float64,
+    logits_if_contradicted,
     multilabel_decision,
     multilabel_mode,
 )
@@ -122,14 +123,10 @@ def replay_pass_one(
     """`passes.evaluate_multiclass` from chunk parts (`parts(mode)` yields them in file order):
     the same decisions, warnings, errors and sums."""
     mode = dataset.score_mode or mode
-    first_try = _replay(dataset, mode, chunk_rows, with_entropy, with_evidence, thresholds, parts)
-    if first_try is not None:
-        return first_try
-    again = _replay(
-        dataset, "logits", chunk_rows, with_entropy, with_evidence, thresholds, parts, True
+    args = (chunk_rows, with_entropy, with_evidence, thresholds, parts)
+    return logits_if_contradicted(
+        mode, lambda read_as, from_auto: _replay(dataset, read_as, *args, from_auto)
     )
-    assert again is not None  # logits mode is never contradicted
-    return again
 
 
 def _replay(

@@ -74,16 +74,20 @@ def _max_noise(inputs: GateInputs) -> float | None:
     return max(h["estimated_noise_rate"] for h in issues["per_class"])
 
 
-def _diff_value(*keys: str) -> Callable[[GateInputs], Any]:
+def _lookup(root: Callable[[GateInputs], Any], *keys: str) -> Callable[[GateInputs], Any]:
+    """A figure at `keys` under `root(inputs)`; None where any step is missing."""
+
     def measure(inputs: GateInputs) -> Any:
-        value: Any = inputs.diff
+        value: Any = root(inputs)
         for key in keys:
-            if value is None:
-                return None
-            value = value.get(key)
+            value = None if value is None else value.get(key)
         return value
 
     return measure
+
+
+def _diff_value(*keys: str) -> Callable[[GateInputs], Any]:
+    return _lookup(lambda inputs: inputs.diff, *keys)
 
 
 def _metric(key: str, multilabel_key: str) -> Callable[[GateInputs], Any]:
@@ -99,13 +103,7 @@ def _metric(key: str, multilabel_key: str) -> Callable[[GateInputs], Any]:
 
 
 def _neighbourhood(section: str, *keys: str) -> Callable[[GateInputs], Any]:
-    def measure(inputs: GateInputs) -> Any:
-        value: Any = inputs.scan.get(section)
-        for key in keys:
-            value = None if value is None else value.get(key)
-        return value
-
-    return measure
+    return _lookup(lambda inputs: inputs.scan.get(section), *keys)
 
 
 def _worst_group(key: str, worst: Callable[..., Any]) -> Callable[[GateInputs], Any]:

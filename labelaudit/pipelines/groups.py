@@ -12,6 +12,7 @@ import numpy as np
 import polars as pl
 
 from labelaudit.config import ScanConfig
+from labelaudit.core.grouping import group_positions
 from labelaudit.core.metrics_multilabel import multilabel_metrics
 from labelaudit.core.scores import MulticlassScoreSums
 from labelaudit.io.dataset import Dataset
@@ -179,8 +180,7 @@ def _multilabel_metrics(
 
 def _by_group(group_of: np.ndarray, n_groups: int) -> list[tuple[int, np.ndarray]]:
     """A chunk's positions grouped by group (a loop over the groups present, not rows)."""
-    order = np.argsort(group_of, kind="stable")
-    bounds = np.searchsorted(group_of[order], np.arange(n_groups + 1))
+    order, bounds = group_positions(group_of, n_groups)
     return [(int(g), order[bounds[g] : bounds[g + 1]]) for g in np.flatnonzero(np.diff(bounds))]
 
 

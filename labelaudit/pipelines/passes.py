@@ -187,10 +187,20 @@ def evaluate_multiclass(
         return dataset.engine.evaluate_multiclass(mode, with_entropy, with_evidence, thresholds)
     mode = dataset.score_mode or mode
     args = (chunk_rows, with_entropy, with_evidence, thresholds)
-    first_try = _multiclass_pass(dataset, mode, *args)
+    return logits_if_contradicted(
+        mode, lambda read_as, from_auto: _multiclass_pass(dataset, read_as, *args, from_auto)
+    )
+
+
+def logits_if_contradicted(
+    mode: str, run: Callable[[str, bool], MulticlassEvaluation | None]
+) -> MulticlassEvaluation:
+    """`run(mode, False)`, or, when a later chunk showed logits (it returned None, auto mode),
+    `run("logits", True)`: the pass again with every chunk read as logits."""
+    first_try = run(mode, False)
     if first_try is not None:
         return first_try
-    again = _multiclass_pass(dataset, "logits", *args, from_auto=True)
+    again = run("logits", True)
     assert again is not None  # logits mode is never contradicted
     return again
 

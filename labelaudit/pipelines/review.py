@@ -152,6 +152,12 @@ def _task(row: dict[str, Any], media_col: str | None) -> dict[str, Any]:
     }
 
 
+def label_config_path(output: str | Path) -> str:
+    """Where the labeling config is written beside the tasks: tasks.json ->
+    tasks.label_config.xml."""
+    return str(Path(output).with_suffix("")) + ".label_config.xml"
+
+
 def label_config(classes: list[str], media_col: str | None) -> str:
     """The Label Studio labeling config matching the tasks: the item (image or text), its given
     label, and one choice per class."""

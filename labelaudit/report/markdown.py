@@ -102,6 +102,13 @@ def render_markdown(data: dict[str, Any]) -> str:
     advice = sections.advice_lines(data)
     if advice:
         lines += ["", "## Recommendations", "", *md_list(advice)]
+    lines += _notes_markdown(data)
+    return human_lines(lines)
+
+
+def _notes_markdown(data: dict[str, Any]) -> list[str]:
+    """The findings and warnings sections (scan, annotators)."""
+    lines: list[str] = []
     if data["findings"]:
         lines += ["", "## Findings", ""]
         lines += [
@@ -109,7 +116,7 @@ def render_markdown(data: dict[str, Any]) -> str:
         ]
     if data["warnings"]:
         lines += ["", "## Warnings", "", *md_list(data["warnings"])]
-    return human_lines(lines)
+    return lines
 
 
 def render_diff_markdown(data: dict[str, Any]) -> str:
@@ -197,11 +204,5 @@ def render_annotators_markdown(data: dict[str, Any]) -> str:
     lines += md_list(sections.annotators_summary(data))
     lines += ["", "## Annotators (worst first)", ""]
     lines += md_table(sections.ANNOTATOR_HEADER, sections.annotator_rows(data))
-    if data["findings"]:
-        lines += ["", "## Findings", ""]
-        lines += [
-            f"- **{md_text(f['severity'])}** {md_text(f['message'])}" for f in data["findings"]
-        ]
-    if data["warnings"]:
-        lines += ["", "## Warnings", "", *md_list(data["warnings"])]
+    lines += _notes_markdown(data)
     return human_lines(lines)
