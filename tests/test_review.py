@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import unicodedata
 from pathlib import Path
 
 import polars as pl
@@ -215,3 +216,34 @@ def test_ndjson_categorical_and_row_number_ids(cli: CliRun, tmp_path: Path) -> N
     done = cli("review", "apply", "r2.csv", "noid.csv", "-o", "n2.csv")
     assert done.exit_code == 0, done.output
     assert (tmp_path / "n2.csv").read_text() == "label\ncat\ncat\n"
+
+
+def test_labels_compare_by_the_naming_rule_every_command_uses(cli: CliRun, tmp_path: Path) -> None:
+    """Trailing blanks and NFD text ("café" typed on a Mac) are the class scan read: the review
+    exported from scan's issues applies, and the rows nobody changed stay byte for byte."""
+    nfd = unicodedata.normalize("NFD", "café")
+    lines = ["id,label", f"1,{nfd}", "2,tea ", f"3,{nfd}", "4,tea", "5, tea", f"6,{nfd} "]
+    (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    probs = {"café": [0.1, 0.9, 0.8, 0.1, 0.2, 0.9], "tea": [0.9, 0.1, 0.2, 0.9, 0.8, 0.1]}
+    pl.DataFrame({"id": range(1, 7), **probs}).write_parquet(tmp_path / "preds.parquet")
+    scanned = cli("scan", "labels.csv", "--preds", "preds.parquet", "--issues-out", "i.csv")
+    assert scanned.exit_code == 0, scanned.output
+    exported = cli("review", "export", "i.csv", "--to", "csv", "--top", "6", "-o", "r.csv")
+    assert exported.exit_code == 0, exported.output
+    review = pl.read_csv(tmp_path / "r.csv", infer_schema=False)
+    decisions = {"1": "accept", "2": "accept", "3": "keep", "4": "café", "5": "tea", "6": "keep"}
+    review = review.with_columns(decision=pl.col("id").replace_strict(decisions))
+    review.write_csv(tmp_path / "r.csv")
+    done = cli("review", "apply", "r.csv", "labels.csv", "-o", "new.csv")
+    assert done.exit_code == 0, done.output
+    new = (tmp_path / "new.csv").read_text(encoding="utf-8").split("\n")
+    assert new[1] == "1,tea" and new[2] == "2,café" and new[4] == "4,café"
+    assert [new[i] for i in (0, 3, 5, 6, 7)] == [lines[i] for i in (0, 3, 5, 6)] + [""]
+    # The Label Studio side reads the same way: a decomposed choice names the composed class.
+    choice = {"from_name": "label", "to_name": "text", "type": "choices",
+              "value": {"choices": [nfd]}}  # fmt: skip
+    tasks = [{"data": {"id": "2", "given_label": "tea"}, "annotations": [{"result": [choice]}]}]
+    (tmp_path / "export.json").write_text(json.dumps(tasks), encoding="utf-8")
+    done = cli("review", "apply", "export.json", "labels.csv", "-o", "new2.csv")
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "new2.csv").read_text(encoding="utf-8").split("\n")[2] == "2,café"

@@ -293,11 +293,16 @@ def _multiclass_values(raw: pl.Series) -> pl.Series:
     if raw.dtype.is_integer():
         # Integer labels stay integers (their string form names the class); no blanks possible.
         return raw.cast(pl.Int64).rename("label")
-    text = raw.cast(pl.String).str.strip_chars().str.normalize("NFC")
-    # An empty or blank label is as missing as a null one; blanks around a name are not part of
-    # it; names compare in Unicode NFC, so a composed and a decomposed "café" are one class
-    # (the same rules as for multi-label elements, prediction columns and --classes).
-    return pl.select(pl.when(text == "").then(None).otherwise(text).alias("label")).to_series()
+    return class_name_text(raw).rename("label")
+
+
+def class_name_text(values: pl.Series) -> pl.Series:
+    """Text as it names a class: surrounding blanks dropped, Unicode NFC, empty as null. So a
+    composed and a decomposed "café", or "cat " and "cat", are one class wherever labels are
+    compared (scan, diff, gate, review; the same rule as multi-label elements, prediction
+    columns and --classes)."""
+    text = values.cast(pl.String).str.strip_chars().str.normalize("NFC")
+    return pl.select(pl.when(text == "").then(None).otherwise(text).alias(values.name)).to_series()
 
 
 def _multilabel_from_lists(raw: pl.Series) -> pl.Series:

@@ -19,7 +19,7 @@ import polars as pl
 from labelaudit._text import count
 from labelaudit.config import ScanConfig
 from labelaudit.errors import InputError, SchemaError
-from labelaudit.io.labels import describe_ids
+from labelaudit.io.labels import class_name_text, class_names, describe_ids
 from labelaudit.io.tables import detect_format, read_table
 from labelaudit.io.writers import write_atomically
 
@@ -229,7 +229,12 @@ def apply_review(
             f"does not have (e.g. {describe_ids(verdicts.filter(~reviewed)['id'])}). Check that "
             "it reviews these labels, or pass --ignore-unknown to apply the rest."
         )
-    current = pl.DataFrame({"id": ids, "current": labels[config.label_col].cast(pl.String)})
+    # Labels compare by the one naming rule every command uses (blanks, Unicode NFC), so a
+    # reviewed "café" typed on a Mac is the label the reviewer saw.
+    named = class_names(
+        labels[config.label_col], labels_path, config.label_col, "label column", "--label-col"
+    )
+    current = pl.DataFrame({"id": ids, "current": named})
     known = verdicts.filter(reviewed).join(current, on="id", how="left")
     _check_fresh(known, review_path, labels_path)
     decided = known.with_columns(
@@ -244,7 +249,7 @@ def apply_review(
             f"{count(no_suggestion.len(), 'id')} that has none (e.g. "
             f"{describe_ids(no_suggestion)}). Name the class instead."
         )
-    present = labels[config.label_col].cast(pl.String).drop_nulls()
+    present = named.drop_nulls()
     vocabulary = set(classes) if classes else set(present)
     strange = sorted(set(decided["label"].drop_nulls()) - vocabulary)
     if strange:
@@ -304,14 +309,17 @@ def _check_fresh(known: pl.DataFrame, review_path: str, labels_path: str) -> Non
 
 def _verdicts(path: str) -> pl.DataFrame:
     """id, kind (accept, keep, class, or null: undecided), label (the class named), given (the
-    label the reviewer saw) and suggested, from a Label Studio JSON export or a filled CSV."""
-    if Path(path).suffix.lower() == ".json":
-        return _from_label_studio(path)
-    return _from_csv(path)
+    label the reviewer saw) and suggested, from a Label Studio JSON export or a filled CSV; the
+    class names as the labels' naming rule reads them."""
+    frame = _from_label_studio(path) if Path(path).suffix.lower() == ".json" else _from_csv(path)
+    return frame.with_columns(class_name_text(frame[c]) for c in ("label", "given", "suggested"))
 
 
 def _from_csv(path: str) -> pl.DataFrame:
-    frame = read_table(path, "review", None, ids=("id",))
+    # The label columns read as the text they are (`007` stays `007`), as the labels' are.
+    frame = read_table(
+        path, "review", None, ids=("id", "given_label", "suggested_label", "decision")
+    )
     for column in ("id", "given_label", "suggested_label", "decision"):
         if column not in frame.columns:
             raise SchemaError(
