@@ -17,12 +17,15 @@ from labelaudit.core.pair_table import PairTable
 
 @dataclass(frozen=True)
 class PerClassScores:
-    """Per-class precision, recall, F1 and support (true count), index-aligned with the classes."""
+    """Per-class precision, recall, F1 and support (true count), index-aligned with the classes;
+    the counts behind them too (true positives, and how often each class was decided)."""
 
     precision: np.ndarray
     recall: np.ndarray
     f1: np.ndarray
     support: np.ndarray
+    true_positives: np.ndarray
+    predicted: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,10 @@ def scores_from_counts(
     recall = safe_divide(true_positive, true_positive + false_negative)
     f1 = safe_divide(2 * true_positive, 2 * true_positive + false_positive + false_negative)
     support = (true_positive + false_negative).astype(np.int64)
-    return PerClassScores(precision, recall, f1, support)
+    predicted = (true_positive + false_positive).astype(np.int64)
+    return PerClassScores(
+        precision, recall, f1, support, np.asarray(true_positive, dtype=np.int64), predicted
+    )
 
 
 def indicator_counts(

@@ -54,6 +54,8 @@ class Dataset:
     groups: pl.DataFrame | None = None
     # Set with --embeddings: what the nearest neighbours say (pipelines.neighbourhood).
     neighbourhood: Any = None
+    # The score files joined to the labels by row position (no id column): checked for a fit.
+    positional_sources: tuple[str, ...] = ()
 
     @property
     def n_samples(self) -> int:
@@ -437,6 +439,7 @@ def build_dataset(
         label_rows=label_rows,
         warnings=tuple(warnings),
         groups=groups,
+        positional_sources=(scores.source,) if scores is not None and scores.ids is None else (),
     )
 
 

@@ -52,6 +52,7 @@ def scored_dataset(
         score_mode="probs",
         ensemble=ensemble,
         warnings=first.warnings + tuple(ensemble.warnings),
+        positional_sources=tuple(s for d in datasets for s in d.positional_sources),
     )
 
 

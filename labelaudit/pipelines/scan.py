@@ -13,6 +13,7 @@ from labelaudit.core.metrics import metrics_from_confusion
 from labelaudit.io.dataset import Dataset, dense_codes
 from labelaudit.io.load import ScoreSources, Source, read_inputs
 from labelaudit.io.thresholds_file import read_thresholds
+from labelaudit.pipelines.alignment import from_confusion, from_indicators, misalignment_findings
 from labelaudit.pipelines.findings import collect_findings
 from labelaudit.pipelines.label_issues import multiclass_label_issues, multilabel_label_issues
 from labelaudit.pipelines.metrics_sections import (
@@ -116,6 +117,7 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
     metrics = label_issues = table = score_mode = None
     warnings = list(dataset.warnings)
     detect = config.suspect_rule != "none"
+    agreements = {}  # per score file: its model's decisions against a shuffle's (by position)
     thresholds = decision = None
     if dataset.scores is not None and config.thresholds:
         thresholds = read_thresholds(config.thresholds, dataset.classes, dataset.task)
@@ -144,6 +146,10 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
                 decision or f"p >= {config.threshold:g}",
                 int(dataset.n_scored),
             )
+            agreements = {
+                source: from_indicators(evaluation.metrics.per_class, int(dataset.n_scored))
+                for source in dataset.positional_sources
+            }  # several models: their combination is checked
             if detect:
                 label_issues, table, extra = multilabel_label_issues(dataset, evaluation, config)
                 warnings += extra
@@ -161,6 +167,7 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
             metrics = multiclass_metrics_section(
                 dataset.classes, evaluation.sums, evaluation.score_mode, decision or "argmax"
             )
+            agreements = _multiclass_agreements(dataset, evaluation.sums.confusion)
             if detect:
                 label_issues, table, extra = multiclass_label_issues(
                     dataset, evaluation, config, metrics.accuracy
@@ -179,7 +186,9 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
     advice, weights_table = recommendations(
         dataset, counts, imbalance, multilabel, label_issues, config
     )
-    findings = collect_findings(dataset, imbalance, duplicates, label_issues)
+    misaligned, misaligned_findings = misalignment_findings(dataset, agreements)
+    warnings = misaligned + warnings
+    findings = misaligned_findings + collect_findings(dataset, imbalance, duplicates, label_issues)
     groups = None
     if dataset.groups is not None and config.group_cols:
         from labelaudit.pipelines.groups import group_findings
@@ -231,6 +240,17 @@ def _groups(
         issues = frame.with_columns(dataset_row=np.arange(frame.height) if rows is None else rows)
     errors = label_issues.estimated_errors if label_issues is not None else None
     return group_sections(dataset, config, score_mode, thresholds, issues, errors, warnings)
+
+
+def _multiclass_agreements(dataset: Dataset, confusion: Any) -> dict[str, Any]:
+    """Each positionally joined score file's fit: its own model's decisions (several models)."""
+    ensemble = dataset.ensemble
+    if ensemble is None or ensemble.sums is None:
+        return {source: from_confusion(confusion) for source in dataset.positional_sources}
+    return {
+        model.source: from_confusion(sums.confusion)
+        for model, sums in zip(ensemble.models, ensemble.sums, strict=True)
+    }
 
 
 def _models_section(dataset: Dataset) -> ModelsSection | None:

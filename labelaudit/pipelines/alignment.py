@@ -1,0 +1,53 @@
+"""Scores joined to the labels by row position (no id column) are checked for a fit: when they
+agree with the labels no better than the same scores in a random row order would, the rows look
+misaligned, and the report says so (a warning and a finding) instead of passing it silently."""
+
+from __future__ import annotations
+
+from labelaudit._text import count
+from labelaudit.core.alignment import MISALIGNED_BELOW_Z, ChanceAgreement, chance_agreement
+from labelaudit.core.metrics import PerClassScores
+from labelaudit.core.pair_table import PairTable
+from labelaudit.io.dataset import Dataset
+from labelaudit.report.schema import Finding
+
+
+def from_confusion(confusion: PairTable) -> ChanceAgreement:
+    """A multi-class model's agreement (rows given, columns decided) against a shuffle's."""
+    table = PairTable.of(confusion)
+    return chance_agreement(
+        table.diagonal(), table.row_sums(), table.column_sums(), int(table.total())
+    )
+
+
+def from_indicators(per_class: PerClassScores, n_rows: int) -> ChanceAgreement:
+    """A multi-label model's agreeing tags against a shuffle's."""
+    return chance_agreement(
+        per_class.true_positives, per_class.support, per_class.predicted, n_rows
+    )
+
+
+def misalignment_findings(
+    dataset: Dataset, agreements: dict[str, ChanceAgreement]
+) -> tuple[list[str], list[Finding]]:
+    """A warning and a finding for each score file joined by position whose fit is no better
+    than chance (`agreements`: per score source, what its model's decisions matched)."""
+    warnings: list[str] = []
+    findings: list[Finding] = []
+    unit = "tag" if dataset.multi_label else "label"
+    for source in dataset.positional_sources:
+        agreement = agreements.get(source)
+        if agreement is None or not agreement.looks_misaligned:
+            continue
+        message = (
+            f"The rows of '{source}' look misaligned with '{dataset.source}': joined by row "
+            f"position (no id column), its predictions match {agreement.agreeing:,} of "
+            f"{count(agreement.n_labels, unit)}, where the same scores in a random row order "
+            f"match {agreement.chance_mean:,.0f} ± {agreement.chance_sd:,.0f} (not "
+            f"{MISALIGNED_BELOW_Z:g} standard deviations better). Unless the model is at chance, "
+            "the rows are in another order: give both files an id column. Until then every "
+            "figure from the scores is suspect."
+        )
+        warnings.append(message)
+        findings.append(Finding("misaligned_rows", "warning", message, agreement.n_labels))
+    return warnings, findings

@@ -1,0 +1,110 @@
+"""Scores joined by row position are checked for a fit: the chance agreement's formula against
+every permutation of a small case, and scan's warning and finding when the rows are shuffled."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from labelaudit.core.alignment import chance_agreement
+
+from .conftest import FIXTURES, CliRun
+
+CIFAR = FIXTURES / "cifar10-test"
+MULTILABEL = FIXTURES / "synthetic-multilabel"
+
+
+def test_the_chance_mean_and_spread_against_every_permutation() -> None:
+    labels = np.array([0, 0, 1, 2, 2, 2, 1])
+    predicted = np.array([0, 1, 1, 2, 0, 2, 2])
+    n, k = labels.size, 3
+    matches = np.array(
+        [int((labels == predicted[list(p)]).sum()) for p in itertools.permutations(range(n))]
+    )
+    found = chance_agreement(
+        np.bincount(labels[labels == predicted], minlength=k),
+        np.bincount(labels, minlength=k),
+        np.bincount(predicted, minlength=k),
+        n,
+    )
+    assert found.agreeing == int((labels == predicted).sum())
+    assert np.isclose(found.chance_mean, matches.mean())  # exact
+    assert abs(found.chance_sd - matches.std()) < 0.25 * matches.std()  # covariances left out
+    # One class (a binary indicator): the variance is exactly hypergeometric.
+    truth, decided = labels == 2, predicted == 2
+    hits = np.array(
+        [int((truth & decided[list(p)]).sum()) for p in itertools.permutations(range(n))]
+    )
+    one = chance_agreement(
+        np.array([int((truth & decided).sum())]),
+        np.array([truth.sum()]),
+        np.array([decided.sum()]),
+        n,
+    )
+    assert np.isclose(one.chance_mean, hits.mean()) and np.isclose(one.chance_sd, hits.std())
+
+
+def _positional(folder: Path, shuffle: bool, rows: int = 2000) -> None:
+    labels = pl.read_csv(CIFAR / "labels.csv").head(rows)
+    preds = pl.read_parquet(CIFAR / "preds.parquet").head(rows).drop("id")
+    if shuffle:
+        preds = preds[np.random.default_rng(0).permutation(rows)]
+    labels.select("label").write_csv(folder / "labels.csv")
+    preds.write_parquet(folder / "preds.parquet")
+
+
+def test_shuffled_rows_joined_by_position_are_a_warning_and_a_finding(
+    cli: CliRun, tmp_path: Path
+) -> None:
+    _positional(tmp_path, shuffle=True)
+    result = cli("scan", "labels.csv", "--preds", "preds.parquet", "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    first = report["findings"][0]
+    assert first["code"] == "misaligned_rows" and first["severity"] == "warning"
+    assert "look misaligned" in report["warnings"][0] and "id column" in report["warnings"][0]
+    assert "look misaligned" in result.stderr
+    text = cli("scan", "labels.csv", "--preds", "preds.parquet")
+    assert "[warning] The rows of 'preds.parquet' look misaligned" in text.stdout
+
+
+def test_aligned_rows_and_id_joins_say_nothing(cli: CliRun, tmp_path: Path) -> None:
+    _positional(tmp_path, shuffle=False)
+    result = cli("scan", "labels.csv", "--preds", "preds.parquet", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "misaligned_rows" not in {f["code"] for f in json.loads(result.stdout)["findings"]}
+    # Shuffled rows with ids join on them: nothing to warn about.
+    preds = pl.read_parquet(CIFAR / "preds.parquet").sample(fraction=1.0, shuffle=True, seed=1)
+    preds.write_parquet(tmp_path / "with_ids.parquet")
+    joined = cli("scan", str(CIFAR / "labels.csv"), "--preds", "with_ids.parquet", "--format",
+                 "json")  # fmt: skip
+    assert "misaligned_rows" not in {f["code"] for f in json.loads(joined.stdout)["findings"]}
+
+
+def test_one_misaligned_model_of_several_is_named(cli: CliRun, tmp_path: Path) -> None:
+    _positional(tmp_path, shuffle=False)
+    (tmp_path / "good.parquet").write_bytes((tmp_path / "preds.parquet").read_bytes())
+    _positional(tmp_path, shuffle=True)
+    result = cli("scan", "labels.csv", "--preds", "good.parquet", "--preds", "preds.parquet",
+                 "--format", "json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    messages = [f["message"] for f in json.loads(result.stdout)["findings"]]
+    misaligned = [m for m in messages if "look misaligned" in m]
+    assert len(misaligned) == 1 and "'preds.parquet'" in misaligned[0]
+
+
+def test_multilabel_rows_joined_by_position_are_checked(cli: CliRun, tmp_path: Path) -> None:
+    labels = pl.read_parquet(MULTILABEL / "labels.parquet")
+    preds = pl.read_parquet(MULTILABEL / "preds.parquet").drop("id")
+    labels.drop("id").write_parquet(tmp_path / "labels.parquet")
+    preds[np.random.default_rng(3).permutation(preds.height)].write_parquet(tmp_path / "p.parquet")
+    result = cli("scan", "labels.parquet", "--preds", "p.parquet", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["findings"][0]["code"] == "misaligned_rows"
+    preds.write_parquet(tmp_path / "aligned.parquet")
+    fine = cli("scan", "labels.parquet", "--preds", "aligned.parquet", "--format", "json")
+    assert "misaligned_rows" not in {f["code"] for f in json.loads(fine.stdout)["findings"]}
