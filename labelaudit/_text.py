@@ -56,3 +56,19 @@ def count(n: int, noun: str) -> str:
 def agree(n: int, singular: str, plural: str) -> str:
     """The verb (or pronoun) form that agrees with a count: agree(1, "has", "have") == "has"."""
     return singular if n == 1 else plural
+
+
+def fewer_than(n_classes: int, min_support: int) -> str:
+    """'4,864 classes have fewer than 10 samples': the rare classes, those with at least one
+    sample but fewer than the minimum support (classes with none are counted apart), in the
+    words of the scan's `rare_classes` finding, for every format that counts them."""
+    return (
+        f"{count(n_classes, 'class')} {agree(n_classes, 'has', 'have')} fewer than "
+        f"{count(min_support, 'sample')}"
+    )
+
+
+def pair_arrow(kind: str) -> str:
+    """The arrow between an anomalous class pair's classes: `->` when one direction dominates
+    (kind "asymmetric"), `<->` when both ways are counted (kind "symmetric")."""
+    return "->" if kind == "asymmetric" else "<->"

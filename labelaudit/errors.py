@@ -43,6 +43,8 @@ class LabelAuditError(Exception):
 
 # Flags whose Python keyword is not the flag's own name with dashes as underscores.
 _KEYWORD_OF = {"config": "config_file", "suspects": "suspects"}
+# Flags naming a file whose Python argument is the file's contents (a list of class names).
+_LIST_ARGUMENTS = {"classes"}
 _FLAG = re.compile(
     r"(?<![\w-])--([a-z][a-z0-9-]*)(?: ([a-z][a-z0-9_]*|[A-Z][A-Z0-9_,/]*)(?=[ .,;:)'\"]|$))?"
 )
@@ -50,9 +52,10 @@ _FLAG = re.compile(
 
 def python_wording(message: str) -> str:
     """A CLI message for a Python caller: `--label-col` becomes `label_col`, a flag with a
-    value (`--scores logits`) becomes `scores="logits"`, one with a placeholder (`--classes
-    FILE`) becomes `classes=FILE`. A whole command line in backticks (`labelaudit ...`) stays
-    as it is: it is meant for a shell."""
+    value (`--scores logits`) becomes `scores="logits"`, one with a placeholder (`--output
+    FILE`) becomes `output=FILE`, and `--classes FILE` becomes `classes=[...]` (the API takes
+    the class names as a list). A whole command line in backticks (`labelaudit ...`) stays as
+    it is: it is meant for a shell."""
 
     def keyword(match: re.Match[str]) -> str:
         name = match.group(1).replace("-", "_")
@@ -60,6 +63,8 @@ def python_wording(message: str) -> str:
         value = match.group(2)
         if not value:
             return name
+        if name in _LIST_ARGUMENTS and value.isupper():
+            return f"{name}=[...]"  # the API takes the names themselves, not a file
         return f"{name}={value}" if value.isupper() else f'{name}="{value}"'
 
     parts = re.split(r"(`labelaudit [^`]*`)", message)

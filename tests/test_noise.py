@@ -446,14 +446,15 @@ def test_issues_out_needs_predictions_and_a_table_extension(cli: CliRun, tmp_pat
 def test_in_sample_scores_and_tiny_classes_are_warned_once(rng: np.random.Generator) -> None:
     n = 300
     labels = rng.integers(0, 3, n)
-    labels[:1] = 3  # class 3 has a single sample: no threshold
+    labels[:1] = 3  # class 3 has a single sample: the other classes' median threshold
     probs = np.eye(4)[labels] * 0.97 + 0.01
     report = scan(labels_frame(labels), preds_frame(probs, ["0", "1", "2", "3"]))
     warnings = report.warnings
     assert sum("probably in-sample" in w for w in warnings) == 1
     assert sum("fewer than 2 samples" in w for w in warnings) == 1
     assert any(
-        "1 class has fewer than 2 samples, so no confident-learning threshold: 3" in w
+        "1 class has fewer than 2 samples, so its confident-learning threshold is the median "
+        "of the other classes' (0.970): 3." in w
         for w in warnings
     )
 

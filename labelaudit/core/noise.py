@@ -184,10 +184,21 @@ class SampleEvidence:
     def thresholds(self) -> np.ndarray:
         """Per-class threshold t_j: the mean probability of class j over samples labeled j.
 
-        Undefined (inf: no sample is confidently of that class) for classes with fewer than 2
-        samples, whose mean would be one sample's own score.
+        A class with fewer than 2 samples (whose mean would be one sample's own score, or none)
+        takes the median of the other classes' thresholds: samples the model confidently puts
+        there still count in the confident joint (else with one class present every error goes
+        unseen and the estimate says 0 beside hundreds flagged). Inf (no sample is confidently
+        of that class) only when no class has 2 samples.
         """
-        return self.class_sums.compute(min_count=2)
+        own = self.class_sums.compute(min_count=2)
+        defined = np.isfinite(own)
+        if defined.any() and not defined.all():
+            own[~defined] = np.median(own[defined])
+        return own
+
+    def classes_with_pooled_threshold(self) -> np.ndarray:
+        """The classes whose threshold is the others' median (fewer than 2 samples)."""
+        return np.flatnonzero(self.class_sums.counts < 2)
 
     @property
     def class_count(self) -> np.ndarray:
@@ -677,7 +688,7 @@ class Detection:
     suggested_probability: np.ndarray
     margin: np.ndarray
     pairs: list[PairAnomaly]
-    classes_without_threshold: np.ndarray
+    classes_with_pooled_threshold: np.ndarray
 
     def ranks(self) -> np.ndarray:
         """Every sample's rank (1 = most suspect); a full sort, so computed only when asked."""
@@ -800,7 +811,7 @@ def finish_detection(
         suggested_probability=suggested_probability,
         margin=margin,
         pairs=pairs,
-        classes_without_threshold=np.flatnonzero(~np.isfinite(thresholds)),
+        classes_with_pooled_threshold=evidence.classes_with_pooled_threshold(),
     )
 
 

@@ -130,6 +130,20 @@ NEGATIVES_DOMINATE = 30.0
 NEGATIVES_MATTER = 3.0
 
 
+def _balanced_reason(ratio: float, effective: float, n_classes: int, present: int) -> str:
+    """Why plain cross-entropy: the balance of the classes that have samples."""
+    if present <= 1:
+        return (
+            f"Only {present} of the {n_classes} classes has samples: there is no balance to "
+            "correct, and no loss teaches a classifier the other classes from these labels."
+        )
+    among = f"{present} with samples" if present < n_classes else f"{n_classes}"
+    return (
+        f"Classes are nearly balanced (imbalance ratio {ratio:.1f}, effective classes "
+        f"{effective:.1f} of {among}): plain cross-entropy needs no correction."
+    )
+
+
 def recommend_loss(
     *,
     multi_label: bool,
@@ -139,9 +153,11 @@ def recommend_loss(
     rare_classes: int,
     noise_rate: float | None,
     label_density: float | None = None,
+    zero_support_classes: int = 0,
 ) -> LossChoice:
     """Choose a loss from measured figures by the decision table of docs/remedies.md."""
     ratio = imbalance_ratio or 1.0
+    present = n_classes - zero_support_classes
     noisy = noise_rate is not None and noise_rate > HIGH_NOISE
     risks = ["After any remedy, re-tune the decision thresholds on held-out data "
              "(`labelaudit thresholds`)."]  # fmt: skip
@@ -153,6 +169,14 @@ def recommend_loss(
         )
     if multi_label:
         return _multilabel_loss(label_density or 0.0, risks)
+    if zero_support_classes:
+        empty = zero_support_classes
+        risks.insert(
+            0,
+            f"{empty} of the {n_classes} classes {'has' if empty == 1 else 'have'} no sample: "
+            f"no loss learns {'it' if empty == 1 else 'them'} from these labels. Collect samples, "
+            "or leave them out of --classes.",
+        )
     if noisy:
         return LossChoice(
             "cross_entropy_label_smoothing",
@@ -171,8 +195,7 @@ def recommend_loss(
         return LossChoice(
             "cross_entropy",
             {},
-            [f"Classes are nearly balanced (imbalance ratio {ratio:.1f}, effective classes "
-             f"{effective_classes:.1f} of {n_classes}): plain cross-entropy needs no correction."],
+            [_balanced_reason(ratio, effective_classes, n_classes, present)],
             {"name": "cross_entropy_label_smoothing", "params": {"epsilon": 0.1}},
             risks,
         )  # fmt: skip

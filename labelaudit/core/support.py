@@ -64,7 +64,7 @@ def imbalance(counts: np.ndarray, min_support: int) -> ImbalanceFigures:
     total = counts.sum()
     if total > 0:
         shares = nonzero / total
-        entropy = float(-(shares * np.log(shares)).sum())
+        entropy = 0.0 + float(-(shares * np.log(shares)).sum())  # + 0.0: never -0.0
     else:
         entropy = 0.0
     # Normalized by log(K) over the whole vocabulary: a zero-support class counts as imbalance.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -286,14 +287,8 @@ def resolve_classes(
             )
         strangers = [c for c in scores.columns if c not in known and c != ""]
         if strangers:
-            raise InputError(
-                f"The predictions '{scores.source}' have {count(len(strangers), 'numeric column')}"
-                f" that {'is' if len(strangers) == 1 else 'are'} not a class of the labels in "
-                f"'{table.source}': {', '.join(repr(c) for c in strangers[:10])}. Class columns "
-                "are named by the labels' values. If these are classes with no labeled sample, "
-                "list every class with --classes FILE; if they are not scores (a fold, an index), "
-                f"pass --ignore-cols '{','.join(strangers[:10])}'."
-            )
+            scored = len(scores.columns) - len(strangers)
+            raise InputError(_columns_message(scores.source, table.source, strangers, scored))
         columns = [c for c in scores.columns if c != ""]
         extra = [c for c in _sorted_classes(present, table.integer_labels) if c not in columns]
         text = [c for c in extra if c in getattr(scores, "text_columns", ())]
@@ -440,6 +435,30 @@ def build_dataset(
         warnings=tuple(warnings),
         groups=groups,
         positional_sources=(scores.source,) if scores is not None and scores.ids is None else (),
+    )
+
+
+def _columns_message(source: str, labels: str, strangers: list[str], class_columns: int) -> str:
+    """Numeric columns that are no class of the labels. With at most one class column left they
+    must be classes (a model scores at least two), so only --classes is advised; else
+    --ignore-cols too, with the whole list so the hint can be pasted."""
+    shown = ", ".join(repr(c) for c in strangers[:10])
+    more = f" and {len(strangers) - 10:,} more" if len(strangers) > 10 else ""
+    head = (
+        f"The predictions '{source}' have {count(len(strangers), 'numeric column')} that "
+        f"{'is' if len(strangers) == 1 else 'are'} not a class of the labels in '{labels}': "
+        f"{shown}{more}. Class columns are named by the labels' values."
+    )
+    if class_columns <= 1:
+        return (
+            f"{head} Only {count(class_columns, 'column')} {'is' if class_columns == 1 else 'are'}"
+            " a class the labels have, so these are classes with no labeled sample: list every "
+            "class, in the model's order, with --classes FILE."
+        )
+    return (
+        f"{head} If these are classes with no labeled sample, list every class with --classes "
+        "FILE; if they are not scores (a fold, an index), pass --ignore-cols "
+        f"{shlex.quote(','.join(strangers))}."
     )
 
 

@@ -191,7 +191,46 @@ def detect_format(path: str, override: str | None, role: str) -> str:
             f"Known extensions: {known} (and .csv.gz, .tsv.gz, .jsonl.gz, .ndjson.gz). Rename "
             "the file or pass --input-format."
         )
+    _check_contents(path, fmt, role)
     return fmt
+
+
+# A file's first bytes name its kind whatever its name says: (magic, format, what it is).
+MAGIC_BYTES = (
+    (b"PAR1", "parquet", "a Parquet file"),
+    (b"ARROW1", "ipc", "an Arrow IPC (Feather) file"),
+    (b"\xff\xff\xff\xff", "ipc", "an Arrow IPC stream"),
+    (b"\x93NUMPY", "npy", "a NumPy .npy array"),
+    (b"PK\x03\x04", None, "a zip archive (an Excel workbook, or zipped files)"),
+    (b"\x1f\x8b", "gzip", "gzip-compressed"),
+)
+EXTENSION_OF = {"parquet": ".parquet", "ipc": ".arrow", "npy": ".npy"}
+
+
+def _check_contents(path: str, fmt: str, role: str) -> None:
+    """A regular file whose first bytes say it is not what its extension says is named for what
+    it is (a Parquet file called `.csv` would otherwise be parsed as text). gzip behind a text
+    extension is read as it is; pipes are not sniffed (their bytes would be spent)."""
+    if not os.path.isfile(path):
+        return
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return  # the reader says what is wrong
+    found = next((m for m in MAGIC_BYTES if head.startswith(m[0])), None)
+    if found is None or found[1] == fmt or (found[1] == "gzip" and fmt in COMPRESSIBLE_FORMATS):
+        return
+    _, kind, what = found
+    if kind in EXTENSION_OF:
+        fix = f"Rename it to end in {EXTENSION_OF[kind]}, or pass --input-format {kind}."
+    elif kind == "gzip":
+        fix = "Decompress it, or name it for what it holds (a .csv.gz, say)."
+    else:
+        fix = "Give labelaudit the table itself (csv, tsv, parquet, ndjson or arrow)."
+    raise InputError(
+        f"The {role} file '{path}' is named as {fmt} but is {what} (by its first bytes). {fix}"
+    )
 
 
 def read_table(

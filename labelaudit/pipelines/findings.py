@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labelaudit._text import agree, count
+from labelaudit._text import agree, count, fewer_than, pair_arrow
 from labelaudit.io.dataset import Dataset
 from labelaudit.report.schema import (
     DuplicatesSection,
@@ -35,7 +35,7 @@ def collect_findings(
             )
         )
     for pair in (label_issues.pairs if label_issues is not None else [])[:5]:
-        arrow = "->" if pair.kind == "asymmetric" else "<->"
+        arrow = pair_arrow(pair.kind)
         found.append(
             Finding(
                 "confused_pair",
@@ -90,9 +90,7 @@ def collect_findings(
             Finding(
                 "rare_classes",
                 "info",
-                f"{count(len(names), 'class')} {agree(len(names), 'has', 'have')} fewer than "
-                f"{count(imbalance.min_support, 'sample')}: "
-                f"{_show(names)}.",
+                f"{fewer_than(len(names), imbalance.min_support)}: {_show(names)}.",
                 len(names),
             )
         )
@@ -165,5 +163,6 @@ def _neighbourhood_findings(found: Any) -> list[Finding]:
 
 
 def _show(values: list, limit: int = 5) -> str:
+    """The first `limit` values, and how many more (never a bare "..." before a full stop)."""
     text = ", ".join(str(v) for v in values[:limit])
-    return text + (" ..." if len(values) > limit else "")
+    return text + (f" and {len(values) - limit:,} more" if len(values) > limit else "")

@@ -253,14 +253,20 @@ def _detection_warnings(dataset: Dataset, detection: Detection, accuracy: float)
             "rows), which hides label errors. Use out-of-sample scores (cross-validation, or "
             "`labelaudit score --cv`)."
         )
-    without = detection.classes_without_threshold
-    if without.size:
-        names = ", ".join(dataset.classes[c] for c in without[:10])
-        more = f" and {without.size - 10:,} more" if without.size > 10 else ""
+    pooled = detection.classes_with_pooled_threshold
+    if pooled.size:
+        names = ", ".join(dataset.classes[c] for c in pooled[:10])
+        more = f" and {pooled.size - 10:,} more" if pooled.size > 10 else ""
+        defined = np.delete(detection.thresholds, pooled)
+        shared = (
+            f"the median of the other classes' ({float(np.median(defined)):.3f})"
+            if defined.size
+            else "none (no class has 2 samples): no sample is confidently of any class"
+        )
         warnings.append(
-            f"{count(int(without.size), 'class')} {'has' if without.size == 1 else 'have'} fewer "
-            f"than 2 samples, so no confident-learning threshold: {names}{more}. No sample is "
-            f"confidently assigned to {'it' if without.size == 1 else 'them'}."
+            f"{count(int(pooled.size), 'class')} {'has' if pooled.size == 1 else 'have'} fewer "
+            f"than 2 samples, so {'its' if pooled.size == 1 else 'their'} confident-learning "
+            f"threshold is {shared}: {names}{more}."
         )
     return warnings
 

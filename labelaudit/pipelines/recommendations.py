@@ -61,6 +61,7 @@ def recommendations(
         rare_classes=len(imbalance.rare_classes),
         noise_rate=label_issues.estimated_noise_rate if label_issues else None,
         label_density=multilabel.density if multilabel else None,
+        zero_support_classes=len(imbalance.zero_support_classes),
     )
     section = RecommendationsSection(
         class_weights=[

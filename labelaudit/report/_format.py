@@ -9,11 +9,12 @@ MAX_TABLE_CLASSES = 50  # classes listed in a text or markdown table; all of the
 
 
 def num(value: float | None, digits: int = 4) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
+    """A figure to `digits` places; a value that rounds to zero never shows as -0 (the `z`)."""
+    return "n/a" if value is None else f"{value:z.{digits}f}"
 
 
 def pct(value: float) -> str:
-    return f"{100 * value:.1f}%"
+    return f"{100 * value:z.1f}%"
 
 
 def names_list(names: list[str], limit: int = 10) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labelaudit._text import count
+from labelaudit._text import count, pair_arrow
 from labelaudit.report._format import MAX_TABLE_CLASSES, names_list, num, pct
 
 
@@ -191,7 +191,7 @@ def issues_summary(issues: dict[str, Any]) -> list[str]:
 def pair_lines(issues: dict[str, Any]) -> list[str]:
     lines = []
     for p in issues["pairs"][:10]:
-        arrow = "->" if p["kind"] == "asymmetric" else "<->"
+        arrow = pair_arrow(p["kind"])
         examples = ", ".join(str(i) for i in p["example_ids"][:3])
         lines.append(
             f"{p['from']} {arrow} {p['to']}: {p['count']} ({100 * p['share']:.1f}% of "
@@ -201,11 +201,22 @@ def pair_lines(issues: dict[str, Any]) -> list[str]:
     return lines
 
 
+def unhealthy_classes(issues: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+    """The least healthy classes worth a line (every format shows these): classes with samples
+    and some estimated noise or suspects, least healthy first."""
+    shown = [
+        h
+        for h in issues["per_class"]
+        if h["support"] and (h["estimated_noise_rate"] > 0 or h["suspects"])
+    ]
+    return shown[:limit]
+
+
 def health_lines(issues: dict[str, Any], limit: int = 5) -> list[str]:
     return [
         f"{h['class']}: estimated noise {100 * h['estimated_noise_rate']:.1f}%, "
         f"{count(h['suspects'], 'suspect')} ({100 * h['suspect_share']:.1f}%)"
-        for h in issues["per_class"][:limit]
+        for h in unhealthy_classes(issues, limit)
     ]
 
 
@@ -230,11 +241,16 @@ def advice_lines(data: dict[str, Any]) -> list[str]:
     if defined:
         rarest = min(defined, key=lambda c: (counts[c], c))
         largest = max(defined, key=lambda c: (counts[c], c))
+        spread = (
+            f"every class {defined[rarest]:.3g} (equal counts)"
+            if counts[rarest] == counts[largest]
+            else f"rarest class {rarest} {defined[rarest]:.3g}, largest {largest} "
+            f"{defined[largest]:.3g}"
+        )
         lines.append(
             f"sampling weights ({sampling['method']}"
             + (", recommended" if sampling["recommended"] else "")
-            + f"): rarest class {rarest} {defined[rarest]:.3g}, largest {largest} "
-            f"{defined[largest]:.3g}; per sample {sampling['min_weight']:.3g} to "
+            + f"): {spread}; per sample {sampling['min_weight']:.3g} to "
             f"{sampling['max_weight']:.3g} (--weights-out)"
         )
     lines += [f"  note: {n}" for n in sampling["notes"]]

@@ -86,7 +86,8 @@ def render_markdown(data: dict[str, Any]) -> str:
             lines += ["", *md_table(sections.suspect_header(issues), sections.suspect_rows(issues))]
         if issues["pairs"]:
             lines += ["", "### Confused class pairs", "", *md_list(sections.pair_lines(issues))]
-        lines += ["", "### Least healthy classes", "", *md_list(sections.health_lines(issues))]
+        if health := sections.health_lines(issues):
+            lines += ["", "### Least healthy classes", "", *md_list(health)]
     for column, groups in (data.get("groups") or {}).items():
         rows = sections.group_rows(groups)
         lines += ["", f"## By {md_text(column)}", ""]

@@ -117,11 +117,9 @@ def _issues_text(issues: dict[str, Any]) -> list[str]:
     if pairs:
         lines += ["", "  Confused class pairs (-> one-way, <-> both ways)"]
         lines += [f"    {line}" for line in pairs]
-    lines += [
-        "",
-        "  Least healthy classes",
-        *(f"    {line}" for line in sections.health_lines(issues)),
-    ]
+    health = sections.health_lines(issues)
+    if health:  # a class with samples and some noise or suspects
+        lines += ["", "  Least healthy classes", *(f"    {line}" for line in health)]
     return lines
 
 
