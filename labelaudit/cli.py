@@ -29,6 +29,7 @@ class LabelAuditGroup(click.Group):
         argv = list(sys.argv[1:] if args is None else args)
         extra.pop("standalone_mode", None)
         previous = _install_signal_handlers()
+        _ON_FAILURE.clear()
         try:
             code = super().main(argv, prog_name or "labelaudit", standalone_mode=False, **extra)
         except click.exceptions.Exit as done:
@@ -41,42 +42,78 @@ class LabelAuditGroup(click.Group):
             code = _interrupted(stop.exit_code)
         except click.ClickException as usage:
             _to_stderr(usage.show)
-            code = ExitCode.BAD_INPUT
+            code = _failed(usage.format_message(), ExitCode.BAD_INPUT)
         except LabelAuditError as error:
             _to_stderr(functools.partial(click.echo, f"Error: {error.message}", err=True))
-            code = error.exit_code
+            code = _failed(error.message, error.exit_code)
         except MemoryError as exhausted:  # the inputs, not a bug: say so (exit 2)
             if "--debug" in argv:
                 traceback.print_exc()
-            click.echo(
-                f"Error: labelaudit ran out of memory ({exhausted or 'an allocation failed'}): "
+            message = (
+                f"labelaudit ran out of memory ({exhausted or 'an allocation failed'}): "
                 "these inputs need more than this machine has. docs/performance.md says what "
                 "each command holds per row and per class; give fewer rows or classes, or run "
-                "on a machine with more memory.",
-                err=True,
+                "on a machine with more memory."
             )
-            code = ExitCode.BAD_INPUT
+            click.echo(f"Error: {message}", err=True)
+            code = _failed(message, ExitCode.BAD_INPUT)
         except Exception as bug:  # the one place that turns a bug into exit 3
             if "--debug" in argv:
                 traceback.print_exc()
-            click.echo(
+            message = (
                 f"Internal error: {type(bug).__name__}: {bug}. This is a bug in labelaudit; "
                 f"please report it at {ISSUE_TRACKER} (run again with --debug for the "
-                "traceback).",
-                err=True,
+                "traceback)."
             )
-            code = ExitCode.INTERNAL
+            click.echo(message, err=True)
+            code = _failed(message, ExitCode.INTERNAL)
         except BaseException as other:  # a signal's exception wrapped by a library's panic
             if _RECEIVED_SIGNAL and not isinstance(other, SystemExit):
                 code = _interrupted(Interrupted(_RECEIVED_SIGNAL[-1]).exit_code)
             elif isinstance(other, SystemExit | GeneratorExit):
                 raise
             else:  # e.g. pyo3's PanicException, which is not an Exception
-                click.echo(f"Internal error: {type(other).__name__}: {other}.", err=True)
-                code = ExitCode.INTERNAL
+                message = f"Internal error: {type(other).__name__}: {other}."
+                click.echo(message, err=True)
+                code = _failed(message, ExitCode.INTERNAL)
         finally:
+            _ON_FAILURE.clear()
+            _forget_outputs()
             _restore_signal_handlers(previous)
         sys.exit(ExitCode.OK if code is None else code)
+
+
+# What the running command asked to be done should it stop with exit 2 or 3 (the gate: a JUnit
+# file and a GitHub annotation that say why), each called with the message and the exit code.
+_ON_FAILURE: list[Callable[[str, int], None]] = []
+
+
+def _failed(message: str, code: int) -> int:
+    """Run the command's failure hooks after its error message, and return its exit code: a
+    hook that fails only warns (the error stays the one reported); an interrupt during one is
+    the interrupt's exit code."""
+    hooks = list(_ON_FAILURE)
+    _ON_FAILURE.clear()
+    for hook in hooks:
+        try:
+            hook(message, code)
+        except KeyboardInterrupt:
+            return _interrupted(ExitCode.SIGINT)
+        except Interrupted as stop:
+            return _interrupted(stop.exit_code)
+        except LabelAuditError as error:  # e.g. the disk that failed the run fails this too
+            if error.message != message:
+                click.echo(f"warning: {error.message}", err=True)
+        except Exception as bug:
+            click.echo(f"warning: {type(bug).__name__}: {bug}", err=True)
+    return code
+
+
+def _forget_outputs() -> None:
+    """End the ledger of this run's outputs (kept by io.writers, if the run imported it)."""
+    writers = sys.modules.get("labelaudit.io.writers")
+    if writers is not None:
+        writers.forget_outputs()
 
 
 # Signals received by this run (the exception they raise may reach main wrapped by a library).
@@ -118,12 +155,43 @@ def _restore_signal_handlers(previous: dict[int, Any]) -> None:
 
 
 def _interrupted(code: int) -> int:
-    """Remove temporary files, say so on stderr, and return the interrupt's exit code."""
+    """Remove temporary files, say so on stderr (and which of the run's outputs were written in
+    full before the interrupt), and return the interrupt's exit code."""
     from labelaudit.io.writers import remove_pending
 
     remove_pending()
-    click.echo("Interrupted; no output was left half-written.", err=True)
+    click.echo(_interrupt_message(), err=True)
     return code
+
+
+def _interrupt_message() -> str:
+    """'Interrupted; no output was left half-written.', then, for a run that planned files,
+    which were written in full and which were not (their earlier files, if any, unchanged)."""
+    from labelaudit._text import human_line
+    from labelaudit.io.writers import output_status
+
+    status = output_status()
+    if not any(status.values()):
+        return "Interrupted; no output was left half-written."
+
+    def listed(outputs: list[tuple[str, str]]) -> str:
+        return ", ".join(f"{option} '{path}'" for option, path in outputs)
+
+    parts = ["Interrupted; no output was left half-written."]
+    if status["written"]:
+        parts.append(f"Written in full before the interrupt: {listed(status['written'])}.")
+    if status["partly"]:
+        parts.append(
+            f"Partly written (some of its files replaced, the others not): "
+            f"{listed(status['partly'])}."
+        )
+    if status["not written"]:
+        parts.append(
+            f"Not written (any earlier file there is unchanged): {listed(status['not written'])}."
+        )
+    if status["partly"] or (status["written"] and status["not written"]):
+        parts.append("The outputs now come from two runs: rerun before using them together.")
+    return human_line(" ".join(parts))
 
 
 def debug_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -383,6 +451,14 @@ def _check_paths(
     figures = {"--plots-dir": (plots_dir, [f"{name}.png" for name in FIGURE_NAMES])}
     extra = _step_summary() if step_summary else {}
     check_outputs(outputs | extra, files, tables, figures)
+    _plan_outputs(outputs | {"--plots-dir": plots_dir})
+
+
+def _plan_outputs(outputs: dict[str, Any]) -> None:
+    """The files (and --plots-dir) this run will write, for the message of an interrupt."""
+    from labelaudit.io.writers import plan_outputs
+
+    plan_outputs(outputs)
 
 
 def _step_summary() -> dict[str, str | None]:
@@ -443,7 +519,75 @@ def diff(
     return ExitCode.OK
 
 
-@cli.command()
+class GateCommand(click.Command):
+    """`gate`: from the moment its arguments are read, a stop with exit 2 or 3 is also reported
+    where CI looks: in the --junit file (one testcase whose <error> holds the message) and, on
+    GitHub Actions, as an `::error` annotation."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        _ON_FAILURE.append(functools.partial(_gate_not_run, list(args)))
+        return super().parse_args(ctx, args)
+
+
+def _gate_not_run(args: list[str], message: str, code: int) -> None:
+    """The gate stopped with exit 2 or 3 (`message` is what stderr says): an annotation on GitHub
+    Actions, and the JUnit file of --junit when its path is one the gate may write."""
+    from labelaudit._text import human_line
+    from labelaudit.report.ci import github_error_annotation, render_junit_error
+
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        click.echo(github_error_annotation(message), err=True)
+    junit, others = _split_option(args, "--junit")
+    if not junit:
+        return
+    refusal = _junit_refusal(junit, others)
+    if refusal is not None:
+        if refusal != message:  # the error itself may be about --junit: said once
+            click.echo(human_line(f"warning: no JUnit file was written: {refusal}"), err=True)
+        return
+    from labelaudit.io.writers import write_text
+
+    write_text(junit, render_junit_error(message, code))
+
+
+def _split_option(args: list[str], flag: str) -> tuple[str | None, list[str]]:
+    """The value of `flag` in raw arguments (the last given, as click takes it; `FLAG VALUE` or
+    `FLAG=VALUE`), and the other arguments."""
+    value, rest, i = None, [], 0
+    while i < len(args):
+        if args[i] == flag and i + 1 < len(args):
+            value, i = args[i + 1], i + 2
+            continue
+        if args[i].startswith(flag + "="):
+            value = args[i][len(flag) + 1 :]
+        else:
+            rest.append(args[i])
+        i += 1
+    return value, rest
+
+
+def _junit_refusal(junit: str, others: list[str]) -> str | None:
+    """Why the gate must not write `junit` after stopping (None: it may), judged from the raw
+    arguments, since the stop may come before they were all read: no other argument names the
+    same file (an input, another output), nor does the settings file; it passes the output
+    checks of io.paths (not a folder, not read-only, in a writable folder)."""
+    from labelaudit.config import find_config_file
+    from labelaudit.io.paths import check_outputs
+
+    values = [part for arg in others for part in (arg, arg.partition("=")[2]) if part]
+    settings = _split_option(others, "--config")[0] or find_config_file()
+    try:
+        check_outputs({"--junit": junit}, [*values, settings, *_step_summary().values()])
+    except LabelAuditError as refusal:
+        return refusal.message
+    real = os.path.realpath(junit)
+    same = next((v for v in values if os.path.realpath(v) == real), None)
+    if same is not None:
+        return f"--junit '{junit}' is also named by another argument ('{same}')."
+    return None
+
+
+@cli.command(cls=GateCommand)
 @click.argument("labels", metavar="LABELS")
 @input_options
 @click.option(
@@ -717,6 +861,7 @@ def review_export(
     if to == "label-studio" and not print_config:
         config_path = label_config_path(output)
     check_outputs({"-o": output, "the labeling config": config_path}, inputs=[issues, labels_path])
+    _plan_outputs({"-o": output, "the labeling config": config_path})
     exported = export_review(issues, to, top, media_col, labels_path, config)
     write_text(output, exported.text)
     if exported.label_config is not None:
@@ -760,6 +905,7 @@ def review_apply(
         id_col=id_col or ScanConfig.id_col, label_col=label_col or ScanConfig.label_col
     )
     check_outputs({"-o": output}, inputs=[review_file, labels, classes])
+    _plan_outputs({"-o": output})
     fixed = read_class_file(classes) if classes else None
     done = apply_review(review_file, labels, output, config, ignore_unknown, fixed)
     click.echo(
@@ -1013,6 +1159,7 @@ def score(
             [data, model, weights, classes, loaded.path],
             tables=("-o", "--labels-out"),
         )
+        _plan_outputs({"-o": output, "--labels-out": labels_out})
     shape = _parse_floats(input_shape, "--input-shape") if input_shape else None
     if shape is not None and any(v < 1 or v != int(v) for v in shape):
         raise LabelAuditError(f"--input-shape '{input_shape}' should be positive integers.")

@@ -296,3 +296,87 @@ def test_real_process_exit_codes(tmp_path: Path) -> None:
     bad = subprocess.run([entry, "gate", labels], cwd=tmp_path, capture_output=True, text=True)
     assert bad.returncode == 2
     assert "Did you mean 'min_support'?" in bad.stderr
+
+
+# ---------------------------------------------------------------- a gate that cannot run
+
+
+def _error_line(stderr: str) -> str:
+    return next(line for line in stderr.splitlines() if line.startswith("Error: "))[7:]
+
+
+@pytest.mark.parametrize(
+    ("case", "args", "config"),
+    [
+        ("missing labels", ["missing.csv"], "[gate]\nmin_support = 1\n"),
+        ("bad preds", [str(SYNTH / "labels_v2.csv"), "--preds", "nope.parquet"], ""),
+        ("bad config", [str(SYNTH / "labels_v2.csv")], "[gate]\nmin_suport = 1\n"),
+        ("bad option", [str(SYNTH / "labels_v2.csv"), "--fail-on", "fatal"], ""),
+    ],
+)
+def test_a_gate_that_cannot_run_writes_a_junit_error(
+    cli: CliRun, tmp_path: Path, case: str, args: list[str], config: str
+) -> None:
+    (tmp_path / "labelaudit.toml").write_text(config)
+    (tmp_path / "gate.xml").write_text("an earlier run's results")
+    result = cli("gate", *args, "--junit", "gate.xml", cwd=tmp_path)
+    assert result.exit_code == 2, result.output
+    suite = ET.parse(tmp_path / "gate.xml").getroot().find("testsuite")
+    assert (suite.get("tests"), suite.get("errors"), suite.get("failures")) == ("1", "1", "0")
+    (case_node,) = suite.findall("testcase")
+    error = case_node.find("error")
+    assert error.get("type") == "bad_input"
+    assert error.get("message") == _error_line(result.stderr)  # the message stderr shows
+    assert "exit 2" in error.text
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gate.xml", "labelaudit.toml"]
+
+
+def test_a_bug_in_the_gate_writes_a_junit_error_and_exits_3(
+    cli: CliRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("labelaudit.pipelines.gate.run_gate", broken)
+    result = run_gate(cli, tmp_path, "[gate]\nmin_support = 1\n", "--junit", "gate.xml")
+    assert result.exit_code == 3, result.output
+    error = ET.parse(tmp_path / "gate.xml").getroot().find("testsuite/testcase/error")
+    assert error.get("type") == "internal_error"
+    assert error.get("message").startswith("Internal error: RuntimeError: a bug.")
+    assert error.get("message") in result.stderr
+
+
+def test_a_junit_path_the_gate_may_not_write_stays_untouched(cli: CliRun, tmp_path: Path) -> None:
+    labels = tmp_path / "labels.csv"
+    labels.write_text("id,label\n1,a\n")
+    result = cli("gate", "labels.csv", "--junit", "labels.csv", cwd=tmp_path)
+    assert result.exit_code == 2
+    assert labels.read_text() == "id,label\n1,a\n"
+    assert "is one of this run's inputs" in result.stderr
+    assert "no JUnit file" not in result.stderr  # the refusal is the error: said once
+    # The settings file is an input too, even when it is the file that is broken.
+    (tmp_path / "labelaudit.toml").write_text("[gate]\nmin_suport = 1\n")
+    broken = cli("gate", "labels.csv", "--junit", "labelaudit.toml", cwd=tmp_path)
+    assert broken.exit_code == 2
+    assert (tmp_path / "labelaudit.toml").read_text() == "[gate]\nmin_suport = 1\n"
+    assert "no JUnit file was written" in broken.stderr
+    # Another output's path: refused, not shared.
+    (tmp_path / "labelaudit.toml").unlink()
+    both = cli("gate", "labels.csv", "--junit", "out.xml", "-o", "out.xml", cwd=tmp_path)
+    assert both.exit_code == 2 and not (tmp_path / "out.xml").exists()
+    missing = cli("gate", "labels.csv", "--junit", "no/such/folder.xml", cwd=tmp_path)
+    assert missing.exit_code == 2 and "Traceback" not in missing.output
+
+
+def test_a_gate_that_cannot_run_is_an_error_annotation_on_github(
+    cli: CliRun, tmp_path: Path
+) -> None:
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": ""}
+    result = run_gate(cli, tmp_path, "[gate]\nmin_suport = 1\n", env=env)
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("::")]
+    assert lines == [
+        "::error title=labelaudit gate could not run::" + escape_data(_error_line(result.stderr))
+    ]
+    assert not (tmp_path / "gate.xml").exists()

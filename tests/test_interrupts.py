@@ -37,6 +37,14 @@ if step == "write":
             file.flush()
         stop_now()
     pl.DataFrame.write_csv = write_csv
+elif step == "weights":  # the issues file is written in full, then the weights are stopped
+    import labelaudit.io.writers
+    real_pieces = labelaudit.io.writers.write_pieces
+    def write_pieces(path, pieces):
+        if str(path).endswith("weights.csv"):
+            stop_now()
+        return real_pieces(path, pieces)
+    labelaudit.io.writers.write_pieces = write_pieces
 else:
     real = labelaudit.pipelines.scan.build_report
     def build_report(*args, **kwargs):
@@ -72,6 +80,69 @@ def test_an_interrupted_run_exits_128_plus_the_signal_and_leaves_nothing(
     assert "Traceback" not in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["issues.csv"]
     assert (tmp_path / "issues.csv").read_text() == "previous output\n"
+
+
+@pytest.mark.parametrize(("name", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_an_interrupt_between_outputs_says_which_were_written(
+    name: str, code: int, tmp_path: Path
+) -> None:
+    for output in ("issues.csv", "weights.csv"):
+        (tmp_path / output).write_text("previous output\n")
+    args = [
+        "scan", str(CIFAR / "labels.csv"), "--preds", str(CIFAR / "preds.parquet"),
+        "-o", "report.json", "--format", "json", "--issues-out", "issues.csv",
+        "--weights-out", "weights.csv",
+    ]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, "weights", name, *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr
+    assert (tmp_path / "issues.csv").read_text().startswith("id,")  # replaced in full
+    assert (tmp_path / "weights.csv").read_text() == "previous output\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["issues.csv", "weights.csv"]
+    message = done.stderr.strip().splitlines()[-1]
+    assert message == (
+        "Interrupted; no output was left half-written. Written in full before the interrupt: "
+        "--issues-out 'issues.csv'. Not written (any earlier file there is unchanged): "
+        "-o 'report.json', --weights-out 'weights.csv'. The outputs now come from two runs: "
+        "rerun before using them together."
+    )
+
+
+def test_the_interrupt_message_lists_the_outputs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import labelaudit.cli as cli_module
+    from labelaudit.io.writers import forget_outputs, plan_outputs, write_text
+
+    monkeypatch.chdir(tmp_path)
+    try:
+        plan_outputs({"-o": "report.json", "--issues-out": None, "--plots-dir": "plots"})
+        assert cli_module._interrupt_message() == (
+            "Interrupted; no output was left half-written. Not written (any earlier file there "
+            "is unchanged): -o 'report.json', --plots-dir 'plots'."
+        )
+        (tmp_path / "plots").mkdir()
+        write_text("plots/support.png", "one figure of several")
+        assert cli_module._interrupt_message() == (
+            "Interrupted; no output was left half-written. Partly written (some of its files "
+            "replaced, the others not): --plots-dir 'plots'. Not written (any earlier file "
+            "there is unchanged): -o 'report.json'. The outputs now come from two runs: rerun "
+            "before using them together."
+        )
+        write_text("report.json", "{}")
+        assert "Written in full before the interrupt: -o 'report.json'." in (
+            cli_module._interrupt_message()
+        )
+        plan_outputs({"-o": "-"})  # stdout only: nothing to list
+        assert cli_module._interrupt_message() == "Interrupted; no output was left half-written."
+    finally:
+        forget_outputs()
 
 
 def test_signal_handlers_are_restored_after_a_run(tmp_path: Path) -> None:

@@ -1,7 +1,9 @@
 """Atomic output: write to a temporary file beside the target, then rename over it.
 
 Every temporary file is registered while it exists, so an interrupted run (Ctrl-C, SIGTERM)
-removes it: `remove_pending()` is called by the CLI on an interrupt and at exit.
+removes it: `remove_pending()` is called by the CLI on an interrupt and at exit. A CLI run also
+plans its outputs (`plan_outputs`) and each one written in full is recorded, so the message of an
+interrupt can say which outputs were replaced and which were not written (`output_status`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import itertools
 import os
 import secrets
 import stat
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 import polars as pl
@@ -37,6 +39,48 @@ def remove_pending() -> None:
 atexit.register(remove_pending)
 
 
+# The current CLI run's outputs (option -> path, in the order given) and the real paths written
+# in full so far. Nothing is recorded while no run has planned its outputs (the Python API).
+_PLANNED: dict[str, str] = {}
+_DONE: set[str] = set()
+
+
+def plan_outputs(outputs: Mapping[str, str | os.PathLike[str] | None]) -> None:
+    """Start the ledger of a run's outputs: each option's file or folder (None and `-`, stdout,
+    are not files); what was recorded for an earlier run is forgotten."""
+    _PLANNED.clear()
+    _DONE.clear()
+    for option, path in outputs.items():
+        if path is not None and os.fspath(path) != "-":
+            _PLANNED[option] = os.fspath(path)
+
+
+def forget_outputs() -> None:
+    """End the ledger (the run is over)."""
+    _PLANNED.clear()
+    _DONE.clear()
+
+
+def _record(path: str | os.PathLike[str]) -> None:
+    if _PLANNED:
+        _DONE.add(os.path.realpath(path))
+
+
+def output_status() -> dict[str, list[tuple[str, str]]]:
+    """The planned outputs as (option, path), sorted by what became of them: "written" (in
+    full), "partly" (a folder of which some files were replaced) and "not written"."""
+    status: dict[str, list[tuple[str, str]]] = {"written": [], "partly": [], "not written": []}
+    for option, path in _PLANNED.items():
+        real = os.path.realpath(path)
+        if real in _DONE:
+            status["written"].append((option, path))
+        elif any(done.startswith(real + os.sep) for done in _DONE):
+            status["partly"].append((option, path))
+        else:
+            status["not written"].append((option, path))
+    return status
+
+
 def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None]) -> None:
     """Call `write(tmp_path)`, then rename onto `path`; an interruption leaves no half file.
 
@@ -46,6 +90,7 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None])
     target = Path(os.path.realpath(path))
     if target.exists() and not target.is_file():
         _write_in_place(path, target, write)
+        _record(target)
         return
     folder = target.parent
     if not folder.is_dir():
@@ -61,6 +106,7 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None])
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, target)
+        _record(target)
     except OSError as exc:
         raise InputError(f"Cannot write '{path}': {exc.strerror or exc}.") from exc
     except pl.exceptions.PolarsError as exc:  # e.g. a full disk while polars writes
@@ -167,8 +213,10 @@ def write_pngs(folder: str | os.PathLike[str], images: dict[str, bytes]) -> list
             for path in written:
                 with contextlib.suppress(OSError):
                     path.unlink()
+                _DONE.discard(os.path.realpath(path))
             for made in created:  # deepest first
                 with contextlib.suppress(OSError):
                     made.rmdir()
         raise
+    _record(target)
     return written

@@ -57,6 +57,28 @@ def render_junit(data: dict[str, Any]) -> str:
             node.text = message
         elif f["status"] == "skipped":
             ET.SubElement(case, "skipped", message=message)
+    return _junit_document(suite)
+
+
+# A gate that stopped with exit 2 or 3: its JUnit <error>'s type and what the code means.
+NOT_RUN = {2: ("bad_input", "bad input or configuration"), 3: ("internal_error", "a bug")}
+
+
+def render_junit_error(message: str, exit_code: int) -> str:
+    """The JUnit file of a gate that could not run (exit 2 or 3): one testcase, `run`, whose
+    <error> holds the message shown on stderr, so a CI dashboard shows why."""
+    suite = ET.Element(
+        "testsuite", name="labelaudit gate", tests="1", failures="0", errors="1", skipped="0"
+    )
+    case = ET.SubElement(suite, "testcase", classname="labelaudit.gate", name="run")
+    shown = printable(message)
+    kind, reason = NOT_RUN.get(exit_code, NOT_RUN[3])
+    node = ET.SubElement(case, "error", message=shown, type=kind)
+    node.text = f"labelaudit gate could not run (exit {exit_code}: {reason}).\n{shown}"
+    return _junit_document(suite)
+
+
+def _junit_document(suite: ET.Element) -> str:
     root = ET.Element("testsuites")
     root.append(suite)
     ET.indent(root)
@@ -83,3 +105,9 @@ def github_annotations(data: dict[str, Any]) -> list[str]:
         title = escape_property(f"labelaudit gate: {f['rule']}")
         lines.append(f"::{level} title={title}::{escape_data(f['message'])}")
     return lines
+
+
+def github_error_annotation(message: str) -> str:
+    """The `::error` line of a gate that could not run (exit 2 or 3): the message on stderr."""
+    title = escape_property("labelaudit gate could not run")
+    return f"::error title={title}::{escape_data(message)}"
