@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import shlex
+
 import click
 
 from labelaudit._docs import cli_reference
 from labelaudit.cli import cli
 
-from .conftest import ROOT
+from .conftest import ROOT, CliRun
 
 
 def test_cli_reference_is_current() -> None:
@@ -41,3 +44,20 @@ def test_every_configuration_key_is_documented() -> None:
     text = (ROOT / "docs" / "inputs.md").read_text()
     for name in SETTINGS:
         assert f"`{external_key(name)}`" in text, f"config key {external_key(name)} not in docs"
+
+
+def test_the_readme_demo_is_what_make_demo_prints(cli: CliRun) -> None:
+    """README.md's "A short tour" shows `make demo`'s command and exactly what it prints: a change
+    to the scan's text report updates the README in the same commit."""
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```text\n\$ (labelaudit scan [^\n]*)\n(.*?)```", readme, re.S)
+    assert block, "README.md has no demo block (```text, then $ labelaudit scan ...)"
+    command, shown = block.groups()
+    makefile = (ROOT / "Makefile").read_text().replace("\\\n", " ")
+    demo = re.search(r"^demo:.*\n\t\$\(BIN\)/(labelaudit [^\n]*)", makefile, re.M)
+    assert demo and shlex.split(demo.group(1)) == shlex.split(command), "not make demo's command"
+    result = cli(*shlex.split(command)[1:], cwd=ROOT)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == shown, (
+        "README.md's demo block is stale: paste what `make demo` prints (after the $ line)"
+    )

@@ -435,16 +435,26 @@ def test_the_support_chart_of_many_classes_is_one_profile() -> None:
     """Past PROFILE_ABOVE classes the support chart draws the sorted counts as one profile (fast,
     readable), not one bar a class."""
     counts = np.random.default_rng(0).zipf(1.5, 5000).clip(0, 5000)
+    counts[:90] = 0  # classes without a sample, as --classes can give
+    names = [f"c{i}" for i in range(counts.size)]
     data = {
         "support": {
-            "per_class": [{"class": f"c{i}", "count": int(c)} for i, c in enumerate(counts)]
+            "per_class": [{"class": n, "count": int(c)} for n, c in zip(names, counts, strict=True)]
         },
-        "imbalance": {"min_support": 10},
+        "imbalance": {
+            "min_support": 10,
+            "rare_classes": [n for n, c in zip(names, counts, strict=True) if 0 < c < 10],
+            "zero_support_classes": names[:90],
+        },
     }
     figure = figures.support(data)
     axes = figure.axes[0]
     assert len(axes.patches) == 0 and len(axes.collections) == 2
-    assert "5,000 classes" in axes.get_title()
+    rare = len(data["imbalance"]["rare_classes"])
+    assert axes.get_title() == (
+        f"Support per class (5,000 classes)\n{rare:,} classes have fewer than 10 samples and 90 "
+        "have none (in red)"
+    )
 
 
 def test_transitions_of_many_classes_show_the_most_changed() -> None:
@@ -470,3 +480,103 @@ def test_the_diff_support_chart_shows_the_30_largest_changes() -> None:
     rows = [{"class": f"c{i}", "old": i, "new": 2 * i, "delta": i} for i in range(100)]
     figure = figures.diff_support({"support": rows})
     assert "the 30 largest changes of 100" in figure.axes[0].get_title()
+
+
+# ---------------------------------------------------------------- one figure, one phrase
+
+
+def test_the_support_chart_counts_rare_classes_as_the_text_does(
+    cli: CliRun, tmp_path: Path
+) -> None:
+    """Rare classes are those with samples, but fewer than --min-support (the JSON's
+    imbalance.rare_classes); empty classes are counted apart. The chart's title, the text report
+    and the finding use one figure in one phrase (`_text.fewer_than`)."""
+    from labelaudit._text import fewer_than
+
+    rows = ["id,label", *(f"{i},a" for i in range(20)), "20,b", "21,b", "22,b", "23,c"]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "classes.txt").write_text("a\nb\nc\nd\n")  # d: no sample
+    data = json.loads(
+        cli("scan", "labels.csv", "--classes", "classes.txt", "--format", "json").stdout
+    )
+    text = cli("scan", "labels.csv", "--classes", "classes.txt").stdout
+    phrase = fewer_than(len(data["imbalance"]["rare_classes"]), data["imbalance"]["min_support"])
+    assert phrase == "2 classes have fewer than 10 samples"
+    assert f"{phrase}: b, c." in text
+    rare = next(f for f in data["findings"] if f["code"] == "rare_classes")
+    assert rare["message"].startswith(phrase)
+    title = figures.support(data).axes[0].get_title()
+    assert title == f"Support per class (4 classes)\n{phrase} and 1 has none (in red)"
+
+
+def test_the_min_support_label_overlaps_no_bar() -> None:
+    """The reference line's label sits in the right margin, beside the axes, not on the last
+    bar (which, sorted largest first, is the smallest and often just below the line)."""
+    counts = [50, 40, 30, 20, 12, 11, 10, 9]
+    names = [f"k{i}" for i in range(len(counts))]
+    data = {
+        "support": {
+            "per_class": [{"class": n, "count": c} for n, c in zip(names, counts, strict=True)]
+        },
+        "imbalance": {"min_support": 10, "rare_classes": ["k7"], "zero_support_classes": []},
+    }
+    figure = figures.support(data)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    axes = figure.axes[0]
+    (label,) = [t for t in axes.texts if "min support" in t.get_text()]
+    box = label.get_window_extent(renderer)
+    assert box.x0 >= axes.get_window_extent(renderer).x1
+    assert box.x1 <= figure.bbox.x1  # inside the picture
+    assert not any(box.overlaps(bar.get_window_extent(renderer)) for bar in axes.patches)
+
+
+def test_the_confused_pairs_chart_needs_a_pair_counted_twice() -> None:
+    """At thousands of classes and few errors every confused pair may be one sample: 15 bars of
+    1 are an arbitrary pick, so the chart is drawn only when a pair is counted twice or more."""
+    singles = [{"from": f"c{i}", "to": f"c{i + 1}", "count": 1, "share": 0.1} for i in range(20)]
+    listed = {"metrics": {"confusion_matrix": {"counts": None, "top_pairs": singles}}}
+    assert figures.confused_pairs(listed) is None
+    singles[5]["count"] = 2
+    singles.sort(key=lambda p: -p["count"])
+    assert figures.confused_pairs(listed) is not None
+    dense = np.eye(4, dtype=int) * 5 + np.roll(np.eye(4, dtype=int), 1, axis=1)  # each pair once
+    matrix = {"counts": dense.tolist(), "classes": ["a", "b", "c", "d"]}
+    assert figures.confused_pairs({"metrics": {"confusion_matrix": matrix}}) is None
+    dense[0, 1] = 2
+    matrix["counts"] = dense.tolist()
+    assert figures.confused_pairs({"metrics": {"confusion_matrix": matrix}}) is not None
+
+
+def test_backticked_commands_are_code_in_the_page(cli: CliRun, tmp_path: Path) -> None:
+    """The recommendations quote `labelaudit thresholds` in backticks (JSON and text keep them);
+    the page shows it as <code>, never with the backticks, and leaves other backticks alone."""
+    from labelaudit.report.html import _prose
+
+    page = scan_page(cli, tmp_path)
+    assert "<code>labelaudit thresholds</code>" in page
+    assert "`labelaudit" not in page
+    assert _prose("a class `x` and `labelaudit scan a<b`") == (
+        "a class `x` and <code>labelaudit scan a&lt;b</code>"
+    )
+
+
+def test_a_pair_counted_both_ways_has_one_arrow_in_every_format(cli: CliRun) -> None:
+    """Anomalous pairs: `a <-> b` when both ways are counted, `a -> b` when one dominates, in
+    the text, markdown and HTML reports alike (`_text.pair_arrow`)."""
+    import html
+
+    from labelaudit._text import pair_arrow
+
+    args = ("scan", str(FIXTURES / "cifar10-test" / "labels.csv"), "--preds",
+            str(FIXTURES / "cifar10-test" / "preds.parquet"))  # fmt: skip
+    pairs = json.loads(cli(*args, "--format", "json").stdout)["label_issues"]["pairs"]
+    assert {p["kind"] for p in pairs} == {"symmetric", "asymmetric"}
+    shown = {fmt: html.unescape(cli(*args, "--format", fmt).stdout) for fmt in ("text", "markdown")}
+    shown["html"] = html.unescape(cli(*args, "--format", "html").stdout)
+    for p in pairs:
+        expected = f"{p['from']} {pair_arrow(p['kind'])} {p['to']}"
+        for fmt, output in shown.items():
+            assert expected in output, (fmt, expected)
+        other = {"symmetric": "->", "asymmetric": "<->"}[p["kind"]]
+        assert f"<td>{p['from']} {other} {p['to']}</td>" not in shown["html"]

@@ -88,7 +88,7 @@ def test_figures_ignore_a_usetex_matplotlibrc() -> None:
     matplotlib = pytest.importorskip("matplotlib")
     data = {
         "support": {"per_class": [{"class": n, "count": 5 + i} for i, n in enumerate(MATH)]},
-        "imbalance": {"min_support": 6},
+        "imbalance": {"min_support": 6, "rare_classes": [MATH[0]], "zero_support_classes": []},
     }
     with matplotlib.rc_context({"text.usetex": True}):  # would hand the names to LaTeX
         png, width, height = figures.draw_png(figures.support, data)
@@ -99,7 +99,7 @@ def test_names_the_font_lacks_draw_without_warnings() -> None:
     names = ["猫", "犬", "🐦"]
     data = {
         "support": {"per_class": [{"class": n, "count": 5} for n in names]},
-        "imbalance": {"min_support": 1},
+        "imbalance": {"min_support": 1, "rare_classes": [], "zero_support_classes": []},
     }
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from labelaudit import _text
 from labelaudit._deps import import_optional
 from labelaudit._text import printable
 from labelaudit.report._format import MAX_MATRIX_CLASSES
@@ -105,22 +106,33 @@ def support(data: dict[str, Any]) -> Any:
     if counts.max() / smallest > 20 or (counts == 0).any():
         axes.set_yscale("log")
     axes.axhline(min_support, color=PALETTE["alert"], linestyle="--", linewidth=1)
+    # The line's label in the right margin, at its height: inside the axes it would sit on a bar.
     axes.text(
-        len(rows) - 0.5,
+        1.01,
         min_support,
-        f" min support {min_support}",
-        va="bottom",
-        ha="right",
+        f"min support\n{min_support:,}",
+        transform=axes.get_yaxis_transform(),
+        va="center",
+        ha="left",
         fontsize=8,
         color=PALETTE["alert"],
+        clip_on=False,
     )
     _class_ticks(axes, [r["class"] for r in rows])
     axes.set_ylabel("samples")
-    rare = int((counts < min_support).sum())
-    axes.set_title(
-        f"Support per class ({len(rows):,} classes, {rare:,} below {min_support:,} in red)"
-    )
+    axes.set_title(f"Support per class ({_text.count(len(rows), 'class')})\n{rare_phrase(data)}")
     return figure
+
+
+def rare_phrase(data: dict[str, Any]) -> str:
+    """What the support chart colours red, counted as the report's JSON counts them: the rare
+    classes (`imbalance.rare_classes`, in the finding's words) and the empty ones apart."""
+    imbalance = data["imbalance"]
+    rare, empty = len(imbalance["rare_classes"]), len(imbalance["zero_support_classes"])
+    phrase = _text.fewer_than(rare, imbalance["min_support"])
+    if empty:
+        phrase += f" and {empty:,} {_text.agree(empty, 'has', 'have')} none"
+    return phrase + (" (in red)" if rare or empty else "")
 
 
 def confusion(data: dict[str, Any]) -> Any:
@@ -367,7 +379,8 @@ def noise_matrix(data: dict[str, Any]) -> Any:
 
 
 def confused_pairs(data: dict[str, Any], limit: int = 15) -> Any:
-    """The most frequent (given, predicted) disagreements, as counts."""
+    """The most frequent (given, predicted) disagreements, as counts; not drawn when no pair is
+    counted more than once (every bar would be 1: an arbitrary pick of single errors)."""
     metrics = data.get("metrics") or {}
     section = metrics.get("confusion_matrix")
     if not section:
@@ -383,7 +396,7 @@ def confused_pairs(data: dict[str, Any], limit: int = 15) -> Any:
         k = off.shape[1]
         cells = [(names[i // k], names[i % k], off.flat[i]) for i in order if off.flat[i] > 0]
     cells = cells[:limit]
-    if not cells:
+    if not cells or max(n for _, _, n in cells) < 2:  # single disagreements rank nothing
         return None
     figure = new_figure(7.5, max(2.2, 0.26 * len(cells) + 1.0))
     axes = figure.add_subplot()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labelaudit import __version__
-from labelaudit._text import printable
+from labelaudit._text import pair_arrow, printable
 from labelaudit.report import _sections as sections
 from labelaudit.report import figures
 from labelaudit.report._format import names_list, num, pct
@@ -364,7 +364,7 @@ def _issues_section(page: Page, data: dict[str, Any]) -> None:
     if issues.get("pairs"):
         rows = [
             [
-                _e(f"{p['from']} -> {p['to']}"),
+                _e(f"{p['from']} {pair_arrow(p['kind'])} {p['to']}"),
                 _e(p["kind"]),
                 _cell(p["count"]),
                 pct(p["share"]),
@@ -389,12 +389,13 @@ def _issues_section(page: Page, data: dict[str, Any]) -> None:
             _cell(h["suspects"]),
             pct(h["suspect_share"]),
         ]
-        for h in issues["per_class"][:15]
+        for h in sections.unhealthy_classes(issues, 15)
     ]
-    page.add(
-        "<h3>Least healthy classes</h3>"
-        + _table(["class", "support", "estimated noise", "suspects", "share"], health)
-    )
+    if health:  # a class with samples and some noise or suspects
+        page.add(
+            "<h3>Least healthy classes</h3>"
+            + _table(["class", "support", "estimated noise", "suspects", "share"], health)
+        )
 
 
 def _embeddings_section(page: Page, data: dict[str, Any]) -> None:
@@ -490,10 +491,10 @@ def _recommendations_section(page: Page, recommendations: dict[str, Any]) -> Non
         f"<p>Loss: <b>{_e(loss['name'])}</b>{' (' + _e(params) + ')' if params else ''}; "
         f"runner-up: {_e(loss['runner_up'].get('name', 'none'))}.</p>"
     )
-    page.add("<ul>" + "".join(f"<li>{_e(r)}</li>" for r in loss["reasons"]) + "</ul>")
+    page.add("<ul>" + "".join(f"<li>{_prose(r)}</li>" for r in loss["reasons"]) + "</ul>")
     if loss["risks"]:
         page.add(
-            "<p>Risks:</p><ul>" + "".join(f"<li>{_e(r)}</li>" for r in loss["risks"]) + "</ul>"
+            "<p>Risks:</p><ul>" + "".join(f"<li>{_prose(r)}</li>" for r in loss["risks"]) + "</ul>"
         )
     page.add(
         f"<p>Sampling weights: <b>{_e(sampling['method'])}</b>, from "
@@ -676,7 +677,7 @@ def _findings(page: Page, findings: list[dict[str, Any]]) -> None:
         return
     items = "".join(
         f'<li><span class="sev-{_e(f["severity"])}">{_e(f["severity"])}</span> '
-        f"{_e(f['message'])}</li>"
+        f"{_prose(f['message'])}</li>"
         for f in findings
     )
     page.add(f"<h2>Findings</h2><ul>{items}</ul>")
@@ -684,7 +685,9 @@ def _findings(page: Page, findings: list[dict[str, Any]]) -> None:
 
 def _warnings(page: Page, warnings: list[str]) -> None:
     if warnings:
-        page.add("<h3>Warnings</h3><ul>" + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul>")
+        page.add(
+            "<h3>Warnings</h3><ul>" + "".join(f"<li>{_prose(w)}</li>" for w in warnings) + "</ul>"
+        )
 
 
 def _cards(cards: list[tuple[str, str]]) -> str:
@@ -716,3 +719,15 @@ def _e(text: Any) -> str:
     like the text report), and no raw line break or `##[` that a CI log could read as a command
     when the page goes to stdout."""
     return html.escape(printable(str(text)), quote=True).replace("##[", "##&#91;")
+
+
+# A command line quoted in labelaudit's own prose, as the JSON and text reports write it: in
+# backticks (`labelaudit thresholds`; errors.python_wording keeps the same spans).
+_COMMAND_SPAN = re.compile(r"`(labelaudit [^`]*)`")
+
+
+def _prose(text: Any) -> str:
+    """A sentence of labelaudit's (a finding, a warning, a recommendation's reason or risk) for
+    the page: escaped with `_e`, and a command line it quotes in backticks shown as <code>
+    rather than with the backticks, a markdown habit the page does not read."""
+    return _COMMAND_SPAN.sub(r"<code>\1</code>", _e(text))
