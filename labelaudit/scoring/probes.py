@@ -17,6 +17,7 @@ import numpy as np
 
 from labelaudit._deps import import_optional
 from labelaudit.core.thresholds import split_folds
+from labelaudit.scoring.threads import torch_threads
 
 torch = import_optional("torch")
 
@@ -70,15 +71,26 @@ def cross_val_predict(
     targets = torch.from_numpy(labels.astype(np.int64)).to(device)
     probabilities = np.zeros((labels.size, n_classes), dtype=np.float32)
     result = CrossValResult(probabilities, fold)
-    for f in range(folds):
-        train_rows = np.flatnonzero(fold != f)
-        test_rows = np.flatnonzero(fold == f)
-        probe, epochs = fit_probe(inputs, targets, train_rows, n_classes, settings, f)
-        probabilities[test_rows] = predict(probe, inputs, test_rows)
-        result.epochs.append(epochs)
-        if on_fold is not None:
-            on_fold(f, epochs)
+    fit_rows = labels.size * (folds - 1) // folds * (INNER_FOLDS - 1) // INNER_FOLDS
+    with torch_threads(step_work(fit_rows, inputs.shape[1], n_classes, settings)):
+        for f in range(folds):
+            train_rows = np.flatnonzero(fold != f)
+            test_rows = np.flatnonzero(fold == f)
+            probe, epochs = fit_probe(inputs, targets, train_rows, n_classes, settings, f)
+            probabilities[test_rows] = predict(probe, inputs, test_rows)
+            result.epochs.append(epochs)
+            if on_fold is not None:
+                on_fold(f, epochs)
     return result
+
+
+def step_work(fit_rows: int, width: int, n_classes: int, settings: ProbeSettings) -> int:
+    """Multiply-adds of one forward pass over a mini-batch: what torch's threads would share
+    (scoring.threads picks their number from it)."""
+    weights = width * n_classes
+    if settings.kind != "linear":
+        weights = width * settings.hidden + settings.hidden * n_classes
+    return _batch_size(settings.batch_size, fit_rows) * weights
 
 
 class Probe(torch.nn.Module):
