@@ -6,7 +6,9 @@ names the keyword parameters instead (`classes=...`), by one mapping: `python_wo
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 from enum import IntEnum
 
 from labelaudit._text import human_line
@@ -45,6 +47,11 @@ class LabelAuditError(Exception):
 _KEYWORD_OF = {"config": "config_file", "suspects": "suspects"}
 # Flags naming a file whose Python argument is the file's contents (a list of class names).
 _LIST_ARGUMENTS = {"classes"}
+# A shell word: single-quoted pieces (shlex.quote's form) or plain characters.
+_SHELL_WORD = r"(?:'[^']*'(?:\"'\"'[^']*')*|[^\s'\"]+?)(?=[.;:)]?(?:\s|$))"
+# Flags whose value is a comma-separated list: a Python list of names.
+_LIST_FLAG = re.compile(r"(?<![\w-])--(ignore-cols) (" + _SHELL_WORD + ")")
+_QUOTED_FLAG = re.compile(r"(?<![\w-])--([a-z][a-z0-9-]*) ('[^']*'(?:\"'\"'[^']*')*)")
 _FLAG = re.compile(
     r"(?<![\w-])--([a-z][a-z0-9-]*)(?: ([a-z][a-z0-9_]*|[A-Z][A-Z0-9_,/]*)(?=[ .,;:)'\"]|$))?"
 )
@@ -67,9 +74,21 @@ def python_wording(message: str) -> str:
             return f"{name}=[...]"  # the API takes the names themselves, not a file
         return f"{name}={value}" if value.isupper() else f'{name}="{value}"'
 
+    def listed(match: re.Match[str]) -> str:
+        names = shlex.split(match.group(2))[0].split(",")
+        return f"{match.group(1).replace('-', '_')}={names!r}"
+
+    def quoted(match: re.Match[str]) -> str:
+        name = _KEYWORD_OF.get(match.group(1).replace("-", "_"), match.group(1).replace("-", "_"))
+        return f"{name}={json.dumps(shlex.split(match.group(2))[0], ensure_ascii=False)}"
+
+    def python(part: str) -> str:
+        part = _LIST_FLAG.sub(listed, part)
+        part = _QUOTED_FLAG.sub(quoted, part)
+        return _FLAG.sub(keyword, part)
+
     parts = re.split(r"(`labelaudit [^`]*`)", message)
-    return "".join(part if part.startswith("`labelaudit ") else _FLAG.sub(keyword, part)
-                   for part in parts)  # fmt: skip
+    return "".join(part if part.startswith("`labelaudit ") else python(part) for part in parts)
 
 
 class InputError(LabelAuditError):

@@ -108,3 +108,42 @@ def test_multilabel_rows_joined_by_position_are_checked(cli: CliRun, tmp_path: P
     preds.write_parquet(tmp_path / "aligned.parquet")
     fine = cli("scan", "labels.parquet", "--preds", "aligned.parquet", "--format", "json")
     assert "misaligned_rows" not in {f["code"] for f in json.loads(fine.stdout)["findings"]}
+
+
+def test_tiny_inputs_are_not_called_misaligned(cli: CliRun, tmp_path: Path) -> None:
+    for rows in (3, 20, 60):
+        _positional(tmp_path, shuffle=False, rows=rows)
+        result = cli("scan", "labels.csv", "--preds", "preds.parquet", "--format", "json",
+                     "--classes", str(CIFAR / "classes.txt"))  # fmt: skip
+        assert result.exit_code == 0, result.output
+        codes = {f["code"] for f in json.loads(result.stdout)["findings"]}
+        assert "misaligned_rows" not in codes, rows  # too few labels to tell a fit from chance
+
+
+def test_a_model_at_chance_is_said_and_its_ties_count_no_flip(cli: CliRun, tmp_path: Path) -> None:
+    """Uniform scores (every row ties): no flip into the lowest class, a model_at_chance finding;
+    the gate's rules that read the scores are uncomputable, so it does not pass."""
+    labels = np.repeat(["a", "b", "c", "d"], 100)
+    pl.DataFrame({"id": range(400), "label": labels}).write_csv(tmp_path / "labels.csv")
+    flat = {c: np.full(400, 0.25) for c in "abcd"}
+    pl.DataFrame({"id": range(400), **flat}).write_parquet(tmp_path / "flat.parquet")
+    result = cli("scan", "labels.csv", "--preds", "flat.parquet", "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["findings"][0]["code"] == "model_at_chance"
+    assert report["label_issues"]["estimated_errors"] == 0 == report["label_issues"]["n_suspects"]
+    assert report["label_issues"]["pairs"] == []
+    (tmp_path / "rules.toml").write_text("[gate]\nmin_accuracy = 0.05\nmax_suspect_rate = 0.9\n")
+    gate = cli("gate", "labels.csv", "--preds", "flat.parquet", "--config", "rules.toml",
+               "--format", "json")  # fmt: skip
+    assert gate.exit_code == 1, gate.output
+    assert "no better than chance (finding model_at_chance)" in gate.stdout
+
+
+def test_the_gate_does_not_pass_misaligned_rows(cli: CliRun, tmp_path: Path) -> None:
+    _positional(tmp_path, shuffle=True)
+    (tmp_path / "rules.toml").write_text("[gate]\nmin_accuracy = 0.05\nmax_suspect_rate = 0.95\n")
+    gate = cli("gate", "labels.csv", "--preds", "preds.parquet", "--config", "rules.toml",
+               "--junit", "gate.xml")  # fmt: skip
+    assert gate.exit_code == 1, gate.output
+    assert "finding misaligned_rows" in (tmp_path / "gate.xml").read_text()

@@ -116,3 +116,39 @@ def test_the_python_wording_names_the_list_argument() -> None:
     with pytest.raises(InputError) as caught:
         labelaudit.scan(labels, preds=preds)
     assert "classes=[...]" in str(caught.value) and "classes=FILE" not in str(caught.value)
+
+
+def test_an_arrow_stream_is_read(cli: CliRun, tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    table = pa.table({"id": [0, 1, 2], "label": ["a", "b", "a"]})
+    with (
+        pa.OSFile(str(tmp_path / "labels.arrow"), "wb") as sink,
+        pa.ipc.new_stream(sink, table.schema) as writer,
+    ):
+        writer.write_table(table)
+    result = cli("scan", "labels.arrow", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["dataset"]["n_samples"] == 3
+
+
+def test_a_workbook_is_told_to_be_exported(cli: CliRun, tmp_path: Path) -> None:
+    (tmp_path / "labels.xlsx").write_bytes(b"PK\x03\x04" + bytes(60))
+    result = cli("scan", "labels.xlsx")
+    assert result.exit_code == 2 and "Export the sheet as CSV" in result.stderr
+
+
+def test_python_wording_of_lists_and_quoted_values() -> None:
+    from labelaudit.errors import python_wording
+
+    assert python_wording("pass --ignore-cols fold,index.") == "pass ignore_cols=['fold', 'index']."
+    quoted = "pass --ignore-cols 'Unnamed: 0,it'\"'\"'s'."
+    assert python_wording(quoted) == "pass ignore_cols=['Unnamed: 0', \"it's\"]."
+    assert python_wording("e.g. --label-sep '|'.") == 'e.g. label_sep="|".'
+
+
+def test_classes_may_be_a_path_in_python(tmp_path: Path) -> None:
+    (tmp_path / "classes.txt").write_text("a\nb\nc\n")
+    labels = pl.DataFrame({"id": [0, 1, 2], "label": ["a", "a", "b"]})
+    preds = pl.DataFrame({"id": [0, 1, 2], "a": [0.5] * 3, "b": [0.2] * 3, "c": [0.3] * 3})
+    report = labelaudit.scan(labels, preds=preds, classes=str(tmp_path / "classes.txt"))
+    assert report.dataset.classes == ["a", "b", "c"]

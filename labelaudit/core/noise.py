@@ -289,6 +289,23 @@ class ConfidentJoint:
             self.confident_class[piece_rows] = np.where(has_any, best, NO_CLASS)
             self.confident_probability[piece_rows] = np.where(has_any, best_probability, 0.0)
 
+    def prefer_the_label_on_ties(self, evidence: SampleEvidence) -> None:
+        """A row whose given label clears its threshold and ties with its confident class has
+        the given label as confident class: a tie is no evidence against the label (as a tie
+        is no disagreement). One place after every way of settling rows (whole rows, top-k
+        lists, pass 1's note), so they all agree; uniform scores then count no flip."""
+        labels = self._labels
+        tied = (
+            (self.confident_class != NO_CLASS)
+            & (self.confident_class != labels)
+            & (evidence.given_probability >= self.confident_probability)
+            & (evidence.given_probability >= self.thresholds[labels])
+        )
+        if evidence.given_listed is not None:  # an unlisted label is never confident
+            tied &= evidence.given_listed
+        self.confident_class[tied] = labels[tied]
+        self.confident_probability[tied] = evidence.given_probability[tied]
+
     def count(self) -> None:
         """The K x K confident joint: given label x confident class, over rows with one."""
         k = self.thresholds.size
@@ -785,6 +802,7 @@ def finish_detection(
                 confident.update(block[keep], labels[rows[keep]], rows[keep])
 
         run_in_parallel(chunks(unsettled), settle)
+    confident.prefer_the_label_on_ties(evidence)
     confident.count()
     noise = estimate_noise(confident.counts, evidence.class_count)
     quality = label_quality(evidence, quality_score, noise)

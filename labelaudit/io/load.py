@@ -31,8 +31,12 @@ def read_inputs(
     config: ScanConfig,
     classes: list[str] | None = None,
 ) -> tuple[LabelTable, list[ScoreMatrix], list[str], list[str]]:
-    """The labels table, every model's scores, the class vocabulary, and the warnings so far."""
-    fixed = classes if classes is not None else None
+    """The labels table, every model's scores, the class vocabulary, and the warnings so far.
+    `classes` (the API's) is the list of class names, or a path to a classes file (a string
+    would otherwise be read as a list of one-letter classes)."""
+    if isinstance(classes, str | os.PathLike):
+        classes = read_class_file(classes)
+    fixed = list(classes) if classes is not None else None
     if fixed is None and config.classes is not None:
         fixed = read_class_file(config.classes)
     table = load_label_table(labels, config)

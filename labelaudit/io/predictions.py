@@ -350,7 +350,7 @@ def _score_columns(
                 f"The predictions '{name}' lack a column for {len(missing)} of the classes in "
                 f"--classes: {', '.join(missing[:10])}. Columns found: "
                 f"{', '.join(list(schema)[:20])}. Wide predictions need one column per class, "
-                "named by the class; or pass --probs-col for a list column."
+                "named by the class; or name a list column with --probs-col."
             )
         columns = list(classes)
     else:

@@ -73,6 +73,9 @@ def _read(
         frame = pl.read_ndjson(source, n_rows=n_rows, infer_schema_length=None)
         frame = frame.select(ndjson_order(source, frame.columns))
         return frame if keep is None else frame.select(c for c in frame.columns if c in keep)
+    if fmt == "ipc" and is_ipc_stream(source):  # the stream format (e.g. `datasets` caches)
+        frame = pl.read_ipc_stream(source)
+        return frame if keep is None else frame.select(c for c in frame.columns if c in keep)
     reader = pl.read_parquet if fmt == "parquet" else pl.read_ipc
     if keep is None:
         return reader(source)
@@ -80,6 +83,25 @@ def _read(
     if hasattr(source, "seek"):
         source.seek(0)
     return reader(source, columns=[c for c in schema if c in keep])
+
+
+IPC_STREAM_MARKER = b"\xff\xff\xff\xff"  # an Arrow IPC stream's first message starts so
+
+
+def is_ipc_stream(source: Any) -> bool:
+    """Whether Arrow IPC bytes are the stream format (no `ARROW1` file header and footer)."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source[:4]) == IPC_STREAM_MARKER
+    if hasattr(source, "read") and hasattr(source, "seek"):
+        start = source.tell()
+        head = source.read(4)
+        source.seek(start)
+        return head == IPC_STREAM_MARKER
+    try:
+        with open(source, "rb") as handle:
+            return handle.read(4) == IPC_STREAM_MARKER
+    except (OSError, TypeError):
+        return False
 
 
 def ndjson_order(source: Any, columns: Sequence[str]) -> list[str]:
@@ -186,10 +208,14 @@ def detect_format(path: str, override: str | None, role: str) -> str:
     if fmt is None or (compressed and fmt not in COMPRESSIBLE_FORMATS):
         known = ", ".join(sorted(FORMATS_BY_EXTENSION))
         shown = suffix + (".gz" if compressed else "")
+        fix = (
+            "Export the sheet as CSV: labelaudit does not read Excel workbooks."
+            if suffix in (".xlsx", ".xls", ".xlsm", ".ods")
+            else "Rename the file or pass --input-format."
+        )
         raise InputError(
             f"The {role} file '{path}' has an extension labelaudit does not know ('{shown}'). "
-            f"Known extensions: {known} (and .csv.gz, .tsv.gz, .jsonl.gz, .ndjson.gz). Rename "
-            "the file or pass --input-format."
+            f"Known extensions: {known} (and .csv.gz, .tsv.gz, .jsonl.gz, .ndjson.gz). {fix}"
         )
     _check_contents(path, fmt, role)
     return fmt
@@ -199,7 +225,7 @@ def detect_format(path: str, override: str | None, role: str) -> str:
 MAGIC_BYTES = (
     (b"PAR1", "parquet", "a Parquet file"),
     (b"ARROW1", "ipc", "an Arrow IPC (Feather) file"),
-    (b"\xff\xff\xff\xff", "ipc", "an Arrow IPC stream"),
+    (IPC_STREAM_MARKER, "ipc", "an Arrow IPC stream"),
     (b"\x93NUMPY", "npy", "a NumPy .npy array"),
     (b"PK\x03\x04", None, "a zip archive (an Excel workbook, or zipped files)"),
     (b"\x1f\x8b", "gzip", "gzip-compressed"),
@@ -223,11 +249,17 @@ def _check_contents(path: str, fmt: str, role: str) -> None:
         return
     _, kind, what = found
     if kind in EXTENSION_OF:
-        fix = f"Rename it to end in {EXTENSION_OF[kind]}, or pass --input-format {kind}."
+        fix = (
+            f"Rename it to end in {EXTENSION_OF[kind]} (--input-format {kind} would read every "
+            f"input of the command as {kind})."
+        )
     elif kind == "gzip":
         fix = "Decompress it, or name it for what it holds (a .csv.gz, say)."
     else:
-        fix = "Give labelaudit the table itself (csv, tsv, parquet, ndjson or arrow)."
+        fix = (
+            "Export the sheet as CSV (labelaudit does not read workbooks), or give the table "
+            "itself (csv, tsv, parquet, ndjson or arrow)."
+        )
     raise InputError(
         f"The {role} file '{path}' is named as {fmt} but is {what} (by its first bytes). {fix}"
     )
@@ -330,6 +362,8 @@ def table_columns(
         if fmt == "parquet":
             return list(pl.read_parquet_schema(first))
         if fmt == "ipc":
+            if is_ipc_stream(first):
+                return pl.read_ipc_stream(first, n_rows=0).columns
             return list(pl.read_ipc_schema(first))
         if fmt == "ndjson":
             return pl.scan_ndjson(first).collect_schema().names()

@@ -30,24 +30,39 @@ def from_indicators(per_class: PerClassScores, n_rows: int) -> ChanceAgreement:
 def misalignment_findings(
     dataset: Dataset, agreements: dict[str, ChanceAgreement]
 ) -> tuple[list[str], list[Finding]]:
-    """A warning and a finding for each score file joined by position whose fit is no better
-    than chance (`agreements`: per score source, what its model's decisions matched)."""
+    """A warning and a finding for each score file whose model fits the labels no better than
+    a random row order (`agreements`: per score source, what its model's decisions matched):
+    joined by position, the rows look misaligned (`misaligned_rows`); joined by id, the model
+    is at chance (`model_at_chance`), so its suspects are no evidence."""
     warnings: list[str] = []
     findings: list[Finding] = []
     unit = "tag" if dataset.multi_label else "label"
-    for source in dataset.positional_sources:
-        agreement = agreements.get(source)
-        if agreement is None or not agreement.looks_misaligned:
+    for source, agreement in agreements.items():
+        if not agreement.at_chance:
             continue
-        message = (
-            f"The rows of '{source}' look misaligned with '{dataset.source}': joined by row "
-            f"position (no id column), its predictions match {agreement.agreeing:,} of "
-            f"{count(agreement.n_labels, unit)}, where the same scores in a random row order "
-            f"match {agreement.chance_mean:,.0f} ± {agreement.chance_sd:,.0f} (not "
-            f"{MISALIGNED_BELOW_Z:g} standard deviations better). Unless the model is at chance, "
-            "the rows are in another order: give both files an id column. Until then every "
-            "figure from the scores is suspect."
+        digits = 1 if agreement.chance_sd < 10 else 0
+        fit = (
+            f"its predictions match {agreement.agreeing:,} of {count(agreement.n_labels, unit)}, "
+            "where the same scores in a random row order match "
+            f"{agreement.chance_mean:,.{digits}f} ± {agreement.chance_sd:,.{digits}f} (not "
+            f"{MISALIGNED_BELOW_Z:g} standard deviations better)"
         )
+        if source in dataset.positional_sources:
+            code = "misaligned_rows"
+            message = (
+                f"The rows of '{source}' look misaligned with '{dataset.source}': joined by row "
+                f"position (no id column), {fit}. Unless the model is at chance, the rows are in "
+                "another order: give both files an id column. Until then every figure from the "
+                "scores is suspect."
+            )
+        else:
+            code = "model_at_chance"
+            message = (
+                f"The model of '{source}' is no better than chance on '{dataset.source}': {fit}. "
+                "Its scores carry no evidence about these labels, so the suspects and the "
+                "estimated errors are not findings. Check that the scores are of these rows and "
+                "classes, from a trained model."
+            )
         warnings.append(message)
-        findings.append(Finding("misaligned_rows", "warning", message, agreement.n_labels))
+        findings.append(Finding(code, "warning", message, agreement.n_labels))
     return warnings, findings

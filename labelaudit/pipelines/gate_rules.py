@@ -330,14 +330,15 @@ def _evaluate_one(
     rule: Rule, setting: RuleSetting, inputs: GateInputs, available: set[str]
 ) -> GateFinding:
     missing = sorted(rule.needs - available)
-    measured = None if missing else rule.measure(inputs)
+    unreliable = _unreliable_scores(inputs) if PREDS in rule.needs and not missing else None
+    measured = None if missing or unreliable else rule.measure(inputs)
     if missing or measured is None:
         flags = {PREDS: "--preds", BASELINE: "--baseline", EMBEDDINGS: "--embeddings",
                  GROUPS: "--group-col"}  # fmt: skip
         why = (
             f"needs {' and '.join(missing)} (pass {' and '.join(flags[m] for m in missing)})"
             if missing
-            else "its figure is undefined for this data"
+            else unreliable or "its figure is undefined for this data"
         )
         status = "skipped" if setting.optional else "error"
         # Uncomputable is an error finding whatever the rule's own severity.
@@ -356,6 +357,23 @@ def _evaluate_one(
     )
     return GateFinding(
         rule.name, "pass" if passed else "fail", setting.severity, measured, setting.value, message
+    )
+
+
+# Findings that say the scores fit the labels no better than chance (pipelines.alignment).
+AT_CHANCE_FINDINGS = ("misaligned_rows", "model_at_chance")
+
+
+def _unreliable_scores(inputs: GateInputs) -> str | None:
+    """Why a rule that reads the scores has no figure worth comparing: the scan found they fit
+    the labels no better than a random row order (misaligned rows, or a model at chance)."""
+    codes = [f["code"] for f in inputs.scan.get("findings") or []]
+    found = next((c for c in AT_CHANCE_FINDINGS if c in codes), None)
+    if found is None:
+        return None
+    return (
+        f"the scores fit the labels no better than chance (finding {found}), so its figure "
+        "is no evidence"
     )
 
 

@@ -98,10 +98,12 @@ class ReadingLog:
         out = []
         if mode == "logits":
             if self.logits_near_probabilities and math.isfinite(self.lowest_value):
+                inside = self.lowest_value >= 0 and self.highest_value <= 1
+                where = "within" if inside else "just outside"
                 out.append(
-                    f"The predictions '{source}' were read as logits, but their values lie just "
-                    f"outside [0, 1] (from {self.lowest_value:.6g} to {self.highest_value:.6g}): "
-                    "if they are probabilities, pass --scores probs."
+                    f"The predictions '{source}' were read as logits, but their values lie "
+                    f"{where} [0, 1] (from {self.lowest_value:.6g} to "
+                    f"{self.highest_value:.6g}): if they are probabilities, pass --scores probs."
                 )
             return out
         if mode == "percent":

@@ -117,7 +117,7 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
     metrics = label_issues = table = score_mode = None
     warnings = list(dataset.warnings)
     detect = config.suspect_rule != "none"
-    agreements = {}  # per score file: its model's decisions against a shuffle's (by position)
+    agreements = {}  # per score file: its model's decisions against a random row order's
     thresholds = decision = None
     if dataset.scores is not None and config.thresholds:
         thresholds = read_thresholds(config.thresholds, dataset.classes, dataset.task)
@@ -146,10 +146,9 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
                 decision or f"p >= {config.threshold:g}",
                 int(dataset.n_scored),
             )
-            agreements = {
-                source: from_indicators(evaluation.metrics.per_class, int(dataset.n_scored))
-                for source in dataset.positional_sources
-            }  # several models: their combination is checked
+            combined = from_indicators(evaluation.metrics.per_class, int(dataset.n_scored))
+            sources = dataset.positional_sources if dataset.ensemble else (dataset.scores.source,)
+            agreements = dict.fromkeys(sources, combined)  # several models: their combination
             if detect:
                 label_issues, table, extra = multilabel_label_issues(dataset, evaluation, config)
                 warnings += extra
@@ -243,10 +242,12 @@ def _groups(
 
 
 def _multiclass_agreements(dataset: Dataset, confusion: Any) -> dict[str, Any]:
-    """Each positionally joined score file's fit: its own model's decisions (several models)."""
+    """Each score file's fit: its own model's decisions (several models: each model's)."""
     ensemble = dataset.ensemble
-    if ensemble is None or ensemble.sums is None:
-        return {source: from_confusion(confusion) for source in dataset.positional_sources}
+    if ensemble is None:
+        return {dataset.scores.source: from_confusion(confusion)}
+    if ensemble.sums is None:
+        return dict.fromkeys(dataset.positional_sources, from_confusion(confusion))
     return {
         model.source: from_confusion(sums.confusion)
         for model, sums in zip(ensemble.models, ensemble.sums, strict=True)
