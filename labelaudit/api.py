@@ -50,7 +50,7 @@ def scan(
     are combined; see docs/detection.md). `options` are ScanConfig fields (min_support=20,
     scores="logits", ...); they override `config_file`'s [tool.labelaudit] settings, which
     override the defaults. `classes` fixes the class vocabulary and its order, like
-    `--classes FILE`.
+    `--classes FILE`: a list of class names, or the path of such a file.
     """
     from labelaudit.pipelines.scan import run_scan
 
@@ -138,14 +138,23 @@ def review_export(
     """Write the suspects of an issues table (`report.issues`, or the --issues-out file) for
     review: a CSV with a decision column, or Label Studio tasks (`to="label-studio"`; the
     labeling config beside them). Returns the number of rows written."""
+    from labelaudit.io.paths import check_outputs
     from labelaudit.io.writers import write_text
-    from labelaudit.pipelines.review import export_review, label_config_path
+    from labelaudit.pipelines.review import (
+        check_export_arguments,
+        export_review,
+        label_config_path,
+    )
 
-    kind = {"label-studio": "label-studio", "label_studio": "label-studio"}.get(to, to)
+    kind = "label-studio" if to == "label_studio" else to
+    check_export_arguments(kind, top, media_col, labels, path)  # the CLI's rules, first
+    config_path = label_config_path(path) if kind == "label-studio" else None
+    check_outputs({"path": str(path), "the labeling config": config_path},
+                  inputs=[issues, labels])  # fmt: skip
     exported = export_review(as_polars(issues), kind, top, media_col, labels, ScanConfig())
     write_text(path, exported.text)
-    if exported.label_config is not None:
-        write_text(label_config_path(path), exported.label_config)
+    if config_path is not None and exported.label_config is not None:
+        write_text(config_path, exported.label_config)
     return exported.rows
 
 

@@ -854,8 +854,13 @@ def review_export(
     from labelaudit.config import ScanConfig
     from labelaudit.io.paths import check_outputs
     from labelaudit.io.writers import write_text
-    from labelaudit.pipelines.review import export_review, label_config_path
+    from labelaudit.pipelines.review import (
+        check_export_arguments,
+        export_review,
+        label_config_path,
+    )
 
+    check_export_arguments(to, top, media_col, labels_path, output)
     config = ScanConfig(id_col=id_col or ScanConfig.id_col)
     config_path = None
     if to == "label-studio" and not print_config:
@@ -908,6 +913,8 @@ def review_apply(
     _plan_outputs({"-o": output})
     fixed = read_class_file(classes) if classes else None
     done = apply_review(review_file, labels, output, config, ignore_unknown, fixed)
+    for warning in done.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(
         f"labelaudit review apply: {done.accepted:,} accepted, {done.kept:,} kept, "
         f"{done.relabeled_other:,} relabeled to another class, {done.unchanged:,} not decided"

@@ -9,6 +9,7 @@ import unicodedata
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from .conftest import FIXTURES, CliRun
 
@@ -247,3 +248,148 @@ def test_labels_compare_by_the_naming_rule_every_command_uses(cli: CliRun, tmp_p
     done = cli("review", "apply", "export.json", "labels.csv", "-o", "new2.csv")
     assert done.exit_code == 0, done.output
     assert (tmp_path / "new2.csv").read_text(encoding="utf-8").split("\n")[2] == "2,café"
+
+
+def _review_csv(path: Path, rows: list[tuple[str, str, str, str]]) -> None:
+    """A filled review CSV of (id, given_label, suggested_label, decision) rows, all as text."""
+    lines = ["id,given_label,suggested_label,decision", *(",".join(r) for r in rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_the_api_checks_its_arguments_as_the_cli_does(cli: CliRun, tmp_path: Path) -> None:
+    """One check for both: a bad `to` or `top` is exit 2 / ConfigError and writes nothing."""
+    import labelaudit
+    from labelaudit.cli import review_export as export_command
+    from labelaudit.errors import ConfigError, InputError
+    from labelaudit.pipelines.review import TARGETS
+
+    issues = tmp_path / "issues.csv"
+    pl.DataFrame(
+        {"id": ["a1", "a2", "a3"], "given_label": ["cat", "dog", "cat"],
+         "suggested_label": ["dog", "cat", "dog"], "rank": [1, 2, 3],
+         "is_suspect": [True, True, False]}
+    ).write_csv(issues)  # fmt: skip
+    to_option = next(p for p in export_command.params if p.name == "to")
+    assert tuple(to_option.type.choices) == TARGETS
+    bad = [{"to": "xlsx"}, {"top": -5}, {"top": 0}, {"top": 2.5}, {"top": True},
+           {"media_col": ""}, {"to": "label-studio"}]  # fmt: skip  # the last: JSON in x.csv
+    for arguments in bad:
+        with pytest.raises(ConfigError):
+            labelaudit.review_export(issues, tmp_path / "x.csv", **arguments)
+    assert not list(tmp_path.glob("x.*"))
+    assert labelaudit.review_export(issues, tmp_path / "x.csv", top=2) == 2
+    assert labelaudit.review_export(issues, tmp_path / "t.json", to="label-studio", top=1) == 1
+    with pytest.raises(InputError, match="never writes over an input"):
+        labelaudit.review_export(issues, issues)
+    misnamed = cli("review", "export", "issues.csv", "--to", "csv", "-o", "r.json")
+    assert misnamed.exit_code == 2 and "Traceback" not in misnamed.output
+    assert not (tmp_path / "r.json").exists()
+
+    shutil.copy(STUDIO / "labels.csv", tmp_path / "labels.csv")
+    _review_csv(tmp_path / "r.csv", [("a1", "cat", "dog", "accept")])
+    paths = (tmp_path / "r.csv", tmp_path / "labels.csv", tmp_path / "new.csv")
+    for arguments in [{"classes": "bird"}, {"classes": []}, {"classes": ["dog", "dog "]},
+                      {"classes": [1, 2]}, {"ignore_unknown": "yes"}]:  # fmt: skip
+        with pytest.raises(ConfigError):
+            labelaudit.review_apply(*paths, **arguments)
+    assert not (tmp_path / "new.csv").exists()
+    done = labelaudit.review_apply(*paths, classes=["bird ", "cat", "dog"])  # names by the rule
+    assert done.changed == 1
+
+
+def test_gzip_labels_are_copied_line_for_line(cli: CliRun, tmp_path: Path) -> None:
+    """A gzip labels file (a .csv that is gzip inside, or a .csv.gz) is decompressed and copied
+    byte for byte (CRLF kept); the output is gzip when its name ends in .gz, else plain text."""
+    import gzip
+
+    text = b'id,label,note\r\na1,cat,"x, y"\r\na2,dog,n\r\na3,cat,n\r\n'
+    (tmp_path / "labels_gz.csv").write_bytes(gzip.compress(text))
+    (tmp_path / "labels.csv.gz").write_bytes(gzip.compress(text))
+    _review_csv(tmp_path / "r.csv", [("a2", "dog", "cat", "accept"), ("a3", "cat", "dog", "")])
+    expected = text.replace(b"a2,dog,n", b"a2,cat,n")
+    for source in ("labels_gz.csv", "labels.csv.gz"):
+        plain = cli("review", "apply", "r.csv", source, "-o", "out.csv")
+        assert plain.exit_code == 0, plain.output
+        assert (tmp_path / "out.csv").read_bytes() == expected
+        packed = cli("review", "apply", "r.csv", source, "-o", "out.csv.gz")
+        assert packed.exit_code == 0, packed.output
+        assert gzip.decompress((tmp_path / "out.csv.gz").read_bytes()) == expected
+    # NDJSON the same way.
+    lines = b'{"id":"a2","label":"dog"}\r\n{"id":"a3","label":"cat"}\r\n'
+    (tmp_path / "labels.jsonl.gz").write_bytes(gzip.compress(lines))
+    done = cli("review", "apply", "r.csv", "labels.jsonl.gz", "-o", "out.jsonl")
+    assert done.exit_code == 0, done.output
+    new = (tmp_path / "out.jsonl").read_bytes().split(b"\n")
+    assert json.loads(new[0])["label"] == "cat" and new[1] == b'{"id":"a3","label":"cat"}\r'
+    # A name that says another format is exit 2, not a file misnamed.
+    for wrong in ("out.parquet", "out.tsv", "out.parquet.gz"):
+        refused = cli("review", "apply", "r.csv", "labels_gz.csv", "-o", wrong)
+        assert refused.exit_code == 2 and "format" in refused.output, wrong
+        assert not (tmp_path / wrong).exists()
+    shutil.copy(STUDIO / "labels.csv", tmp_path / "labels.csv")
+    pl.read_csv(STUDIO / "labels.csv").write_parquet(tmp_path / "labels.parquet")
+    _review_csv(tmp_path / "r2.csv", [("a1", "cat", "dog", "accept")])
+    gz = cli("review", "apply", "r2.csv", "labels.parquet", "-o", "new.parquet.gz")
+    assert gz.exit_code == 2 and not (tmp_path / "new.parquet.gz").exists()
+    # A glob of shards: exit 2 (one labels file in, one out), not a crash.
+    (tmp_path / "s").mkdir()
+    for i in (1, 2):
+        shutil.copy(STUDIO / "labels.csv", tmp_path / "s" / f"{i}.csv")
+    shards = cli("review", "apply", "r2.csv", "s/*.csv", "-o", "new.csv")
+    assert shards.exit_code == 2 and "2 files" in shards.output
+
+
+def test_an_accept_of_the_rows_own_label_is_refused(cli: CliRun, tmp_path: Path) -> None:
+    """A spreadsheet turned the suggestion "007" into "7", the row's own label: the accept would
+    change nothing, silently. Exit 2 naming the rows; nothing written."""
+    lines = ["id,label", "s1,7", "s2,007", "s3,cat"]
+    (tmp_path / "labels.csv").write_text("\n".join(lines) + "\n")
+    _review_csv(tmp_path / "r.csv", [("s1", "7", "7", "accept"), ("s3", "cat", "007", "accept")])
+    own = cli("review", "apply", "r.csv", "labels.csv", "-o", "new.csv")
+    assert own.exit_code == 2 and "'s1'" in own.output and "spreadsheet" in own.output
+    assert "'s3'" not in own.output and not (tmp_path / "new.csv").exists()
+    # The same decision spelled as the class is a keep, not an error.
+    _review_csv(tmp_path / "r.csv", [("s1", "7", "007", "7"), ("s3", "cat", "007", "accept")])
+    done = cli("review", "apply", "r.csv", "labels.csv", "-o", "new.csv")
+    assert done.exit_code == 0, done.output
+    assert "1 accepted, 1 kept" in done.stderr
+    # A given label that lost its zeros is stale, and the message says why it may be.
+    _review_csv(tmp_path / "r.csv", [("s2", "7", "cat", "accept")])
+    stale = cli("review", "apply", "r.csv", "labels.csv", "-o", "new2.csv")
+    assert stale.exit_code == 2 and "leading zeros" in stale.output
+
+
+def test_ids_that_lost_their_leading_zeros_are_named(cli: CliRun, tmp_path: Path) -> None:
+    (tmp_path / "labels.csv").write_text("id,label\n007,cat\n010,dog\n011,cat\n")
+    _review_csv(tmp_path / "r.csv", [("7", "cat", "dog", "accept"), ("11", "cat", "dog", "keep")])
+    unknown = cli("review", "apply", "r.csv", "labels.csv", "-o", "new.csv")
+    assert unknown.exit_code == 2 and "leading zeros" in unknown.output
+    assert "review '7', labels '007'" in unknown.output and "Traceback" not in unknown.output
+    skipped = cli("review", "apply", "r.csv", "labels.csv", "-o", "new.csv", "--ignore-unknown")
+    assert skipped.exit_code == 0 and "warning:" in skipped.stderr
+    assert "leading zeros" in skipped.stderr
+    _review_csv(tmp_path / "r.csv", [("zz", "cat", "dog", "accept")])
+    plain = cli("review", "apply", "r.csv", "labels.csv", "-o", "new.csv")
+    assert plain.exit_code == 2 and "leading zeros" not in plain.output
+
+
+def test_rows_nobody_decided_are_not_checked(cli: CliRun, tmp_path: Path) -> None:
+    """A row left empty (or a Label Studio task without an annotation) changes nothing, so its
+    label having changed since the export (or its id being unknown) does not block the rest."""
+    (tmp_path / "labels.csv").write_text("id,label\na1,7\na2,dog\na3,cat\n")  # a1 was 007
+    _review_csv(tmp_path / "r.csv", [("a1", "007", "dog", ""), ("a2", "dog", "cat", "accept"),
+                                     ("zz", "cat", "dog", "")])  # fmt: skip
+    done = cli("review", "apply", "r.csv", "labels.csv", "-o", "new.csv")
+    assert done.exit_code == 0, done.output
+    assert "1 accepted, 0 kept, 0 relabeled to another class, 2 not decided" in done.stderr
+    assert (tmp_path / "new.csv").read_text() == "id,label\na1,7\na2,cat\na3,cat\n"
+    tasks = [_studio_task("a1", "007"),
+             _studio_task("a2", "dog", _choice("cat", "2026-01-01"))]  # fmt: skip
+    (tmp_path / "export.json").write_text(json.dumps(tasks))
+    studio = cli("review", "apply", "export.json", "labels.csv", "-o", "new2.csv")
+    assert studio.exit_code == 0, studio.output
+    assert (tmp_path / "new2.csv").read_text() == "id,label\na1,7\na2,cat\na3,cat\n"
+    # A decided row is still checked: the stale keep is exit 2.
+    _review_csv(tmp_path / "r.csv", [("a1", "007", "dog", "keep")])
+    stale = cli("review", "apply", "r.csv", "labels.csv", "-o", "new3.csv")
+    assert stale.exit_code == 2 and "1 decided row" in stale.output

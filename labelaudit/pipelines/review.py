@@ -4,11 +4,11 @@ documents the formats and every rule."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-from dataclasses import dataclass
-from datetime import datetime
+import numbers
+import os
+import unicodedata
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -16,17 +16,75 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 import polars as pl
 
-from labelaudit._text import count
+from labelaudit._text import agree, count
 from labelaudit.config import ScanConfig
-from labelaudit.errors import InputError, SchemaError
-from labelaudit.io.labels import class_name_text, class_names, describe_ids
-from labelaudit.io.tables import detect_format, read_table
-from labelaudit.io.writers import write_atomically
+from labelaudit.errors import ConfigError, InputError, SchemaError
+from labelaudit.io.labels import class_names, describe_ids
+from labelaudit.io.relabel import output_compressed, write_relabeled
+from labelaudit.io.review_files import ACCEPT, CONTROL, KEEP, read_verdicts
+from labelaudit.io.tables import (
+    detect_format,
+    expand_paths,
+    read_table,
+)
 
 MODEL_VERSION = "labelaudit"
-CONTROL = "label"  # the Choices control's name in the labeling config
 EVIDENCE = ("label_quality", "rank", "given_probability", "suggested_probability", "margin")
-ACCEPT, KEEP = "accept", "keep"
+TARGETS = ("label-studio", "csv")  # `review export --to`: the CLI's choices, checked here too
+
+
+def check_export_arguments(
+    to: object, top: object, media_col: object, labels: object, output: object = None
+) -> None:
+    """The arguments of `review export` checked in one place, for the CLI and the API alike
+    (`output` when given: its name must say what is written, .json or .csv)."""
+    if not isinstance(to, str) or to not in TARGETS:
+        raise ConfigError(f"Unknown --to {to!r}: give label-studio or csv.")
+    wanted = ".json" if to == "label-studio" else ".csv"
+    if output is not None and Path(str(output)).suffix.lower() != wanted:
+        raise ConfigError(
+            f"The output '{output}' does not end in {wanted}, but --to {to} writes "
+            f"{wanted[1:].upper()}: name the file for what it holds."
+        )
+    if top is not None and (
+        isinstance(top, bool) or not isinstance(top, numbers.Integral) or top < 1
+    ):
+        raise ConfigError(
+            f"--top {top!r} is not a number of rows: give a whole number of at least 1 (the N "
+            "most suspect rows), or none for every flagged suspect."
+        )
+    if media_col is not None and (not isinstance(media_col, str) or not media_col.strip()):
+        raise ConfigError(f"--media-col {media_col!r} does not name a column.")
+    if labels is not None and not isinstance(labels, str | os.PathLike):
+        raise ConfigError(
+            f"A path is needed for --labels (the labels file holding --media-col), not a "
+            f"{type(labels).__name__}."
+        )
+
+
+def check_apply_arguments(ignore_unknown: object, classes: object) -> list[str] | None:
+    """The arguments of `review apply` checked in one place; `classes` named by the rule
+    `--classes FILE` is read by (blanks dropped, NFC), each once."""
+    if not isinstance(ignore_unknown, bool | np.bool_):
+        raise ConfigError(f"Give True or False for --ignore-unknown, not {ignore_unknown!r}.")
+    if classes is None:
+        return None
+    if isinstance(classes, str) or not isinstance(classes, list | tuple):
+        raise ConfigError(
+            f"Give --classes FILE as a list of class names, not a {type(classes).__name__}."
+        )
+    if not all(isinstance(c, str) for c in classes):
+        raise ConfigError("Give --classes FILE as a list of class names (text).")
+    names = [unicodedata.normalize("NFC", c.strip()) for c in classes]
+    if not names or not all(names):
+        raise ConfigError("Give --classes FILE with at least one class, and no empty name.")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(
+            f"--classes FILE names some classes twice: {', '.join(repeated[:5])}. Each class "
+            "must appear once."
+        )
+    return names
 
 
 @dataclass(frozen=True)
@@ -49,6 +107,7 @@ def export_review(
 ) -> Exported:
     """The suspects to review (the top N by rank, or every flagged row) as Label Studio tasks
     or a CSV with an empty decision column."""
+    check_export_arguments(to, top, media_col, labels_path)
     if isinstance(issues_path, pl.DataFrame):
         issues, issues_path = issues_path, "the issues DataFrame"
     else:
@@ -187,6 +246,7 @@ class Applied:
     unchanged: int  # not reviewed, skipped or cancelled
     unknown_ids: int
     changed: int  # rows of the labels file whose label changed
+    warnings: list[str] = field(default_factory=list)
 
 
 def apply_review(
@@ -198,14 +258,23 @@ def apply_review(
     classes: list[str] | None,
 ) -> Applied:
     """Write LABELS with the reviewed ids relabeled to `output`, every other row as it was."""
-    verdicts = _verdicts(review_path)
+    classes = check_apply_arguments(ignore_unknown, classes)
+    shards = expand_paths(labels_path, "labels")
+    if len(shards) > 1:
+        raise InputError(
+            f"The labels '{labels_path}' match {count(len(shards), 'file')}: review apply writes "
+            "one new labels file from one labels file. Give the one the review was made on."
+        )
+    labels_path = shards[0]
+    fmt = detect_format(labels_path, None, "labels")
+    compressed = output_compressed(output, fmt)
+    verdicts = read_verdicts(review_path)
     repeated = verdicts.filter(pl.col("id").is_duplicated())["id"].unique(maintain_order=True)
     if repeated.len():
         raise InputError(
             f"The review '{review_path}' decides {count(repeated.len(), 'id')} more than once "
             f"(e.g. {describe_ids(repeated)}): which decision counts is not ours to guess."
         )
-    fmt = detect_format(labels_path, None, "labels")
     labels = read_table(labels_path, "labels", None, ids=(config.id_col,), label=config.label_col)
     if config.label_col not in labels.columns:
         raise SchemaError(f"The labels '{labels_path}' have no column '{config.label_col}'.")
@@ -221,14 +290,24 @@ def apply_review(
             f"The labels '{labels_path}' repeat ids ({describe_ids(repeated)}), so a verdict "
             "would land on rows nobody reviewed. Remove the repeats first."
         )
+    # Only decided rows (accept, keep, a class) are checked and applied: a row nobody decided
+    # changes nothing, whatever its id or the label it was shown with.
+    undecided = int(verdicts["kind"].is_null().sum())
+    verdicts = verdicts.filter(pl.col("kind").is_not_null())
     reviewed = verdicts["id"].is_in(ids.implode())
-    unknown = int((~reviewed).sum())
-    if unknown and not ignore_unknown:
-        raise InputError(
-            f"The review '{review_path}' decides {count(unknown, 'id')} that '{labels_path}' "
-            f"does not have (e.g. {describe_ids(verdicts.filter(~reviewed)['id'])}). Check that "
-            "it reviews these labels, or pass --ignore-unknown to apply the rest."
-        )
+    strangers = verdicts.filter(~reviewed)["id"]
+    unknown = strangers.len()
+    warnings: list[str] = []
+    if unknown:
+        zeros = _leading_zeros_hint(strangers, ids, "review", "labels")
+        if not ignore_unknown:
+            raise InputError(
+                f"The review '{review_path}' decides {count(unknown, 'id')} that '{labels_path}' "
+                f"does not have (e.g. {describe_ids(strangers)}).{zeros} Check that it reviews "
+                "these labels, or pass --ignore-unknown to apply the rest."
+            )
+        if zeros:
+            warnings.append(f"{count(unknown, 'reviewed id')} skipped as unknown.{zeros}")
     # Labels compare by the one naming rule every command uses (blanks, Unicode NFC), so a
     # reviewed "café" typed on a Mac is the label the reviewer saw.
     named = class_names(
@@ -237,6 +316,7 @@ def apply_review(
     current = pl.DataFrame({"id": ids, "current": named})
     known = verdicts.filter(reviewed).join(current, on="id", how="left")
     _check_fresh(known, review_path, labels_path)
+    _check_accepts(known, review_path)
     decided = known.with_columns(
         label=pl.when(pl.col("kind") == ACCEPT).then(pl.col("suggested"))
         .when(pl.col("kind") == KEEP).then(None)
@@ -264,17 +344,44 @@ def apply_review(
     position = pl.DataFrame({"id": ids, "row": np.arange(ids.len())})
     rows = changed.join(position, on="id", how="left")
     changing = list(zip(rows["row"].to_list(), rows["label"].to_list(), strict=True))
-    _write_labels(labels_path, output, fmt, labels, config.label_col, changing)
-    kind, label = decided["kind"].fill_null(""), decided["label"]
+    write_relabeled(labels_path, output, fmt, labels, config.label_col, changing, compressed)
+    kind, label = decided["kind"], decided["label"]
     same = (label == decided["current"]).fill_null(False)
     suggested = (label == decided["suggested"]).fill_null(False) & ~same
     return Applied(
         accepted=int(((kind == ACCEPT) | ((kind == "class") & suggested)).sum()),
         kept=int(((kind == KEEP) | ((kind == "class") & same)).sum()),
         relabeled_other=int(((kind == "class") & ~same & ~suggested).sum()),
-        unchanged=int(decided["kind"].is_null().sum()),
+        unchanged=undecided,
         unknown_ids=unknown,
         changed=len(changing),
+        warnings=warnings,
+    )
+
+
+def _without_zeros(ids: pl.Series) -> pl.Series:
+    """Ids of digits as a spreadsheet shows them: leading zeros dropped ("007" -> "7")."""
+    return ids.cast(pl.String).str.replace(r"^0+(\d)", "${1}")
+
+
+def _leading_zeros_hint(strangers: pl.Series, ids: pl.Series, these: str, those: str) -> str:
+    """When unknown ids match once leading zeros are dropped, say so: a spreadsheet read the id
+    column as numbers."""
+
+    def key(ids: pl.Series) -> dict[str, str]:  # digit ids by their form without zeros
+        digits = ids.filter(ids.str.contains(r"^\d+$"))
+        return dict(zip(_without_zeros(digits).to_list(), digits.to_list(), strict=True))
+
+    theirs = key(ids)
+    matches = [(mine, theirs[k]) for k, mine in key(strangers).items() if k in theirs]
+    if not matches:
+        return ""
+    (stranger, id_), many = matches[0], len(matches)
+    return (
+        f" {many:,} of them {agree(many, 'matches', 'match')} an id of the {those}"
+        f" once leading zeros are dropped ({these} {stranger!r}, {those} "
+        f"{id_!r}): a spreadsheet probably read the id column as numbers. Export the review "
+        "again and open it with the id column as text."
     )
 
 
@@ -288,8 +395,9 @@ def _label_ids(labels: pl.DataFrame, config: ScanConfig, path: str) -> pl.Series
 
 
 def _check_fresh(known: pl.DataFrame, review_path: str, labels_path: str) -> None:
-    """The review was made on these labels: each reviewed row's current label is the one the
-    reviewer saw. Else a verdict (even `keep`) would overwrite a newer label."""
+    """The review was made on these labels: each decided row's current label is the one the
+    reviewer saw. Else a verdict (even `keep`) would overwrite a newer label. `known` holds the
+    decided rows only: a row nobody decided changes nothing, so it is not checked."""
     stale = known.filter(
         pl.col("given").is_not_null()
         & (pl.col("given") != pl.col("current").fill_null("(no label)"))
@@ -299,208 +407,47 @@ def _check_fresh(known: pl.DataFrame, review_path: str, labels_path: str) -> Non
             f"{i!r} (reviewed as {g!r}, now {c!r})"
             for i, g, c in stale.head(3).select("id", "given", "current").iter_rows()
         )
+        zeros = stale.filter(
+            pl.col("current").is_not_null()
+            & (_without_zeros(stale["given"]) == _without_zeros(stale["current"].fill_null("")))
+        )
+        hint = (
+            f" For {zeros.height:,} of these rows only leading zeros "
+            "differ: if the review went through a spreadsheet, it may have read given_label as "
+            "numbers (export again and open it with the label columns as text)."
+            if zeros.height
+            else ""
+        )
         raise InputError(
-            f"{count(stale.height, 'reviewed row')} of '{review_path}' no longer "
+            f"{count(stale.height, 'decided row')} of '{review_path}' no longer "
             f"{'has' if stale.height == 1 else 'have'} the label the reviewer saw in "
             f"'{labels_path}' ({shown}): the labels changed since the export. Export and review "
-            "these rows again."
+            f"these rows again.{hint}"
         )
 
 
-def _verdicts(path: str) -> pl.DataFrame:
-    """id, kind (accept, keep, class, or null: undecided), label (the class named), given (the
-    label the reviewer saw) and suggested, from a Label Studio JSON export or a filled CSV; the
-    class names as the labels' naming rule reads them."""
-    frame = _from_label_studio(path) if Path(path).suffix.lower() == ".json" else _from_csv(path)
-    return frame.with_columns(class_name_text(frame[c]) for c in ("label", "given", "suggested"))
-
-
-def _from_csv(path: str) -> pl.DataFrame:
-    # The label columns read as the text they are (`007` stays `007`), as the labels' are.
-    frame = read_table(
-        path, "review", None, ids=("id", "given_label", "suggested_label", "decision")
+def _check_accepts(known: pl.DataFrame, review_path: str) -> None:
+    """An `accept` whose suggestion is the row's own label (or the label the reviewer saw) is
+    exit 2: `scan` never suggests the given label, so the review's suggestion columns were
+    altered (a spreadsheet reads `007` as 7), and the accepted class is not the suggestion
+    the reviewer was shown."""
+    own = known.filter(
+        (pl.col("kind") == ACCEPT)
+        & pl.col("suggested").is_not_null()
+        & (
+            (pl.col("suggested") == pl.col("current")).fill_null(False)
+            | (pl.col("suggested") == pl.col("given")).fill_null(False)
+        )
     )
-    for column in ("id", "given_label", "suggested_label", "decision"):
-        if column not in frame.columns:
-            raise SchemaError(
-                f"The review '{path}' has no column '{column}': give the CSV that `labelaudit "
-                "review export --to csv` wrote, with its decision column filled."
-            )
-    decision = frame["decision"].cast(pl.String).str.strip_chars().fill_null("")
-    lowered = decision.str.to_lowercase()
-    kind = (
-        pl.when(lowered == ACCEPT).then(pl.lit(ACCEPT))
-        .when(lowered == KEEP).then(pl.lit(KEEP))
-        .when(decision == "").then(None)
-        .otherwise(pl.lit("class"))
-    )  # fmt: skip
-    return pl.DataFrame(
-        {
-            "id": frame["id"].cast(pl.String),
-            "decision": decision,
-            "given": frame["given_label"].cast(pl.String),
-            "suggested": frame["suggested_label"].cast(pl.String),
-        }
-    ).select(
-        "id",
-        kind.alias("kind"),
-        pl.when(kind == "class").then(pl.col("decision")).alias("label"),
-        "given",
-        "suggested",
-    )
-
-
-def _from_label_studio(path: str) -> pl.DataFrame:
-    """Each task's most recent annotation that was not cancelled (by updated_at, then
-    created_at, as times; then its id); a task without one, or whose result is empty (skipped),
-    changes nothing. A result that cannot be read as one class of the `label` control is exit 2."""
-    try:
-        tasks = json.loads(Path(path).read_text(encoding="utf-8-sig"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"The review '{path}' could not be read as JSON: {exc}.") from exc
-    if not isinstance(tasks, list):
+    if own.height:
+        shown = ", ".join(
+            f"{i!r} (suggested {s!r}, labeled {c!r})"
+            for i, s, c in own.head(3).select("id", "suggested", "current").iter_rows()
+        )
         raise InputError(
-            f"The review '{path}' is not a Label Studio JSON export (a list of tasks)."
+            f"The review '{review_path}' accepts a suggestion that is the row's own label for "
+            f"{count(own.height, 'row')} ({shown}): a review export never suggests the given "
+            "label, so its given_label or suggested_label column was altered, e.g. by a "
+            "spreadsheet that read `007` as 7. Export the review again and open it with the "
+            "label columns as text, or name the class in decision."
         )
-    rows = []
-    for number, task in enumerate(tasks):  # tasks reviewed by people: thousands at most
-        data = task.get("data") if isinstance(task, dict) else None
-        if not isinstance(data, dict) or data.get("id") is None:
-            raise InputError(
-                f"Task {number} of the review '{path}' has no data.id (the sample's id that "
-                "`labelaudit review export` put there)."
-            )
-        annotations = task.get("annotations") or []
-        if not isinstance(annotations, list):
-            raise InputError(f"Task {number} of '{path}': annotations is not a list.")
-        chosen = _latest_choice(annotations, path, number)
-        given = data.get("given_label")
-        rows.append((str(data["id"]), chosen, None if given is None else str(given),
-                     _suggestion(task)))  # fmt: skip
-    text = pl.String
-    frame = pl.DataFrame(
-        rows, schema={"id": text, "label": text, "given": text, "suggested": text}, orient="row"
-    )
-    return frame.select(
-        "id",
-        pl.when(pl.col("label").is_not_null()).then(pl.lit("class")).alias("kind"),
-        "label",
-        "given",
-        "suggested",
-    )
-
-
-def _latest_choice(annotations: list[Any], path: str, number: int) -> str | None:
-    done = [a for a in annotations if isinstance(a, dict) and not a.get("was_cancelled")]
-    if not done:
-        return None
-    latest = max(done, key=_when)
-    for region in latest.get("result") or []:
-        if not isinstance(region, dict) or "choices" not in (region.get("value") or {}):
-            continue  # another kind of result (a comment, a rating): not a label
-        choices = region["value"]["choices"]
-        if region.get("from_name") != CONTROL:
-            raise InputError(
-                f"Task {number} of '{path}' holds choices of the control "
-                f"'{region.get('from_name')}', not '{CONTROL}' (the one `review export` "
-                "configures): the labeling config was changed, so the choice is not a label."
-            )
-        if not isinstance(choices, list) or len(choices) != 1:
-            raise InputError(
-                f"Task {number} of '{path}' chose {choices!r}: a review gives one class."
-            )
-        return str(choices[0])
-    return None  # an empty result: skipped
-
-
-def _when(annotation: dict[str, Any]) -> tuple[float, float, float, str]:
-    """An annotation's recency: updated_at, then created_at (as times, any offset), then its id
-    (as a number when it is one)."""
-    ident = annotation.get("id")
-    number = float(ident) if isinstance(ident, int | float) or str(ident).isdigit() else 0.0
-    return (_time(annotation.get("updated_at")), _time(annotation.get("created_at")), number,
-            str(ident))  # fmt: skip
-
-
-def _time(text: Any) -> float:
-    try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return float("-inf")
-
-
-def _suggestion(task: dict[str, Any]) -> str | None:
-    for prediction in task.get("predictions") or []:
-        for region in prediction.get("result") or []:
-            choices = (region.get("value") or {}).get("choices")
-            if choices:
-                return str(choices[0])
-    return None
-
-
-def _write_labels(
-    source: str,
-    output: str,
-    fmt: str,
-    labels: pl.DataFrame,
-    label_col: str,
-    changing: list[tuple[int, str]],
-) -> None:
-    """The labels file with those rows' labels replaced. CSV and TSV: every other line copied
-    byte for byte; other formats: the table written again in its format."""
-    if fmt in ("csv", "tsv"):
-        raw = Path(source).read_bytes()
-        lines = raw.split(b"\n")
-        body = len(lines) - 1 - (1 if lines[-1] == b"" else 0)
-        if body == labels.height:  # one line a row (no line breaks inside a cell)
-            delimiter = "," if fmt == "csv" else "\t"
-            header = next(
-                csv.reader([lines[0].decode("utf-8-sig").rstrip("\r")], delimiter=delimiter)
-            )
-            position = header.index(label_col)
-            for row, label in changing:  # the changed rows only
-                lines[row + 1] = _relabeled_line(lines[row + 1], position, label, delimiter)
-            write_atomically(output, lambda target: Path(target).write_bytes(b"\n".join(lines)))
-            return
-    if fmt == "ndjson":
-        lines = Path(source).read_bytes().split(b"\n")
-        filled = [i for i, line in enumerate(lines) if line.strip()]
-        if len(filled) == labels.height:  # one object a line: only the changed lines rewritten
-            for row, label in changing:
-                lines[filled[row]] = _relabeled_json(lines[filled[row]], label_col, label)
-            write_atomically(output, lambda target: Path(target).write_bytes(b"\n".join(lines)))
-            return
-    column = labels[label_col]
-    values = column.cast(pl.String).to_list()
-    for row, label in changing:
-        values[row] = label
-    new = pl.Series(label_col, values, dtype=pl.String)
-    if column.dtype != pl.String:  # integers, categoricals, enums keep their type
-        new = new.cast(column.dtype)
-    frame = labels.with_columns(new)
-    writers = {
-        "parquet": lambda t: frame.write_parquet(t),
-        "ndjson": lambda t: frame.write_ndjson(t),
-        "ipc": lambda t: frame.write_ipc(t),
-        "csv": lambda t: frame.write_csv(t),
-        "tsv": lambda t: frame.write_csv(t, separator="\t"),
-    }
-    write_atomically(output, writers.get(fmt, writers["parquet"]))
-
-
-def _relabeled_json(line: bytes, label_col: str, label: str) -> bytes:
-    """One NDJSON line with its label replaced (an integer label stays an integer)."""
-    ending = b"\r" if line.endswith(b"\r") else b""
-    record = json.loads(line)
-    record[label_col] = int(label) if isinstance(record.get(label_col), int) else label
-    return json.dumps(record, ensure_ascii=False).encode("utf-8") + ending
-
-
-def _relabeled_line(line: bytes, position: int, label: str, delimiter: str) -> bytes:
-    """One CSV line with one field replaced, written back with minimal quoting."""
-    ending = b"\r" if line.endswith(b"\r") else b""
-    fields = next(csv.reader([line.rstrip(b"\r").decode("utf-8")], delimiter=delimiter))
-    fields[position] = label
-    out = io.StringIO()
-    csv.writer(out, delimiter=delimiter, lineterminator="").writerow(fields)
-    return out.getvalue().encode("utf-8") + ending
