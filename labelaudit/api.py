@@ -12,6 +12,7 @@ from typing import Any
 
 from labelaudit import __all__ as PUBLIC
 from labelaudit.config import ScanConfig, build_scan_config, load_config_file
+from labelaudit.errors import LabelAuditWarning
 from labelaudit.io.frames import as_polars, as_polars_all
 from labelaudit.io.load import ScoreSources, Source
 from labelaudit.metric_accumulator import MetricAccumulator as MetricAccumulator
@@ -55,7 +56,7 @@ def scan(
     from labelaudit.pipelines.scan import run_scan
 
     labels, preds = as_polars(labels), as_polars_all(preds)
-    return run_scan(labels, preds, settings(config, config_file, options, "scan"), classes)
+    return _warned(run_scan(labels, preds, settings(config, config_file, options, "scan"), classes))
 
 
 def diff(
@@ -71,7 +72,7 @@ def diff(
     from labelaudit.pipelines.diff import run_diff
 
     old, new, preds = as_polars(old), as_polars(new), as_polars_all(preds)
-    return run_diff(old, new, preds, settings(config, config_file, options, "diff"))
+    return _warned(run_diff(old, new, preds, settings(config, config_file, options, "diff")))
 
 
 def gate(
@@ -97,11 +98,11 @@ def gate(
     else:
         source = "gate() rules"
     labels, preds, baseline = as_polars(labels), as_polars_all(preds), as_polars(baseline)
-    return run_gate(
+    return _warned(run_gate(
         labels, preds, rules=parse_rules(rules, source),
         config=settings(config, config_file, options, "gate"), baseline=baseline, accept=accept,
         fail_on=fail_on,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def tune_thresholds(
@@ -120,10 +121,10 @@ def tune_thresholds(
     from labelaudit.pipelines.thresholds import run_thresholds
 
     labels, preds = as_polars(labels), as_polars_all(preds)
-    return run_thresholds(
+    return _warned(run_thresholds(
         labels, preds, settings(config, config_file, options, "tune_thresholds"),
         metric=metric, holdout=holdout, folds=folds, seed=seed,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def review_export(
@@ -185,6 +186,16 @@ def score(*args: Any, **kwargs: Any) -> Any:
 def cross_validate(*args: Any, **kwargs: Any) -> Any:
     """Out-of-fold probabilities of probes (torch); see `labelaudit.scoring.run.cross_validate`."""
     return _scoring().cross_validate(*args, **kwargs)
+
+
+def _warned(report: Any) -> Any:
+    """The report, its warnings raised as LabelAuditWarning: what the CLI prints on stderr
+    (misaligned rows, a model at chance, renormalized scores) reaches a notebook too."""
+    import warnings
+
+    for message in getattr(report, "warnings", None) or []:
+        warnings.warn(message, LabelAuditWarning, stacklevel=3)
+    return report
 
 
 def _scoring() -> Any:

@@ -384,8 +384,8 @@ def scan(
 
     LABELS is a csv, tsv, parquet, ndjson or arrow table with an id and a label column.
     """
-    from labelaudit.api import scan as run_scan
     from labelaudit.io.writers import write_pieces
+    from labelaudit.pipelines.scan import run_scan
 
     loaded, preds, config = _settings(config_file, flags)
     if issues_out and preds is None and not config.embeddings:

@@ -107,6 +107,10 @@ class MissingDependencyError(LabelAuditError):
     """An optional dependency (an extra) is needed for this command but is not installed."""
 
 
+class LabelAuditWarning(UserWarning):
+    """A report's warning, raised by the Python API (the CLI prints it on stderr)."""
+
+
 class Interrupted(BaseException):
     """The run was stopped by a signal (SIGTERM); like KeyboardInterrupt, not an Exception."""
 

@@ -147,3 +147,14 @@ def test_the_gate_does_not_pass_misaligned_rows(cli: CliRun, tmp_path: Path) -> 
                "--junit", "gate.xml")  # fmt: skip
     assert gate.exit_code == 1, gate.output
     assert "finding misaligned_rows" in (tmp_path / "gate.xml").read_text()
+
+
+def test_the_python_api_warns_what_the_cli_prints(tmp_path: Path) -> None:
+    import pytest
+
+    import labelaudit
+
+    _positional(tmp_path, shuffle=True)
+    with pytest.warns(labelaudit.LabelAuditWarning, match="look misaligned"):
+        report = labelaudit.scan(tmp_path / "labels.csv", preds=tmp_path / "preds.parquet")
+    assert report.findings[0].code == "misaligned_rows"
