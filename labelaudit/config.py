@@ -316,7 +316,9 @@ def _check_value(name: str, value: Any, source: str) -> Any:
         names = value.split(",") if isinstance(value, str) else value
         if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
             raise ConfigError(f"{key} must be a list of column names; found {value!r} {where}.")
-        split = [part.strip() for n in names for part in n.split(",")]  # repeated flags too
+        # Repeated flags each hold comma-separated names; a list's items (a file's, Python's)
+        # are whole names, so a column whose name holds a comma can be named there.
+        split = [part.strip() for n in names for part in n.split(",")] if cli else names
         return tuple(dict.fromkeys(n for n in split if n))
     if kind is str:
         if not isinstance(value, str):

@@ -152,3 +152,14 @@ def test_classes_may_be_a_path_in_python(tmp_path: Path) -> None:
     preds = pl.DataFrame({"id": [0, 1, 2], "a": [0.5] * 3, "b": [0.2] * 3, "c": [0.3] * 3})
     report = labelaudit.scan(labels, preds=preds, classes=str(tmp_path / "classes.txt"))
     assert report.dataset.classes == ["a", "b", "c"]
+
+
+def test_a_column_whose_name_holds_a_comma_can_be_ignored(cli: CliRun, tmp_path: Path) -> None:
+    preds = pl.read_parquet(CIFAR / "preds.parquet").with_columns(pl.lit(0.0).alias("fold,x"))
+    preds.write_parquet(tmp_path / "p.parquet")
+    failed = cli("scan", str(CIFAR / "labels.csv"), "--preds", "p.parquet")
+    assert failed.exit_code == 2 and 'ignore_cols = ["fold,x"]' in failed.stderr
+    (tmp_path / "labelaudit.toml").write_text('ignore_cols = ["fold,x"]\n')
+    passed = cli("scan", str(CIFAR / "labels.csv"), "--preds", "p.parquet")
+    assert passed.exit_code == 0, passed.output
+    labelaudit.scan(CIFAR / "labels.csv", preds=tmp_path / "p.parquet", ignore_cols=["fold,x"])

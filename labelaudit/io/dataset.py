@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -455,10 +456,14 @@ def _columns_message(source: str, labels: str, strangers: list[str], class_colum
             " a class the labels have, so these are classes with no labeled sample: list every "
             "class, in the model's order, with --classes FILE."
         )
+    if any("," in c for c in strangers):  # a flag splits on commas: name them in a list
+        listed = ", ".join(json.dumps(c, ensure_ascii=False) for c in strangers)
+        drop = f"list them in the configuration file: ignore_cols = [{listed}]"
+    else:
+        drop = f"pass --ignore-cols {shlex.quote(','.join(strangers))}"
     return (
         f"{head} If these are classes with no labeled sample, list every class with --classes "
-        "FILE; if they are not scores (a fold, an index), pass --ignore-cols "
-        f"{shlex.quote(','.join(strangers))}."
+        f"FILE; if they are not scores (a fold, an index), {drop}."
     )
 
 
