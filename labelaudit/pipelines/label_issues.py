@@ -258,11 +258,12 @@ def _detection_warnings(dataset: Dataset, detection: Detection, accuracy: float)
         names = ", ".join(dataset.classes[c] for c in pooled[:10])
         more = f" and {pooled.size - 10:,} more" if pooled.size > 10 else ""
         defined = np.delete(detection.thresholds, pooled)
-        shared = (
-            f"the median of the other classes' ({float(np.median(defined)):.3f})"
-            if defined.size
-            else "none (no class has 2 samples): no sample is confidently of any class"
-        )
+        if defined.size > 1:
+            shared = f"the median of the other classes' ({float(np.median(defined)):.3f})"
+        elif defined.size:
+            shared = f"that of the one class with samples ({float(defined[0]):.3f})"
+        else:
+            shared = "none (no class has 2 samples): no sample is confidently of any class"
         warnings.append(
             f"{count(int(pooled.size), 'class')} {'has' if pooled.size == 1 else 'have'} fewer "
             f"than 2 samples, so {'its' if pooled.size == 1 else 'their'} confident-learning "
