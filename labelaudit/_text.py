@@ -72,3 +72,21 @@ def pair_arrow(kind: str) -> str:
     """The arrow between an anomalous class pair's classes: `->` when one direction dominates
     (kind "asymmetric"), `<->` when both ways are counted (kind "symmetric")."""
     return "->" if kind == "asymmetric" else "<->"
+
+
+def rare_and_empty(n_rare: int, n_empty: int, min_support: int) -> str:
+    """What the support chart colours red, as one phrase with no "0 classes" clause: the rare
+    classes in `fewer_than`'s words, the empty ones apart ('9 classes have no sample'), both
+    joined ('2 classes have fewer than 10 samples and 1 has no sample'), or '' when neither."""
+    empty = f"{agree(n_empty, 'has', 'have')} no sample"
+    if n_rare and n_empty:
+        return f"{fewer_than(n_rare, min_support)} and {n_empty:,} {empty}"
+    if n_rare:
+        return fewer_than(n_rare, min_support)
+    return f"{count(n_empty, 'class')} {empty}" if n_empty else ""
+
+
+def seen_once(n_pairs: int) -> str:
+    """'4,912 pairs seen once': the confused pairs left out of a list because a pair counted
+    once is no evidence of a confusion (one sample, not a pattern)."""
+    return f"{count(n_pairs, 'pair')} seen once"

@@ -449,11 +449,11 @@ def test_the_support_chart_of_many_classes_is_one_profile() -> None:
     }
     figure = figures.support(data)
     axes = figure.axes[0]
-    assert len(axes.patches) == 0 and len(axes.collections) == 2
+    assert len(axes.patches) == 1 and len(axes.collections) == 2  # the patch: the empty span
     rare = len(data["imbalance"]["rare_classes"])
     assert axes.get_title() == (
         f"Support per class (5,000 classes)\n{rare:,} classes have fewer than 10 samples and 90 "
-        "have none (in red)"
+        "have no sample (in red)"
     )
 
 
@@ -506,7 +506,7 @@ def test_the_support_chart_counts_rare_classes_as_the_text_does(
     rare = next(f for f in data["findings"] if f["code"] == "rare_classes")
     assert rare["message"].startswith(phrase)
     title = figures.support(data).axes[0].get_title()
-    assert title == f"Support per class (4 classes)\n{phrase} and 1 has none (in red)"
+    assert title == f"Support per class (4 classes)\n{phrase} and 1 has no sample (in red)"
 
 
 def test_the_min_support_label_overlaps_no_bar() -> None:
@@ -531,19 +531,28 @@ def test_the_min_support_label_overlaps_no_bar() -> None:
     assert not any(box.overlaps(bar.get_window_extent(renderer)) for bar in axes.patches)
 
 
-def test_the_confused_pairs_chart_needs_a_pair_counted_twice() -> None:
-    """At thousands of classes and few errors every confused pair may be one sample: 15 bars of
-    1 are an arbitrary pick, so the chart is drawn only when a pair is counted twice or more."""
+def test_the_confused_pairs_chart_needs_two_pairs_counted_twice() -> None:
+    """At thousands of classes and few errors every confused pair may be one sample: a pair
+    counted once is no evidence, so it is left out (`_sections.confused_cells`, the lists' rule
+    too), and the chart is drawn only when two pairs or more remain, with whole-sample ticks."""
     singles = [{"from": f"c{i}", "to": f"c{i + 1}", "count": 1, "share": 0.1} for i in range(20)]
     listed = {"metrics": {"confusion_matrix": {"counts": None, "top_pairs": singles}}}
     assert figures.confused_pairs(listed) is None
     singles[5]["count"] = 2
     singles.sort(key=lambda p: -p["count"])
-    assert figures.confused_pairs(listed) is not None
+    assert figures.confused_pairs(listed) is None  # one pair is no ranking
+    singles[7]["count"] = 3
+    singles.sort(key=lambda p: -p["count"])
+    figure = figures.confused_pairs(listed)
+    axes = figure.axes[0]
+    assert [t.get_text() for t in axes.get_yticklabels()] == ["c7 -> c8", "c5 -> c6"]
+    assert axes.get_title() == "Top 2 confused pairs (and 18 pairs seen once)"
+    figure.canvas.draw()
+    assert all(float(t).is_integer() for t in axes.get_xticks())
     dense = np.eye(4, dtype=int) * 5 + np.roll(np.eye(4, dtype=int), 1, axis=1)  # each pair once
     matrix = {"counts": dense.tolist(), "classes": ["a", "b", "c", "d"]}
     assert figures.confused_pairs({"metrics": {"confusion_matrix": matrix}}) is None
-    dense[0, 1] = 2
+    dense[0, 1] = dense[1, 2] = 2
     matrix["counts"] = dense.tolist()
     assert figures.confused_pairs({"metrics": {"confusion_matrix": matrix}}) is not None
 

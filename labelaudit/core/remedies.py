@@ -134,13 +134,13 @@ def _balanced_reason(ratio: float, effective: float, n_classes: int, present: in
     """Why plain cross-entropy: the balance of the classes that have samples."""
     if present <= 1:
         return (
-            f"Only {present} of the {n_classes} classes has samples: there is no balance to "
+            f"Only {present:,} of the {n_classes:,} classes has samples: there is no balance to "
             "correct, and no loss teaches a classifier the other classes from these labels."
         )
-    among = f"{present} with samples" if present < n_classes else f"{n_classes}"
+    among = f"{present:,} with samples" if present < n_classes else f"{n_classes:,}"
     return (
         f"Classes are nearly balanced (imbalance ratio {ratio:.1f}, effective classes "
-        f"{effective:.1f} of {among}): plain cross-entropy needs no correction."
+        f"{effective:,.1f} of {among}): plain cross-entropy needs no correction."
     )
 
 
@@ -173,7 +173,7 @@ def recommend_loss(
         empty = zero_support_classes
         risks.insert(
             0,
-            f"{empty} of the {n_classes} classes {'has' if empty == 1 else 'have'} no sample: "
+            f"{empty:,} of the {n_classes:,} classes {'has' if empty == 1 else 'have'} no sample: "
             f"no loss learns {'it' if empty == 1 else 'them'} from these labels. Collect samples, "
             "or leave them out of --classes.",
         )

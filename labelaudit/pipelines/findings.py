@@ -43,7 +43,7 @@ def collect_findings(
                 f"{pair.from_class} {arrow} {pair.to_class}: {count(pair.count, 'sample')} labeled "
                 f"{pair.from_class} {agree(pair.count, 'looks', 'look')} like {pair.to_class} "
                 f"({100 * pair.share:.1f}%, "
-                f"{pair.ratio_to_median:.0f}x the typical pair; reverse: {pair.reverse_count}).",
+                f"{pair.ratio_to_median:,.0f}x the typical pair; reverse: {pair.reverse_count:,}).",
                 pair.count,
             )
         )

@@ -17,6 +17,17 @@ def pct(value: float) -> str:
     return f"{100 * value:z.1f}%"
 
 
+def rate(value: float) -> str:
+    """A rate the report states to two decimals in every format (the suspect rate, the estimated
+    noise rate): 5.15%, as the finding writes it."""
+    return f"{100 * value:z.2f}%"
+
+
+def times(value: float) -> str:
+    """A multiple, rounded, with thousands separators: 1,000x."""
+    return f"{value:,.0f}x"
+
+
 def names_list(names: list[str], limit: int = 10) -> str:
     if not names:
         return "none"
@@ -65,3 +76,23 @@ def md_code(text: str) -> str:
 def md_list(items: list[str]) -> list[str]:
     """Plain-text lines as a markdown bullet list, each escaped with `md_text`."""
     return [f"- {md_text(item.strip())}" for item in items]
+
+
+# A command line quoted in labelaudit's own prose, as the JSON and text reports write it: in
+# backticks (`labelaudit thresholds`; errors.python_wording keeps the same spans). The HTML page
+# shows it as <code>, the markdown report as inline code; any other backtick stays text.
+COMMAND_SPAN = re.compile(r"`(labelaudit [^`]*)`")
+
+
+def md_prose(text: str) -> str:
+    """A sentence of labelaudit's (a finding, a warning, a recommendation) for markdown: escaped
+    with `md_text`, except a quoted command line, which becomes an inline code span."""
+    parts = COMMAND_SPAN.split(str(text))  # text, command, text, command, ..., text
+    return "".join(
+        md_code(part) if i % 2 else md_text(part) for i, part in enumerate(parts) if part
+    )
+
+
+def md_prose_list(items: list[str]) -> list[str]:
+    """labelaudit's sentences as a markdown bullet list, each with `md_prose`."""
+    return [f"- {md_prose(item.strip())}" for item in items]

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from labelaudit._text import count, pair_arrow
-from labelaudit.report._format import MAX_TABLE_CLASSES, names_list, num, pct
+import numpy as np
+
+from labelaudit._text import count, pair_arrow, seen_once
+from labelaudit.report._format import MAX_TABLE_CLASSES, names_list, num, pct, rate, times
+
+MAX_PAIRS = 20  # anomalous class pairs every human format lists; the rest are counted, in the JSON
+MAX_CONFUSED = 20  # confused (given, predicted) pairs a text or markdown list shows
 
 
 def headline(data: dict[str, Any]) -> list[str]:
@@ -25,10 +31,27 @@ def headline(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+def imbalance_ratio(data: dict[str, Any]) -> tuple[str, str]:
+    """The imbalance ratio and what it is of, for every format: the ratio is of the classes
+    with samples, and when some classes have none, that says how many it is of
+    ("1.00", "largest / smallest of the 50 classes with samples; 4,950 have none")."""
+    imb = data["imbalance"]
+    empty = len(imb["zero_support_classes"])
+    ratio = "n/a" if imb["ratio"] is None else num(imb["ratio"], 2)
+    if not empty:
+        return ratio, "largest / smallest non-empty class"
+    present = len(data["support"]["per_class"]) - empty
+    return ratio, (
+        f"largest / smallest of the {count(present, 'class')} with samples; {empty:,} "
+        f"{'has' if empty == 1 else 'have'} none"
+    )
+
+
 def support_summary(data: dict[str, Any]) -> list[str]:
     imb, dup = data["imbalance"], data["duplicates"]
+    ratio, of = imbalance_ratio(data)
     lines = [
-        f"imbalance ratio {num(imb['ratio'], 2)} (largest / smallest non-empty class)",
+        f"imbalance ratio {ratio} ({of})",
         f"normalized entropy {num(imb['normalized_entropy'], 3)}, "
         f"effective classes {num(imb['effective_classes'], 2)}",
         f"rare classes (< {imb['min_support']}): {names_list(imb['rare_classes'])}; "
@@ -179,26 +202,99 @@ SUSPECT_HEADER = ["rank", "id", "given -> suggested", "quality", "p(given)", "p(
 
 def issues_summary(issues: dict[str, Any]) -> list[str]:
     return [
-        f"{issues['n_suspects']:,} suspected label errors ({100 * issues['suspect_rate']:.2f}% of "
+        f"{issues['n_suspects']:,} suspected label errors ({rate(issues['suspect_rate'])} of "
         f"{issues['n_scored']:,} scored; rule {issues['rule']}, "
         f"ranked by {issues['quality_score']})",
         f"estimated label errors {issues['estimated_errors']:,} "
-        f"(noise rate {100 * issues['estimated_noise_rate']:.2f}%); "
+        f"(noise rate {rate(issues['estimated_noise_rate'])}); "
         f"label health {issues['health_score']:.3f}",
     ]
 
 
+def shown_pairs(issues: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """The anomalous class pairs every human format lists (text, markdown, HTML: one rule): the
+    first MAX_PAIRS, largest first, and a note counting the others when there are more."""
+    pairs = issues["pairs"]
+    more = len(pairs) - MAX_PAIRS
+    note = f"+{count(more, 'more pair')}; --format json lists every pair" if more > 0 else None
+    return pairs[:MAX_PAIRS], note
+
+
 def pair_lines(issues: dict[str, Any]) -> list[str]:
+    shown, note = shown_pairs(issues)
     lines = []
-    for p in issues["pairs"][:10]:
+    for p in shown:
         arrow = pair_arrow(p["kind"])
         examples = ", ".join(str(i) for i in p["example_ids"][:3])
         lines.append(
-            f"{p['from']} {arrow} {p['to']}: {p['count']} ({100 * p['share']:.1f}% of "
-            f"{p['from']}; reverse {p['reverse_count']}; {p['ratio_to_median']:.0f}x typical) "
-            f"e.g. ids {examples}"
+            f"{p['from']} {arrow} {p['to']}: {p['count']:,} ({100 * p['share']:.1f}% of "
+            f"{p['from']}; reverse {p['reverse_count']:,}; {times(p['ratio_to_median'])} "
+            f"typical) e.g. ids {examples}"
         )
-    return lines
+    return lines + ([f"({note})"] if note else [])
+
+
+@dataclass(frozen=True)
+class ConfusedCells:
+    """The confused (given, predicted) pairs worth showing, one rule for the chart and the
+    lists: pairs counted at least twice, largest first (a pair counted once is one sample, not
+    evidence of a confusion); `more`: such pairs beyond the shown ones; `once`: the pairs counted
+    once, left out (None when the report cannot tell: its list of cells is cut)."""
+
+    cells: list[tuple[str, str, int, float]]  # given, predicted, count, share of given
+    more: int
+    once: int | None
+
+    def notes(self) -> list[str]:
+        """What a list of the cells leaves out, in words."""
+        notes = [f"+{count(self.more, 'more pair')} counted twice or more"] if self.more else []
+        if self.once:
+            notes.append(f"and {seen_once(self.once)}" if self.cells else seen_once(self.once))
+        return notes
+
+
+def confused_cells(metrics: dict[str, Any], limit: int = MAX_CONFUSED) -> ConfusedCells | None:
+    """The metrics' confused pairs by the one rule (`ConfusedCells`), at most `limit` of them;
+    None without a confusion matrix."""
+    section = metrics.get("confusion_matrix")
+    if not section:
+        return None
+    if section.get("counts") is None:  # many classes: the report lists the largest cells
+        top = section.get("top_pairs") or []
+        cells = [(p["from"], p["to"], int(p["count"]), p["share"]) for p in top]
+        kept = [c for c in cells if c[2] >= 2]
+        if len(kept) == len(cells) and cells:
+            once = None  # every listed cell counts twice: the cells counted once are not listed
+        elif "per_class" in metrics:  # every pair counted twice is listed: the rest are errors
+            errors = sum(
+                c["support"] - round(c["recall"] * c["support"])
+                for c in metrics["per_class"]
+                if c["support"] and c["recall"] is not None
+            )
+            once = max(errors - sum(c[2] for c in kept), 0)
+        else:
+            once = sum(1 for c in cells if c[2] == 1)
+    else:
+        counts = np.array(section["counts"], dtype=np.int64)
+        off = counts.copy()
+        np.fill_diagonal(off, 0)
+        rows, columns = np.nonzero(off >= 2)
+        values = off[rows, columns]
+        order = np.lexsort((columns, rows, -values))
+        totals = counts.sum(axis=1)
+        names = section["classes"]
+        kept = [
+            (names[i], names[j], int(off[i, j]), float(off[i, j] / totals[i]))
+            for i, j in zip(rows[order].tolist(), columns[order].tolist(), strict=True)
+        ]
+        once = int((off == 1).sum())
+    return ConfusedCells(kept[:limit], max(len(kept) - limit, 0), once)
+
+
+def confused_lines(cells: ConfusedCells) -> list[str]:
+    """The confused pairs as lines (text and markdown), then what the list leaves out."""
+    lines = [f"{a} -> {b}: {n:,} ({share:.1%} of {a})" for a, b, n, share in cells.cells]
+    return lines + [f"({note})" for note in cells.notes()]
 
 
 def unhealthy_classes(issues: dict[str, Any], limit: int) -> list[dict[str, Any]]:

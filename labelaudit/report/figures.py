@@ -16,6 +16,7 @@ import numpy as np
 from labelaudit import _text
 from labelaudit._deps import import_optional
 from labelaudit._text import printable
+from labelaudit.report import _sections as sections
 from labelaudit.report._format import MAX_MATRIX_CLASSES
 
 # Every figure a page may draw, by the name its PNG gets under --plots-dir (checked before a run
@@ -90,22 +91,43 @@ def support(data: dict[str, Any]) -> Any:
     counts = np.array([r["count"] for r in rows], dtype=float)
     figure = new_figure(7.5, 3.4)
     axes = figure.add_subplot()
-    colors = [
-        PALETTE["alert"] if c < min_support else PALETTE["main"] for c in counts
-    ]  # rare classes in red
-    shown = np.maximum(counts, 0.8)  # zero-support classes stay visible on the log scale
+    present = counts > 0  # sorted largest first: the empty classes are the last ones
+    smallest = counts[present].min() if present.any() else 1.0
+    log = counts.max() / smallest > 20
+    # Bars start at 0 on a linear axis; on a log axis at 0.5, below a class of one sample. An
+    # empty class has no bar (a stub would read as one sample): its place is shaded instead.
+    base = 0.5 if log else 0.0
     if len(rows) <= PROFILE_ABOVE:
-        axes.bar(range(len(rows)), shown, color=colors, width=0.8)
+        x = np.flatnonzero(present)
+        colors = [PALETTE["alert"] if c < min_support else PALETTE["main"] for c in counts[x]]
+        axes.bar(x, counts[x] - base, bottom=base, color=colors, width=0.8)
     else:  # one bar a class would be thousands of patches: the sorted counts as one profile
         x = np.arange(len(rows))
-        rare_part = counts < min_support
-        axes.fill_between(x, shown, 0.8, where=~rare_part, step="mid", color=PALETTE["main"])
-        axes.fill_between(x, shown, 0.8, where=rare_part, step="mid", color=PALETTE["alert"])
-        axes.set_xlim(-0.5, len(rows) - 0.5)
-    smallest = counts[counts > 0].min() if (counts > 0).any() else 1.0
-    if counts.max() / smallest > 20 or (counts == 0).any():
+        rare_part = present & (counts < min_support)
+        shown = np.maximum(counts, base)
+        axes.fill_between(x, shown, base, where=present & ~rare_part, step="mid",
+                          color=PALETTE["main"])  # fmt: skip
+        axes.fill_between(x, shown, base, where=rare_part, step="mid", color=PALETTE["alert"])
+    axes.set_xlim(-0.5, len(rows) - 0.5)
+    if log:
         axes.set_yscale("log")
+    empty = int((~present).sum())
+    if empty:
+        first = len(rows) - empty
+        axes.axvspan(first - 0.5, len(rows) - 0.5, color=PALETTE["alert"], alpha=0.12, lw=0)
+        axes.text(
+            (first - 0.5 + len(rows) - 0.5) / 2,
+            0.5,
+            f"{empty:,} empty",
+            transform=axes.get_xaxis_transform(),
+            rotation=90 if empty < 0.08 * len(rows) else 0,
+            ha="center",
+            va="center",
+            fontsize=8,
+            color=PALETTE["alert"],
+        )
     axes.axhline(min_support, color=PALETTE["alert"], linestyle="--", linewidth=1)
+    axes.set_ylim(bottom=base)  # after the line: the top still includes it
     # The line's label in the right margin, at its height: inside the axes it would sit on a bar.
     axes.text(
         1.01,
@@ -120,19 +142,20 @@ def support(data: dict[str, Any]) -> Any:
     )
     _class_ticks(axes, [r["class"] for r in rows])
     axes.set_ylabel("samples")
-    axes.set_title(f"Support per class ({_text.count(len(rows), 'class')})\n{rare_phrase(data)}")
+    phrase = rare_phrase(data)
+    title = f"Support per class ({_text.count(len(rows), 'class')})"
+    axes.set_title(title + (f"\n{phrase}" if phrase else ""))
     return figure
 
 
 def rare_phrase(data: dict[str, Any]) -> str:
     """What the support chart colours red, counted as the report's JSON counts them: the rare
-    classes (`imbalance.rare_classes`, in the finding's words) and the empty ones apart."""
+    classes (`imbalance.rare_classes`, in the finding's words) and the empty ones apart, with
+    no "0 classes" clause ('' when there are neither)."""
     imbalance = data["imbalance"]
     rare, empty = len(imbalance["rare_classes"]), len(imbalance["zero_support_classes"])
-    phrase = _text.fewer_than(rare, imbalance["min_support"])
-    if empty:
-        phrase += f" and {empty:,} {_text.agree(empty, 'has', 'have')} none"
-    return phrase + (" (in red)" if rare or empty else "")
+    phrase = _text.rare_and_empty(rare, empty, imbalance["min_support"])
+    return phrase + (" (in red)" if phrase else "")
 
 
 def confusion(data: dict[str, Any]) -> Any:
@@ -176,7 +199,7 @@ def per_class_metrics(data: dict[str, Any]) -> Any:
             color=PALETTE[color],
             zorder=3,
         )
-    axes.set_yticks(positions, [_short(r["class"]) for r in rows], fontsize=8)
+    axes.set_yticks(positions, short_names([r["class"] for r in rows]), fontsize=8)
     axes.set_xlim(-0.02, 1.02)
     axes.grid(axis="x", alpha=0.3)
     axes.legend(loc="lower right", fontsize=8, ncols=3)
@@ -267,7 +290,8 @@ def quality_histogram(data: dict[str, Any]) -> Any:
     axes.set_yscale("log")
     axes.set_xlabel(f"label quality ({plain(issues['quality_score'])}; low = suspect)")
     axes.set_ylabel("samples")
-    axes.legend(loc="upper center", fontsize=8)
+    # Below the figure, beside nothing drawn: inside the axes it covered the cut's label.
+    figure.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     axes.set_title(f"Label quality: {issues['n_suspects']:,} of {issues['n_scored']:,} flagged")
     return figure
 
@@ -287,10 +311,11 @@ def projection(data: dict[str, Any], legend_classes: int = 10) -> Any:
     ]
     labels = np.array(points["label"]) if points["label"] else np.zeros(x.size, dtype=int)
     plain_rows = ~np.array(points["outlier"])
+    legend_names = short_names(list(points["classes"][:legend_classes]))
     for code in np.unique(labels):
         rows = (labels == code) & plain_rows
-        name = points["classes"][int(code)] if points["label"] else "rows"
-        shown = _short(name) if code < legend_classes else None
+        name = legend_names[int(code)] if points["label"] and code < legend_classes else "rows"
+        shown = name if code < legend_classes else None
         colour = colours(int(code) % colours.N)
         axes.scatter(x[rows], y[rows], s=6, color=colour, alpha=0.6, label=shown, linewidths=0)
     disagree = np.array(points["disagrees"])
@@ -330,7 +355,7 @@ def group_rates(data: dict[str, Any], column: str, limit: int = 30) -> Any:
     axes.scatter(rates, y, color=colours, zorder=3)
     overall = sum(g["n_suspects"] for g in groups) / max(sum(g["n_scored"] for g in groups), 1)
     axes.axvline(overall, color="grey", linestyle="--", linewidth=1)
-    axes.set_yticks(y, [plain(_short(g["group"], 24)) for g in groups], fontsize=8)
+    axes.set_yticks(y, short_names([g["group"] for g in groups], 24), fontsize=8)
     axes.set_xlabel("suspect rate")
     axes.set_title(f"Suspects by {plain(column)}")
     return figure
@@ -354,9 +379,9 @@ def annotator_quality(data: dict[str, Any]) -> Any:
     if flagged.any():
         axes.scatter(majority[flagged], quality[flagged], s=size[flagged], color=PALETTE["alert"],
                      label="flagged")  # fmt: skip
-        for p in (p for p in people if p["flagged"]):
-            axes.annotate(plain(_short(p["annotator"])), (p["agreement_with_majority"],
-                          p["quality"]), fontsize=7)  # fmt: skip
+        marked = [p for p in people if p["flagged"]]
+        for p, name in zip(marked, short_names([p["annotator"] for p in marked]), strict=True):
+            axes.annotate(name, (p["agreement_with_majority"], p["quality"]), fontsize=7)
     axes.set_xlabel("agreement with the majority vote")
     axes.set_ylabel("estimated accuracy (Dawid-Skene)")
     axes.set_title(f"{len(people):,} annotators (dot size: labels given)")
@@ -379,34 +404,33 @@ def noise_matrix(data: dict[str, Any]) -> Any:
 
 
 def confused_pairs(data: dict[str, Any], limit: int = 15) -> Any:
-    """The most frequent (given, predicted) disagreements, as counts; not drawn when no pair is
-    counted more than once (every bar would be 1: an arbitrary pick of single errors)."""
-    metrics = data.get("metrics") or {}
-    section = metrics.get("confusion_matrix")
-    if not section:
+    """The most frequent (given, predicted) disagreements, as counts, by the lists' rule
+    (`_sections.confused_cells`: pairs counted twice or more; one sample is no confusion);
+    drawn only when at least two such pairs remain."""
+    found = sections.confused_cells(data.get("metrics") or {}, limit)
+    if found is None or len(found.cells) < 2:
         return None
-    if section["counts"] is None:  # many classes: the report lists the largest cells
-        cells = [(p["from"], p["to"], p["count"]) for p in section.get("top_pairs") or []]
-    else:
-        counts = np.array(section["counts"], dtype=float)
-        off = counts.copy()
-        np.fill_diagonal(off, 0)
-        order = np.argsort(-off, axis=None, kind="stable")[:limit]
-        names = section["classes"]
-        k = off.shape[1]
-        cells = [(names[i // k], names[i % k], off.flat[i]) for i in order if off.flat[i] > 0]
-    cells = cells[:limit]
-    if not cells or max(n for _, _, n in cells) < 2:  # single disagreements rank nothing
-        return None
+    cells = found.cells
     figure = new_figure(7.5, max(2.2, 0.26 * len(cells) + 1.0))
     axes = figure.add_subplot()
     positions = np.arange(len(cells))[::-1]
-    axes.barh(positions, [count for _, _, count in cells], color=PALETTE["second"])
-    labels = [f"{_short(a)} -> {_short(b)}" for a, b, _ in cells]
+    axes.barh(positions, [n for _, _, n, _ in cells], color=PALETTE["second"])
+    short = dict(zip(*_names_of(cells), strict=True))
+    labels = [f"{short[a]} -> {short[b]}" for a, b, _, _ in cells]
     axes.set_yticks(positions, labels, fontsize=8)
+    axes.xaxis.set_major_locator(
+        import_optional("matplotlib.ticker").MaxNLocator(integer=True, min_n_ticks=1)
+    )
     axes.set_xlabel("samples (given label -> predicted label)")
-    axes.set_title(f"Top {len(cells)} confused pairs")
+    left_out = "; ".join(found.notes())
+    axes.set_title(f"Top {len(cells)} confused pairs" + (f" ({left_out})" if left_out else ""))
     return figure
+
+
+def _names_of(cells: list[tuple[str, str, int, float]]) -> tuple[list[str], list[str]]:
+    """The class names in confused cells, once each, and their short forms (`short_names`)."""
+    names = list(dict.fromkeys(name for a, b, _, _ in cells for name in (a, b)))
+    return names, short_names(names)
 
 
 def diff_support(data: dict[str, Any]) -> Any:
@@ -486,9 +510,9 @@ def threshold_curves(data: dict[str, Any]) -> Any:
     figure = new_figure(7.5, 3.8)
     axes = figure.add_subplot()
     colormap = import_optional("matplotlib").colormaps["tab20"]
-    for k, name in enumerate(classes):
+    for k, (name, short) in enumerate(zip(classes, short_names(classes), strict=True)):
         color = colormap(k % 20)
-        axes.plot(grid, curves["values"][k], color=color, linewidth=1.2, label=_short(name))
+        axes.plot(grid, curves["values"][k], color=color, linewidth=1.2, label=short)
         chosen = data["thresholds"].get(name)
         if chosen is not None:
             axes.axvline(chosen, color=color, linestyle=":", linewidth=0.8)
@@ -571,11 +595,16 @@ def _heatmap(
     vmax: float | None = None,
 ) -> Any:
     size = max(4.2, 0.32 * len(columns) + 2.4)
-    figure = new_figure(size + 0.8, size)
+    figure = new_figure(size + 0.8, size + 0.6)
+    # A square image (aspect "equal") under "constrained" layout may overflow the picture: its
+    # title and the column label were cut off. "compressed" is the layout for fixed aspects.
+    figure.set_layout_engine("compressed")
     axes = figure.add_subplot()
     image = axes.imshow(matrix, cmap=colormap, aspect="equal", vmin=0, vmax=vmax)
-    axes.set_xticks(range(len(columns)), [_short(c) for c in columns], rotation=90, fontsize=8)
-    axes.set_yticks(range(len(rows)), [_short(r) for r in rows], fontsize=8)
+    names = list(dict.fromkeys([*rows, *columns]))
+    short = dict(zip(names, short_names(names), strict=True))
+    axes.set_xticks(range(len(columns)), [short[c] for c in columns], rotation=90, fontsize=8)
+    axes.set_yticks(range(len(rows)), [short[r] for r in rows], fontsize=8)
     axes.set_xlabel(column_label)
     axes.set_ylabel(row_label)
     axes.set_title(title, fontsize=10)
@@ -592,14 +621,51 @@ def _heatmap(
 
 def _class_ticks(axes: Any, names: list[str]) -> None:
     if len(names) <= 40:
-        axes.set_xticks(
-            range(len(names)), [_short(n) for n in names], rotation=60, fontsize=8, ha="right"
-        )
+        axes.set_xticks(range(len(names)), short_names(names), rotation=60, fontsize=8, ha="right")
     else:
         axes.set_xticks([])
         axes.set_xlabel(f"{len(names):,} classes, largest first")
 
 
-def _short(name: str, limit: int = 18) -> str:
-    """A class name for a figure: cut to `limit` characters, then made `plain`."""
-    return plain(name if len(name) <= limit else name[: limit - 1] + "…")
+def short_names(names: list[str], limit: int = 18) -> list[str]:
+    """Names for a figure, each at most `limit` characters and made `plain`, kept distinct: a
+    long name keeps its start and its end around an ellipsis; names that would still read the
+    same (a long shared prefix) show what differs, after the part they share; names alike even
+    there get a number."""
+    shown = [_cut(n, limit) for n in names]
+    for group in _same(shown, names):
+        members = [names[i] for i in group]
+        shared = len(_common_prefix(members))
+        for i in group:
+            rest = names[i][shared:]
+            shown[i] = "…" + (rest if len(rest) < limit else rest[: limit - 2] + "…")
+    for group in _same(shown, names):
+        for number, i in enumerate(group, start=1):
+            mark = f"~{number}"
+            shown[i] = shown[i][: limit - len(mark)] + mark
+    return [plain(n) for n in shown]
+
+
+def _cut(name: str, limit: int) -> str:
+    """`name` in at most `limit` characters: its start, an ellipsis, its end."""
+    if len(name) <= limit:
+        return name
+    tail = (limit - 1) // 3
+    return name[: limit - 1 - tail] + "…" + name[len(name) - tail :]
+
+
+def _same(shown: list[str], names: list[str]) -> list[list[int]]:
+    """Groups of positions whose shown forms are equal but whose names differ."""
+    where: dict[str, list[int]] = {}
+    for i, text in enumerate(shown):
+        where.setdefault(text, []).append(i)
+    return [g for g in where.values() if len({names[i] for i in g}) > 1]
+
+
+def _common_prefix(names: list[str]) -> str:
+    """The longest start all `names` share (that of the first and last in sorted order)."""
+    first, last = min(names), max(names)
+    size = next(
+        (i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), len(first)
+    )
+    return first[:size]

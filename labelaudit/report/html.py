@@ -18,7 +18,7 @@ from labelaudit import __version__
 from labelaudit._text import pair_arrow, printable
 from labelaudit.report import _sections as sections
 from labelaudit.report import figures
-from labelaudit.report._format import names_list, num, pct
+from labelaudit.report._format import COMMAND_SPAN, names_list, num, pct, rate, times
 
 STYLE = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;
@@ -196,10 +196,15 @@ def _scan_page(page: Page, data: dict[str, Any], level: int = 1) -> None:
 
 def _scan_cards(data: dict[str, Any]) -> list[tuple[str, str]]:
     dataset, imbalance = data["dataset"], data["imbalance"]
+    ratio, of = sections.imbalance_ratio(data)
+    empty = bool(imbalance["zero_support_classes"])
     cards = [
         (f"{dataset['n_samples']:,}", "samples"),
         (f"{dataset['n_classes']:,}", "classes"),
-        (num(imbalance["ratio"], 1) + "x" if imbalance["ratio"] else "n/a", "imbalance ratio"),
+        (
+            ratio + ("x" if imbalance["ratio"] is not None else ""),
+            "imbalance ratio" + (f" ({of})" if empty else ""),
+        ),
     ]
     metrics = data.get("metrics") or {}
     if "accuracy" in metrics:
@@ -210,8 +215,8 @@ def _scan_cards(data: dict[str, Any]) -> list[tuple[str, str]]:
         cards.append((num(metrics["macro"]["f1"]), "macro F1"))
     issues = data.get("label_issues")
     if issues:
-        cards.append((f"{issues['n_suspects']:,}", f"suspects ({pct(issues['suspect_rate'])})"))
-        cards.append((pct(issues["estimated_noise_rate"]), "estimated noise"))
+        cards.append((f"{issues['n_suspects']:,}", f"suspects ({rate(issues['suspect_rate'])})"))
+        cards.append((rate(issues["estimated_noise_rate"]), "estimated noise"))
     return cards
 
 
@@ -224,8 +229,9 @@ def _labels_section(page: Page, data: dict[str, Any]) -> None:
         "Samples per class, largest first; classes below the minimum support in red.",
     )
     imbalance, duplicates = data["imbalance"], data["duplicates"]
+    ratio, of = sections.imbalance_ratio(data)
     facts = [
-        ("imbalance ratio (largest / smallest non-empty)", num(imbalance["ratio"], 2)),
+        (f"imbalance ratio ({of})", ratio),
         ("normalized entropy", num(imbalance["normalized_entropy"])),
         ("effective number of classes", num(imbalance["effective_classes"], 2)),
         (f"rare classes (< {imbalance['min_support']})", names_list(imbalance["rare_classes"], 12)),
@@ -248,28 +254,9 @@ def _labels_section(page: Page, data: dict[str, Any]) -> None:
 def _metrics_section(page: Page, data: dict[str, Any]) -> None:
     metrics = data["metrics"]
     page.add("<h2>Model metrics</h2>")
-    scalars = [
-        (k, metrics[k])
-        for k in (
-            "accuracy",
-            "balanced_accuracy",
-            "top_5_accuracy",
-            "log_loss",
-            "expected_calibration_error",
-            "subset_accuracy",
-            "hamming_loss",
-            "cp",
-            "cr",
-            "cf1",
-            "op",
-            "or",
-            "of1",
-            "mean_average_precision",
-        )
-        if metrics.get(k) is not None
-    ]
-    scalars.append(("rows scored", metrics["n_scored"]))
-    page.add(_table(["metric", "value"], [[_e(k), _cell(v)] for k, v in scalars]))
+    scalars = [[_e(k), _e(v)] for k, v in sections.scalar_metrics(metrics)]  # the text's names
+    scalars.append(["rows scored", _cell(metrics["n_scored"])])
+    page.add(_table(["metric", "value"], scalars))
     averages = [
         [name, *(_cell(metrics[name][m]) for m in ("precision", "recall", "f1"))]
         for name in ("micro", "macro", "weighted")
@@ -310,7 +297,7 @@ def _metrics_section(page: Page, data: dict[str, Any]) -> None:
         for r in metrics["per_class"]
     ]
     page.add(
-        f"<details><summary>Per-class table ({len(rows)} classes)</summary>"
+        f"<details><summary>Per-class table ({len(rows):,} classes)</summary>"
         + _table(["class", "precision", "recall", "F1", "support"], rows)
         + "</details>"
     )
@@ -346,7 +333,7 @@ def _issues_section(page: Page, data: dict[str, Any]) -> None:
         f"<p>{issues['n_suspects']:,} of {issues['n_scored']:,} scored samples are flagged "
         f"(rule <code>{_e(issues['rule'])}</code>, ranked by <code>{_e(issues['quality_score'])}"
         f"</code>); estimated label errors: {issues['estimated_errors']:,} "
-        f"({pct(issues['estimated_noise_rate'])}).</p>"
+        f"({rate(issues['estimated_noise_rate'])}).</p>"
     )
     page.figure(
         "label_quality",
@@ -362,6 +349,7 @@ def _issues_section(page: Page, data: dict[str, Any]) -> None:
         "Estimated noise matrix: how often each true class is given each label.",
     )
     if issues.get("pairs"):
+        pairs, note = sections.shown_pairs(issues)
         rows = [
             [
                 _e(f"{p['from']} {pair_arrow(p['kind'])} {p['to']}"),
@@ -369,10 +357,10 @@ def _issues_section(page: Page, data: dict[str, Any]) -> None:
                 _cell(p["count"]),
                 pct(p["share"]),
                 _cell(p["reverse_count"]),
-                num(p["ratio_to_median"], 1) + "x",
+                times(p["ratio_to_median"]),
                 _e(", ".join(map(str, p["example_ids"][:3]))),
             ]
-            for p in issues["pairs"]
+            for p in pairs
         ]
         page.add(
             "<h3>Anomalous class pairs</h3>"
@@ -380,6 +368,7 @@ def _issues_section(page: Page, data: dict[str, Any]) -> None:
                 ["pair", "kind", "count", "share of class", "reverse", "vs typical pair", "e.g."],
                 rows,
             )
+            + (f'<p class="sub">{_e(note)}</p>' if note else "")
         )
     health = [
         [
@@ -721,13 +710,8 @@ def _e(text: Any) -> str:
     return html.escape(printable(str(text)), quote=True).replace("##[", "##&#91;")
 
 
-# A command line quoted in labelaudit's own prose, as the JSON and text reports write it: in
-# backticks (`labelaudit thresholds`; errors.python_wording keeps the same spans).
-_COMMAND_SPAN = re.compile(r"`(labelaudit [^`]*)`")
-
-
 def _prose(text: Any) -> str:
     """A sentence of labelaudit's (a finding, a warning, a recommendation's reason or risk) for
     the page: escaped with `_e`, and a command line it quotes in backticks shown as <code>
     rather than with the backticks, a markdown habit the page does not read."""
-    return _COMMAND_SPAN.sub(r"<code>\1</code>", _e(text))
+    return COMMAND_SPAN.sub(r"<code>\1</code>", _e(text))

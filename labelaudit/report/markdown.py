@@ -10,6 +10,8 @@ from labelaudit.report._format import (
     MAX_MATRIX_CLASSES,
     md_code,
     md_list,
+    md_prose,
+    md_prose_list,
     md_table,
     md_text,
     num,
@@ -52,17 +54,16 @@ def render_markdown(data: dict[str, Any]) -> str:
             align="r",
         )
         lines += ["", *md_list([f"{k}: {v}" for k, v in sections.scalar_metrics(metrics)])]
-        pairs = (metrics.get("confusion_matrix") or {}).get("top_pairs")
-        if pairs is not None:
+        if (metrics.get("confusion_matrix") or {}).get("top_pairs") is not None:
+            cells = sections.confused_cells(metrics)
             lines += ["", "### Most confused pairs (given -> predicted)", ""]
-            lines += md_table(
-                ["given", "predicted", "count", "share of given"],
-                [
-                    [p["from"], p["to"], f"{p['count']:,}", f"{p['share']:.1%}"]
-                    for p in pairs[:MAX_MATRIX_CLASSES]
-                ],
-                align="r",
-            )
+            if cells.cells:
+                lines += md_table(
+                    ["given", "predicted", "count", "share of given"],
+                    [[a, b, f"{n:,}", f"{share:.1%}"] for a, b, n, share in cells.cells],
+                    align="r",
+                )
+            lines += [*([""] if cells.cells else []), *(md_text(f"({n})") for n in cells.notes())]
         elif (
             "confusion_matrix" in metrics
             and len(metrics["confusion_matrix"]["classes"]) <= MAX_MATRIX_CLASSES
@@ -102,7 +103,7 @@ def render_markdown(data: dict[str, Any]) -> str:
         lines += ["", "### Most outlying rows", "", *md_list(sections.outlier_lines(data))]
     advice = sections.advice_lines(data)
     if advice:
-        lines += ["", "## Recommendations", "", *md_list(advice)]
+        lines += ["", "## Recommendations", "", *md_prose_list(advice)]
     lines += _notes_markdown(data)
     return human_lines(lines)
 
@@ -113,10 +114,10 @@ def _notes_markdown(data: dict[str, Any]) -> list[str]:
     if data["findings"]:
         lines += ["", "## Findings", ""]
         lines += [
-            f"- **{md_text(f['severity'])}** {md_text(f['message'])}" for f in data["findings"]
+            f"- **{md_text(f['severity'])}** {md_prose(f['message'])}" for f in data["findings"]
         ]
     if data["warnings"]:
-        lines += ["", "## Warnings", "", *md_list(data["warnings"])]
+        lines += ["", "## Warnings", "", *md_prose_list(data["warnings"])]
     return lines
 
 
@@ -141,7 +142,7 @@ def render_diff_markdown(data: dict[str, Any]) -> str:
         if body:
             lines += ["", f"## {title}", "", *md_list(body)]
     if data["warnings"]:
-        lines += ["", "## Warnings", "", *md_list(data["warnings"])]
+        lines += ["", "## Warnings", "", *md_prose_list(data["warnings"])]
     return human_lines(lines)
 
 
@@ -167,7 +168,7 @@ def render_gate_markdown(data: dict[str, Any]) -> str:
     ]
     lines += md_table(["status", "rule", "severity", "measured", "limit"], rows, align="lllrr")
     if data["warnings"]:
-        lines += ["", *(f"- {md_text(w)}" for w in data["warnings"])]
+        lines += ["", *md_prose_list(data["warnings"])]
     return human_lines(lines)
 
 
@@ -196,7 +197,7 @@ def render_thresholds_markdown(data: dict[str, Any]) -> str:
     if note:
         lines += ["", md_text(f"({note})")]
     if data["warnings"]:
-        lines += ["", "## Warnings", "", *md_list(list(data["warnings"]))]
+        lines += ["", "## Warnings", "", *md_prose_list(list(data["warnings"]))]
     return human_lines(lines)
 
 

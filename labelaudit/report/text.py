@@ -48,7 +48,7 @@ def render_text(data: dict[str, Any]) -> str:
         label_width = max(len(k) for k, _ in sections.scalar_metrics(metrics))
         lines += [f"  {k:<{label_width}}  {v}" for k, v in sections.scalar_metrics(metrics)]
         if "confusion_matrix" in metrics:
-            lines += ["", *_confusion_text(metrics["confusion_matrix"])]
+            lines += ["", *_confusion_text(metrics)]
     if data.get("models"):
         lines += ["", "Models (combined: the metrics above are the combination's)"]
         lines += [f"  {line}" for line in sections.models_lines(data["models"])]
@@ -73,19 +73,16 @@ def render_text(data: dict[str, Any]) -> str:
     return human_lines(lines)
 
 
-def _confusion_text(confusion: dict[str, Any]) -> list[str]:
+def _confusion_text(metrics: dict[str, Any]) -> list[str]:
+    confusion = metrics["confusion_matrix"]
     classes = confusion["classes"]
     if confusion["counts"] is None:
-        pairs = confusion.get("top_pairs") or []
+        cells = sections.confused_cells(metrics)
         lines = [f"Most confused pairs ({len(classes):,} classes; given -> predicted)"]
-        lines += [
-            f"  {p['from']} -> {p['to']}: {p['count']:,} ({p['share']:.1%} of {p['from']})"
-            for p in pairs[:MAX_MATRIX_CLASSES]
-        ]
-        return lines
+        return lines + [f"  {line}" for line in sections.confused_lines(cells)]
     if len(classes) > MAX_MATRIX_CLASSES:
         return [
-            f"Confusion matrix: {len(classes)} classes, too many to print; the full matrix is "
+            f"Confusion matrix: {len(classes):,} classes, too many to print; the full matrix is "
             "in the JSON report (--format json)."
         ]
     counts = confusion["counts"]
