@@ -10,7 +10,6 @@ import polars as pl
 
 from labelaudit.config import ScanConfig
 from labelaudit.errors import InputError
-from labelaudit.io.dataset import align_boolean_names, resolve_classes
 from labelaudit.io.labels import LabelTable, load_labels
 from labelaudit.io.models import check_same_classes
 from labelaudit.io.predictions import (
@@ -19,6 +18,7 @@ from labelaudit.io.predictions import (
     load_predictions,
     read_class_file,
 )
+from labelaudit.io.vocabulary import align_boolean_names, resolve_classes
 
 Source = str | os.PathLike[str] | pl.DataFrame
 ScoreSource = str | os.PathLike[str] | pl.DataFrame | np.ndarray

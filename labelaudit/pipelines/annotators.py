@@ -15,11 +15,12 @@ from labelaudit._text import agree, count
 from labelaudit.config import ScanConfig
 from labelaudit.core import annotators as ann
 from labelaudit.errors import InputError, SchemaError
-from labelaudit.io.dataset import build_dataset, resolve_classes
+from labelaudit.io.dataset import build_dataset
 from labelaudit.io.labels import LabelTable, describe_ids, load_labels
 from labelaudit.io.load import ScoreSources, load_score_matrices
 from labelaudit.io.predictions import read_class_file
 from labelaudit.io.tables import read_table, table_columns
+from labelaudit.io.vocabulary import resolve_classes
 from labelaudit.pipelines.passes import multiclass_score_mode, probability_chunks
 from labelaudit.report.schema import (
     AgreementSection,

@@ -14,10 +14,11 @@ from labelaudit.config import ScanConfig
 from labelaudit.core import diff as diff_stats
 from labelaudit.core.support import class_counts, multilabel_class_counts
 from labelaudit.errors import InputError
-from labelaudit.io.dataset import Dataset, align_boolean_names, build_dataset, resolve_classes
+from labelaudit.io.dataset import Dataset, build_dataset
 from labelaudit.io.labels import LabelTable, describe_ids
 from labelaudit.io.load import ScoreSources, Source, load_label_table, load_score_matrices
 from labelaudit.io.predictions import read_class_file
+from labelaudit.io.vocabulary import align_boolean_names, resolve_classes
 from labelaudit.pipelines.models import scored_dataset
 from labelaudit.pipelines.passes import multiclass_score_mode, probability_chunks
 from labelaudit.report.schema import (
