@@ -15,9 +15,17 @@ import numpy as np
 
 from labelaudit import _text
 from labelaudit._deps import import_optional
-from labelaudit._text import printable
 from labelaudit.report import _sections as sections
 from labelaudit.report._format import MAX_MATRIX_CLASSES
+from labelaudit.report.class_figures import (
+    class_matrix,
+    class_ticks,
+    heatmap,
+    largest_first,
+    new_figure,
+    plain,
+    short_names,
+)
 
 # Every figure a page may draw, by the name its PNG gets under --plots-dir (checked before a run
 # so that no figure can replace an input or another output).
@@ -40,15 +48,6 @@ PALETTE = {"main": "#3465a4", "second": "#f0a030", "third": "#4e9a06", "alert": 
 TEXT_RC = {"text.usetex": False, "text.parse_math": True}
 
 
-def new_figure(width: float, height: float) -> Any:
-    """A Figure on the Agg canvas, without pyplot's global state."""
-    figure_module = import_optional("matplotlib.figure")
-    agg = import_optional("matplotlib.backends.backend_agg")
-    figure = figure_module.Figure(figsize=(width, height), dpi=100, layout="constrained")
-    agg.FigureCanvasAgg(figure)
-    return figure
-
-
 def draw_png(draw: Any, data: dict[str, Any]) -> tuple[bytes, int, int] | None:
     """Draw one figure with `draw` and return its PNG bytes, width and height in pixels (None
     when the report has nothing for it), under TEXT_RC: tick labels are made while saving."""
@@ -61,15 +60,6 @@ def draw_png(draw: Any, data: dict[str, Any]) -> tuple[bytes, int, int] | None:
             return None
         width, height = (round(v) for v in figure.get_size_inches() * figure.dpi)
         return png_bytes(figure), width, height
-
-
-def plain(text: Any) -> str:
-    """Text from the data as matplotlib should show it, literally: control characters escaped,
-    and every `$` escaped as `\\$`, so no name is parsed as mathtext (`a $x^$` crashed the
-    drawing). matplotlib shows an escaped `\\$` as `$` in every kind of text; parse_math=False
-    cannot be given to legend entries, and set for all text it breaks the log-scale tick labels,
-    which are mathtext."""
-    return printable(str(text)).replace("$", "\\$")
 
 
 def png_bytes(figure: Any) -> bytes:
@@ -140,7 +130,7 @@ def support(data: dict[str, Any]) -> Any:
         color=PALETTE["alert"],
         clip_on=False,
     )
-    _class_ticks(axes, [r["class"] for r in rows])
+    class_ticks(axes, [r["class"] for r in rows])
     axes.set_ylabel("samples")
     phrase = rare_phrase(data)
     title = f"Support per class ({_text.count(len(rows), 'class')})"
@@ -163,7 +153,7 @@ def confusion(data: dict[str, Any]) -> Any:
     section = (data.get("metrics") or {}).get("confusion_matrix")
     if not section or section["normalized"] is None:
         return None
-    return _class_matrix(
+    return class_matrix(
         np.array(section["normalized"], dtype=float),
         section["classes"],
         "Confusion matrix, row-normalized (recall on the diagonal)",
@@ -394,7 +384,7 @@ def noise_matrix(data: dict[str, Any]) -> Any:
     section = (data.get("label_issues") or {}).get("noise_matrix")
     if not section or section["given_given_true"] is None:
         return None
-    return _class_matrix(
+    return class_matrix(
         np.array(section["given_given_true"], dtype=float),
         section["classes"],
         "Estimated noise: P(given label | true label)",
@@ -449,7 +439,7 @@ def diff_support(data: dict[str, Any]) -> Any:
     axes.bar(
         positions + 0.2, [r["new"] for r in rows], width=0.4, label="new", color=PALETTE["second"]
     )
-    _class_ticks(axes, [r["class"] for r in rows])
+    class_ticks(axes, [r["class"] for r in rows])
     axes.set_ylabel("samples")
     axes.legend(fontsize=8)
     total = len(data["support"])
@@ -476,7 +466,7 @@ def transitions(data: dict[str, Any]) -> Any:
     moved = count * (source != target)
     mass = np.bincount(source, weights=moved, minlength=size)
     mass += np.bincount(target, weights=moved, minlength=size)
-    chosen = _largest_first(mass[:-1])
+    chosen = largest_first(mass[:-1])
     rows = [*chosen.tolist(), size - 1]
     position = np.full(size, -1)
     position[rows] = np.arange(len(rows))
@@ -488,7 +478,7 @@ def transitions(data: dict[str, Any]) -> Any:
     title = "Label transitions, old -> new (color: log10 of 1 + count)"
     if chosen.size < len(classes):
         title += f"\nthe {chosen.size} most changed of {len(classes)} classes"
-    return _heatmap(
+    return heatmap(
         shown,
         [*names, "(added)"],
         [*names, "(removed)"],
@@ -530,142 +520,3 @@ def threshold_curves(data: dict[str, Any]) -> Any:
     metric = plain(curves["metric"])
     axes.set_title(f"Per-class {metric} against threshold{more}; dotted: chosen")
     return figure
-
-
-def _class_matrix(
-    matrix: np.ndarray,
-    classes: list[str],
-    title: str,
-    words: tuple[str, str],
-    axes_and_colors: tuple[str, str, str],
-    selection: np.ndarray | None = None,
-) -> Any:
-    """A class-by-class heatmap; beyond MAX_MATRIX_CLASSES classes, those with the most off-diagonal
-    mass in `selection` (default: the matrix itself), colors capped at the largest confusion."""
-    chosen = _most_confused(matrix if selection is None else selection)
-    if chosen.size < matrix.shape[0]:
-        title += f"\nthe {chosen.size} {words[0]} of {matrix.shape[0]} classes"
-    names = [classes[i] for i in chosen]
-    shown = matrix[np.ix_(chosen, chosen)]
-    vmax = _off_diagonal_cap(shown)
-    if vmax is not None:
-        title += f"; color capped at the largest off-diagonal {words[1]}"
-    rows, columns, colormap = axes_and_colors
-    return _heatmap(shown, names, names, title, rows, columns, colormap, vmax=vmax)
-
-
-def _largest_first(mass: np.ndarray) -> np.ndarray:
-    """All indices when there are at most MAX_MATRIX_CLASSES, else those of the largest `mass`
-    (ties: lower index), in index order."""
-    if mass.size <= MAX_MATRIX_CLASSES:
-        return np.arange(mass.size)
-    order = np.lexsort((np.arange(mass.size), -mass))[:MAX_MATRIX_CLASSES]
-    return np.sort(order)
-
-
-def _most_confused(matrix: np.ndarray) -> np.ndarray:
-    """Indices of the classes with the most off-diagonal mass (at most MAX_MATRIX_CLASSES), in
-    order."""
-    if matrix.shape[0] <= MAX_MATRIX_CLASSES:
-        return np.arange(matrix.shape[0])
-    off = matrix.copy()
-    np.fill_diagonal(off, 0)
-    return _largest_first(off.sum(axis=0) + off.sum(axis=1))
-
-
-def _off_diagonal_cap(matrix: np.ndarray) -> float | None:
-    """Too many classes to print the values: cap the colors at the largest off-diagonal cell, so
-    the confusions (not the diagonal) use the color range."""
-    if matrix.shape[0] <= 12:
-        return None
-    off = matrix.copy()
-    np.fill_diagonal(off, 0)
-    return float(off.max()) if off.max() > 0 else None
-
-
-def _heatmap(
-    matrix: np.ndarray,
-    rows: list[str],
-    columns: list[str],
-    title: str,
-    row_label: str,
-    column_label: str,
-    colormap: str,
-    annotate: np.ndarray | None = None,
-    vmax: float | None = None,
-) -> Any:
-    size = max(4.2, 0.32 * len(columns) + 2.4)
-    figure = new_figure(size + 0.8, size + 0.6)
-    # A square image (aspect "equal") under "constrained" layout may overflow the picture: its
-    # title and the column label were cut off. "compressed" is the layout for fixed aspects.
-    figure.set_layout_engine("compressed")
-    axes = figure.add_subplot()
-    image = axes.imshow(matrix, cmap=colormap, aspect="equal", vmin=0, vmax=vmax)
-    names = list(dict.fromkeys([*rows, *columns]))
-    short = dict(zip(names, short_names(names), strict=True))
-    axes.set_xticks(range(len(columns)), [short[c] for c in columns], rotation=90, fontsize=8)
-    axes.set_yticks(range(len(rows)), [short[r] for r in rows], fontsize=8)
-    axes.set_xlabel(column_label)
-    axes.set_ylabel(row_label)
-    axes.set_title(title, fontsize=10)
-    figure.colorbar(image, ax=axes, shrink=0.8)
-    if len(columns) <= 12:
-        values = matrix if annotate is None else annotate
-        top = float(matrix.max()) or 1.0
-        for (i, j), value in np.ndenumerate(values):
-            text = f"{value:.2f}" if annotate is None else f"{int(value)}"
-            color = "white" if matrix[i, j] > 0.6 * top else "black"
-            axes.text(j, i, text, ha="center", va="center", fontsize=7, color=color)
-    return figure
-
-
-def _class_ticks(axes: Any, names: list[str]) -> None:
-    if len(names) <= 40:
-        axes.set_xticks(range(len(names)), short_names(names), rotation=60, fontsize=8, ha="right")
-    else:
-        axes.set_xticks([])
-        axes.set_xlabel(f"{len(names):,} classes, largest first")
-
-
-def short_names(names: list[str], limit: int = 18) -> list[str]:
-    """Names for a figure, each at most `limit` characters and made `plain`, kept distinct: a
-    long name keeps its start and its end around an ellipsis; names that would still read the
-    same (a long shared prefix) show what differs, after the part they share; names alike even
-    there get a number."""
-    shown = [_cut(n, limit) for n in names]
-    for group in _same(shown, names):
-        members = [names[i] for i in group]
-        shared = len(_common_prefix(members))
-        for i in group:
-            rest = names[i][shared:]
-            shown[i] = "…" + (rest if len(rest) < limit else rest[: limit - 2] + "…")
-    for group in _same(shown, names):
-        for number, i in enumerate(group, start=1):
-            mark = f"~{number}"
-            shown[i] = shown[i][: limit - len(mark)] + mark
-    return [plain(n) for n in shown]
-
-
-def _cut(name: str, limit: int) -> str:
-    """`name` in at most `limit` characters: its start, an ellipsis, its end."""
-    if len(name) <= limit:
-        return name
-    tail = (limit - 1) // 3
-    return name[: limit - 1 - tail] + "…" + name[len(name) - tail :]
-
-
-def _same(shown: list[str], names: list[str]) -> list[list[int]]:
-    """Groups of positions whose shown forms are equal but whose names differ."""
-    where: dict[str, list[int]] = {}
-    for i, text in enumerate(shown):
-        where.setdefault(text, []).append(i)
-    return [g for g in where.values() if len({names[i] for i in g}) > 1]
-
-
-def _common_prefix(names: list[str]) -> str:
-    """The longest start all `names` share (that of the first and last in sorted order)."""
-    first, last = min(names), max(names)
-    size = next(
-        (i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), len(first)
-    )
-    return first[:size]
