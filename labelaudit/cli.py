@@ -26,61 +26,99 @@ class LabelAuditGroup(click.Group):
     for an interrupt (after removing every temporary file)."""
 
     def main(self, args: Any = None, prog_name: str | None = None, **extra: Any) -> Any:
+        """In-process use (click's CliRunner, Python): exit with the code; the caller's signal
+        handlers are restored. The executable goes through `run(executable=True)` (`main()`)."""
+        sys.exit(self.run(args, prog_name, **extra))
+
+    def run(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        *,
+        executable: bool = False,
+        **extra: Any,
+    ) -> int:
+        """Run the command and return its exit code. A signal raises while the command runs (so
+        `finally` blocks remove temporary files) and only once; one that arrives later, while
+        the outcome is reported, click tears down or the process ends, still makes the exit code
+        the signal's, with its one message (docs/exit-codes.md)."""
         argv = list(sys.argv[1:] if args is None else args)
         extra.pop("standalone_mode", None)
-        previous = _install_signal_handlers()
-        _ON_FAILURE.clear()
+        previous: dict[int, Any] = {}
         try:
-            code = super().main(argv, prog_name or "labelaudit", standalone_mode=False, **extra)
-        except click.exceptions.Exit as done:
-            code = done.exit_code
-        except click.exceptions.Abort:  # click's form of KeyboardInterrupt
-            code = _interrupted(ExitCode.SIGINT)
-        except KeyboardInterrupt:
-            code = _interrupted(ExitCode.SIGINT)
-        except Interrupted as stop:
-            code = _interrupted(stop.exit_code)
-        except click.ClickException as usage:
-            _to_stderr(usage.show)
-            code = _failed(usage.format_message(), ExitCode.BAD_INPUT)
-        except LabelAuditError as error:
-            _to_stderr(functools.partial(click.echo, f"Error: {error.message}", err=True))
-            code = _failed(error.message, error.exit_code)
-        except MemoryError as exhausted:  # the inputs, not a bug: say so (exit 2)
-            if "--debug" in argv:
-                traceback.print_exc()
-            message = (
-                f"labelaudit ran out of memory ({exhausted or 'an allocation failed'}): "
-                "these inputs need more than this machine has. docs/performance.md says what "
-                "each command holds per row and per class; give fewer rows or classes, or run "
-                "on a machine with more memory."
-            )
-            click.echo(f"Error: {message}", err=True)
-            code = _failed(message, ExitCode.BAD_INPUT)
-        except Exception as bug:  # the one place that turns a bug into exit 3
-            if "--debug" in argv:
-                traceback.print_exc()
-            message = (
-                f"Internal error: {type(bug).__name__}: {bug}. This is a bug in labelaudit; "
-                f"please report it at {ISSUE_TRACKER} (run again with --debug for the "
-                "traceback)."
-            )
-            click.echo(message, err=True)
-            code = _failed(message, ExitCode.INTERNAL)
-        except BaseException as other:  # a signal's exception wrapped by a library's panic
-            if _RECEIVED_SIGNAL and not isinstance(other, SystemExit):
-                code = _interrupted(Interrupted(_RECEIVED_SIGNAL[-1]).exit_code)
-            elif isinstance(other, SystemExit | GeneratorExit):
-                raise
-            else:  # e.g. pyo3's PanicException, which is not an Exception
-                message = f"Internal error: {type(other).__name__}: {other}."
-                click.echo(message, err=True)
-                code = _failed(message, ExitCode.INTERNAL)
-        finally:
+            _install_signal_handlers(previous)
             _ON_FAILURE.clear()
-            _forget_outputs()
-            _restore_signal_handlers(previous)
-        sys.exit(ExitCode.OK if code is None else code)
+            try:
+                done = super().main(argv, prog_name or "labelaudit", standalone_mode=False, **extra)
+                code = ExitCode.OK if done is None else int(done)
+            except BaseException as stopped:
+                code = _exit_code_for(stopped, argv)
+            _SignalState.raising = False  # from here a signal is recorded, not raised
+        except BaseException:  # the signal's one raise, while the outcome above was reported
+            _SignalState.raising = False
+            if not _RECEIVED_SIGNAL:
+                _restore_signal_handlers(previous)
+                _forget_outputs()
+                raise
+            code = _interrupted(_signal_exit_code())
+        _ON_FAILURE.clear()
+        if executable:  # a signal from now until the process ends: `_late_signal`
+            _install_late_handlers()
+            return _settle_signal(code)
+        _restore_signal_handlers(previous)
+        code = _settle_signal(code)  # recorded before the handlers were restored
+        _forget_outputs()
+        return code
+
+
+def _exit_code_for(stopped: BaseException, argv: list[str]) -> int:
+    """The exit code (and message) of a command that raised `stopped`. Once a signal was received,
+    whatever reaches here is the interrupt (a library may wrap the signal's exception)."""
+    if _RECEIVED_SIGNAL and not isinstance(stopped, GeneratorExit):
+        return _interrupted(_signal_exit_code())
+    if isinstance(stopped, click.exceptions.Exit):
+        return stopped.exit_code
+    if isinstance(stopped, click.exceptions.Abort | KeyboardInterrupt):  # Abort: click's form
+        return _interrupted(ExitCode.SIGINT)
+    if isinstance(stopped, Interrupted):
+        return _interrupted(stopped.exit_code)
+    if isinstance(stopped, click.ClickException):
+        _to_stderr(stopped.show)
+        return _failed(stopped.format_message(), ExitCode.BAD_INPUT)
+    if isinstance(stopped, LabelAuditError):
+        _to_stderr(functools.partial(click.echo, f"Error: {stopped.message}", err=True))
+        return _failed(stopped.message, stopped.exit_code)
+    if isinstance(stopped, MemoryError):  # the inputs, not a bug: say so (exit 2)
+        if "--debug" in argv:
+            traceback.print_exception(stopped)
+        message = (
+            f"labelaudit ran out of memory ({stopped or 'an allocation failed'}): these inputs "
+            "need more than this machine has. docs/performance.md says what each command holds "
+            "per row and per class; give fewer rows or classes, or run on a machine with more "
+            "memory."
+        )
+        click.echo(f"Error: {message}", err=True)
+        return _failed(message, ExitCode.BAD_INPUT)
+    if isinstance(stopped, Exception):  # the one place that turns a bug into exit 3
+        if "--debug" in argv:
+            traceback.print_exception(stopped)
+        message = (
+            f"Internal error: {type(stopped).__name__}: {stopped}. This is a bug in labelaudit; "
+            f"please report it at {ISSUE_TRACKER} (run again with --debug for the traceback)."
+        )
+        click.echo(message, err=True)
+        return _failed(message, ExitCode.INTERNAL)
+    if isinstance(stopped, SystemExit):  # sys.exit() inside a command
+        if stopped.code is None or isinstance(stopped.code, int):
+            return stopped.code or ExitCode.OK
+        click.echo(str(stopped.code), err=True)
+        return ExitCode.INTERNAL
+    if isinstance(stopped, GeneratorExit):
+        raise stopped
+    # e.g. pyo3's PanicException, which is not an Exception
+    message = f"Internal error: {type(stopped).__name__}: {stopped}."
+    click.echo(message, err=True)
+    return _failed(message, ExitCode.INTERNAL)
 
 
 # What the running command asked to be done should it stop with exit 2 or 3 (the gate: a JUnit
@@ -120,30 +158,43 @@ def _forget_outputs() -> None:
 _RECEIVED_SIGNAL: list[int] = []
 
 
-def _install_signal_handlers() -> dict[int, Any]:
+class _SignalState:
+    """Whether a signal raises now (the command runs; once a run) or is only recorded, and the
+    exit code of the interrupt already reported (None until then; one message a run)."""
+
+    raising = False
+    reported: int | None = None
+
+
+def _install_signal_handlers(previous: dict[int, Any]) -> None:
     """SIGINT and SIGTERM raise in the main thread, so `finally` blocks remove temporary files;
-    a second signal during that clean-up is ignored. Returns the handlers to restore."""
+    a second signal during that clean-up is ignored. The handlers replaced go into `previous`,
+    to restore (filled as each is replaced, so an interrupt part-way restores what it must)."""
     import signal
     import threading
 
     _RECEIVED_SIGNAL.clear()
+    _SignalState.reported = None
     if threading.current_thread() is not threading.main_thread():
-        return {}
+        return
 
     def stop(signal_number: int, _frame: Any) -> None:
+        first = not _RECEIVED_SIGNAL
         _RECEIVED_SIGNAL.append(signal_number)
         for number in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(OSError, ValueError):  # a second signal racing this one
                 signal.signal(number, signal.SIG_IGN)
-        if signal_number == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise Interrupted(signal_number)
+        if first and _SignalState.raising:
+            _SignalState.raising = False
+            if signal_number == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise Interrupted(signal_number)
 
-    previous = {}
+    _SignalState.raising = True
     for number in (signal.SIGINT, signal.SIGTERM):
-        previous[number] = signal.getsignal(number) or signal.SIG_DFL
+        handler = signal.getsignal(number)
         signal.signal(number, stop)
-    return previous
+        previous[number] = handler if handler is not None else signal.SIG_DFL
 
 
 def _restore_signal_handlers(previous: dict[int, Any]) -> None:
@@ -154,13 +205,75 @@ def _restore_signal_handlers(previous: dict[int, Any]) -> None:
             signal.signal(number, handler)
 
 
+def _signal_exit_code() -> int:
+    """128 + the number of the first signal this run received."""
+    return Interrupted(_RECEIVED_SIGNAL[0]).exit_code
+
+
+def _settle_signal(code: int) -> int:
+    """The run's exit code, once its outcome is reported: a signal recorded but not raised (it
+    came after the command's work, every output written) still makes it the signal's, with
+    the interrupt's message (which then says each output was written in full)."""
+    if _RECEIVED_SIGNAL and _SignalState.reported is None:
+        return _interrupted(_signal_exit_code())
+    return code
+
+
+def _install_late_handlers() -> None:
+    """The executable's handlers from the run's end until the process ends (`_end_process`):
+    the run is over, so a signal is reported at once and ends the process with its code."""
+    import signal
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(number, _late_signal)
+
+
+def _late_signal(signal_number: int, _frame: Any) -> None:
+    """A signal after the run's outcome: in click's teardown, an atexit callback, the process's
+    end. Never raises (an exception in an atexit callback is ignored, and the exit code with
+    it): reports the interrupt (unless one was reported already) and leaves with its code."""
+    import signal
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(OSError, ValueError):
+            signal.signal(number, signal.SIG_IGN)
+    if _SignalState.reported is not None:  # a second signal: the first one's code stands
+        return
+    _RECEIVED_SIGNAL.append(signal_number)
+    _leave_now(_interrupted(Interrupted(signal_number).exit_code))
+
+
+def _end_process(code: int) -> None:
+    """End the executable with `code`: the atexit callbacks run now (with `_late_signal` as the
+    handlers), then the process leaves at once (os._exit). Left to Python, the interpreter's
+    shutdown runs code no handler can turn into an exit code: an exception raised in an atexit
+    callback is ignored (the exit code stays 0), and part-way through it Python restores the
+    default handlers (killed by the signal, without a message)."""
+    import atexit
+
+    run_callbacks = getattr(atexit, "_run_exitfuncs", None)  # CPython's; runs each once
+    if run_callbacks is not None:
+        run_callbacks()
+    _leave_now(code)
+
+
+def _leave_now(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed or full stream: nothing more to say
+            if stream is not None:
+                stream.flush()
+    os._exit(int(code))
+
+
 def _interrupted(code: int) -> int:
     """Remove temporary files, say so on stderr (and which of the run's outputs were written in
     full before the interrupt), and return the interrupt's exit code."""
     from labelaudit.io.writers import remove_pending
 
+    _SignalState.reported = code
     remove_pending()
-    click.echo(_interrupt_message(), err=True)
+    _to_stderr(functools.partial(click.echo, _interrupt_message(), err=True))
     return code
 
 
@@ -168,9 +281,9 @@ def _interrupt_message() -> str:
     """'Interrupted; no output was left half-written.', then, for a run that planned files,
     which were written in full and which were not (their earlier files, if any, unchanged)."""
     from labelaudit._text import human_line
-    from labelaudit.io.writers import output_status
 
-    status = output_status()
+    writers = sys.modules.get("labelaudit.io.writers")  # not imported: nothing was planned
+    status = writers.output_status() if writers is not None else {}
     if not any(status.values()):
         return "Interrupted; no output was left half-written."
 
@@ -189,7 +302,9 @@ def _interrupt_message() -> str:
         parts.append(
             f"Not written (any earlier file there is unchanged): {listed(status['not written'])}."
         )
-    if status["partly"] or (status["written"] and status["not written"]):
+    # Two runs mix only where an output not written still holds an earlier run's file.
+    earlier = [path for _, path in status["not written"] if writers.holds_earlier_output(path)]
+    if status["partly"] or (status["written"] and earlier):
         parts.append("The outputs now come from two runs: rerun before using them together.")
     return human_line(" ".join(parts))
 
@@ -1336,5 +1451,6 @@ def _to_stderr(say: Any) -> None:
 
 
 def main() -> None:
-    """Console-script entry point (see labelaudit/_console.py for the first instants)."""
-    cli.main()
+    """The executable, once labelaudit/_console.py (the first instants) hands over: run, then
+    end the process with the exit code, whatever signal comes late (`_end_process`)."""
+    _end_process(cli.run(executable=True))

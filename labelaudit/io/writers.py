@@ -3,7 +3,9 @@
 Every temporary file is registered while it exists, so an interrupted run (Ctrl-C, SIGTERM)
 removes it: `remove_pending()` is called by the CLI on an interrupt and at exit. A CLI run also
 plans its outputs (`plan_outputs`) and each one written in full is recorded, so the message of an
-interrupt can say which outputs were replaced and which were not written (`output_status`).
+interrupt can say which outputs were replaced and which were not written (`output_status`), and
+whether one not written still holds an earlier run's file (`holds_earlier_output`). A rename that
+an interrupt cuts off from its record is still counted: the target is then the temporary file.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ atexit.register(remove_pending)
 # in full so far. Nothing is recorded while no run has planned its outputs (the Python API).
 _PLANNED: dict[str, str] = {}
 _DONE: set[str] = set()
+# Targets being renamed onto, with the (device, inode) of the temporary file that replaces them:
+# an interrupt between the rename and its record leaves the entry, settled by `_settle`.
+_REPLACING: dict[str, tuple[int, int]] = {}
 
 
 def plan_outputs(outputs: Mapping[str, str | os.PathLike[str] | None]) -> None:
@@ -50,6 +55,7 @@ def plan_outputs(outputs: Mapping[str, str | os.PathLike[str] | None]) -> None:
     are not files); what was recorded for an earlier run is forgotten."""
     _PLANNED.clear()
     _DONE.clear()
+    _REPLACING.clear()
     for option, path in outputs.items():
         if path is not None and os.fspath(path) != "-":
             _PLANNED[option] = os.fspath(path)
@@ -59,6 +65,7 @@ def forget_outputs() -> None:
     """End the ledger (the run is over)."""
     _PLANNED.clear()
     _DONE.clear()
+    _REPLACING.clear()
 
 
 def _record(path: str | os.PathLike[str]) -> None:
@@ -66,9 +73,23 @@ def _record(path: str | os.PathLike[str]) -> None:
         _DONE.add(os.path.realpath(path))
 
 
+def _settle(target: str) -> None:
+    """Record a rename onto `target` that an interrupt cut off from its record: the target is
+    the temporary file (same device and inode) when the rename happened."""
+    identity = _REPLACING.pop(target, None)
+    if identity is None:
+        return
+    with contextlib.suppress(OSError):
+        now = os.stat(target)
+        if (now.st_dev, now.st_ino) == identity:
+            _record(target)
+
+
 def output_status() -> dict[str, list[tuple[str, str]]]:
     """The planned outputs as (option, path), sorted by what became of them: "written" (in
     full), "partly" (a folder of which some files were replaced) and "not written"."""
+    for target in list(_REPLACING):
+        _settle(target)
     status: dict[str, list[tuple[str, str]]] = {"written": [], "partly": [], "not written": []}
     for option, path in _PLANNED.items():
         real = os.path.realpath(path)
@@ -79,6 +100,18 @@ def output_status() -> dict[str, list[tuple[str, str]]]:
         else:
             status["not written"].append((option, path))
     return status
+
+
+def holds_earlier_output(path: str | os.PathLike[str]) -> bool:
+    """Whether an output this run did not write still holds an earlier run's: a regular file at
+    its path, or a folder (--plots-dir) with a figure in it."""
+    real = Path(os.path.realpath(path))
+    try:
+        if real.is_dir():
+            return any(child.suffix == ".png" and child.is_file() for child in real.iterdir())
+        return real.is_file()
+    except OSError:
+        return False
 
 
 def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None]) -> None:
@@ -105,13 +138,17 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[str], None])
         write(tmp)
         if mode is not None:
             os.chmod(tmp, mode)
+        written = os.stat(tmp)
+        _REPLACING[str(target)] = (written.st_dev, written.st_ino)
         os.replace(tmp, target)
         _record(target)
+        _REPLACING.pop(str(target), None)
     except OSError as exc:
         raise InputError(f"Cannot write '{path}': {exc.strerror or exc}.") from exc
     except pl.exceptions.PolarsError as exc:  # e.g. a full disk while polars writes
         raise InputError(f"Cannot write '{path}': {_first_line(exc)}.") from exc
     finally:
+        _settle(str(target))  # an interrupt right after the rename: the file is written in full
         with contextlib.suppress(OSError):
             if os.path.exists(tmp):
                 os.unlink(tmp)
@@ -202,15 +239,20 @@ def write_pngs(folder: str | os.PathLike[str], images: dict[str, bytes]) -> list
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"--plots-dir: cannot create the folder '{folder}' ({exc}).") from exc
-    written = []
+    paths = [target / f"{name}.png" for name in images]
+    written: list[Path] = []
     try:
-        for name, data in images.items():
-            path = target / f"{name}.png"
+        for path, data in zip(paths, images.values(), strict=True):
             write_atomically(path, lambda tmp, data=data: Path(tmp).write_bytes(data))
             written.append(path)
+        _record(target)
     except BaseException:
-        if created:  # a folder of this run only: take it back whole
-            for path in written:
+        # A figure recorded but not yet listed (an interrupt between the two) counts as written.
+        done = [p for p in paths if p in written or os.path.realpath(p) in _DONE]
+        if len(done) == len(paths):  # interrupted after the last figure: the folder is whole
+            _record(target)
+        elif created:  # a folder of this run only: take it back whole
+            for path in done:
                 with contextlib.suppress(OSError):
                     path.unlink()
                 _DONE.discard(os.path.realpath(path))
@@ -218,5 +260,4 @@ def write_pngs(folder: str | os.PathLike[str], images: dict[str, bytes]) -> list
                 with contextlib.suppress(OSError):
                     made.rmdir()
         raise
-    _record(target)
     return written
