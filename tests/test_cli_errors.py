@@ -131,12 +131,12 @@ def test_conflicting_duplicates_are_a_finding(cli: CliRun) -> None:
 
 
 def test_internal_error_exits_3_with_one_line(cli: CliRun, monkeypatch: pytest.MonkeyPatch) -> None:
-    import labelaudit.api
+    import labelaudit.pipelines.scan
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(labelaudit.api, "scan", broken)
+    monkeypatch.setattr(labelaudit.pipelines.scan, "run_scan", broken)
     result = cli("scan", "labels.csv", cwd=MALFORMED)
     assert result.exit_code == 3
     assert "Internal error: ZeroDivisionError: boom" in result.stderr
