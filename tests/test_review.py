@@ -205,6 +205,7 @@ def test_ndjson_categorical_and_row_number_ids(cli: CliRun, tmp_path: Path) -> N
     assert done.exit_code == 0, done.output
     written = (tmp_path / "n.ndjson").read_text().split("\n")
     assert written[1] == lines[1] and json.loads(written[0])["n"] == 9007199254740993
+    assert written[0] == '{"id":"a1","label":"dog","n":9007199254740993}'  # compact, as the file
     frame = pl.read_csv(STUDIO / "labels.csv").with_columns(pl.col("label").cast(pl.Categorical))
     frame.write_parquet(tmp_path / "cat.parquet")
     done = cli("review", "apply", "r.csv", "cat.parquet", "-o", "n.parquet")

@@ -108,11 +108,14 @@ def _text_bytes(source: str) -> bytes:
 
 
 def _relabeled_json(line: bytes, label_col: str, label: str) -> bytes:
-    """One NDJSON line with its label replaced (an integer label stays an integer)."""
+    """One NDJSON line with its label replaced (an integer label stays an integer), written
+    compact when the line was (no blank after `:` or `,`), else with json's blanks."""
     ending = b"\r" if line.endswith(b"\r") else b""
     record = json.loads(line)
     record[label_col] = int(label) if isinstance(record.get(label_col), int) else label
-    return json.dumps(record, ensure_ascii=False).encode("utf-8") + ending
+    compact = b'": ' not in line and b', "' not in line
+    separators = (",", ":") if compact else (", ", ": ")
+    return json.dumps(record, ensure_ascii=False, separators=separators).encode("utf-8") + ending
 
 
 def _relabeled_line(line: bytes, position: int, label: str, delimiter: str) -> bytes:
