@@ -64,9 +64,12 @@ def python_wording(message: str) -> str:
     the class names as a list). A whole command line in backticks (`labelaudit ...`) stays as
     it is: it is meant for a shell."""
 
+    def keyword_of(flag: str) -> str:
+        name = flag.replace("-", "_")
+        return _KEYWORD_OF.get(name, name)
+
     def keyword(match: re.Match[str]) -> str:
-        name = match.group(1).replace("-", "_")
-        name = _KEYWORD_OF.get(name, name)
+        name = keyword_of(match.group(1))
         value = match.group(2)
         if not value:
             return name
@@ -79,7 +82,7 @@ def python_wording(message: str) -> str:
         return f"{match.group(1).replace('-', '_')}={names!r}"
 
     def quoted(match: re.Match[str]) -> str:
-        name = _KEYWORD_OF.get(match.group(1).replace("-", "_"), match.group(1).replace("-", "_"))
+        name = keyword_of(match.group(1))
         return f"{name}={json.dumps(shlex.split(match.group(2))[0], ensure_ascii=False)}"
 
     def python(part: str) -> str:

@@ -48,10 +48,6 @@ def chance_agreement(
     p = np.asarray(positives, dtype=np.float64)
     d = np.asarray(predicted, dtype=np.float64)
     n = float(n_rows)
-    if n < 2:
-        return ChanceAgreement(
-            int(np.sum(true_positives)), float(p @ d / max(n, 1)), 0.0, int(p.sum())
-        )
-    mean = float(p @ d / n)
-    variance = float(np.sum(p * d * (n - p) * (n - d)) / (n * n * (n - 1)))
+    mean = float(p @ d / max(n, 1.0))
+    variance = float(np.sum(p * d * (n - p) * (n - d)) / (n * n * (n - 1))) if n >= 2 else 0.0
     return ChanceAgreement(int(np.sum(true_positives)), mean, variance**0.5, int(p.sum()))
