@@ -1,5 +1,6 @@
 """`labelaudit annotators` on simulated crowds: consensus accuracy against the majority vote,
-annotator-quality ranking, and speed, beside crowd-kit's DawidSkene where it is installed.
+annotator-quality ranking, and speed, beside crowd-kit's DawidSkene where it is installed (the
+accuracy comparisons on real crowds are benchmarks/crowd_real.py's).
 
     python benchmarks/annotators.py [--items 20000] [--annotations 1000000]
 
@@ -18,6 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from labelaudit.core import annotators as ann
+from labelaudit.core import consensus as cons
 
 
 def simulate(n: int, k: int = 8, m: int = 30, per: int = 3, seed: int = 0):
@@ -59,15 +61,16 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--annotations", type=int, default=1_000_000)
     args = parser.parse_args()
-    print("| input | majority vote | Dawid-Skene | rounds | Spearman (quality) | time |")
+    print("| input | majority vote | consensus | rounds | Spearman (quality) | time |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for n in (args.items, args.annotations // 3):
         a, truth, accuracy = simulate(n)
         started = time.perf_counter()
         majority = ann.majority_vote(a)
-        consensus = ann.dawid_skene(a)
+        consensus = cons.fit(a)
+        quality = cons.annotator_quality(a, consensus)
         seconds = time.perf_counter() - started
-        rank = spearman(consensus.annotator_accuracy(), accuracy)
+        rank = spearman(quality.quality, accuracy)
         print(f"| {n:,} items, {a.item.size:,} annotations | {np.mean(majority == truth):.4f} | "
               f"{np.mean(consensus.label == truth):.4f} | {consensus.rounds} | {rank:.4f} | "
               f"{seconds:.2f} s |")  # fmt: skip

@@ -1,5 +1,6 @@
-"""`labelaudit annotators`: Dawid-Skene against a direct computation, agreement against the
-krippendorff package and the formulas, the simulation targets, the CLI and its bad input."""
+"""`labelaudit annotators`: the EM against a direct computation, agreement against the
+krippendorff package and the formulas, the simulation targets, the CLI and its bad input.
+(tests/test_annotators_consensus.py: the consensus's own properties and oracles.)"""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labelaudit.core import annotators as ann
+from labelaudit.core import consensus as cons
 
 from .conftest import CliRun, preds_frame
 
@@ -44,30 +46,58 @@ def test_simulation_targets() -> None:
     quality ranks the annotators as their true accuracy does (Spearman >= 0.90)."""
     a, truth, accuracy = simulate()
     majority = ann.majority_vote(a)
-    consensus = ann.dawid_skene(a)
+    consensus = cons.fit(a)
     gain = np.mean(consensus.label == truth) - np.mean(majority == truth)
     assert gain >= 0.02, gain
-    ranks = np.argsort(np.argsort(consensus.annotator_accuracy()))
+    quality = cons.annotator_quality(a, consensus).quality
+    ranks = np.argsort(np.argsort(quality))
     spearman = np.corrcoef(ranks, np.argsort(np.argsort(accuracy)))[0, 1]
     assert spearman >= 0.90 and consensus.converged
 
 
 def test_an_em_round_equals_a_direct_computation() -> None:
+    """Plain Dawid-Skene's M step, the pooled prior mean, the capped evidence and the E step,
+    each against a loop over annotations."""
     a, _, _ = simulate(n=300, k=3, m=5, per=2, seed=1)
     posterior = np.random.default_rng(2).dirichlet(np.ones(3), size=300)
-    confusion, prior = ann._m_step(a, posterior)
-    counts = np.full((5, 3, 3), ann.SMOOTHING)
+    plain = cons.Settings(method="dawid_skene", cap=False)
+    confusion, prior = cons.m_step(a, posterior, plain)
+    counts = np.zeros((5, 3, 3))
     for i, j, label in zip(a.item, a.annotator, a.label, strict=True):
         counts[j, :, label] += posterior[i]
-    np.testing.assert_allclose(confusion, counts / counts.sum(axis=2, keepdims=True))
-    np.testing.assert_allclose(prior, posterior.mean(axis=0))
-    updated, likelihood = ann._e_step(a, confusion, prior)
-    direct = np.tile(np.log(prior), (300, 1))
+    direct = (counts + cons.SMOOTHING) / (counts + cons.SMOOTHING).sum(axis=2, keepdims=True)
+    np.testing.assert_allclose(confusion, direct)
+    np.testing.assert_allclose(prior, (posterior.sum(axis=0) + 1) / (300 + 3))
+    pooled = cons.Settings(row_strength=8.0, accuracy_strength=4.0)
+    shrunk, _ = cons.m_step(a, posterior, pooled)
+    pseudo = np.where(np.eye(3, dtype=bool), 0.75, 0.125) * 2.0
+    crowd = counts.sum(axis=0) + pseudo
+    overall = np.trace(crowd) / crowd.sum()
+    crowd /= crowd.sum(axis=1, keepdims=True)
+    for j in range(5):
+        own = (np.trace(counts[j]) + 4.0 * overall) / (counts[j].sum() + 4.0)
+        shift = np.log(own / (1 - own)) - np.log(overall / (1 - overall))
+        mean = np.zeros((3, 3))
+        for c in range(3):
+            base = np.log(crowd[c, c] / (1 - crowd[c, c])) + shift
+            mean[c, c] = 1 / (1 + np.exp(-base))
+            others = [x for x in range(3) if x != c]
+            for x in others:
+                mean[c, x] = (1 - mean[c, c]) * crowd[c, x] / crowd[c, others].sum()
+        expected = (counts[j] + 8.0 * mean) / (counts[j].sum(axis=1, keepdims=True) + 8.0)
+        np.testing.assert_allclose(shrunk[j], expected, rtol=1e-10)
+    table = cons.log_table(shrunk, cap=True)
+    evidence = cons.evidence_of(a, table)
+    direct = np.zeros((300, 3))
     for i, j, label in zip(a.item, a.annotator, a.label, strict=True):
-        direct[i] += np.log(confusion[j, :, label])
-    assert likelihood == pytest.approx(np.log(np.exp(direct).sum(axis=1)).sum())
-    direct = np.exp(direct - direct.max(axis=1, keepdims=True))
-    np.testing.assert_allclose(updated, direct / direct.sum(axis=1, keepdims=True), rtol=1e-10)
+        row = np.log(shrunk[j, :, label])
+        direct[i] += np.minimum(row, row[label])  # no class above the label's own
+    np.testing.assert_allclose(evidence, direct, rtol=1e-10)
+    fitted = cons.fit(a, settings=pooled)
+    joint = fitted.log_joint
+    np.testing.assert_allclose(
+        fitted.posterior, np.exp(joint) / np.exp(joint).sum(axis=1, keepdims=True), rtol=1e-9
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -167,8 +197,10 @@ def test_a_model_joins_the_consensus(cli: CliRun, tmp_path: Path) -> None:
                  "--consensus-out", "c.parquet")  # fmt: skip
     assert result.exit_code == 0, result.output
     with_model = json.loads(result.stdout)
-    assert with_model["consensus"]["method"] == "dawid_skene_with_model"
-    assert plain["consensus"]["method"] == "dawid_skene"
+    assert with_model["consensus"]["method"] == "pooled_dawid_skene_with_model"
+    assert plain["consensus"]["method"] == "pooled_dawid_skene"
+    weights = with_model["consensus"]["model_weights"]
+    assert len(weights) == 1 and all(w > 0.3 for w in next(iter(weights.values())))
     consensus = pl.read_parquet(tmp_path / "c.parquet")
     order = consensus["id"].str.slice(4).cast(pl.Int64).to_numpy()
     names = np.array(["ant", "bee", "cat", "dog"])
@@ -213,7 +245,7 @@ def test_a_million_annotations_run_vectorized() -> None:
     """No timing here (docs/performance.md has it): the EM's rounds are bincounts and sums over
     annotations, so a large input finishes; this checks it runs and settles on real structure."""
     a, truth, _ = simulate(n=100_000, k=5, m=50, per=3, seed=6)
-    consensus = ann.dawid_skene(a)
+    consensus = cons.fit(a)
     assert consensus.posterior.shape == (100_000, 5) and np.mean(consensus.label == truth) > 0.8
 
 
@@ -239,8 +271,8 @@ def test_review_findings_null_labels_roles_and_unestimable_quality(
 
 
 def test_a_confident_wrong_model_does_not_take_over(cli: CliRun, tmp_path: Path) -> None:
-    """The model is one more annotator whose confusion matrix is learned: random, sharp
-    probabilities weigh little."""
+    """The model's weight is learned from the annotations: random, sharp probabilities weigh
+    little."""
     truth = write_annotations(tmp_path, seed=8)
     rng = np.random.default_rng(9)
     sharp = rng.dirichlet(np.full(4, 0.3), size=1500).astype(np.float32)

@@ -1,6 +1,6 @@
-"""Several annotators per item: majority vote, Dawid-Skene consensus (EM over per-annotator
-confusion matrices), annotator
-quality, and agreement (Krippendorff's alpha, Fleiss' kappa, pairwise agreement).
+"""Several annotators per item: the annotations, majority vote and agreement (Krippendorff's
+alpha, Fleiss' kappa, pairwise agreement). The consensus (a Dawid-Skene model shrunk toward the
+crowd) and annotator quality are in core/consensus.py.
 
 Annotations are three aligned integer arrays: item (0..n-1), annotator (0..m-1) and label
 (0..K-1), one entry per annotation. Everything is vectorized over annotations (bincounts), never
@@ -14,13 +14,12 @@ from functools import cached_property
 
 import numpy as np
 
-SMOOTHING = 0.01  # added to every confusion count: an unseen (class, label) is rare, not impossible
-MAX_ROUNDS = 100  # real structure settles in tens; labels without any agreement may not
-TOLERANCE = 1e-7  # stop when a round raises the log-likelihood by less than this share of it
-
 
 @dataclass(frozen=True)
 class Annotations:
+    """Aligned annotations: item (0..n_items-1), annotator (0..n_annotators-1) and label
+    (0..n_classes-1), one entry each."""
+
     item: np.ndarray
     annotator: np.ndarray
     label: np.ndarray
@@ -68,84 +67,6 @@ def majority_vote(a: Annotations, prior: np.ndarray | None = None) -> np.ndarray
         prior = np.bincount(a.label, minlength=a.n_classes) / max(a.label.size, 1)
     # The prior only breaks ties: it is below one vote.
     return np.argmax(counts + 0.5 * prior / max(prior.max(), 1e-12), axis=1)
-
-
-@dataclass(frozen=True)
-class Consensus:
-    """Dawid-Skene's result: each item's class distribution, each annotator's confusion matrix
-    (rows: true class, columns: label given; rows sum to 1), the class prior, and the rounds."""
-
-    posterior: np.ndarray  # (items, K)
-    confusion: np.ndarray  # (annotators, K, K)
-    prior: np.ndarray  # (K,)
-    rounds: int
-    converged: bool
-
-    @property
-    def label(self) -> np.ndarray:
-        return np.argmax(self.posterior, axis=1)
-
-    @property
-    def quality(self) -> np.ndarray:
-        """The consensus label's posterior probability (1 = certain)."""
-        return self.posterior.max(axis=1)
-
-    def annotator_accuracy(self) -> np.ndarray:
-        """Each annotator's estimated accuracy: the diagonal of its confusion matrix weighted by
-        the class prior (the chance it gives the true label of a random item)."""
-        diagonal = np.diagonal(self.confusion, axis1=1, axis2=2)
-        return diagonal @ self.prior
-
-
-def dawid_skene(a: Annotations) -> Consensus:
-    """EM for the Dawid-Skene model, started from the (soft) majority vote. (A model's scores
-    join as one more annotator: pipelines/annotators.py.)"""
-    counts = a.counts()
-    posterior = (counts + 1e-9) / (counts + 1e-9).sum(axis=1, keepdims=True)
-    converged = False
-    rounds = 0
-    previous = -np.inf
-    while rounds < MAX_ROUNDS and not converged:  # EM rounds, each vectorized over annotations
-        rounds += 1
-        confusion, prior = _m_step(a, posterior)
-        posterior, likelihood = _e_step(a, confusion, prior)
-        converged = likelihood - previous <= TOLERANCE * abs(likelihood)
-        previous = likelihood
-    confusion, prior = _m_step(a, posterior)
-    return Consensus(posterior, confusion, prior, rounds, converged)
-
-
-def _m_step(a: Annotations, posterior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each annotator's confusion matrix: expected counts of (true class, given label), from
-    every annotation's item posterior, smoothed and row-normalized; and the class prior."""
-    k = a.n_classes
-    pairs, starts, _ = a.by_pair
-    sums = np.add.reduceat(posterior[a.items_by_pair], starts, axis=0)  # (pairs seen, true K)
-    counts = np.zeros((a.n_annotators * k, k))
-    counts[pairs] = sums
-    # (annotator, label, true) -> (annotator, true, label)
-    confusion = counts.reshape(a.n_annotators, k, k).transpose(0, 2, 1) + SMOOTHING
-    confusion /= confusion.sum(axis=2, keepdims=True)
-    prior = posterior.mean(axis=0) if posterior.size else np.full(k, 1 / k)
-    prior = np.clip(prior, 1e-12, None)
-    return confusion, prior / prior.sum()
-
-
-def _e_step(a: Annotations, confusion: np.ndarray, prior: np.ndarray) -> tuple[np.ndarray, float]:
-    """Each item's class distribution given its annotations (a sum of log-likelihoods), and
-    the annotations' log-likelihood under the model (EM never lowers it)."""
-    k = a.n_classes
-    # Rows (annotator, label given), columns the true class: one row gathered per annotation.
-    table = np.log(confusion).transpose(0, 2, 1).reshape(a.n_annotators * k, k)
-    items, starts, _ = a.by_item
-    log_post = np.zeros((a.n_items, k))
-    log_post[items] = np.add.reduceat(table[a.pairs_by_item], starts, axis=0)
-    log_post += np.log(prior)[None, :]
-    top = log_post.max(axis=1, keepdims=True)
-    post = np.exp(log_post - top)
-    total = post.sum(axis=1, keepdims=True)
-    likelihood = float((np.log(total) + top).sum())
-    return post / total, likelihood
 
 
 def _grouped(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,7 +1,8 @@
 """`labelaudit annotators`: several labels per item, from several annotators. Reads long-format
-annotations (id, annotator, label), finds each item's consensus (Dawid-Skene, with a model's
-probabilities when given) beside its majority vote, scores each annotator, and measures the
-agreement. docs/annotators.md documents every rule."""
+annotations (id, annotator, label), finds each item's consensus (Dawid-Skene shrunk toward the
+crowd, core/consensus.py; a model's probabilities as each item's prior when given) beside its
+majority vote, scores each annotator, and measures the agreement. docs/annotators.md documents
+every rule and the evidence for it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import polars as pl
 from labelaudit._text import agree, count
 from labelaudit.config import ScanConfig
 from labelaudit.core import annotators as ann
+from labelaudit.core import consensus as cons
 from labelaudit.errors import InputError, SchemaError
 from labelaudit.io.dataset import build_dataset
 from labelaudit.io.labels import LabelTable, describe_ids, load_labels
@@ -83,34 +85,19 @@ def run_annotators(
         item, annotator, encoded.labels, item_ids.len(), annotator_names.len(), len(classes)
     )
     majority = ann.majority_vote(people)
-    everyone, names = people, [str(v) for v in annotator_names]
+    models, model_names = [], []
     for number, matrix in enumerate(matrices, start=1):
         model, model_warnings = _model_probabilities(
             item_ids, classes, majority, matrix, config, name
         )
         warnings += model_warnings
-        everyone = _with_model(everyone, model)
-        names.append(f"(model{'' if len(matrices) == 1 else f' {number}'}: {matrix.source})")
-    consensus = ann.dawid_skene(everyone)
+        models.append(model)
+        model_names.append(f"(model{'' if len(matrices) == 1 else f' {number}'}: {matrix.source})")
+    consensus = cons.fit(people, models)
     return _report(
-        name, people, everyone, item_ids, names, classes, majority, consensus,
-        ", ".join(m.source for m in matrices) or None, warnings,
+        name, people, models, item_ids, [str(v) for v in annotator_names], model_names, classes,
+        majority, consensus, ", ".join(m.source for m in matrices) or None, warnings,
     )  # fmt: skip
-
-
-def _with_model(a: ann.Annotations, model: np.ndarray) -> ann.Annotations:
-    """The model as one more annotator: its most probable class for every item it scored. Its
-    confusion matrix is learned like a person's, so a model that is often wrong weighs little,
-    however confident its probabilities."""
-    scored = np.flatnonzero(~np.isnan(model[:, 0]))
-    return ann.Annotations(
-        np.concatenate([a.item, scored]),
-        np.concatenate([a.annotator, np.full(scored.size, a.n_annotators)]),
-        np.concatenate([a.label, model[scored].argmax(axis=1)]),
-        a.n_items,
-        a.n_annotators + 1,
-        a.n_classes,
-    )
 
 
 def _read(source: str | pl.DataFrame, config: ScanConfig) -> tuple[pl.DataFrame, str]:
@@ -256,46 +243,57 @@ def _positions(all_ids: pl.Series, some: pl.Series) -> np.ndarray:
 def _report(
     name: str,
     people: ann.Annotations,
-    everyone: ann.Annotations,
+    models: list[np.ndarray],
     item_ids: pl.Series,
     names: list[str],
+    model_names: list[str],
     classes: list[str],
     majority: np.ndarray,
-    consensus: ann.Consensus,
+    consensus: cons.Fit,
     predictions: str | None,
     warnings: list[str],
 ) -> AnnotatorsReport:
-    """Agreement from the people's annotations; consensus and quality from everyone's (the
-    models included, as annotators)."""
+    """Agreement from the people's annotations; consensus and quality from the fit (the models
+    as each item's prior); the models listed beside the annotators."""
     counts = people.counts()
     per_item = counts.sum(axis=1)
     label = consensus.label
     quality = consensus.quality
-    estimated = consensus.annotator_accuracy()
-    known = _estimable(everyone)
-    with_consensus = ann.agreement_with(everyone, label)
-    with_majority = ann.agreement_with(everyone, majority)
-    n_labels = np.bincount(everyone.annotator, minlength=everyone.n_annotators)
-    flagged = _flag(np.where(known, estimated, np.nan), n_labels)
-    order = np.lexsort((estimated, ~known))  # estimable ones, worst first; then the rest
+    scored = np.zeros(people.n_items, bool)
+    for model in models:
+        scored |= ~np.isnan(model).any(axis=1)
+    measured = cons.annotator_quality(people, consensus, scored)
+    known = measured.known
+    with_consensus = ann.agreement_with(people, label)
+    with_majority = ann.agreement_with(people, majority)
+    n_labels = np.bincount(people.annotator, minlength=people.n_annotators)
+    flagged = _flag(np.where(known, measured.quality, np.nan), n_labels)
+    order = np.lexsort((measured.quality, ~known))  # estimable ones, worst first; then the rest
     annotators = [
         AnnotatorQuality(
             annotator=names[int(j)],
             n_labels=int(n_labels[j]),
-            quality=float(estimated[j]) if known[j] else None,
+            quality=float(measured.quality[j]) if known[j] else None,
             agreement_with_consensus=float(with_consensus[j]),
             agreement_with_majority=float(with_majority[j]),
             flagged=bool(flagged[j]),
             top_confusions=_confusions(consensus.confusion[j], classes) if known[j] else [],
+            quality_interval=[float(measured.low[j]), float(measured.high[j])]
+            if known[j]
+            else None,
+            n_checked=int(measured.checked[j]),
         )
         for j in order
     ]
+    annotators += [_model_row(model, title, consensus, majority)
+                   for model, title in zip(models, model_names, strict=True)]  # fmt: skip
     if not known.all():
         n = int((~known).sum())
         warnings.append(
-            f"{count(n, 'annotator')} labeled only items nobody else labeled, so "
-            f"{agree(n, 'its', 'their')} quality cannot be estimated (shown as n/a): quality "
-            "comes from agreeing or disagreeing with others on the same items."
+            f"{count(n, 'annotator')} {agree(n, 'has', 'have')} fewer than "
+            f"{cons.MIN_CHECKED} labels on items that someone else (or a model) labeled too, so "
+            f"{agree(n, 'its', 'their')} quality is not estimated (shown as n/a): quality comes "
+            "from agreeing or disagreeing with other evidence on the same items."
         )
     alpha = ann.krippendorff_alpha(people)
     pairwise = ann.pairwise_agreement(people)
@@ -307,7 +305,7 @@ def _report(
     )
     per_class = np.bincount(label, minlength=len(classes)).tolist()
     section = ConsensusSection(
-        method="dawid_skene_with_model" if predictions else "dawid_skene",
+        method="pooled_dawid_skene_with_model" if predictions else "pooled_dawid_skene",
         rounds=consensus.rounds,
         converged=consensus.converged,
         mean_quality=float(quality.mean()),
@@ -315,6 +313,11 @@ def _report(
         low_quality_threshold=LOW_QUALITY,
         changed_from_majority=int((label != majority).sum()),
         per_class=dict(zip(classes, per_class, strict=True)),
+        model_weights={
+            title: [round(float(w), 4) for w in weights]
+            for title, weights in zip(model_names, consensus.weights, strict=True)
+        }
+        or None,
     )
     info = AnnotationsInfo(
         source=name,
@@ -338,15 +341,20 @@ def _report(
             "consensus_label": text.gather(label),
             "consensus_quality": quality,
             "n_annotations": per_item.astype(np.int64),
-            "agreement": counts[np.arange(people.n_items), label] / per_item,
+            "agreement": np.divide(
+                counts[np.arange(people.n_items), label],
+                per_item,
+                out=np.full(people.n_items, np.nan),
+                where=per_item > 0,
+            ),
             "majority_label": text.gather(majority),
         }
     )
     if not consensus.converged:
         warnings.append(
-            f"Dawid-Skene did not settle in {consensus.rounds} rounds (its likelihood still rose "
-            f"by more than {ann.TOLERANCE:g} of itself a round); the figures are those of the "
-            "last round."
+            f"The consensus did not settle in {consensus.rounds} rounds (its likelihood still "
+            f"changed by more than {cons.TOLERANCE:g} of itself a round); the figures are those "
+            "of the last round."
         )
     return AnnotatorsReport(
         dataset=info,
@@ -364,11 +372,28 @@ def _report(
     )
 
 
-def _estimable(a: ann.Annotations) -> np.ndarray:
-    """Per annotator, whether any of its labels is on an item someone else labeled too: only
-    there can its labels be checked against others'."""
-    others = np.bincount(a.item, minlength=a.n_items)[a.item] >= 2
-    return np.bincount(a.annotator, weights=others, minlength=a.n_annotators) > 0
+def _model_row(
+    model: np.ndarray, title: str, consensus: cons.Fit, majority: np.ndarray
+) -> AnnotatorQuality:
+    """A model, listed beside the annotators: its top class on the items it scored, checked as a
+    person's labels are (the consensus probability of the class it gives)."""
+    scored = np.flatnonzero(~np.isnan(model).any(axis=1))
+    top = model[scored].argmax(axis=1)
+    right = consensus.posterior[scored, top]
+    known = scored.size >= cons.MIN_CHECKED
+    value = float(right.mean()) if scored.size else float("nan")
+    low, high = cons.wilson(np.array([value]), np.array([float(scored.size)]))
+    return AnnotatorQuality(
+        annotator=title,
+        n_labels=int(scored.size),
+        quality=value if known else None,
+        agreement_with_consensus=float(np.mean(top == consensus.label[scored])),
+        agreement_with_majority=float(np.mean(top == majority[scored])),
+        flagged=False,
+        top_confusions=[],
+        quality_interval=[float(low[0]), float(high[0])] if known else None,
+        n_checked=int(scored.size),
+    )
 
 
 def _flag(quality: np.ndarray, n_labels: np.ndarray) -> np.ndarray:

@@ -206,9 +206,19 @@ def issues_summary(issues: dict[str, Any]) -> list[str]:
         f"{issues['n_scored']:,} scored; rule {issues['rule']}, "
         f"ranked by {issues['quality_score']})",
         f"estimated label errors {issues['estimated_errors']:,} "
-        f"(noise rate {rate(issues['estimated_noise_rate'])}); "
+        f"({error_interval(issues)}noise rate {rate(issues['estimated_noise_rate'])}); "
         f"label health {issues['health_score']:.3f}",
     ]
+
+
+def error_interval(issues: dict[str, Any]) -> str:
+    """`likely 1,920 to 4,660; ` inside the parentheses after the estimate, when the report
+    has an interval (every human format says it the same way)."""
+    low, high = issues.get("estimated_errors_low"), issues.get("estimated_errors_high")
+    if low is None or high is None:
+        return ""
+    weak = ", weak evidence" if issues.get("weak_evidence") else ""
+    return f"likely {low:,} to {high:,}{weak}; "
 
 
 def shown_pairs(issues: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
@@ -509,7 +519,7 @@ def annotator_rows(data: dict[str, Any], limit: int = 20) -> list[list[str]]:
             [
                 q["annotator"] + (" (flagged)" if q["flagged"] else ""),
                 f"{q['n_labels']:,}",
-                "n/a" if q["quality"] is None else f"{q['quality']:.3f}",
+                _quality(q),
                 f"{q['agreement_with_consensus']:.3f}",
                 f"{q['agreement_with_majority']:.3f}",
                 confusions or "-",
@@ -518,7 +528,18 @@ def annotator_rows(data: dict[str, Any], limit: int = 20) -> list[list[str]]:
     return rows
 
 
-ANNOTATOR_HEADER = ["annotator", "labels", "quality", "vs consensus", "vs majority", "mixes up"]
+def _quality(q: dict[str, Any]) -> str:
+    """An annotator's quality and its 95% interval, or n/a."""
+    if q["quality"] is None:
+        return "n/a"
+    interval = q.get("quality_interval")
+    if not interval:
+        return f"{q['quality']:.3f}"
+    return f"{q['quality']:.3f} ({interval[0]:.2f}-{interval[1]:.2f})"
+
+
+ANNOTATOR_HEADER = ["annotator", "labels", "quality (95%)", "vs consensus", "vs majority",
+                    "mixes up"]  # fmt: skip
 
 
 def group_rows(groups: list[dict[str, Any]], limit: int = 15) -> list[list[str]]:

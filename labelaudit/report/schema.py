@@ -408,6 +408,13 @@ class LabelIssuesSection:
     noise_matrix: NoiseMatrixSection | None
     top_suspects: list[Suspect]
     quality_histogram: QualityHistogram | None = None
+    # The interval around `estimated_errors` (core/error_count.py); null for multi-label.
+    estimated_errors_low: int | None = None
+    estimated_errors_high: int | None = None
+    # The calibrated confident joint's own count, shown beside the estimate; null for multi-label.
+    confident_joint_errors: int | None = None
+    # The model disagrees with most labels: counts and suspects may be its own mistakes.
+    weak_evidence: bool = False
 
 
 @dataclass(frozen=True)
@@ -810,7 +817,7 @@ class AgreementSection:
 
 @dataclass(frozen=True)
 class ConsensusSection:
-    method: str  # dawid_skene, or dawid_skene_with_model
+    method: str  # pooled_dawid_skene, or pooled_dawid_skene_with_model
     rounds: int
     converged: bool
     mean_quality: float
@@ -818,6 +825,9 @@ class ConsensusSection:
     low_quality_threshold: float
     changed_from_majority: int  # items whose consensus differs from the majority vote
     per_class: dict[str, int]  # items per consensus class
+    # Each model's learned weight (its probabilities' exponent in each item's prior) for items
+    # with 1, 2 and 3+ annotations; None without models.
+    model_weights: dict[str, list[float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -836,6 +846,8 @@ class AnnotatorQuality:
     agreement_with_majority: float
     flagged: bool  # quality far below the others' (docs/annotators.md)
     top_confusions: list[Confusion]
+    quality_interval: list[float] | None = None  # 95% Wilson interval; None when n/a
+    n_checked: int = 0  # labels on items with other evidence: what the quality rests on
 
 
 @dataclass(frozen=True, repr=False)
