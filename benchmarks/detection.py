@@ -21,7 +21,9 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from noise_scenarios import KINDS, make_scenario
 
-from labelaudit.core.noise import QUALITY_SCORES, SUSPECT_RULES, detect, in_memory_chunks
+from labelaudit.core.noise import detect, in_memory_chunks
+from labelaudit.core.quality_scores import QUALITY_SCORES
+from labelaudit.core.suspect_rules import SUSPECT_RULES
 
 ROOT = Path(__file__).resolve().parent.parent
 

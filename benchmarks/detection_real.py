@@ -47,7 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from noise_scenarios import KINDS, MODELS, make_scenario
 
 from labelaudit.core.ensemble import combine_probabilities, detect_ensemble, in_memory_model_chunks
-from labelaudit.core.noise import QUALITY_SCORES, SUSPECT_RULES, detect, in_memory_chunks
+from labelaudit.core.noise import detect, in_memory_chunks
+from labelaudit.core.quality_scores import QUALITY_SCORES
+from labelaudit.core.suspect_rules import SUSPECT_RULES
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"

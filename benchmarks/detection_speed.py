@@ -30,7 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scan_speed import make_input
 
 from labelaudit.config import ScanConfig
-from labelaudit.core.noise import QUALITY_SCORES, SUSPECT_RULES, detect, in_memory_chunks
+from labelaudit.core.noise import detect, in_memory_chunks
+from labelaudit.core.quality_scores import QUALITY_SCORES
+from labelaudit.core.suspect_rules import SUSPECT_RULES
 
 DEFAULTS = ScanConfig()
 OUT = Path(__file__).resolve().parent.parent / "bench-data"

@@ -72,13 +72,9 @@ from detection_real import (
 )
 
 from labelaudit.core.ensemble import combine_probabilities, detect_ensemble, in_memory_model_chunks
-from labelaudit.core.noise import (
-    QUALITY_SCORES,
-    SUSPECT_RULES,
-    detect,
-    in_memory_chunks,
-    lowest_quality,
-)
+from labelaudit.core.noise import detect, in_memory_chunks
+from labelaudit.core.quality_scores import QUALITY_SCORES
+from labelaudit.core.suspect_rules import SUSPECT_RULES, lowest_quality
 
 CACHE = Path("/tmp/labelaudit-detection-trained")
 VERSION = "2"  # bump when data, noise or learners change: the cache key includes it
@@ -441,7 +437,7 @@ def counts(p: np.ndarray, given: np.ndarray, truth: np.ndarray) -> dict[str, flo
 
 
 def _concentration(d) -> float:
-    from labelaudit.core.noise import flip_concentration
+    from labelaudit.core.quality_scores import flip_concentration
 
     return flip_concentration(d.noise.calibrated_joint)
 

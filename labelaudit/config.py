@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from labelaudit.core import CHUNK_ROWS
-from labelaudit.core.noise import QUALITY_SCORES, SUSPECT_RULES
+from labelaudit.core.quality_scores import QUALITY_SCORES
 from labelaudit.core.remedies import WEIGHTING_METHODS
+from labelaudit.core.suspect_rules import SUSPECT_RULES
 from labelaudit.errors import ConfigError
 
 SCORE_MODES = ("auto", "probs", "logits", "percent")
@@ -89,7 +90,7 @@ class ScanConfig:
         minimum=0.0, maximum=1.0,
     )  # fmt: skip
     quality_score: str = setting(
-        "adaptive_margin", "Per-sample label quality used to rank suspects.",
+        "self_confidence", "Per-sample label quality used to rank suspects.",
         choices=QUALITY_SCORES,
     )  # fmt: skip
     suspect_rule: str = setting(

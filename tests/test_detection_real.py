@@ -95,8 +95,8 @@ def test_two_models_match_or_beat_the_better_one(cifar10n) -> None:
     e = detect_ensemble(in_memory_model_chunks(list(models.values())), given, 2, 10)
     assert e.weights[1] > e.weights[0]  # the Swin transformer makes fewer mistakes of its own
     f1, ap = _f1(e.detection.flagged, wrong), _average_precision(wrong, e.detection.quality)
-    assert f1 >= 0.938 and ap >= 0.99
-    swin = detect(in_memory_chunks(models["swin"].copy()), given, 10, *DEFAULT)
+    assert f1 >= 0.938 and ap >= 0.985  # the self-confidence ranking (issue 26): 0.989
+    swin = detect(in_memory_chunks(models["swin"].copy()), given, 10)  # the defaults
     assert f1 >= _f1(swin.flagged, wrong) - 0.005
     assert ap >= _average_precision(wrong, swin.quality)
     assert np.array_equal(

@@ -40,7 +40,7 @@ CASES = {
         [],
     ),
     "max_suspect_rate": (0.15, 0.1, SYNTH / "labels_v2.csv", V2),
-    "max_class_noise_rate": (0.5, 0.1, SYNTH / "labels_v2.csv", V2),
+    "max_class_noise_rate": (0.7, 0.1, SYNTH / "labels_v2.csv", V2),
     "min_accuracy": (0.8, 0.9, SYNTH / "labels_v2.csv", V2),
     "min_macro_f1": (0.7, 0.9, SYNTH / "labels_v2.csv", V2),
     "max_relabel_rate": (0.06, 0.05, SYNTH / "labels_v2.csv", V2),

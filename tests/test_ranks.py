@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labelaudit.core import noise
-from labelaudit.core.noise import rank_by_quality
+from labelaudit.core import quality_scores
+from labelaudit.core.quality_scores import rank_by_quality
 from labelaudit.pipelines import label_issues
 from labelaudit.pipelines.label_issues import Ranks, quality_ranks, rank_of
 
@@ -28,7 +28,7 @@ def test_ranks_follow_their_definition(values: list[float]) -> None:
     np.testing.assert_array_equal(rank_by_quality(quality), expected)
     np.testing.assert_array_equal(quality_ranks(quality), expected)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(noise, "_RANK_PIECE", 7)  # the ranks filled a few at a time
+        patch.setattr(quality_scores, "_RANK_PIECE", 7)  # the ranks filled a few at a time
         patch.setattr(label_issues, "BACKGROUND_RANK_ROWS", 0)  # sorted on a thread
         np.testing.assert_array_equal(Ranks(quality).get(), expected)
     finite = np.flatnonzero(~np.isnan(quality))

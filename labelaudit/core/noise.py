@@ -23,29 +23,19 @@ import numpy as np
 from labelaudit.core import CHUNK_ROWS
 from labelaudit.core.accumulators import ClassSums, PairCounts
 from labelaudit.core.candidates import CandidateNote, PassOneRows, in_row_blocks
+from labelaudit.core.confused_pairs import PairAnomaly, pair_anomalies, pairs_of_the_estimate
+from labelaudit.core.error_count import ErrorCount, count_errors
 from labelaudit.core.pair_table import PairTable
+from labelaudit.core.quality_scores import QUALITY_SCORES, label_quality, rank_by_quality
 from labelaudit.core.sparse_rows import ENTROPY_CLIP, SparseRows
+from labelaudit.core.suspect_rules import SUSPECT_RULES, Disagreements, flag_suspects
 
-QUALITY_SCORES = (
-    "self_confidence",
-    "normalized_margin",
-    "half_margin",
-    "adaptive_margin",
-    "confidence_weighted_entropy",
-)
-SUSPECT_RULES = (
-    "confident_joint",
-    "prune_by_noise_rate",
-    "both",
-    "argmax",
-    "estimated_count",
-    "balanced_count",
-    "weighted_count",
-)
 NO_CLASS = -1
-_ENTROPY_FLOOR = 1e-6  # the clip cleanlab uses for its confidence-weighted entropy
+# The estimate of how many labels are wrong is this rule's set (core/error_count.py), and the
+# count rules choose their rows in this score's order; the ranking's score is the user's.
+ESTIMATE_RULE = "weighted_count"
+SELECTION_SCORE = "adaptive_margin"
 _PIECE_ROWS = 16_384
-_RANK_PIECE = 1 << 20
 
 
 @dataclass
@@ -359,74 +349,6 @@ def estimate_noise(counts: PairTable | np.ndarray, class_count: np.ndarray) -> N
     )
 
 
-def label_quality(
-    evidence: SampleEvidence, method: str, noise: NoiseEstimate | None = None
-) -> np.ndarray:
-    """Per-sample label quality in [0, 1]; lower is more suspect.
-
-    - self_confidence: p(given).
-    - normalized_margin: (p(given) - p(best other) + 1) / 2.
-    - half_margin: (2 p(given) - p(best other) + 1) / 3, the average of self-confidence and the
-      margin p(given) - p(best other), mapped into [0, 1]. Self-confidence ranks best when the
-      model's doubt is spread over many classes (uniform noise, weak models), the margin when one
-      other class stands out (noise between look-alike classes); each fails where the other
-      works, and their average stays close to the better one of the two.
-    - adaptive_margin: (p(given) - c p(best other) + c) / (1 + c), c = `flip_concentration`
-      of the calibrated confident joint (so `noise` is required): self-confidence (c = 0) when
-      the estimated label flips into a class come from many classes, the margin (c = 1) when
-      they come from one class each, in between otherwise. Why: the odds that a sample labeled
-      y is mislabeled are the sum over other classes j of P(labeled y | truly j) p(j), over
-      P(labeled y | truly y) p(y). When the flips into y are spread evenly over the other
-      classes, that sum is proportional to 1 - p(y), and the ranking is that of self-confidence;
-      when they come from one class (the one the sample resembles), it is proportional to
-      p(best other), and the ranking is that of p(given) against p(best other).
-    - confidence_weighted_entropy: see below.
-    """
-    given, other = evidence.given_probability, evidence.best_other_probability
-    if method == "self_confidence":
-        return np.clip(given, 0.0, 1.0)
-    if method == "normalized_margin":
-        return np.clip((given - other + 1.0) / 2.0, 0.0, 1.0)
-    if method == "half_margin":
-        return np.clip((2.0 * given - other + 1.0) / 3.0, 0.0, 1.0)
-    if method == "adaptive_margin":
-        if noise is None:
-            raise ValueError("adaptive_margin needs the noise estimate (the confident joint)")
-        c = flip_concentration(noise.calibrated_joint)
-        return np.clip((given - c * other + c) / (1.0 + c), 0.0, 1.0)
-    if method == "confidence_weighted_entropy":
-        # Entropy over self-confidence, mapped into (0, 1] by log(s + 1) / s (as cleanlab does).
-        ratio = evidence.normalized_entropy / np.clip(given, _ENTROPY_FLOOR, None)
-        return np.log(ratio + 1.0) / np.clip(ratio, _ENTROPY_FLOOR, None)
-    raise ValueError(f"unknown label-quality score {method!r}; expected one of {QUALITY_SCORES}")
-
-
-def flip_concentration(calibrated_joint: PairTable | np.ndarray) -> float:
-    """How concentrated the estimated label flips are, in [0, 1]: 0 when the samples labeled i
-    that belong elsewhere are spread evenly over the other classes, 1 when they all belong to
-    one other class. Computed on the calibrated confident joint (rows: given label, columns:
-    confident class): per given label i, the largest off-diagonal share of row i's off-diagonal
-    mass, rescaled so that an even spread over the K - 1 other classes is 0; then the average
-    over labels weighted by their off-diagonal mass. With 2 classes it is 1 (a single other
-    class; self-confidence and the margin rank alike there); with no off-diagonal mass at all,
-    1/2 (no evidence either way).
-    """
-    calibrated_joint = PairTable.of(calibrated_joint)
-    k = calibrated_joint.n_rows
-    if k <= 2:
-        return 1.0
-    off = calibrated_joint.off_diagonal()
-    off = off.with_values(off.values.astype(np.float64))
-    mass = off.row_sums().astype(np.float64)
-    total = float(mass.sum())
-    if total <= 0:
-        return 0.5
-    share = np.divide(off.row_maxima(), mass, out=np.zeros(k), where=mass > 0)
-    even = 1.0 / (k - 1)
-    per_label = np.clip((share - even) / (1.0 - even), 0.0, 1.0)
-    return float((per_label * mass).sum() / total)
-
-
 def suggested_labels(
     evidence: SampleEvidence, joint: ConfidentJoint, labels: np.ndarray
 ) -> np.ndarray:
@@ -434,259 +356,6 @@ def suggested_labels(
     confident = joint.confident_class
     use_confident = (confident != NO_CLASS) & (confident != labels)
     return np.where(use_confident, confident, evidence.best_other_class)
-
-
-def rank_by_quality(quality: np.ndarray, dtype: type = np.int64) -> np.ndarray:
-    """Rank 1 is the most suspect: lowest quality first; equal qualities keep row order, so
-    ranks are a total order that does not depend on the sort's internals. Qualities that are
-    all finite and >= 0 (the usual case) sort as their bit patterns, unsigned integers in the
-    same order, which NumPy's stable sort handles faster than floats."""
-    keys = np.asarray(quality, dtype=np.float64)
-    if keys.size and np.isfinite(keys).all() and keys.min() >= 0:
-        keys = (keys + 0.0).view(np.uint64)  # + 0.0 turns -0.0 into 0.0
-    order = np.argsort(keys, kind="stable")
-    del keys
-    ranks = np.empty(order.size, dtype=dtype)
-    for start in range(0, order.size, _RANK_PIECE):  # no N-long arange beside the order
-        stop = min(start + _RANK_PIECE, order.size)
-        ranks[order[start:stop]] = np.arange(start + 1, stop + 1, dtype=dtype)
-    return ranks
-
-
-def lowest_quality(quality: np.ndarray, count: int) -> np.ndarray:
-    """Mask of the `count` lowest-quality samples (ties by row order): O(N), no full sort."""
-    mask = np.zeros(quality.size, dtype=bool)
-    if count <= 0:
-        return mask
-    if count >= quality.size:
-        mask[:] = True
-        return mask
-    cut = np.partition(quality, count - 1)[count - 1]
-    below = quality < cut
-    mask[below] = True
-    ties = np.flatnonzero(quality == cut)[: count - int(below.sum())]
-    mask[ties] = True
-    return mask
-
-
-def flag_suspects(
-    rule: str,
-    labels: np.ndarray,
-    evidence: SampleEvidence,
-    joint: ConfidentJoint,
-    noise: NoiseEstimate,
-    quality: np.ndarray,
-    margin_floor: float = 0.0,
-) -> np.ndarray:
-    """The flagged set (a boolean mask) under one of SUSPECT_RULES.
-
-    Whatever the rule, a sample whose given label is the model's most probable class is never
-    flagged: the model agrees with the label, so there is no evidence against it.
-    """
-    margin = evidence.best_other_probability - evidence.given_probability
-    disagrees = margin > margin_floor
-    off_diagonal = (joint.confident_class != NO_CLASS) & (joint.confident_class != labels)
-    if rule == "confident_joint":
-        return off_diagonal & disagrees
-    if rule == "argmax":
-        return disagrees
-    if rule == "estimated_count":
-        return lowest_quality(quality, noise.estimated_errors) & disagrees
-    if rule == "balanced_count":
-        count = balanced_count(noise.estimated_errors, int(disagrees.sum()))
-        return lowest_quality(np.where(disagrees, quality, np.inf), count)
-    if rule == "weighted_count":
-        count = weighted_count(
-            noise.estimated_errors, int(disagrees.sum()), int((off_diagonal & disagrees).sum())
-        )
-        return lowest_quality(np.where(disagrees, quality, np.inf), count)
-    pruned = _prune_by_noise_rate(labels, evidence, noise) & disagrees
-    if rule == "prune_by_noise_rate":
-        return pruned
-    if rule == "both":
-        return pruned & off_diagonal
-    raise ValueError(f"unknown suspect rule {rule!r}; expected one of {SUSPECT_RULES}")
-
-
-def balanced_count(estimated_errors: int, disagreements: int) -> int:
-    """How many samples `balanced_count` flags: the geometric mean of two estimates of the number
-    of label errors that err in opposite directions, at most the number of disagreements.
-
-    The number of samples the model disagrees with counts the model's own mistakes as errors, so
-    it is too high when the model is weak or the noise is low; the calibrated confident joint's
-    count leaves out errors on ambiguous samples (no class clears its threshold), so it is too
-    low when errors are hard, instance-dependent ones (human noise). The geometric mean is the
-    midpoint on a ratio scale: off by at most the square root of the worse estimate's factor
-    when the truth lies between them.
-    """
-    if estimated_errors <= 0 or disagreements <= 0:
-        return 0
-    return min(round(float(np.sqrt(float(estimated_errors) * disagreements))), disagreements)
-
-
-def weighted_count(estimated_errors: int, disagreements: int, confident_disagreements: int) -> int:
-    """How many samples `weighted_count` flags: a weighted geometric mean of the disagreements A
-    and the calibrated confident joint's estimate C, C^w A^(1 - w), with w the share of the
-    disagreements whose best other class clears its own threshold (the confident
-    disagreements); at most A.
-
-    The confident joint counts the disagreements it sees (a confident other class) and
-    extrapolates to the rest, the samples where no class clears its threshold, as if their error
-    rate were that of the confident ones. That is where C goes wrong: with a model trained on the
-    noisy labels, errors on ambiguous samples (human noise) are unconfident, and C falls far below
-    the true count, while A counts them all. So C gets the weight of the evidence it actually
-    sees: when every disagreement is confident (w = 1) the count is C, the confident joint's
-    own regime; when none is (w = 0) it is A. No constant is tuned (`balanced_count` is the same
-    mean with w fixed at 1/2). With no disagreement there is nothing to flag; with C = 0 no
-    disagreement is confident (w = 0) and the count is A.
-    """
-    if disagreements <= 0:
-        return 0
-    if confident_disagreements <= 0:
-        return disagreements  # w = 0: the count is A
-    if estimated_errors <= 0:
-        return 0
-    w = min(confident_disagreements / disagreements, 1.0)
-    log_count = w * np.log(float(estimated_errors)) + (1.0 - w) * np.log(float(disagreements))
-    return min(round(float(np.exp(log_count))), disagreements)
-
-
-def _prune_by_noise_rate(
-    labels: np.ndarray, evidence: SampleEvidence, noise: NoiseEstimate
-) -> np.ndarray:
-    """For each pair (given i, other j), flag the n_ij samples labeled i with the largest margin
-    p_j - p_i, n_ij the calibrated joint's off-diagonal count (the paper's prune-by-noise-rate).
-
-    A sample competes only for its best other class j: the samples with the largest p_j - p_i
-    almost always have j as their best other class. One sort of N keys, no loop over pairs.
-    """
-    k = noise.calibrated_joint.n_columns
-    off = noise.calibrated_joint.off_diagonal()
-    to_remove = off.with_values(np.round(off.values).astype(np.int64))
-    margin = evidence.best_other_probability - evidence.given_probability
-    # Only samples the model disagrees with can be flagged (flag_suspects), so only they compete.
-    candidates = np.flatnonzero(margin > 0)
-    pair = labels[candidates] * k + evidence.best_other_class[candidates]
-    # Sort by pair, then by margin descending; a sample's position within its pair is its rank.
-    order = np.lexsort((-margin[candidates], pair))
-    sorted_pair = pair[order]
-    first_of_pair = np.searchsorted(sorted_pair, sorted_pair, side="left")
-    rank_in_pair = np.arange(order.size) - first_of_pair
-    flagged = np.zeros(labels.size, dtype=bool)
-    flagged[candidates[order]] = rank_in_pair < to_remove.at(sorted_pair // k, sorted_pair % k)
-    return flagged
-
-
-@dataclass(frozen=True)
-class PairAnomaly:
-    """A class pair whose confusion stands far above the typical off-diagonal share."""
-
-    source: int
-    target: int
-    count: int
-    share: float
-    reverse_count: int
-    ratio_to_median: float
-    kind: str
-    example_rows: np.ndarray
-
-
-def pair_anomalies(
-    counts: PairTable | np.ndarray,
-    class_count: np.ndarray,
-    labels: np.ndarray,
-    suggested: np.ndarray,
-    flagged: np.ndarray,
-    margin: np.ndarray,
-    min_count: int = 5,
-    min_ratio: float = 5.0,
-    examples: int = 5,
-) -> list[PairAnomaly]:
-    """Ordered pairs (a -> b) of the confident joint with count >= min_count and a share of a's
-    samples >= min_ratio x the median off-diagonal share; asymmetric when a -> b is at least 3x
-    b -> a (a labeling rule gone wrong), else symmetric overlap (reported once, as a <-> b).
-    The median runs over every off-diagonal cell of a labeled class, the empty ones included."""
-    counts = PairTable.of(counts)
-    k = counts.n_rows
-    present = class_count > 0
-    cells = int(present.sum()) * (k - 1)
-    if cells == 0:
-        return []
-    off = counts.off_diagonal()
-    held = present[off.rows]
-    share = off.values[held] / class_count[off.rows[held]]
-    median = max(_median_with_zeros(share, cells - share.size), 1e-3)
-    is_candidate = np.zeros(off.values.size, dtype=bool)
-    is_candidate[held] = (off.values[held] >= min_count) & (share >= min_ratio * median)
-    chosen = np.flatnonzero(is_candidate)
-    codes = off.codes[chosen]
-    example_rows = _pair_examples(labels, suggested, flagged, margin, codes, k, examples)
-    found: list[PairAnomaly] = []
-    for a, b, n in zip(off.rows[chosen].tolist(), off.columns[chosen].tolist(),
-                       off.values[chosen].tolist(), strict=True):  # fmt: skip
-        reverse = int(off.at(np.array([b]), np.array([a]))[0])
-        asymmetric = n >= 3 * max(reverse, 1)
-        reverse_candidate = _holds(codes, b * k + a)
-        if not asymmetric and reverse_candidate and (reverse, b) > (n, a):
-            continue  # a symmetric pair is reported once, from its larger side
-        found.append(
-            PairAnomaly(
-                source=a,
-                target=b,
-                count=int(n),
-                share=float(n / class_count[a]),
-                reverse_count=reverse,
-                ratio_to_median=float(n / class_count[a] / median),
-                kind="asymmetric" if asymmetric else "symmetric",
-                example_rows=example_rows.get(a * k + b, np.empty(0, dtype=np.int64)),
-            )
-        )
-    found.sort(key=lambda p: (-p.count, p.source, p.target))
-    return found
-
-
-def _median_with_zeros(values: np.ndarray, zeros: int) -> float:
-    """The median of `values` (all > 0) together with `zeros` zeros, as np.median would give."""
-    n = values.size + zeros
-    ordered = np.sort(values)
-
-    def at(position: int) -> float:
-        return 0.0 if position < zeros else float(ordered[position - zeros])
-
-    return (at((n - 1) // 2) + at(n // 2)) / 2.0
-
-
-def _holds(sorted_codes: np.ndarray, code: int) -> bool:
-    where = int(np.searchsorted(sorted_codes, code))
-    return where < sorted_codes.size and int(sorted_codes[where]) == code
-
-
-def _pair_examples(
-    labels: np.ndarray,
-    suggested: np.ndarray,
-    flagged: np.ndarray,
-    margin: np.ndarray,
-    wanted: np.ndarray,
-    k: int,
-    examples: int,
-) -> dict[int, np.ndarray]:
-    """For each wanted (given, suggested) pair (sorted codes given * k + suggested), the flagged
-    rows with the largest margins; only the rows of wanted pairs are sorted (a few, where the
-    whole flagged set may be millions)."""
-    rows = np.flatnonzero(flagged)
-    pair = labels[rows].astype(np.int64) * k + suggested[rows]
-    keep = np.isin(pair, wanted)
-    rows, pair = rows[keep], pair[keep]
-    if rows.size == 0:
-        return {}
-    order = np.lexsort((-margin[rows], pair))
-    sorted_pair = pair[order]
-    starts = np.flatnonzero(np.r_[True, sorted_pair[1:] != sorted_pair[:-1]])
-    ends = np.r_[starts[1:], sorted_pair.size]
-    return {
-        int(sorted_pair[s]): rows[order[s : min(e, s + examples)]]
-        for s, e in zip(starts, ends, strict=True)
-    }
 
 
 @dataclass(frozen=True)
@@ -706,6 +375,7 @@ class Detection:
     margin: np.ndarray
     pairs: list[PairAnomaly]
     classes_with_pooled_threshold: np.ndarray
+    errors: ErrorCount  # the one estimate of how many labels are wrong (core/error_count.py)
 
     def ranks(self) -> np.ndarray:
         """Every sample's rank (1 = most suspect); a full sort, so computed only when asked."""
@@ -717,7 +387,7 @@ def detect(
     labels: np.ndarray,
     n_classes: int,
     quality_score: str = "self_confidence",
-    rule: str = "confident_joint",
+    rule: str = "weighted_count",
     with_candidates: bool = False,
 ) -> Detection:
     """Run both passes over the scores and derive suspects and pairs.
@@ -805,16 +475,41 @@ def finish_detection(
     confident.prefer_the_label_on_ties(evidence)
     confident.count()
     noise = estimate_noise(confident.counts, evidence.class_count)
-    quality = label_quality(evidence, quality_score, noise)
+    # The count rules pick their rows in adaptive-margin order, whatever the ranking's score.
+    selection = label_quality(evidence, SELECTION_SCORE, noise)
+    quality = (
+        selection
+        if quality_score == SELECTION_SCORE
+        else label_quality(evidence, quality_score, noise)
+    )
     margin = evidence.best_other_probability - evidence.given_probability
-    flagged = flag_suspects(rule, labels, evidence, confident, noise, quality)
+    found = _disagreements(evidence, confident, labels)
+    estimate_set = flag_suspects(ESTIMATE_RULE, labels, evidence, noise, selection, found)
+    flagged = (
+        estimate_set
+        if rule == ESTIMATE_RULE
+        else flag_suspects(rule, labels, evidence, noise, selection, found)
+    )
+    errors = count_errors(
+        estimate_set,
+        labels,
+        evidence.n_classes,
+        confident_joint=noise.estimated_errors,
+        disagreements=found.count,
+        confident_disagreements=found.confident_count,
+    )
     suggested = suggested_labels(evidence, confident, labels)
     use_confident = suggested == confident.confident_class
     suggested_probability = np.where(
         use_confident, confident.confident_probability, evidence.best_other_probability
     )
     pairs = pair_anomalies(
-        confident.counts, evidence.class_count, labels, suggested, flagged, margin
+        pairs_of_the_estimate(noise, errors.count),
+        evidence.class_count,
+        labels,
+        suggested,
+        flagged,
+        margin,
     )
     return Detection(
         quality_score=quality_score,
@@ -830,7 +525,16 @@ def finish_detection(
         margin=margin,
         pairs=pairs,
         classes_with_pooled_threshold=evidence.classes_with_pooled_threshold(),
+        errors=errors,
     )
+
+
+def _disagreements(
+    evidence: SampleEvidence, confident: ConfidentJoint, labels: np.ndarray
+) -> Disagreements:
+    rows = evidence.best_other_probability > evidence.given_probability
+    other = (confident.confident_class != NO_CLASS) & (confident.confident_class != labels)
+    return Disagreements(rows, other & rows)
 
 
 def in_memory_chunks(
@@ -846,18 +550,3 @@ def in_memory_chunks(
             yield probabilities[start:stop], np.arange(start, stop)
 
     return chunks
-
-
-def quality_histogram(
-    quality: np.ndarray, flagged: np.ndarray, bins: int = 40
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float | None]:
-    """Histogram of label quality (all rows, flagged rows) on shared edges, and the cut: the
-    highest quality of any flagged row (None when none is flagged)."""
-    finite = np.isfinite(quality)
-    low = min(0.0, float(quality[finite].min())) if finite.any() else 0.0
-    high = max(1.0, float(quality[finite].max())) if finite.any() else 1.0
-    edges = np.linspace(low, high, bins + 1)
-    counts, _ = np.histogram(quality[finite], bins=edges)
-    flagged_counts, _ = np.histogram(quality[finite & flagged], bins=edges)
-    cut = float(quality[flagged].max()) if flagged.any() else None
-    return edges, counts, flagged_counts, cut

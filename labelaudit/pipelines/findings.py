@@ -34,6 +34,21 @@ def collect_findings(
                 label_issues.n_suspects,
             )
         )
+    if label_issues is not None and label_issues.weak_evidence:
+        found.append(
+            Finding(
+                "weak_evidence",
+                "warning",
+                "The model's most probable class differs from the given label on most rows, so "
+                "its disagreements cannot be told from its own mistakes: the estimated "
+                f"{label_issues.estimated_errors:,} label errors (between "
+                f"{label_issues.estimated_errors_low or 0:,} and "
+                f"{label_issues.estimated_errors_high or 0:,}) and the suspects are weak "
+                "evidence; the gate's rules that read them are not computed. A stronger model "
+                "(out-of-sample scores) would settle it.",
+                label_issues.n_suspects,
+            )
+        )
     for pair in (label_issues.pairs if label_issues is not None else [])[:5]:
         arrow = pair_arrow(pair.kind)
         found.append(

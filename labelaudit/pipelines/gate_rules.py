@@ -330,7 +330,9 @@ def _evaluate_one(
     rule: Rule, setting: RuleSetting, inputs: GateInputs, available: set[str]
 ) -> GateFinding:
     missing = sorted(rule.needs - available)
-    unreliable = _unreliable_scores(inputs) if PREDS in rule.needs and not missing else None
+    unreliable = (
+        _unreliable_scores(inputs, rule.name) if PREDS in rule.needs and not missing else None
+    )
     measured = None if missing or unreliable else rule.measure(inputs)
     if missing or measured is None:
         flags = {PREDS: "--preds", BASELINE: "--baseline", EMBEDDINGS: "--embeddings",
@@ -364,17 +366,29 @@ def _evaluate_one(
 AT_CHANCE_FINDINGS = ("misaligned_rows", "model_at_chance")
 
 
-def _unreliable_scores(inputs: GateInputs) -> str | None:
+# Rules that read the estimate of how many labels are wrong (or the suspects drawn from it).
+ESTIMATE_RULES = frozenset(
+    {"max_suspect_rate", "max_class_noise_rate", "max_group_suspect_rate", "max_flagged_groups"}
+)
+
+
+def _unreliable_scores(inputs: GateInputs, rule: str) -> str | None:
     """Why a rule that reads the scores has no figure worth comparing: the scan found they fit
-    the labels no better than a random row order (misaligned rows, or a model at chance)."""
+    the labels no better than a random row order (misaligned rows, or a model at chance), or,
+    for the rules that read the error estimate, that the model disagrees with most labels."""
     codes = [f["code"] for f in inputs.scan.get("findings") or []]
     found = next((c for c in AT_CHANCE_FINDINGS if c in codes), None)
-    if found is None:
-        return None
-    return (
-        f"the scores fit the labels no better than chance (finding {found}), so its figure "
-        "is no evidence"
-    )
+    if found is not None:
+        return (
+            f"the scores fit the labels no better than chance (finding {found}), so its figure "
+            "is no evidence"
+        )
+    if rule in ESTIMATE_RULES and "weak_evidence" in codes:
+        return (
+            "the model disagrees with most labels (finding weak_evidence), so the estimate "
+            "of label errors it reads is no evidence"
+        )
+    return None
 
 
 def _compare(rule: Rule, limit: Any, measured: Any) -> tuple[bool, str]:

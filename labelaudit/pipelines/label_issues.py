@@ -15,8 +15,9 @@ import polars as pl
 
 from labelaudit._text import count
 from labelaudit.config import ScanConfig
-from labelaudit.core.noise import Detection, finish_detection, quality_histogram, rank_by_quality
+from labelaudit.core.noise import Detection, finish_detection
 from labelaudit.core.noise_multilabel import detect_multilabel
+from labelaudit.core.quality_scores import quality_histogram, rank_by_quality
 from labelaudit.io.dataset import Dataset
 from labelaudit.pipelines.passes import (
     MulticlassEvaluation,
@@ -171,6 +172,8 @@ def multiclass_label_issues(
     labels = dataset.labels
     warnings = _detection_warnings(dataset, detection, accuracy)
     class_count = detection.evidence.class_count
+    errors = detection.errors
+    class_noise_rate = errors.class_rates(class_count)
     suspects_per_class = np.bincount(labels[detection.flagged], minlength=len(classes))
     n = labels.size
     n_suspects = int(detection.flagged.sum())
@@ -184,15 +187,15 @@ def multiclass_label_issues(
         n_scored=n,
         n_suspects=n_suspects,
         suspect_rate=n_suspects / n if n else 0.0,
-        estimated_errors=detection.noise.estimated_errors,
-        estimated_noise_rate=detection.noise.noise_rate,
-        health_score=1.0 - detection.noise.noise_rate,
+        estimated_errors=errors.count,
+        estimated_noise_rate=errors.rate,
+        health_score=1.0 - errors.rate,
         per_class=sorted(
             (
                 ClassHealth(
                     class_name=name,
                     support=int(class_count[c]),
-                    estimated_noise_rate=float(detection.noise.class_noise_rate[c]),
+                    estimated_noise_rate=float(class_noise_rate[c]),
                     suspects=int(suspects_per_class[c]),
                     suspect_share=float(suspects_per_class[c] / class_count[c])
                     if class_count[c]
@@ -239,6 +242,10 @@ def multiclass_label_issues(
             for r, rank in zip(top_rows, top_ranks, strict=True)
         ],
         quality_histogram=histogram_section(detection.quality, detection.flagged),
+        estimated_errors_low=errors.low,
+        estimated_errors_high=errors.high,
+        confident_joint_errors=errors.confident_joint,
+        weak_evidence=errors.weak_evidence,
     )
     rows = _multiclass_rows(dataset, detection, against, ranks)
     return section, LazyTable(lambda: rows(0, dataset.n_samples), rows, dataset.n_samples), warnings
@@ -281,7 +288,7 @@ def models_against(dataset: Dataset, disagrees: np.ndarray) -> np.ndarray:
 
 
 def quality_ranks(quality: np.ndarray) -> np.ndarray:
-    """Each row's rank (1 = most suspect, `core.noise.rank_by_quality`) as unsigned 32-bit
+    """Each row's rank (1 = most suspect, `core.quality_scores.rank_by_quality`) as unsigned 32-bit
     numbers (up to 4 billion rows), kept while the file is written; its int64 column is made
     piece by piece."""
     return rank_by_quality(quality, np.uint32 if quality.size < 2**32 else np.int64)

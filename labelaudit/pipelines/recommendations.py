@@ -59,7 +59,10 @@ def recommendations(
         effective_classes=imbalance.effective_classes,
         n_classes=dataset.n_classes,
         rare_classes=len(imbalance.rare_classes),
-        noise_rate=label_issues.estimated_noise_rate if label_issues else None,
+        # Under weak evidence the estimate says nothing of the noise: the loss does not read it.
+        noise_rate=label_issues.estimated_noise_rate
+        if label_issues and not label_issues.weak_evidence
+        else None,
         label_density=multilabel.density if multilabel else None,
         zero_support_classes=len(imbalance.zero_support_classes),
     )
