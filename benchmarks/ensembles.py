@@ -48,7 +48,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from detection_real import DATA, FullSet, average_precision, prf, scenarios, subsample
-from generalize import choose, passes
+from generalize import paired_noise, passes, report
 
 from labelaudit.core.ensemble import ModelAgreement, detect_ensemble, in_memory_model_chunks
 from labelaudit.core.noise import detect, in_memory_chunks
@@ -267,48 +267,6 @@ def _lowest(quality: np.ndarray, count: int) -> np.ndarray:
 # ---------------------------------------------------------------- printing
 
 
-def _noise(delta: np.ndarray) -> float:
-    return float(delta.std(ddof=1) / np.sqrt(delta.size)) if delta.size > 1 else 0.0
-
-
-def report(title: str, figures: dict[str, dict[str, np.ndarray]], baseline: str) -> str:
-    """generalize.report's tables, reference rows ('ref: ...') shown but never chosen."""
-    fams = list(figures)
-    eligible = {f: {n: v for n, v in per.items() if not n.startswith("ref:")}
-                for f, per in figures.items()}  # fmt: skip
-    names = list(next(iter(figures.values())))
-    print(f"### {title}\n")
-    print("| candidate | " + " | ".join(f"{f} ({figures[f][baseline].size})" for f in fams)
-          + " | mean of families | passes the rule |")  # fmt: skip
-    print("| --- |" + " ---: |" * (len(fams) + 2))
-    for name in sorted(names, key=lambda n: -np.mean([figures[f][n].mean() for f in fams])):
-        cells = []
-        for f in fams:
-            delta = figures[f][name] - figures[f][baseline]
-            worse = name != baseline and delta.mean() < -_noise(delta)
-            cells.append(f"{figures[f][name].mean():.3f}{' (worse)' if worse else ''}")
-        mean = np.mean([figures[f][name].mean() for f in fams])
-        if name == baseline:
-            verdict = "baseline"
-        elif name.startswith("ref:"):
-            verdict = "reference"
-        else:
-            verdict = "yes" if passes(eligible, name, baseline) else "no"
-        print(f"| {name} | " + " | ".join(cells) + f" | {mean:.3f} | {verdict} |")
-    print("\nLeave one family out (chosen on the others, measured on the one left out):\n")
-    print("| left out | chosen | its mean there | baseline there | difference | noise |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
-    for f in fams:
-        rest = {g: eligible[g] for g in fams if g != f}
-        chosen = choose(rest, baseline) if rest else baseline
-        got, base = figures[f][chosen].mean(), figures[f][baseline].mean()
-        noise = _noise(figures[f][chosen] - figures[f][baseline])
-        print(f"| {f} | {chosen} | {got:.3f} | {base:.3f} | {got - base:+.3f} | {noise:.3f} |")
-    chosen = choose(eligible, baseline)
-    print(f"\nChosen on every family: **{chosen}**\n")
-    return chosen
-
-
 def by_size(title: str, figures: dict[str, np.ndarray], sizes: np.ndarray) -> None:
     """One family's figures by the number of models per set."""
     counts = sorted(set(sizes.tolist()))
@@ -335,7 +293,7 @@ def versus(title: str, figures: dict[str, dict[str, np.ndarray]], against: str) 
         cells = []
         for f in fams:
             delta = figures[f][name] - figures[f][against]
-            cells.append(f"{delta.mean():+.4f} ({_noise(delta):.4f})")
+            cells.append(f"{delta.mean():+.4f} ({paired_noise(delta):.4f})")
         print(f"| {name} | " + " | ".join(cells) + " |")
     print()
 

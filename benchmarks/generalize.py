@@ -242,13 +242,17 @@ def measure(
     return out
 
 
+def paired_noise(delta: np.ndarray) -> float:
+    """A family's run-to-run noise: the standard error of the paired per-set differences."""
+    return float(delta.std(ddof=1) / np.sqrt(delta.size)) if delta.size > 1 else 0.0
+
+
 def passes(figures: dict[str, dict[str, np.ndarray]], candidate: str, baseline: str) -> bool:
     """Not worse than the baseline on any family by more than its noise; better on the mean."""
     gains = []
     for per in figures.values():
         delta = per[candidate] - per[baseline]
-        noise = delta.std(ddof=1) / np.sqrt(delta.size) if delta.size > 1 else 0.0
-        if delta.mean() < -noise:
+        if delta.mean() < -paired_noise(delta):
             return False
         gains.append(delta.mean())
     return bool(np.mean(gains) > 0)
@@ -263,8 +267,12 @@ def choose(figures: dict[str, dict[str, np.ndarray]], baseline: str) -> str:
     return max(passing, key=lambda n: np.mean([per[n].mean() for per in figures.values()]))
 
 
-def report(title: str, figures: dict[str, dict[str, np.ndarray]], baseline: str) -> None:
+def report(title: str, figures: dict[str, dict[str, np.ndarray]], baseline: str) -> str:
+    """The per-family table, the leave-one-family-out table and the choice (returned).
+    Candidates named 'ref: ...' are shown for reference and never chosen."""
     fams = list(figures)
+    eligible = {f: {n: v for n, v in per.items() if not n.startswith("ref:")}
+                for f, per in figures.items()}  # fmt: skip
     names = list(next(iter(figures.values())))
     print(f"### {title}\n")
     print("| candidate | " + " | ".join(f"{f} ({figures[f][baseline].size})" for f in fams)
@@ -274,22 +282,28 @@ def report(title: str, figures: dict[str, dict[str, np.ndarray]], baseline: str)
         cells = []
         for f in fams:
             delta = figures[f][name] - figures[f][baseline]
-            noise = delta.std(ddof=1) / np.sqrt(delta.size) if delta.size > 1 else 0.0
-            mark = "" if name == baseline or delta.mean() >= -noise else " (worse)"
-            cells.append(f"{figures[f][name].mean():.3f}{mark}")
+            worse = name != baseline and delta.mean() < -paired_noise(delta)
+            cells.append(f"{figures[f][name].mean():.3f}{' (worse)' if worse else ''}")
         mean = np.mean([figures[f][name].mean() for f in fams])
-        verdict = "baseline" if name == baseline else ("yes" if passes(figures, name, baseline)
-                                                       else "no")  # fmt: skip
+        if name == baseline:
+            verdict = "baseline"
+        elif name.startswith("ref:"):
+            verdict = "reference"
+        else:
+            verdict = "yes" if passes(eligible, name, baseline) else "no"
         print(f"| {name} | " + " | ".join(cells) + f" | {mean:.3f} | {verdict} |")
     print("\nLeave one family out (chosen on the others, measured on the one left out):\n")
-    print("| left out | chosen | its mean there | baseline there | difference |")
-    print("| --- | --- | ---: | ---: | ---: |")
+    print("| left out | chosen | its mean there | baseline there | difference | noise |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
     for f in fams:
-        rest = {g: figures[g] for g in fams if g != f}
+        rest = {g: eligible[g] for g in fams if g != f}
         chosen = choose(rest, baseline) if rest else baseline
         got, base = figures[f][chosen].mean(), figures[f][baseline].mean()
-        print(f"| {f} | {chosen} | {got:.3f} | {base:.3f} | {got - base:+.3f} |")
-    print(f"\nChosen on every family: **{choose(figures, baseline)}**\n")
+        noise = paired_noise(figures[f][chosen] - figures[f][baseline])
+        print(f"| {f} | {chosen} | {got:.3f} | {base:.3f} | {got - base:+.3f} | {noise:.3f} |")
+    chosen = choose(eligible, baseline)
+    print(f"\nChosen on every family: **{chosen}**\n")
+    return chosen
 
 
 def count_candidates(p: np.ndarray, given: np.ndarray) -> dict[str, float]:
