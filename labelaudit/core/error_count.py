@@ -1,12 +1,12 @@
 """How many labels are wrong: one estimate, its interval, and whether the evidence is weak.
 
-The estimate is the size of the `weighted_count` set (core/suspect_rules.py): the n disagreements with
-the lowest adaptive margin, n = C^w A^(1 - w) (C the calibrated confident joint's count, A the
-disagreements, w the confident share of them). Every figure of a report that counts errors (the
-noise rates, the health score, the confused pairs, the loss advice, the gate) reads this one
-set, so none contradicts another. docs/detection.md ("How many are wrong") gives the evidence:
-over the development families it is off by less than the confident joint's C where the issue's
-held-out sets were (human noise), and C's own figure is kept beside it.
+The estimate is the size of the `weighted_count` set (core/suspect_rules.py): the n
+disagreements with the lowest adaptive margin, n = C^w A^(1 - w) (C the calibrated confident
+joint's count, A the disagreements, w the confident share of them). Every figure of a report
+that counts errors (the noise rates, the health score, the confused pairs, the loss advice, the
+gate) reads this one set, so none contradicts another. docs/detection.md ("How many are wrong")
+gives the evidence: on human noise (where the held-out sets of issue 26 were) it is nearer the
+truth than the confident joint's C, which is kept beside it.
 
 The interval is empirical, not a sampling interval: the bias of any count dwarfs its sampling
 noise. Over the development families (each weighted equally; `python benchmarks/generalize.py
