@@ -131,6 +131,10 @@ def test_a_model_at_chance_is_said_and_its_ties_count_no_flip(cli: CliRun, tmp_p
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["findings"][0]["code"] == "model_at_chance"
+    # scores at chance say nothing of the labels: their suspects are no finding
+    assert not {"suspected_label_errors", "confused_pair", "weak_evidence"} & {
+        f["code"] for f in report["findings"]
+    }
     assert report["label_issues"]["estimated_errors"] == 0 == report["label_issues"]["n_suspects"]
     assert report["label_issues"]["pairs"] == []
     (tmp_path / "rules.toml").write_text("[gate]\nmin_accuracy = 0.05\nmax_suspect_rate = 0.9\n")
@@ -158,3 +162,42 @@ def test_the_python_api_warns_what_the_cli_prints(tmp_path: Path) -> None:
     with pytest.warns(labelaudit.LabelAuditWarning, match="look misaligned"):
         report = labelaudit.scan(tmp_path / "labels.csv", preds=tmp_path / "preds.parquet")
     assert report.findings[0].code == "misaligned_rows"
+
+
+def test_a_member_at_chance_does_not_block_the_combination(cli: CliRun, tmp_path: Path) -> None:
+    """One of two models has random scores: it is named (`member_at_chance`), gets little
+    weight, and the gate still reads the combination's figures."""
+    labels = pl.read_csv(CIFAR / "labels.csv").head(2000)
+    labels.write_csv(tmp_path / "labels.csv")
+    pl.read_parquet(CIFAR / "preds.parquet").head(2000).write_parquet(tmp_path / "good.parquet")
+    classes = [c for c in pl.read_parquet(CIFAR / "preds.parquet").columns if c != "id"]
+    noise = np.random.default_rng(1).dirichlet(np.ones(len(classes)), size=2000)
+    pl.DataFrame({"id": labels["id"], **dict(zip(classes, noise.T, strict=True))}).write_parquet(
+        tmp_path / "random.parquet"
+    )
+    args = ("--preds", "good.parquet", "--preds", "random.parquet")
+    report = json.loads(cli("scan", "labels.csv", *args, "--format", "json", cwd=tmp_path).stdout)
+    codes = [f["code"] for f in report["findings"]]
+    assert "member_at_chance" in codes and "model_at_chance" not in codes
+    member = next(f for f in report["findings"] if f["code"] == "member_at_chance")
+    assert "'random.parquet'" in member["message"]
+    (tmp_path / "labelaudit.toml").write_text("[gate]\nmin_accuracy = 0.5\n")
+    gate = cli("gate", "labels.csv", *args, "--format", "json", cwd=tmp_path)
+    assert gate.exit_code == 0, gate.stdout
+    assert json.loads(gate.stdout)["findings"][0]["status"] == "pass"
+
+
+def test_one_class_given_is_not_called_chance(cli: CliRun, tmp_path: Path) -> None:
+    """With one class given no shuffle changes the agreement: there is nothing to test."""
+    labels = pl.read_csv(CIFAR / "labels.csv").filter(pl.col("label") == "cat").head(500)
+    labels.write_csv(tmp_path / "labels.csv")
+    preds = pl.read_parquet(CIFAR / "preds.parquet").join(labels.select("id"), on="id")
+    preds.write_parquet(tmp_path / "preds.parquet")
+    classes = str(CIFAR / "classes.txt")
+    result = cli("scan", "labels.csv", "--preds", "preds.parquet", "--classes", classes,
+                 "--format", "json", cwd=tmp_path)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert "model_at_chance" not in {f["code"] for f in report["findings"]}
+    agreement = chance_agreement(np.array([450]), np.array([500]), np.array([450]), 500)
+    assert agreement.chance_sd == 0 and not agreement.at_chance

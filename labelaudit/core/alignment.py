@@ -23,6 +23,7 @@ class ChanceAgreement:
     chance_mean: float  # the same count expected when the score rows are randomly permuted
     chance_sd: float
     n_labels: int  # labeled rows (multi-class) or given tags (multi-label)
+    classes_given: int = 2  # classes (tags) with at least one label
 
     @property
     def z(self) -> float:
@@ -34,7 +35,11 @@ class ChanceAgreement:
 
     @property
     def at_chance(self) -> bool:
-        """No better than a random row order, with enough labels to tell."""
+        """No better than a random row order, with enough labels to tell. With one class given,
+        no shuffle changes the count and a model that predicts it is not at chance: False. (One
+        class predicted for every row is at chance: the scores tell the rows apart not at all.)"""
+        if self.classes_given <= 1:
+            return False
         return self.n_labels >= MIN_LABELS_CHECKED and self.z < MISALIGNED_BELOW_Z
 
 
@@ -50,4 +55,6 @@ def chance_agreement(
     n = float(n_rows)
     mean = float(p @ d / max(n, 1.0))
     variance = float(np.sum(p * d * (n - p) * (n - d)) / (n * n * (n - 1))) if n >= 2 else 0.0
-    return ChanceAgreement(int(np.sum(true_positives)), mean, variance**0.5, int(p.sum()))
+    return ChanceAgreement(
+        int(np.sum(true_positives)), mean, variance**0.5, int(p.sum()), int((p > 0).sum())
+    )

@@ -9,9 +9,10 @@ gives the evidence: on human noise (where the held-out sets of issue 26 were) it
 truth than the confident joint's C, which is kept beside it.
 
 The interval is empirical, not a sampling interval: the bias of any count dwarfs its sampling
-noise. Over the development families (each weighted equally; `python benchmarks/generalize.py
---counts`), the true count lay between 0.51 and 1.26 times the estimate on 90% of the sets
-(5th and 95th percentiles); the bounds add two binomial standard deviations for small counts.
+noise. Over the development families (each weighted equally; the count table of `python
+benchmarks/generalize.py`), the true count lay between 0.51 and 1.26 times the estimate on 90%
+of the sets (5th and 95th percentiles); the bounds add two binomial standard deviations for
+small counts.
 """
 
 from __future__ import annotations

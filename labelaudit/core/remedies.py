@@ -133,6 +133,8 @@ NEGATIVES_MATTER = 3.0
 def _balanced_reason(ratio: float, effective: float, n_classes: int, present: int) -> str:
     """Why plain cross-entropy: the balance of the classes that have samples."""
     if present <= 1:
+        if n_classes <= 1:
+            return "There is one class: there is no balance to correct."
         return (
             f"Only {present:,} of the {n_classes:,} classes has samples: there is no balance to "
             "correct, and no loss teaches a classifier the other classes from these labels."

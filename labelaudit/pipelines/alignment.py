@@ -11,6 +11,10 @@ from labelaudit.core.pair_table import PairTable
 from labelaudit.io.dataset import Dataset
 from labelaudit.report.schema import Finding
 
+# Findings that say the scores (the only model's, or the combination's) fit the labels no
+# better than chance: every figure drawn from them is no evidence (the gate does not read them).
+AT_CHANCE_FINDINGS = ("misaligned_rows", "model_at_chance")
+
 
 def from_confusion(confusion: PairTable) -> ChanceAgreement:
     """A multi-class model's agreement (rows given, columns decided) against a shuffle's."""
@@ -28,15 +32,21 @@ def from_indicators(per_class: PerClassScores, n_rows: int) -> ChanceAgreement:
 
 
 def misalignment_findings(
-    dataset: Dataset, agreements: dict[str, ChanceAgreement]
+    dataset: Dataset,
+    agreements: dict[str, ChanceAgreement],
+    combination: ChanceAgreement | None = None,
 ) -> tuple[list[str], list[Finding]]:
     """A warning and a finding for each score file whose model fits the labels no better than
     a random row order (`agreements`: per score source, what its model's decisions matched):
     joined by position, the rows look misaligned (`misaligned_rows`); joined by id, the model
-    is at chance (`model_at_chance`), so its suspects are no evidence."""
+    is at chance (`model_at_chance`), so its suspects are no evidence. With several models
+    judged one by one, `combination` is what their weighted mean matched: when it fits, a
+    member at chance is `member_at_chance` (it gets little weight; the report's figures, which
+    are the combination's, still stand, and the gate still reads them)."""
     warnings: list[str] = []
     findings: list[Finding] = []
     unit = "tag" if dataset.multi_label else "label"
+    combination_fits = combination is not None and not combination.at_chance
     for source, agreement in agreements.items():
         if not agreement.at_chance:
             continue
@@ -47,7 +57,20 @@ def misalignment_findings(
             f"{agreement.chance_mean:,.{digits}f} ± {agreement.chance_sd:,.{digits}f} (not "
             f"{MISALIGNED_BELOW_Z:g} standard deviations better)"
         )
-        if source in dataset.positional_sources:
+        if combination_fits:
+            code = "member_at_chance"
+            head = (
+                f"The rows of '{source}' look misaligned with '{dataset.source}' (joined by row "
+                "position)"
+                if source in dataset.positional_sources
+                else f"The model of '{source}' is no better than chance on '{dataset.source}'"
+            )
+            message = (
+                f"{head}: {fit}. It is one of several models and gets little weight, and their "
+                "combination fits the labels, so the report's figures (the combination's) "
+                "stand; leave it out, or check that its scores are of these rows and classes."
+            )
+        elif source in dataset.positional_sources:
             code = "misaligned_rows"
             message = (
                 f"The rows of '{source}' look misaligned with '{dataset.source}': joined by row "

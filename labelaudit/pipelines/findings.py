@@ -13,6 +13,9 @@ from labelaudit.report.schema import (
     LabelIssuesSection,
 )
 
+# Findings drawn from the scores' detection: none is a finding when the scores are at chance.
+FROM_THE_SCORES = ("suspected_label_errors", "confused_pair", "weak_evidence")
+
 
 def collect_findings(
     dataset: Dataset,

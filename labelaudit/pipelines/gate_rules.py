@@ -14,6 +14,7 @@ from typing import Any
 
 from labelaudit.config import check_keys
 from labelaudit.errors import ConfigError
+from labelaudit.pipelines.alignment import AT_CHANCE_FINDINGS
 from labelaudit.report.schema import GateFinding
 
 SEVERITIES = ("warning", "error")
@@ -360,10 +361,6 @@ def _evaluate_one(
     return GateFinding(
         rule.name, "pass" if passed else "fail", setting.severity, measured, setting.value, message
     )
-
-
-# Findings that say the scores fit the labels no better than chance (pipelines.alignment).
-AT_CHANCE_FINDINGS = ("misaligned_rows", "model_at_chance")
 
 
 # Rules that read the estimate of how many labels are wrong (or the suspects drawn from it).

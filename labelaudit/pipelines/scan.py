@@ -13,8 +13,13 @@ from labelaudit.core.metrics import metrics_from_confusion
 from labelaudit.io.dataset import Dataset, dense_codes
 from labelaudit.io.load import ScoreSources, Source, read_inputs
 from labelaudit.io.thresholds_file import read_thresholds
-from labelaudit.pipelines.alignment import from_confusion, from_indicators, misalignment_findings
-from labelaudit.pipelines.findings import collect_findings
+from labelaudit.pipelines.alignment import (
+    AT_CHANCE_FINDINGS,
+    from_confusion,
+    from_indicators,
+    misalignment_findings,
+)
+from labelaudit.pipelines.findings import FROM_THE_SCORES, collect_findings
 from labelaudit.pipelines.label_issues import multiclass_label_issues, multilabel_label_issues
 from labelaudit.pipelines.metrics_sections import (
     multiclass_metrics_section,
@@ -118,6 +123,7 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
     warnings = list(dataset.warnings)
     detect = config.suspect_rule != "none"
     agreements = {}  # per score file: its model's decisions against a random row order's
+    combination = None  # several models judged one by one: what their combination matched
     thresholds = decision = None
     if dataset.scores is not None and config.thresholds:
         thresholds = read_thresholds(config.thresholds, dataset.classes, dataset.task)
@@ -167,6 +173,8 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
                 dataset.classes, evaluation.sums, evaluation.score_mode, decision or "argmax"
             )
             agreements = _multiclass_agreements(dataset, evaluation.sums.confusion)
+            if dataset.ensemble is not None and dataset.ensemble.sums is not None:
+                combination = from_confusion(evaluation.sums.confusion)
             if detect:
                 label_issues, table, extra = multiclass_label_issues(
                     dataset, evaluation, config, metrics.accuracy
@@ -185,9 +193,12 @@ def build_report(dataset: Dataset, config: ScanConfig) -> ScanReport:
     advice, weights_table = recommendations(
         dataset, counts, imbalance, multilabel, label_issues, config
     )
-    misaligned, misaligned_findings = misalignment_findings(dataset, agreements)
+    misaligned, misaligned_findings = misalignment_findings(dataset, agreements, combination)
     warnings = misaligned + warnings
     findings = misaligned_findings + collect_findings(dataset, imbalance, duplicates, label_issues)
+    if any(f.code in AT_CHANCE_FINDINGS for f in misaligned_findings):
+        # Scores at chance say nothing of the labels: their suspects are no finding.
+        findings = [f for f in findings if f.code not in FROM_THE_SCORES]
     groups = None
     if dataset.groups is not None and config.group_cols:
         from labelaudit.pipelines.groups import group_findings

@@ -202,7 +202,8 @@ SUSPECT_HEADER = ["rank", "id", "given -> suggested", "quality", "p(given)", "p(
 
 def issues_summary(issues: dict[str, Any]) -> list[str]:
     return [
-        f"{issues['n_suspects']:,} suspected label errors ({rate(issues['suspect_rate'])} of "
+        f"{count(issues['n_suspects'], 'suspected label error')} "
+        f"({rate(issues['suspect_rate'])} of "
         f"{issues['n_scored']:,} scored; rule {issues['rule']}, "
         f"ranked by {issues['quality_score']})",
         f"estimated label errors {issues['estimated_errors']:,} "

@@ -333,7 +333,9 @@ def _issues_section(page: Page, data: dict[str, Any]) -> None:
         f"<p>{issues['n_suspects']:,} of {issues['n_scored']:,} scored samples are flagged "
         f"(rule <code>{_e(issues['rule'])}</code>, ranked by <code>{_e(issues['quality_score'])}"
         f"</code>); estimated label errors: {issues['estimated_errors']:,} "
-        f"({_e(sections.error_interval(issues))}{rate(issues['estimated_noise_rate'])}).</p>"
+        f"({_e(sections.error_interval(issues))}"
+        f"noise rate {rate(issues['estimated_noise_rate'])}); "
+        f"label health {issues['health_score']:.3f}.</p>"
     )
     page.figure(
         "label_quality",

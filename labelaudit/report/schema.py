@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
-from labelaudit._text import human_line
+from labelaudit._text import agree, count, human_line
 
 SCHEMA_VERSION = "1.0"
 # K x K matrices are written in the JSON up to this many classes (1,000: 1M cells); beyond,
@@ -874,10 +874,12 @@ class AnnotatorsReport(JsonReport):
     def summary_line(self) -> str:
         d, alpha = self.dataset, self.agreement.krippendorff_alpha
         shown = "n/a" if alpha is None else f"{alpha:.3f}"
+        changed = self.consensus.changed_from_majority
         return (
             f"{d.source}: {d.n_annotations:,} annotations of {d.n_items:,} items by "
             f"{d.n_annotators:,} annotators; Krippendorff's alpha {shown}; "
-            f"{self.consensus.changed_from_majority:,} items differ from the majority vote"
+            f"{count(changed, 'item')} {agree(changed, 'differs', 'differ')} from the majority "
+            "vote"
         )
 
 
