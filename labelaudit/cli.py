@@ -1423,8 +1423,7 @@ def _to_stdout(text: str) -> None:
     if sys.stdout is None or sys.stdout.closed:
         raise LabelAuditError("stdout is closed, so the report has nowhere to go. Pass -o FILE.")
     try:
-        click.echo(text, nl=False)
-        sys.stdout.flush()
+        _write_all(text)
     except OSError as exc:
         if exc.errno == errno.EPIPE:  # the reader left (`| head`): say so, exit 2 (not click's 1)
             # Python would try (and fail) to flush stdout again at exit.
@@ -1436,6 +1435,25 @@ def _to_stdout(text: str) -> None:
         raise LabelAuditError(
             f"Could not write the report to stdout: {exc.strerror or exc}. Pass -o FILE."
         ) from exc
+
+
+def _write_all(text: str) -> None:
+    """Write `text` to stdout in full or raise: on a file descriptor, os.write in a loop that
+    checks each count (a reader that closes after the first 64 KiB left Python's buffered
+    write silently short, exit 0); on a stream without one (a test's capture), click.echo."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        fd = None
+    if fd is None:
+        click.echo(text, nl=False)
+        sys.stdout.flush()
+        return
+    sys.stdout.flush()  # whatever was echoed before goes first
+    data = text.encode(sys.stdout.encoding or "utf-8", sys.stdout.errors or "strict")
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _to_stderr(say: Any) -> None:

@@ -40,6 +40,28 @@ def test_a_reader_closing_stdout_is_exit_2_with_a_message(tmp_path: Path) -> Non
     assert "closed it" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_reader_closing_stdout_after_the_first_bytes_is_exit_2(tmp_path: Path) -> None:
+    """A report far over the pipe's 64 KiB, read 10 bytes then closed (`| head -c 10`): exit
+    2 with the message (Python's buffered write had dropped the rest silently, exit 0)."""
+    n = 3000
+    ids = np.arange(n)
+    labels = np.where(ids % 3 == 0, "a", np.where(ids % 3 == 1, "b", "c"))
+    pl.DataFrame({"id": ids, "label": labels}).write_csv(tmp_path / "l.csv")
+    probs = np.random.default_rng(0).dirichlet(np.ones(3), size=n)
+    pl.DataFrame({"id": ids, "a": probs[:, 0], "b": probs[:, 1], "c": probs[:, 2]}).write_csv(
+        tmp_path / "p.csv"
+    )
+    command = (
+        f"'{sys.executable}' -m labelaudit scan l.csv --preds p.csv --top {n} --format json "
+        "| head -c 10 >/dev/null; exit ${PIPESTATUS[0]}"
+    )
+    done = subprocess.run(
+        ["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2, done.stderr
+    assert "closed it" in done.stderr and "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize("args", ["scan l.csv --top abc", "scan missing.csv"])
 def test_a_reader_closing_stderr_keeps_exit_2(tmp_path: Path, args: str) -> None:
     """A usage error or bad input whose message meets a closed stderr (`2>&1 | true`) is
