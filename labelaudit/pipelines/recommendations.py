@@ -59,10 +59,7 @@ def recommendations(
         effective_classes=imbalance.effective_classes,
         n_classes=dataset.n_classes,
         rare_classes=len(imbalance.rare_classes),
-        # Under weak evidence the estimate says nothing of the noise: the loss does not read it.
-        noise_rate=label_issues.estimated_noise_rate
-        if label_issues and not label_issues.weak_evidence
-        else None,
+        noise_rate=_noise_evidence(label_issues),
         label_density=multilabel.density if multilabel else None,
         zero_support_classes=len(imbalance.zero_support_classes),
     )
@@ -90,3 +87,17 @@ def recommendations(
         return pl.DataFrame({"id": ids, "weight": per_sample[start:stop]})
 
     return section, LazyTable(lambda: rows(0, n), rows, n)
+
+
+# Fewer scored rows than this and a noise rate is a handful of rows: the loss does not read it.
+MIN_ROWS_FOR_NOISE_ADVICE = 100
+
+
+def _noise_evidence(label_issues: LabelIssuesSection | None) -> float | None:
+    """The noise rate the loss advice may read: none under weak evidence (the estimate says
+    nothing of the noise) or on fewer than MIN_ROWS_FOR_NOISE_ADVICE scored rows."""
+    if label_issues is None or label_issues.weak_evidence:
+        return None
+    if label_issues.n_scored < MIN_ROWS_FOR_NOISE_ADVICE:
+        return None
+    return label_issues.estimated_noise_rate
