@@ -144,3 +144,12 @@ def test_thousands_of_classes_give_a_count_near_the_planted_one() -> None:
     d = detect(in_memory_chunks(probs), given, k)
     assert d.errors.low <= int(wrong.sum()) <= d.errors.high
     assert abs(d.errors.count - wrong.sum()) / wrong.sum() < 0.2
+
+
+def test_the_loss_reads_no_noise_rate_on_a_handful_of_rows(cli: CliRun, tmp_path: Path) -> None:
+    (tmp_path / "labels.csv").write_text("id,label\n1,a\n2,b\n3,a\n4,b\n")
+    (tmp_path / "preds.csv").write_text("id,a,b\n1,.1,.9\n2,.9,.1\n3,.8,.2\n4,.3,.7\n")
+    result = cli("scan", "labels.csv", "--preds", "preds.csv", "--format", "json", cwd=tmp_path)
+    report = json.loads(result.stdout)
+    assert report["label_issues"]["estimated_noise_rate"] == 0.5
+    assert report["recommendations"]["loss"]["name"] == "cross_entropy"
