@@ -18,13 +18,9 @@ from labelaudit.core.ensemble import (
     detect_ensemble,
     in_memory_model_chunks,
 )
-from labelaudit.core.noise import (
-    NO_CLASS,
-    SampleEvidence,
-    detect,
-    estimate_noise,
-    in_memory_chunks,
-)
+from labelaudit.core.evidence import SampleEvidence
+from labelaudit.core.noise import NO_CLASS, detect, in_memory_chunks
+from labelaudit.core.noise_estimate import estimate_noise
 from labelaudit.core.quality_scores import QUALITY_SCORES, flip_concentration, label_quality
 from labelaudit.core.suspect_rules import SUSPECT_RULES, balanced_count, weighted_count
 
@@ -555,7 +551,8 @@ def test_settling_from_the_top_class_equals_the_full_rule(
 ) -> None:
     """Rows settled from pass 1's top class get the class the full row gives (ties from
     rounding, classes without a threshold and weak models included)."""
-    from labelaudit.core.noise import ConfidentJoint, SampleEvidence
+    from labelaudit.core.evidence import SampleEvidence
+    from labelaudit.core.noise import ConfidentJoint
 
     rng = np.random.default_rng(seed)
     n = 300

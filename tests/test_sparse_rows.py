@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labelaudit.core.noise import normalized_entropy
+from labelaudit.core.evidence import normalized_entropy
 from labelaudit.core.pair_table import PairTable
 from labelaudit.core.scores import top_k_hits
 from labelaudit.core.sparse_rows import SparseRows

@@ -11,7 +11,7 @@ import numpy as np
 from labelaudit.core.pair_table import PairTable
 
 if TYPE_CHECKING:
-    from labelaudit.core.noise import NoiseEstimate
+    from labelaudit.core.noise_estimate import NoiseEstimate
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from labelaudit.core import CHUNK_ROWS
-from labelaudit.core.noise import Detection, SampleEvidence, finish_detection, run_in_parallel
+from labelaudit.core.evidence import SampleEvidence
+from labelaudit.core.noise import Detection, finish_detection, run_in_parallel
 
 ModelChunks = Callable[[np.ndarray | None], Iterable[tuple[Sequence[np.ndarray], np.ndarray]]]
 

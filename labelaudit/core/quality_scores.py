@@ -10,7 +10,8 @@ import numpy as np
 from labelaudit.core.pair_table import PairTable
 
 if TYPE_CHECKING:
-    from labelaudit.core.noise import NoiseEstimate, SampleEvidence
+    from labelaudit.core.evidence import SampleEvidence
+    from labelaudit.core.noise_estimate import NoiseEstimate
 
 QUALITY_SCORES = (
     "self_confidence",

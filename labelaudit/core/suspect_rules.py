@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from labelaudit.core.noise import NoiseEstimate, SampleEvidence
+    from labelaudit.core.evidence import SampleEvidence
+    from labelaudit.core.noise_estimate import NoiseEstimate
 
 SUSPECT_RULES = (
     "confident_joint",

@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 
 from labelaudit.core.accumulators import ClassSums
+from labelaudit.core.evidence import SampleEvidence
 from labelaudit.core.multilabel_stream import (
     MultilabelPassOne,
     MultilabelPassTwo,
     streamed_detection,
     streamed_metrics,
 )
-from labelaudit.core.noise import SampleEvidence
 from labelaudit.core.scores import MulticlassScoreSums, ScoreCheck, check_scores, reading
 from labelaudit.core.scores import to_probabilities as probabilities_of
 from labelaudit.core.sparse_rows import SparseRows

@@ -17,6 +17,7 @@ import numpy as np
 
 from labelaudit._text import agree, count
 from labelaudit.core.ensemble import ModelAgreement
+from labelaudit.core.evidence import SampleEvidence
 from labelaudit.core.metrics_multilabel import MultilabelMetrics, multilabel_metrics
 from labelaudit.core.multilabel_stream import (
     MultilabelPassOne,
@@ -24,7 +25,7 @@ from labelaudit.core.multilabel_stream import (
     streamed_detection,
     streamed_metrics,
 )
-from labelaudit.core.noise import SampleEvidence, run_in_parallel
+from labelaudit.core.noise import run_in_parallel
 from labelaudit.core.noise_multilabel import MultilabelDetection
 from labelaudit.core.scores import (
     NEAR_PROBABILITIES,
