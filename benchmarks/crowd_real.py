@@ -161,12 +161,17 @@ def ours(crowd: cf.Crowd, settings: object, model_as_annotator: bool = False) ->
     return {**measure(crowd, fit.label, skill, fit.quality), "s": seconds}
 
 
-def baselines(python: Path | None, crowd: cf.Crowd, key: str, with_model: bool) -> dict:
-    a = to_annotations(crowd)
-    mv = majority_vote(a)
+def majority(crowd: cf.Crowd) -> dict:
+    """labelaudit's majority vote (ties to the lowest class index), measured afresh every run:
+    never from the cache, so the baseline is always the function the report uses."""
+    mv = majority_vote(to_annotations(crowd))
     agree = (crowd.label == mv[crowd.item]).astype(float)
     skill = np.bincount(crowd.annotator, agree, crowd.n_annotators) / crowd.worker_labels
-    rows = {"mv": measure(crowd, mv, skill, None)}
+    return measure(crowd, mv, skill, None)
+
+
+def baselines(python: Path | None, crowd: cf.Crowd, key: str, with_model: bool) -> dict:
+    rows = {}
     if with_model:
         model = crowd.probs.argmax(axis=1)
         rows["model"] = measure(crowd, model, None, crowd.probs.max(axis=1))
@@ -202,6 +207,7 @@ def evaluate(python: Path | None, families: list[cf.Family], seeds: int) -> dict
                 found = baselines(python, crowd, key.replace("|", "-"), family.with_model)
                 if python is not None:
                     cache[key] = found
+            found["mv"] = majority(crowd)
             for name, settings in candidates().items():
                 if name.endswith("one weight") and not family.with_model:
                     continue

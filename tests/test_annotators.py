@@ -67,13 +67,18 @@ def test_an_em_round_equals_a_direct_computation() -> None:
         counts[j, :, label] += posterior[i]
     direct = (counts + cons.SMOOTHING) / (counts + cons.SMOOTHING).sum(axis=2, keepdims=True)
     np.testing.assert_allclose(confusion, direct)
-    np.testing.assert_allclose(prior, (posterior.sum(axis=0) + 1) / (300 + 3))
+    pp = cons.PRIOR_PSEUDO
+    np.testing.assert_allclose(prior, (posterior.sum(axis=0) + pp) / (300 + 3 * pp))
     pooled = cons.Settings(row_strength=8.0, accuracy_strength=4.0)
     shrunk, _ = cons.m_step(a, posterior, pooled)
     pseudo = np.where(np.eye(3, dtype=bool), 0.75, 0.125) * 2.0
-    crowd = counts.sum(axis=0) + pseudo
-    overall = np.trace(crowd) / crowd.sum()
-    crowd /= crowd.sum(axis=1, keepdims=True)
+    total = counts.sum(axis=0)
+    overall = np.trace(total + pseudo) / (total + pseudo).sum()
+    # per-class accuracy shrunk toward the overall one; errors plus uniform pseudo-errors
+    diag = (np.diagonal(total) + cons.CLASS_PSEUDO * overall) / (total.sum(1) + cons.CLASS_PSEUDO)
+    errors_shown = total.sum() - np.trace(total)
+    crowd = total + cons.ERROR_PSEUDO / (1 + errors_shown / cons.ERROR_FADE)
+    crowd[np.arange(3), np.arange(3)] = diag
     for j in range(5):
         own = (np.trace(counts[j]) + 4.0 * overall) / (counts[j].sum() + 4.0)
         shift = np.log(own / (1 - own)) - np.log(overall / (1 - overall))
@@ -294,3 +299,22 @@ def test_a_confident_wrong_model_does_not_take_over(cli: CliRun, tmp_path: Path)
     assert two.exit_code == 0, two.output
     listed = [q["annotator"] for q in json.loads(two.stdout)["annotators"]]
     assert sum(name.startswith("(model") for name in listed) == 2
+
+
+def test_one_label_an_item_is_reported_unchecked(cli: CliRun, tmp_path: Path) -> None:
+    """The trial: 3,000 items, one annotation each, no model. The qualities are the crowd
+    prior's accuracy, not ~1, and a warning says how many items nothing checks."""
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 10, 3000)
+    label = np.where(rng.random(3000) < 0.82, truth, (truth + rng.integers(1, 10, 3000)) % 10)
+    pl.DataFrame({"id": np.arange(3000), "annotator": rng.integers(0, 30, 3000).astype(str),
+                  "label": label}).write_csv(tmp_path / "one.csv")  # fmt: skip
+    result = cli("annotators", str(tmp_path / "one.csv"), "--format", "json",
+                 "--consensus-out", str(tmp_path / "c.csv"))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    quality = pl.read_csv(tmp_path / "c.csv")["consensus_quality"].to_numpy()
+    assert quality.max() < 0.8 and abs(report["consensus"]["mean_quality"] - 0.75) < 0.03
+    found = {f["code"]: f for f in report["findings"]}
+    assert found["unchecked_single_labels"]["count"] == 3000
+    assert found["unchecked_single_labels"]["severity"] == "warning"

@@ -200,3 +200,67 @@ def test_plain_methods_agree_with_crowd_kit(tmp_path: Path) -> None:
     assert np.mean(one.label == theirs["onecoin_labels"]) >= 0.98
     ours = cons.fit(a)
     assert np.mean(ours.label == truth) >= np.mean(theirs["ds_labels"] == truth) - 0.005
+
+
+def one_label_each(seed: int, n: int = 3000, k: int = 10, m: int = 30, skill: float = 0.82):
+    """The trial's first input: n items, one annotation each (annotators ~82% accurate)."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, k, n)
+    right = rng.random(n) < skill
+    label = np.where(right, truth, (truth + rng.integers(1, k, n)) % k)
+    return ann.Annotations(np.arange(n), rng.integers(0, m, n), label, n, m, k), truth
+
+
+def test_a_lone_label_is_as_sure_as_its_annotator() -> None:
+    """One label an item and no model: nothing checks a label, so it cannot vouch for itself
+    (before: every quality >= 0.9992). Its quality is the crowd prior's accuracy (0.75) when
+    nothing is checkable, and its annotator's shrunk accuracy when it is checked elsewhere."""
+    a, truth = one_label_each(0)
+    fitted = cons.fit(a)
+    assert np.array_equal(fitted.label, a.label)  # the consensus is the label, unchecked
+    assert abs(fitted.quality.mean() - cons.CROWD_ACCURACY) < 0.03 and fitted.quality.max() < 0.8
+    # 300 more items with three labels each: the same annotators become checkable.
+    b, _, _ = crowd(1, n=300, k=10, m=30, per=3, skill=0.82)
+    both = ann.Annotations(np.r_[a.item, b.item + a.n_items], np.r_[a.annotator, b.annotator],
+                           np.r_[a.label, b.label], a.n_items + 300, 30, 10)  # fmt: skip
+    fitted = cons.fit(both)
+    lone = fitted.quality[: a.n_items]
+    accuracy = fitted.annotator_accuracy()[a.annotator]
+    assert np.corrcoef(lone, accuracy)[0, 1] > 0.9 and lone.max() <= accuracy.max() + 0.02
+    assert abs(lone.mean() - np.mean(a.label == truth)) < 0.08
+
+
+def three_by_ten(seed: int, k: int = 10, skill: float = 0.7):
+    """The trial's second input: 10 items, 3 annotators who each label every item."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, k, 10)
+    item, annotator = np.repeat(np.arange(10), 3), np.tile(np.arange(3), 10)
+    right = rng.random(30) < skill
+    label = np.where(right, truth[item], (truth[item] + rng.integers(1, k, 30)) % k)
+    return ann.Annotations(item, annotator, label, 10, 3, k)
+
+
+def test_a_tiny_crowd_is_not_overconfident() -> None:
+    """30 labels, 10 items, 3 annotators: a few errors must not become "the crowd's confusions"
+    that then explain themselves (before: three different labels gave 0.99+, an annotator
+    0.998 from 10 labels). The pooled error pattern, per-class accuracy and class prior carry
+    pseudo-counts that outweigh a handful of labels."""
+    split, rated = [], []
+    for seed in range(6):
+        a = three_by_ten(seed)
+        fitted = cons.fit(a)
+        split += list(fitted.quality[(a.counts() > 0).sum(axis=1) == 3])
+        q = cons.annotator_quality(a, fitted)
+        assert (q.checked == 10).all() and (q.low < 0.72).all()  # an interval of 10 labels
+        rated += list(q.quality)
+    assert max(split) < 0.95 and np.median(split) < 0.85, split
+    assert max(rated) < 0.99, rated
+
+
+def test_majority_vote_ties_go_to_the_lowest_class_index() -> None:
+    """A tie goes to the lowest class index (as crowd-kit's MajorityVote), whatever the overall
+    label shares: here class 2 is the most common label, and still loses every tie."""
+    item = np.array([0, 0, 1, 1, 2, 2, 2, 3, 3, 3])
+    label = np.array([2, 1, 0, 2, 2, 2, 1, 2, 2, 2])
+    a = ann.Annotations(item, np.arange(10) % 5, label, 4, 5, 3)
+    assert ann.majority_vote(a).tolist() == [1, 0, 2, 2]

@@ -59,14 +59,12 @@ def _per_item(a: Annotations, weights: np.ndarray) -> np.ndarray:
     )
 
 
-def majority_vote(a: Annotations, prior: np.ndarray | None = None) -> np.ndarray:
-    """Each item's most frequent label; ties go to the label with the larger `prior` (the
-    overall label shares by default), then to the lower class index."""
-    counts = a.counts()
-    if prior is None:
-        prior = np.bincount(a.label, minlength=a.n_classes) / max(a.label.size, 1)
-    # The prior only breaks ties: it is below one vote.
-    return np.argmax(counts + 0.5 * prior / max(prior.max(), 1e-12), axis=1)
+def majority_vote(a: Annotations) -> np.ndarray:
+    """Each item's most frequent label; a tie goes to the lowest class index (as crowd-kit's
+    MajorityVote, whose idxmax takes the first label). Not to the most common class overall: on
+    the real CIFAR-10N crowd that rule was right on 21% of the tied items, the lowest index on
+    31% (chance about 33%; a seeded random pick would be no better and not reproducible)."""
+    return np.argmax(a.counts(), axis=1)
 
 
 def _grouped(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -42,6 +42,11 @@ MIN_CHECKED = 5  # below this many labels checkable against others, quality is n
 FLOOR = 1e-6  # model probabilities are clipped here before the log
 CROWD_PSEUDO = 2.0  # pseudo-labels a confusion row of the crowd's pooled prior
 CROWD_ACCURACY = 0.75  # their accuracy: the crowd is taken to be better than chance
+ERROR_PSEUDO = 2.0  # uniform pseudo-errors a cell of the crowd's pooled error pattern ...
+ERROR_FADE = 100.0  # ... halved once the crowd shows this many errors, and fading beyond: a
+# tiny crowd's few errors are no pattern, a real crowd's rare cells must keep their own counts
+CLASS_PSEUDO = 10.0  # pseudo-labels a class of the crowd's per-class accuracy, at its overall one
+PRIOR_PSEUDO = 3.0  # pseudo-items a class of the class prior (Dirichlet(3): never 0)
 
 
 @dataclass(frozen=True)
@@ -121,10 +126,14 @@ def fit(
     # they count as their label in it (else the prior and the confusions can drift together).
     lone = (counts.sum(axis=1) < 2) & ~has_model
     votes = (counts[lone] + 1e-9) / (counts[lone] + 1e-9).sum(axis=1, keepdims=True)
+    # Only checkable labels count in the confusions: a lone label with no model would vouch for
+    # itself (its posterior is its label), rating every annotator perfect and every lone
+    # consensus certain. Unchecked, it takes its annotator's accuracy from the others' labels.
+    checked = a if checkable.all() else _subset(a, checkable)
     while rounds < s.max_rounds and not converged:
         rounds += 1
         posterior[lone] = votes
-        confusion, prior = m_step(a, posterior, s, others)
+        confusion, prior = m_step(checked, posterior, s, _part(others, checkable))
         table = log_table(confusion, s.cap)
         evidence = evidence_of(a, table)
         if logs:
@@ -143,10 +152,21 @@ def fit(
         previous = likelihood
     kept = posterior.copy()
     posterior[lone] = votes
-    confusion, prior = m_step(a, posterior, s, others)
+    confusion, prior = m_step(checked, posterior, s, _part(others, checkable))
     posterior = kept
     return Fit(posterior, confusion, prior, rounds, converged, weights, log_joint, table,
                log_model)  # fmt: skip
+
+
+def _subset(a: Annotations, keep: np.ndarray) -> Annotations:
+    """The annotations where `keep` holds, on the same items, annotators and classes."""
+    return Annotations(a.item[keep], a.annotator[keep], a.label[keep], a.n_items,
+                       a.n_annotators, a.n_classes)  # fmt: skip
+
+
+def _part(others: np.ndarray | None, keep: np.ndarray) -> np.ndarray | None:
+    """`others` (per annotation) where `keep` holds; None stays None."""
+    return others if others is None or keep.all() else others[keep]
 
 
 def _model_logs(
@@ -308,7 +328,7 @@ def m_step(
     """Each annotator's confusion matrix, by `s.method`, and the class prior."""
     k = a.n_classes
     counts = expected_counts(a, posterior, others)
-    prior = (posterior.sum(axis=0) + 1) / (posterior.shape[0] + k)  # Dirichlet(1): never 0
+    prior = (posterior.sum(axis=0) + PRIOR_PSEUDO) / (posterior.shape[0] + PRIOR_PSEUDO * k)
     if s.method == "dawid_skene":
         confusion = counts + SMOOTHING
         return confusion / confusion.sum(axis=2, keepdims=True), prior
@@ -359,26 +379,32 @@ def _prior_mean(counts: np.ndarray, s: Settings) -> np.ndarray:
     accuracy, and its errors spread as the crowd's are (`pooled`) or uniformly (`one_coin`)."""
     m, k, _ = counts.shape
     eye = np.eye(k, dtype=bool)
-    # The crowd's own prior: CROWD_PSEUDO labels a row at CROWD_ACCURACY, errors uniform (a
-    # crowd better than chance), which only matters when almost nothing is checkable.
-    pseudo = np.where(eye, CROWD_ACCURACY, (1 - CROWD_ACCURACY) / max(k - 1, 1)) * CROWD_PSEUDO
-    pooled = counts.sum(axis=0) + pseudo
-    crowd = float(np.trace(pooled) / pooled.sum())
-    pooled /= pooled.sum(axis=1, keepdims=True)
+    total = counts.sum(axis=0)
+    # The crowd's accuracy: its pooled counts plus CROWD_PSEUDO labels a row at CROWD_ACCURACY
+    # (a crowd better than chance), which only matters when almost nothing is checkable.
+    crowd = (np.trace(total) + CROWD_PSEUDO * k * CROWD_ACCURACY) / (total.sum() + CROWD_PSEUDO * k)
+    crowd = min(max(float(crowd), 1e-3), 1 - 1e-3)
+    # Its per-class accuracy, shrunk toward that by CLASS_PSEUDO labels a class, and its error
+    # pattern, its pooled errors plus uniform pseudo-errors a cell (ERROR_PSEUDO, fading with the
+    # errors the crowd shows: ERROR_FADE): pseudo-counts that outweigh a tiny crowd's few labels,
+    # so that a handful of items cannot define "the crowd's confusions" that then explain those
+    # same items, and leave a real crowd's rare cells alone (2 a cell cost 0.4 points there).
+    base = (np.diagonal(total) + CLASS_PSEUDO * crowd) / (total.sum(axis=1) + CLASS_PSEUDO)
+    off_total = float(total.sum() - np.trace(total))
+    errs = np.where(eye, 0.0, total + ERROR_PSEUDO / (1.0 + off_total / ERROR_FADE))
     given = counts.sum(axis=(1, 2))
     right = np.trace(counts, axis1=1, axis2=2)
-    crowd = min(max(crowd, 1e-3), 1 - 1e-3)
-    own = (right + s.accuracy_strength * crowd) / (given + s.accuracy_strength)
+    strength = s.accuracy_strength
+    own = (right + strength * crowd) / (given + strength)
     own = np.clip(own, 1e-3, 1 - 1e-3)
     shift = _logit(own) - _logit(crowd)  # (m,)
     if s.method == "one_coin":
         diagonal = np.repeat(own[:, None], k, axis=1)
         errors = np.where(eye, 0.0, 1.0 / (k - 1))[None, :, :].repeat(m, 0)
     else:
-        base = np.clip(np.diagonal(pooled), 1e-3, 1 - 1e-3)
+        base = np.clip(base, 1e-3, 1 - 1e-3)
         diagonal = 1 / (1 + np.exp(-(_logit(base)[None, :] + shift[:, None])))  # (m, K)
-        off = np.where(eye, 0.0, pooled)
-        errors = (off / off.sum(axis=1, keepdims=True))[None, :, :].repeat(m, 0)
+        errors = (errs / errs.sum(axis=1, keepdims=True))[None, :, :].repeat(m, 0)
     mean = errors * (1 - diagonal)[:, :, None]
     mean[:, eye] = diagonal
     return mean

@@ -361,7 +361,8 @@ def _report(
         agreement=agreement,
         consensus=section,
         annotators=annotators,
-        findings=_findings(agreement, section, annotators),
+        findings=_findings(agreement, section, annotators)
+        + _unchecked(per_item, scored, consensus.prior.size),
         warnings=warnings,
         consensus_table=table,
         confusions={
@@ -417,6 +418,26 @@ def _confusions(matrix: np.ndarray, classes: list[str], limit: int = 3) -> list[
         Confusion(classes[i // len(classes)], classes[i % len(classes)], float(off.flat[i]))
         for i in flat
         if off.flat[i] > 0.05
+    ]
+
+
+def _unchecked(per_item: np.ndarray, scored: np.ndarray, k: int) -> list[Finding]:
+    """Items with one annotation and no model: nothing checks their label, so their consensus is
+    that label, as sure as its annotator is accurate (estimated elsewhere, or the crowd's prior
+    accuracy when nothing is checkable). Said plainly, as a warning."""
+    n = int(((per_item == 1) & ~scored).sum())
+    if not n:
+        return []
+    return [
+        Finding(
+            "unchecked_single_labels",
+            "warning",
+            f"{count(n, 'item')} {agree(n, 'has', 'have')} a single annotation and no model: "
+            f"{agree(n, 'its', 'their')} consensus is that label, unchecked (its quality is "
+            "what is known of the annotator). Add a second annotator or --preds to check "
+            f"{agree(n, 'it', 'them')}.",
+            n,
+        )
     ]
 
 
