@@ -11,7 +11,7 @@ from labelaudit.core.ensemble import (
     detect_ensemble,
     in_memory_model_chunks,
 )
-from labelaudit.core.noise import run_in_parallel
+from labelaudit.core.noise import detect, in_memory_chunks, run_in_parallel
 
 from .noise_scenarios import make_scenario
 
@@ -111,3 +111,21 @@ def test_error_weights_rank_above_accuracy_weights_and_the_plain_mean(kind: str)
     default, accuracy, plain = ap(e.weights), ap(agreement.accuracy_weights()), ap(None)
     assert default > accuracy + 0.005
     assert accuracy >= plain
+
+
+def test_the_rankings_equal_cleanlabs(rng: np.random.Generator) -> None:
+    """The dev-only oracle itself: one model's self-confidence is cleanlab's label quality, and
+    self-confidence of the accuracy-weighted mean is its ensemble score."""
+    rank = pytest.importorskip("cleanlab.rank")
+    n, k = 500, 5
+    models = [_probs(rng, n, k) for _ in range(3)]
+    labels = rng.integers(0, k, n)
+    labels[:k] = np.arange(k)  # every class present, as cleanlab requires
+    single = detect(in_memory_chunks(models[0].copy()), labels, k)
+    ours = single.quality
+    theirs = rank.get_label_quality_scores(labels, models[0], method="self_confidence")
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+    weights = _agreement(models, labels, 100).accuracy_weights()
+    combined = combine_probabilities(models, weights)[np.arange(n), labels]
+    ensemble = rank.get_label_quality_ensemble_scores(labels, models, verbose=False)
+    np.testing.assert_allclose(combined, ensemble, rtol=1e-10)
