@@ -22,17 +22,25 @@ from labelaudit.core import annotators as ann
 from labelaudit.core import consensus as cons
 
 
-def simulate(n: int, k: int = 8, m: int = 30, per: int = 3, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    truth = rng.integers(0, k, n)
-    accuracy = np.linspace(0.45, 0.95, m)
+def own_class_confusion(rng: np.random.Generator, accuracy: np.ndarray, k: int) -> np.ndarray:
+    """(m, K, K) confusions: each annotator's accuracy on the diagonal, 70% of its errors on one
+    other class per true class (drawn: its own), the rest spread evenly."""
+    m = accuracy.size
     confusion = np.empty((m, k, k))
-    for a in range(m):
+    for a in range(m):  # annotators x classes: a small simulation's loop, not a row loop
         for c in range(k):
             row = np.full(k, (1 - accuracy[a]) * 0.3 / (k - 1))
             row[(c + 1 + rng.integers(0, k - 1)) % k] += (1 - accuracy[a]) * 0.7
             row[c] = accuracy[a]
             confusion[a, c] = row / row.sum()
+    return confusion
+
+
+def simulate(n: int, k: int = 8, m: int = 30, per: int = 3, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, k, n)
+    accuracy = np.linspace(0.45, 0.95, m)
+    confusion = own_class_confusion(rng, accuracy, k)
     item = np.repeat(np.arange(n), per)
     annotator = np.argsort(rng.random((n, m)), axis=1)[:, :per].ravel()
     cdf = confusion[annotator, truth[item]].cumsum(axis=1)

@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from annotators import own_class_confusion
 
 REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real-crowd"
 CIFAR10N = REAL / "cifar10n-half1"
@@ -120,13 +121,7 @@ def simulated(kind: str, seed: int, model: str | None = None, n: int = 6000) -> 
     elif kind == "confusion":
         k, m = 8, 30
         accuracy = np.linspace(0.45, 0.95, m)
-        confusion = np.empty((m, k, k))
-        for a in range(m):
-            for c in range(k):
-                row = np.full(k, (1 - accuracy[a]) * 0.3 / (k - 1))
-                row[(c + 1 + rng.integers(0, k - 1)) % k] += (1 - accuracy[a]) * 0.7
-                row[c] = accuracy[a]
-                confusion[a, c] = row / row.sum()
+        confusion = own_class_confusion(rng, accuracy, k)
         per, workload = np.full(n, 3), np.ones(m)
     elif kind == "spammers":
         k, m = 6, 50

@@ -34,7 +34,7 @@ def test_interval_by_formula(n: int, k: int, share: float, disagreements: int, s
     labels = rng.integers(0, k, n)
     estimate_set = rng.random(n) < share
     disagreements = min(disagreements, n)
-    e = count_errors(estimate_set, labels, k, 7, disagreements, 3)
+    e = count_errors(estimate_set, labels, k, 7, disagreements)
     c = int(estimate_set.sum())
     spread = 2.0 * np.sqrt(c * (1.0 - c / n))
     weak = disagreements > MOST_DISAGREE * n

@@ -23,7 +23,7 @@ class ChanceAgreement:
     chance_mean: float  # the same count expected when the score rows are randomly permuted
     chance_sd: float
     n_labels: int  # labeled rows (multi-class) or given tags (multi-label)
-    classes_given: int = 2  # classes (tags) with at least one label
+    classes_given: int  # classes (tags) with at least one label
 
     @property
     def z(self) -> float:

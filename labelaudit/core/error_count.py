@@ -42,7 +42,6 @@ class ErrorCount:
     class_errors: np.ndarray  # per given label: how many of the estimate's rows carry it
     confident_joint: int  # C, the calibrated confident joint's off-diagonal mass
     disagreements: int  # A, rows whose most probable class is not the given label
-    confident_disagreements: int  # A_c, those whose confident class is another class
     n_samples: int
 
     @property
@@ -62,7 +61,12 @@ class ErrorCount:
     def weak_evidence(self) -> bool:
         """Whether the model disagrees with most labels (`MOST_DISAGREE`): the count and the
         flagged set may be mostly the model's own mistakes."""
-        return self.n_samples > 0 and self.disagreements > MOST_DISAGREE * self.n_samples
+        return disagree_with_most(self.disagreements, self.n_samples)
+
+
+def disagree_with_most(disagreements: int, n_samples: int) -> bool:
+    """The weak-evidence rule: the model disagrees with more than MOST_DISAGREE of the rows."""
+    return n_samples > 0 and disagreements > MOST_DISAGREE * n_samples
 
 
 def count_errors(
@@ -71,7 +75,6 @@ def count_errors(
     n_classes: int,
     confident_joint: int,
     disagreements: int,
-    confident_disagreements: int,
 ) -> ErrorCount:
     """The estimate from its set of rows, with the interval of the module docstring; under weak
     evidence the interval starts at 0 (nothing in the scores bounds it from below)."""
@@ -80,14 +83,12 @@ def count_errors(
     spread = 2.0 * np.sqrt(count * (1.0 - count / n)) if n else 0.0
     low = max(0, int(np.floor(count * LOW_RATIO - spread)))
     high = min(n, int(np.ceil(count * HIGH_RATIO + spread)))
-    weak = n > 0 and disagreements > MOST_DISAGREE * n
     return ErrorCount(
         count=count,
-        low=0 if weak else min(low, count),
+        low=0 if disagree_with_most(disagreements, n) else min(low, count),
         high=max(high, count),
         class_errors=np.bincount(labels[estimate_set], minlength=n_classes).astype(np.int64),
         confident_joint=int(confident_joint),
         disagreements=int(disagreements),
-        confident_disagreements=int(confident_disagreements),
         n_samples=n,
     )

@@ -287,7 +287,6 @@ def finish_detection(
         evidence.n_classes,
         confident_joint=noise.estimated_errors,
         disagreements=found.count,
-        confident_disagreements=found.confident_count,
     )
     suggested = suggested_labels(evidence, confident, labels)
     use_confident = suggested == confident.confident_class
